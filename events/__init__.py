@@ -1,0 +1,1 @@
+"""The contract every part of govshare imports: events, envelope, codec, topics, publisher."""

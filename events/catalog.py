@@ -1,0 +1,178 @@
+"""Catalog events (DOMAIN.md §1): what providers and data authorities do to catalog entries."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date
+
+from events.registry import event_type
+
+AGGREGATE = "catalog-entry"
+
+
+class ShareType(enum.StrEnum):
+    UNCONDITIONAL = "UNCONDITIONAL"
+    CONDITIONAL = "CONDITIONAL"
+    NON_SHAREABLE = "NON_SHAREABLE"
+
+
+class LegalBasisKind(enum.StrEnum):
+    LAW = "LAW"
+    ADMINISTRATIVE_REGULATION = "ADMINISTRATIVE_REGULATION"
+    LOCAL_REGULATION = "LOCAL_REGULATION"
+    RULE = "RULE"
+    INTERNAL_RULE = "INTERNAL_RULE"
+
+
+class BaseResource(enum.StrEnum):
+    NONE = "NONE"
+    POPULATION = "POPULATION"
+    LEGAL_ENTITY = "LEGAL_ENTITY"
+    NATURAL_RESOURCE = "NATURAL_RESOURCE"
+    E_LICENCE = "E_LICENCE"
+
+
+class ShareMethod(enum.StrEnum):
+    INTERFACE = "INTERFACE"
+    EXCHANGE = "EXCHANGE"
+    PLATFORM_ANALYSIS = "PLATFORM_ANALYSIS"
+
+
+class OpenType(enum.StrEnum):
+    OPEN = "OPEN"
+    CONDITIONAL_OPEN = "CONDITIONAL_OPEN"
+    NOT_OPEN = "NOT_OPEN"
+
+
+class ChangeTrigger(enum.StrEnum):
+    LAW_REVISED = "LAW_REVISED"
+    DUTIES_CHANGED = "DUTIES_CHANGED"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LegalBasis:
+    kind: LegalBasisKind
+    title: str
+    article: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataItem:
+    code: str
+    name: str
+    data_type: str = "string"
+    base_item: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EntryAttributes:
+    title: str
+    description: str
+    classification: str
+    business_name: str
+    information_system: str
+    data_items: tuple[DataItem, ...]
+    share_type: ShareType
+    share_methods: tuple[ShareMethod, ...]
+    storage_format: str
+    update_frequency: str
+    security_level: str
+    usage_scope: str
+    share_conditions: str | None = None
+    legal_basis: LegalBasis | None = None
+    base_resource: BaseResource = BaseResource.NONE
+    for_administrative_licensing: bool = False
+    open_type: OpenType = OpenType.NOT_OPEN
+    usage_requirements: str | None = None
+    share_period: str | None = None
+
+    @property
+    def item_codes(self) -> frozenset[str]:
+        return frozenset(item.code for item in self.data_items)
+
+
+def _catalog_event(name: str):
+    return event_type(name, schema=f"govshare.catalog.{name}", aggregate=AGGREGATE)
+
+
+@_catalog_event("EntryRegistered")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EntryRegistered:
+    """A provider registered a new catalog entry; it is published as version 1."""
+    attributes: EntryAttributes
+
+
+@_catalog_event("EntryRevised")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EntryRevised:
+    """The provider revised an entry; the attributes become its next version."""
+    attributes: EntryAttributes
+    reason: str
+
+
+@_catalog_event("EntryTakenDown")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EntryTakenDown:
+    """The provider took an entry down (下架); its history stays and its data items are freed."""
+    reason: str
+
+
+@_catalog_event("ChangeObligationRaised")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChangeObligationRaised:
+    """A law was revised or duties changed: the provider must update the entry and submit it
+    for review within the policy's limit (Hebei; GD-2018 Art. 9; Guangxi Art. 8)."""
+    obligation_id: str
+    trigger: ChangeTrigger
+    reference: str
+    received_on: date
+
+
+@_catalog_event("RevisionSubmitted")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevisionSubmitted:
+    """The provider submitted a revision to the data authority for review."""
+    revision_id: str
+    attributes: EntryAttributes
+    obligation_id: str | None = None
+    note: str = ""
+
+
+@_catalog_event("RevisionApproved")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevisionApproved:
+    """The data authority approved a revision; it becomes the entry's next version."""
+    revision_id: str
+    comment: str = ""
+
+
+@_catalog_event("RevisionRejected")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevisionRejected:
+    """The data authority rejected a revision; the current version stays."""
+    revision_id: str
+    reasons: str
+
+
+@_catalog_event("ExtensionRequested")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExtensionRequested:
+    """The provider asked for more time on a change obligation."""
+    obligation_id: str
+    reason: str
+
+
+@_catalog_event("ExtensionGranted")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExtensionGranted:
+    """The data authority consented to extend a change obligation's limit."""
+    obligation_id: str
+    comment: str = ""
+
+
+@_catalog_event("ExtensionRefused")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExtensionRefused:
+    """The data authority refused to extend a change obligation's limit."""
+    obligation_id: str
+    reasons: str

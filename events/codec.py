@@ -1,0 +1,175 @@
+"""The only code that knows bytes: payloads, CloudEvents headers and stored envelope records.
+
+On Kafka an event travels in CloudEvents binary mode: the envelope's attributes are ``ce_*``
+headers and the message value is the payload in Avro single-object encoding.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import fastavro
+
+from events import schemas
+from events.envelope import Actor, Envelope, Role
+from events.errors import DecodeError, PayloadMismatch
+from events.records import from_plain, to_avro
+from events.registry import EventKind, kind_for, kind_of
+
+MAGIC = b"\xc3\x01"
+CONTENT_TYPE = "application/avro"
+SPEC_VERSION = "1.0"
+TYPE_PREFIX = "govshare."
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An envelope with its decoded payload: what processors and projections work on."""
+    envelope: Envelope
+    payload: Any
+
+
+def encode_payload(payload: Any) -> bytes:
+    kind = kind_for(payload)
+    schema = schemas.current(kind.schema_name)
+    out = io.BytesIO()
+    out.write(MAGIC)
+    out.write(struct.pack("<Q", schemas.fingerprint(schemas.canonical(kind.schema_name))))
+    try:
+        fastavro.schemaless_writer(out, schema, to_avro(payload))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise PayloadMismatch(f"{kind.event_type}: {exc}") from exc
+    return out.getvalue()
+
+
+def decode_payload(data: bytes, expected: EventKind | None = None) -> Any:
+    if len(data) < 10 or data[:2] != MAGIC:
+        raise DecodeError("value is not Avro single-object encoded (no C3 01 marker)")
+    (fp,) = struct.unpack("<Q", data[2:10])
+    try:
+        name, writer = schemas.writer_schemas()[fp]
+    except KeyError:
+        raise DecodeError(f"unknown writer schema fingerprint {fp:016x}") from None
+    if expected is not None and name != expected.schema_name:
+        raise DecodeError(f"payload schema {name} does not match event type {expected.event_type}")
+    kind = expected or _kind_by_schema(name)
+    try:
+        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, schemas.current(name))
+    except Exception as exc:  # fastavro raises many kinds on truncated or foreign bytes
+        raise DecodeError(f"payload does not decode as {name}: {exc}") from exc
+    return from_plain(kind.cls, record)
+
+
+def payload_from_json(event_type: str, data: Any) -> Any:
+    """A publisher's JSON payload as an event, checked against its Avro schema."""
+    kind = kind_of(event_type)
+    payload = from_plain(kind.cls, data)
+    encode_payload(payload)  # the schema is the final judge of shape
+    return payload
+
+
+def _kind_by_schema(name: str) -> EventKind:
+    from events.registry import all_kinds
+    for kind in all_kinds():
+        if kind.schema_name == name:
+            return kind
+    raise DecodeError(f"no event type is written with schema {name}")
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_id": str(envelope.event_id),
+        "ce_type": TYPE_PREFIX + envelope.event_type,
+        "ce_source": envelope.source,
+        "ce_subject": envelope.aggregate_id,
+        "ce_time": _iso(envelope.occurred_at),
+        "content-type": CONTENT_TYPE,
+        "ce_govschemaversion": str(envelope.schema_version),
+        "ce_govaggregatetype": envelope.aggregate_type,
+        "ce_govsequence": str(envelope.sequence),
+        "ce_govactordepartment": envelope.actor.department,
+        "ce_govactorperson": envelope.actor.person,
+        "ce_govactorrole": envelope.actor.role.value,
+        "ce_govpolicy": envelope.policy_id,
+        "ce_correlationid": str(envelope.correlation_id),
+    }
+    if envelope.causation_id is not None:
+        headers["ce_causationid"] = str(envelope.causation_id)
+    if envelope.recorded_at is not None:
+        headers["ce_govrecordedat"] = _iso(envelope.recorded_at)
+    return [(k, v.encode("utf-8")) for k, v in headers.items()]
+
+
+def from_headers(raw: list[tuple[str, bytes]] | None) -> Envelope:
+    try:
+        h = {k: v.decode("utf-8") for k, v in (raw or []) if v is not None}
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"a header is not UTF-8: {exc}") from exc
+    missing = [k for k in _REQUIRED if k not in h]
+    if missing:
+        raise DecodeError(f"missing CloudEvents header(s): {', '.join(missing)}")
+    if not h["ce_type"].startswith(TYPE_PREFIX):
+        raise DecodeError(f"ce_type {h['ce_type']!r} is not a govshare event type")
+    try:
+        return Envelope(
+            event_id=uuid.UUID(h["ce_id"]),
+            event_type=h["ce_type"][len(TYPE_PREFIX):],
+            schema_version=int(h["ce_govschemaversion"]),
+            aggregate_type=h["ce_govaggregatetype"],
+            aggregate_id=h["ce_subject"],
+            sequence=int(h["ce_govsequence"]),
+            occurred_at=_parse_time(h["ce_time"]),
+            recorded_at=_parse_time(h["ce_govrecordedat"]) if "ce_govrecordedat" in h else None,
+            actor=Actor(department=h["ce_govactordepartment"], person=h["ce_govactorperson"],
+                        role=Role(h["ce_govactorrole"])),
+            policy_id=h["ce_govpolicy"],
+            correlation_id=uuid.UUID(h["ce_correlationid"]),
+            causation_id=uuid.UUID(h["ce_causationid"]) if "ce_causationid" in h else None,
+            source=h["ce_source"],
+        )
+    except ValueError as exc:
+        raise DecodeError(f"malformed CloudEvents header: {exc}") from exc
+
+
+_REQUIRED = ("ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_govschemaversion",
+             "ce_govaggregatetype", "ce_govsequence", "ce_govactordepartment", "ce_govactorperson",
+             "ce_govactorrole", "ce_govpolicy", "ce_correlationid")
+
+
+def decode_message(headers: list[tuple[str, bytes]] | None, value: bytes | None) -> Event:
+    envelope = from_headers(headers)
+    try:
+        kind = kind_of(envelope.event_type)
+    except Exception as exc:
+        raise DecodeError(str(exc)) from exc
+    if envelope.aggregate_type != kind.aggregate_type:
+        raise DecodeError(f"{envelope.event_type} belongs to aggregate {kind.aggregate_type}, "
+                          f"not {envelope.aggregate_type}")
+    return Event(envelope, decode_payload(value or b"", kind))
+
+
+def encode_record(envelope: Envelope, payload_bytes: bytes) -> bytes:
+    """The envelope in its stored form (schemas/govshare.Envelope.avsc), payload included."""
+    out = io.BytesIO()
+    record = to_avro(envelope) | {"payload": payload_bytes}
+    fastavro.schemaless_writer(out, schemas.current("govshare.Envelope"), record)
+    return out.getvalue()
+
+
+def decode_record(data: bytes) -> tuple[Envelope, bytes]:
+    record = fastavro.schemaless_reader(io.BytesIO(data), schemas.current("govshare.Envelope"))
+    payload = record.pop("payload")
+    return from_plain(Envelope, record), payload

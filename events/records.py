@@ -1,0 +1,102 @@
+"""Conversion between event dataclasses and plain values (fastavro's, or a publisher's JSON).
+
+The dataclasses' type hints are the one description of their shape, so this module walks
+them instead of every event carrying its own to/from code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+import uuid
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from events.errors import PayloadMismatch
+
+
+def to_avro(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_avro(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [to_avro(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> Any:
+    """Like to_avro, but with dates, times and ids as strings (for JSON output)."""
+    value = to_avro(value)
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, (date, datetime, uuid.UUID)):
+        return value.isoformat() if not isinstance(value, uuid.UUID) else str(value)
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_plain(kind: Any, value: Any, path: str = "payload") -> Any:
+    """Build ``kind`` from decoded Avro or JSON values, naming the path of what does not fit."""
+    if value is None:
+        return None
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(kind) if a is not type(None)]
+        return from_plain(inner, value, path)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise PayloadMismatch(f"{path}: expected a list, got {type(value).__name__}")
+        inner = typing.get_args(kind)[0]
+        return tuple(from_plain(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        return _dataclass_from_plain(kind, value, path)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            raise PayloadMismatch(
+                f"{path}: {value!r} is not one of {', '.join(m.value for m in kind)}") from None
+    return _scalar(kind, value, path)
+
+
+def _dataclass_from_plain(kind: type, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise PayloadMismatch(f"{path}: expected an object, got {type(value).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = set(value) - set(fields)
+    if unknown:
+        raise PayloadMismatch(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
+    missing = [name for name, f in fields.items() if name not in value
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise PayloadMismatch(f"{path}: missing field(s) {', '.join(missing)}")
+    hints = _hints(kind)
+    return kind(**{name: from_plain(hints[name], v, f"{path}.{name}") for name, v in value.items()})
+
+
+_SCALARS: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), bool: (bool,), float: (float, int)}
+
+
+def _scalar(kind: Any, value: Any, path: str) -> Any:
+    try:
+        if kind is date and isinstance(value, str):
+            return date.fromisoformat(value)
+        if kind is datetime and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if kind is uuid.UUID and isinstance(value, str):
+            return uuid.UUID(value)
+    except ValueError as exc:
+        raise PayloadMismatch(f"{path}: {exc}") from None
+    accepted = _SCALARS.get(kind, (kind,) if isinstance(kind, type) else ())
+    if accepted and (not isinstance(value, accepted) or (kind is int and isinstance(value, bool))):
+        raise PayloadMismatch(f"{path}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value

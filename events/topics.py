@@ -1,0 +1,41 @@
+"""Topic names. One event topic per aggregate type, keyed by aggregate id, so that one
+aggregate's events stay in order; an inbox per aggregate type for what integrators publish."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from events import catalog, rejection
+
+AGGREGATE_TYPES = (catalog.AGGREGATE,)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str = "govshare"
+
+    def inbox(self, aggregate_type: str) -> str:
+        """What integrating systems publish, not yet checked against the rules."""
+        return f"{self.prefix}.inbox.{aggregate_type}"
+
+    def events(self, aggregate_type: str) -> str:
+        """Accepted events: the system of record for the aggregate type."""
+        return f"{self.prefix}.events.{aggregate_type}"
+
+    @property
+    def rejections(self) -> str:
+        return f"{self.prefix}.events.{rejection.AGGREGATE}"
+
+    @property
+    def dead_letters(self) -> str:
+        """Bytes that could not be decoded, with the reason; the DataHub-style 'failed' twin."""
+        return f"{self.prefix}.deadletter"
+
+    def inboxes(self) -> list[str]:
+        return [self.inbox(a) for a in AGGREGATE_TYPES]
+
+    def outputs(self) -> list[str]:
+        """Every topic the validator writes and the projector reads."""
+        return [self.events(a) for a in AGGREGATE_TYPES] + [self.rejections, self.dead_letters]
+
+    def all(self) -> list[str]:
+        return self.inboxes() + self.outputs()

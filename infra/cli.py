@@ -1,0 +1,209 @@
+"""The govshare command: up, submit, query, demo, topics."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+import structlog
+
+from events.errors import EventError
+from events.publisher import Publisher
+from events.submission import parse_line, to_inbox
+from events.topics import Topics
+from infra.config import Settings
+from infra.database import make_engine
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.handler(args, Settings()) or 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the whole service in the foreground")
+    up.set_defaults(handler=_up)
+
+    submit = sub.add_parser("submit", help="publish events given as JSON lines; print each verdict")
+    submit.add_argument("file", help="a file of JSON lines, or - for standard input")
+    submit.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for verdicts")
+    submit.add_argument("--json", action="store_true", help="one JSON object per line out")
+    submit.set_defaults(handler=_submit)
+
+    query = sub.add_parser("query", help="read the projections")
+    qsub = query.add_subparsers(required=True, metavar="VIEW")
+    cat = qsub.add_parser("catalog", help="catalog entries, or one entry with its history")
+    cat.add_argument("entry_id", nargs="?", help="show this entry with versions and obligations")
+    cat.add_argument("--provider")
+    cat.add_argument("--status", choices=["published", "taken_down"])
+    cat.add_argument("--share-type", choices=["UNCONDITIONAL", "CONDITIONAL", "NON_SHAREABLE"])
+    cat.add_argument("--policy")
+    cat.add_argument("--json", action="store_true")
+    cat.set_defaults(handler=_query_catalog)
+    rej = qsub.add_parser("rejections", help="events refused, with rule and article")
+    rej.add_argument("--entry", dest="aggregate_id")
+    rej.add_argument("--event-id")
+    rej.add_argument("--rule")
+    rej.add_argument("--json", action="store_true")
+    rej.set_defaults(handler=_query_rejections)
+    dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
+    dead.add_argument("--json", action="store_true")
+    dead.set_defaults(handler=_query_dead)
+
+    demo = sub.add_parser("demo", help="run a catalog scenario on a fresh embedded stack")
+    demo.set_defaults(handler=_demo)
+
+    topics = sub.add_parser("topics", help="create govshare's topics on the configured cluster")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(handler=_topics)
+    return parser
+
+
+def _up(args, settings: Settings) -> int:
+    from infra.service import run
+    run(settings)
+    return 0
+
+
+def _bootstrap(settings: Settings) -> str:
+    if settings.bootstrap_servers:
+        return settings.bootstrap_servers
+    try:
+        return json.loads(settings.runtime_file.read_text())["bootstrap"]
+    except FileNotFoundError:
+        raise SystemExit(f"govshare: no broker: set GOVSHARE_BOOTSTRAP_SERVERS or start "
+                         f"`govshare up` (looked for {settings.runtime_file})") from None
+
+
+def _submit(args, settings: Settings) -> int:
+    from infra.verdicts import VerdictWatch
+
+    stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    now = datetime.now(timezone.utc)
+    results: list[dict[str, Any]] = []
+    events = []
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append((number, parse_line(line, now=now)))
+        except EventError as exc:
+            results.append({"line": number, "status": "invalid", "error": str(exc)})
+    topics = Topics(settings.topic_prefix)
+    kafka = settings.kafka(_bootstrap(settings))
+    if events:
+        watch = VerdictWatch(kafka, topics)
+        publisher = Publisher(kafka)
+        publisher.publish(to_inbox(e, topics) for _, e in events)
+        outcomes = watch.wait({str(e.envelope.event_id) for _, e in events}, args.timeout)
+        watch.close()
+        for number, e in events:
+            env = e.envelope
+            found = outcomes.get(str(env.event_id))
+            result = {"line": number, "event_id": str(env.event_id), "type": env.event_type,
+                      "aggregate_id": env.aggregate_id, "sequence": env.sequence,
+                      "status": found.status if found else "no-verdict"}
+            if found and found.status != "accepted":
+                result.update(rule=found.rule, article=found.article, error=found.message)
+            results.append(result)
+    results.sort(key=lambda r: r["line"])
+    for r in results:
+        print(json.dumps(r, ensure_ascii=False) if args.json else _verdict_line(r))
+    if any(r["status"] == "no-verdict" for r in results):
+        return 2
+    return 0 if all(r["status"] == "accepted" for r in results) else 1
+
+
+def _verdict_line(r: dict[str, Any]) -> str:
+    head = f"line {r['line']}: "
+    if r["status"] == "invalid":
+        return head + f"INVALID {r['error']}"
+    what = f"{r['type']} {r['aggregate_id']} #{r['sequence']}"
+    if r["status"] == "accepted":
+        return head + f"accepted {what} (event {r['event_id']})"
+    if r["status"] == "rejected":
+        return head + f"REJECTED {what}: {r['rule']} ({r['article']}): {r['error']}"
+    if r["status"] == "dead-lettered":
+        return head + f"DEAD-LETTERED {what}: {r['error']}"
+    return head + f"NO VERDICT {what} within the timeout (event {r['event_id']})"
+
+
+def _print(rows: Any, as_json: bool, table: list[str]) -> None:
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    rows = rows if isinstance(rows, list) else [rows]
+    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in table]
+    print("  ".join(c.ljust(w) for c, w in zip(table, widths)))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(table, widths)))
+
+
+def _query_catalog(args, settings: Settings) -> int:
+    from projections import queries
+    engine = make_engine(settings.projection_url)
+    _ensure_tables(engine)
+    if args.entry_id:
+        found = queries.entry(engine, args.entry_id)
+        if found is None:
+            print(f"govshare: no catalog entry {args.entry_id}", file=sys.stderr)
+            return 1
+        if args.json:
+            _print(found, True, [])
+        else:
+            _print(found, False, ["entry_id", "title", "provider", "share_type", "status", "version"])
+            print("\nversions:")
+            _print(found["versions"], False, ["version", "event_type", "actor_department", "note", "recorded_at"])
+            if found["obligations"]:
+                print("\nobligations:")
+                _print(found["obligations"], False, ["obligation_id", "trigger", "received_on", "status", "extensions_granted"])
+        return 0
+    rows = queries.catalog(engine, provider=args.provider, status=args.status,
+                           share_type=args.share_type, policy=args.policy)
+    _print(rows, args.json, ["entry_id", "title", "provider", "policy_id", "share_type", "status", "version"])
+    return 0
+
+
+def _query_rejections(args, settings: Settings) -> int:
+    from projections import queries
+    engine = make_engine(settings.projection_url)
+    _ensure_tables(engine)
+    rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule)
+    _print(rows, args.json, ["rejected_event_type", "aggregate_id", "rule", "article", "message"])
+    return 0
+
+
+def _query_dead(args, settings: Settings) -> int:
+    from projections import queries
+    engine = make_engine(settings.projection_url)
+    _ensure_tables(engine)
+    _print(queries.dead(engine), args.json, ["id", "source", "reason"])
+    return 0
+
+
+def _ensure_tables(engine) -> None:
+    # A query before the first `up` shows an empty catalog rather than a missing-table error.
+    from projections.tables import metadata
+    metadata.create_all(engine)
+
+
+def _demo(args, settings: Settings) -> int:
+    from infra.demo import run_demo
+    return run_demo()
+
+
+def _topics(args, settings: Settings) -> int:
+    from infra.topics import ensure_topics
+    ensure_topics(settings.kafka(_bootstrap(settings)), Topics(settings.topic_prefix),
+                  settings.partitions, settings.replication_factor)
+    return 0
+
+
+if __name__ == "__main__":
+    structlog.configure()
+    sys.exit(main())

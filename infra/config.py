@@ -1,0 +1,49 @@
+"""Settings from the environment. With no GOVSHARE_BOOTSTRAP_SERVERS the service embeds Tansu."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _kafka_extra() -> dict[str, str]:
+    # GOVSHARE_KAFKA_SECURITY_PROTOCOL=SASL_SSL -> security.protocol=SASL_SSL, and so on.
+    return {k[len("GOVSHARE_KAFKA_"):].lower().replace("_", "."): v
+            for k, v in os.environ.items() if k.startswith("GOVSHARE_KAFKA_")}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(os.environ.get("GOVSHARE_HOME", "var")))
+    bootstrap_servers: str | None = field(
+        default_factory=lambda: os.environ.get("GOVSHARE_BOOTSTRAP_SERVERS") or None)
+    database_url: str | None = field(default_factory=lambda: os.environ.get("GOVSHARE_DATABASE_URL"))
+    state_url: str | None = field(default_factory=lambda: os.environ.get("GOVSHARE_STATE_URL"))
+    topic_prefix: str = field(default_factory=lambda: os.environ.get("GOVSHARE_TOPIC_PREFIX", "govshare"))
+    partitions: int = field(default_factory=lambda: int(os.environ.get("GOVSHARE_PARTITIONS", "3")))
+    replication_factor: int = field(
+        default_factory=lambda: int(os.environ.get("GOVSHARE_REPLICATION_FACTOR", "1")))
+    # Tansu joins a group in about half the session timeout: short ones keep start-up quick.
+    session_timeout_s: float = field(
+        default_factory=lambda: float(os.environ.get("GOVSHARE_SESSION_TIMEOUT", "6")))
+    kafka_extra: dict[str, str] = field(default_factory=_kafka_extra)
+
+    @property
+    def projection_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'govshare.db'}"
+
+    @property
+    def processor_url(self) -> str:
+        # Separate SQLite files let the validator and projector write without waiting on each other.
+        if self.state_url:
+            return self.state_url
+        if self.database_url and not self.database_url.startswith("sqlite"):
+            return self.database_url
+        return f"sqlite:///{self.home / 'state.db'}"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.home / "broker.json"
+
+    def kafka(self, bootstrap: str) -> dict[str, str]:
+        return {"bootstrap.servers": bootstrap, **self.kafka_extra}

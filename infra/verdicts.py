@@ -1,0 +1,60 @@
+"""Watches the output topics for what became of submitted events, as a publisher would."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, TopicPartition
+
+from events.codec import decode_message
+from events.topics import Topics
+from processors.validator import DLQ_REASON
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # accepted | rejected | dead-lettered
+    rule: str = ""
+    article: str = ""
+    message: str = ""
+
+
+class VerdictWatch:
+    """Starts at the current end of every output topic, so it sees only what comes next."""
+
+    def __init__(self, kafka: dict[str, str], topics: Topics):
+        self.topics = topics
+        self.consumer = Consumer({**kafka, "group.id": f"{topics.prefix}-submit-{uuid.uuid4()}",
+                                  "enable.auto.commit": False})
+        meta = self.consumer.list_topics(timeout=10)
+        assignment = []
+        for topic in topics.outputs():
+            for p in meta.topics[topic].partitions:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                assignment.append(TopicPartition(topic, p, high))
+        self.consumer.assign(assignment)
+
+    def wait(self, event_ids: set[str], timeout: float) -> dict[str, Outcome]:
+        found: dict[str, Outcome] = {}
+        deadline = time.monotonic() + timeout
+        while len(found) < len(event_ids) and time.monotonic() < deadline:
+            for m in self.consumer.consume(500, timeout=0.2):
+                if m.error() is None:
+                    self._match(m, event_ids, found)
+        return found
+
+    def _match(self, m, event_ids: set[str], found: dict[str, Outcome]) -> None:
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
+        if m.topic() == self.topics.dead_letters:
+            if headers.get("ce_id") in event_ids:
+                found[headers["ce_id"]] = Outcome("dead-lettered", message=headers.get(DLQ_REASON, ""))
+        elif m.topic() == self.topics.rejections:
+            if headers.get("ce_causationid") in event_ids:
+                p = decode_message(m.headers(), m.value()).payload
+                found[headers["ce_causationid"]] = Outcome("rejected", p.rule, p.article, p.message)
+        elif headers.get("ce_id") in event_ids:
+            found[headers["ce_id"]] = Outcome("accepted")
+
+    def close(self) -> None:
+        self.consumer.close()

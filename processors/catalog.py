@@ -1,0 +1,338 @@
+"""The catalog's rules (DOMAIN.md §1): pure decisions over an entry's state and one event.
+
+No faust, no clock, no I/O: the caller passes the entry's state, the current sources of the
+event's data items, and the policies; ``decide`` says accept or reject, ``evolve`` folds an
+accepted event into the state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import singledispatch
+from typing import Mapping
+
+from events import catalog as ev
+from events.codec import Event
+from events.envelope import Role
+from processors.profiles import Department, Policies, Policy
+from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
+
+PUBLISHED = "published"
+TAKEN_DOWN = "taken_down"
+
+
+@dataclass(frozen=True, slots=True)
+class Obligation:
+    obligation_id: str
+    open: bool = True
+    extensions_granted: int = 0
+    extension_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRevision:
+    revision_id: str
+    item_codes: tuple[str, ...]
+    obligation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    entry_id: str
+    provider: str
+    policy_id: str
+    status: str
+    sequence: int
+    version: int
+    item_codes: tuple[str, ...]
+    pending: PendingRevision | None = None
+    obligations: tuple[Obligation, ...] = ()
+
+    def obligation(self, obligation_id: str | None) -> Obligation | None:
+        return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
+
+    def with_obligation(self, updated: Obligation) -> EntryState:
+        rest = tuple(o for o in self.obligations if o.obligation_id != updated.obligation_id)
+        return replace(self, obligations=rest + (updated,))
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a decision may consult besides the entry itself."""
+    entry_id: str
+    policy: Policy
+    department: Department
+    item_sources: Mapping[str, str]  # data item code -> entry id that currently provides it
+
+
+PROVIDER_EVENTS = (ev.EntryRegistered, ev.EntryRevised, ev.EntryTakenDown, ev.RevisionSubmitted,
+                   ev.ExtensionRequested)
+AUTHORITY_EVENTS = (ev.RevisionApproved, ev.RevisionRejected, ev.ExtensionGranted,
+                    ev.ExtensionRefused)
+
+
+def resolve_context(event: Event, policies: Policies, item_sources: Mapping[str, str]) -> Context:
+    """The policy and department an event acts under; raises RuleBroken if either is wrong."""
+    env = event.envelope
+    policy = policies.policy(env.policy_id)
+    if policy is None:
+        raise broken(policies.baseline, "policy-unknown", f"Unknown policy {env.policy_id!r}.")
+    department = policies.department(env.actor.department)
+    if department is None:
+        raise broken(policy, "department-unknown", f"Unknown department {env.actor.department!r}.")
+    if department.policy_id != policy.id:
+        raise broken(policy, "jurisdiction-mismatch",
+                     f"{department.id} belongs to {department.policy_id}, not {policy.id}.")
+    return Context(env.aggregate_id, policy, department, item_sources)
+
+
+def decide(state: EntryState | None, event: Event, ctx: Context) -> Verdict:
+    try:
+        _check_lifecycle(state, event, ctx.policy)
+        _check_actor(state, event, ctx)
+        _check(event.payload, state, ctx)
+    except RuleBroken as stop:
+        return stop.rejected
+    return ACCEPTED
+
+
+def _check_lifecycle(state: EntryState | None, event: Event, policy: Policy) -> None:
+    env = event.envelope
+    if isinstance(event.payload, ev.EntryRegistered):
+        if state is not None:
+            raise broken(policy, "entry-already-registered", f"{env.aggregate_id} exists.")
+        expected = 1
+    else:
+        if state is None:
+            raise broken(policy, "entry-must-exist", f"No entry {env.aggregate_id}.")
+        if state.status == TAKEN_DOWN:
+            raise broken(policy, "entry-taken-down", f"{env.aggregate_id} was taken down.")
+        expected = state.sequence + 1
+    if env.sequence != expected:
+        raise broken(policy, "sequence-out-of-order",
+                     f"{env.aggregate_id} expects sequence {expected}, got {env.sequence}.")
+
+
+def _check_actor(state: EntryState | None, event: Event, ctx: Context) -> None:
+    actor, payload = event.envelope.actor, event.payload
+    provider = state.provider if state else actor.department
+    is_provider = actor.role == Role.PROVIDER and actor.department == provider
+    is_authority = actor.role == Role.DATA_AUTHORITY and ctx.department.authority
+    if isinstance(payload, ev.ChangeObligationRaised):
+        allowed = is_provider or is_authority
+    elif isinstance(payload, AUTHORITY_EVENTS):
+        allowed = is_authority
+    else:
+        allowed = is_provider
+    if not allowed:
+        raise broken(ctx.policy, "actor-not-permitted",
+                     f"{actor.department} acting as {actor.role.value} may not publish "
+                     f"{event.envelope.event_type} for an entry provided by {provider}.")
+
+
+def check_attributes(attrs: ev.EntryAttributes, entry_id: str, ctx: Context) -> None:
+    """The content rules every version of an entry must satisfy."""
+    policy, restricted = ctx.policy, attrs.share_type != ev.ShareType.UNCONDITIONAL
+    basis = attrs.legal_basis
+    if restricted and basis is not None and basis.kind == ev.LegalBasisKind.INTERNAL_RULE:
+        rule = "internal-rule-not-a-basis" if policy.applies("internal-rule-not-a-basis") \
+            else "legal-basis-required"
+        raise broken(policy, rule, f"{basis.title} is a department's internal rule.")
+    if restricted and basis is None:
+        raise broken(policy, "legal-basis-required", f"Share type is {attrs.share_type.value}.")
+    if attrs.share_type == ev.ShareType.CONDITIONAL and not (attrs.share_conditions or "").strip():
+        raise broken(policy, "conditions-required", "No share_conditions given.")
+    if restricted and policy.applies("base-items-unconditional") \
+            and attrs.base_resource != ev.BaseResource.NONE:
+        base = [i.code for i in attrs.data_items if i.base_item]
+        if base:
+            raise broken(policy, "base-items-unconditional",
+                         f"Base items {', '.join(base)} of {attrs.base_resource.value}.")
+    if restricted and attrs.for_administrative_licensing \
+            and policy.applies("licensing-data-unconditional"):
+        raise broken(policy, "licensing-data-unconditional", "The entry serves licensing.")
+    check_sources(attrs.item_codes, entry_id, ctx)
+
+
+def check_sources(codes: frozenset[str] | tuple[str, ...], entry_id: str, ctx: Context) -> None:
+    taken = sorted(f"{code} (provided by {ctx.item_sources[code]})" for code in codes
+                   if ctx.item_sources.get(code, entry_id) != entry_id)
+    if taken:
+        raise broken(ctx.policy, "one-data-one-source", f"Already sourced: {', '.join(taken)}.")
+
+
+def _open_obligation(state: EntryState, obligation_id: str | None, policy: Policy) -> Obligation:
+    found = state.obligation(obligation_id)
+    if found is None or not found.open:
+        raise broken(policy, "obligation-must-be-open",
+                     f"{state.entry_id} has no open obligation {obligation_id!r}.")
+    return found
+
+
+@singledispatch
+def _check(payload: object, state: EntryState | None, ctx: Context) -> None:
+    raise TypeError(f"no catalog rule for {type(payload).__name__}")
+
+
+@_check.register
+def _(payload: ev.EntryRegistered, state: None, ctx: Context) -> None:
+    check_attributes(payload.attributes, ctx.entry_id, ctx)
+
+
+@_check.register
+def _(payload: ev.EntryRevised, state: EntryState, ctx: Context) -> None:
+    check_attributes(payload.attributes, state.entry_id, ctx)
+
+
+@_check.register
+def _(payload: ev.EntryTakenDown, state: EntryState, ctx: Context) -> None:
+    pass
+
+
+@_check.register
+def _(payload: ev.ChangeObligationRaised, state: EntryState, ctx: Context) -> None:
+    if state.obligation(payload.obligation_id) is not None:
+        raise broken(ctx.policy, "obligation-already-raised", f"{payload.obligation_id} exists.")
+
+
+@_check.register
+def _(payload: ev.RevisionSubmitted, state: EntryState, ctx: Context) -> None:
+    if state.pending is not None:
+        raise broken(ctx.policy, "revision-must-be-pending",
+                     f"Revision {state.pending.revision_id} is still under review.")
+    if payload.obligation_id is not None:
+        _open_obligation(state, payload.obligation_id, ctx.policy)
+    check_attributes(payload.attributes, state.entry_id, ctx)
+
+
+def _pending(state: EntryState, revision_id: str, ctx: Context) -> PendingRevision:
+    if state.pending is None or state.pending.revision_id != revision_id:
+        raise broken(ctx.policy, "revision-must-be-pending",
+                     f"{revision_id} is not the revision under review.")
+    return state.pending
+
+
+@_check.register
+def _(payload: ev.RevisionApproved, state: EntryState, ctx: Context) -> None:
+    # The items may have been claimed by another entry while the revision waited.
+    check_sources(_pending(state, payload.revision_id, ctx).item_codes, state.entry_id, ctx)
+
+
+@_check.register
+def _(payload: ev.RevisionRejected, state: EntryState, ctx: Context) -> None:
+    _pending(state, payload.revision_id, ctx)
+
+
+def _extension_bound(obligation: Obligation, ctx: Context) -> None:
+    limit = ctx.policy.limits.get("catalog-update-extension")
+    if limit is None:
+        raise broken(ctx.policy, "extension-not-provided", "")
+    if obligation.extensions_granted >= (limit.max_extensions or 0):
+        raise broken(ctx.policy, "extension-limit",
+                     f"{obligation.obligation_id} was extended {obligation.extensions_granted} "
+                     f"time(s); {limit.article} allows {limit.max_extensions}.")
+
+
+@_check.register
+def _(payload: ev.ExtensionRequested, state: EntryState, ctx: Context) -> None:
+    obligation = _open_obligation(state, payload.obligation_id, ctx.policy)
+    if obligation.extension_requested:
+        raise broken(ctx.policy, "extension-must-be-requested", "A request is already pending.")
+    _extension_bound(obligation, ctx)
+
+
+def _requested(state: EntryState, obligation_id: str, ctx: Context) -> Obligation:
+    obligation = _open_obligation(state, obligation_id, ctx.policy)
+    if not obligation.extension_requested:
+        raise broken(ctx.policy, "extension-must-be-requested", f"No request on {obligation_id}.")
+    return obligation
+
+
+@_check.register
+def _(payload: ev.ExtensionGranted, state: EntryState, ctx: Context) -> None:
+    _extension_bound(_requested(state, payload.obligation_id, ctx), ctx)
+
+
+@_check.register
+def _(payload: ev.ExtensionRefused, state: EntryState, ctx: Context) -> None:
+    _requested(state, payload.obligation_id, ctx)
+
+
+@singledispatch
+def _evolve(payload: object, state: EntryState | None, event: Event) -> EntryState:
+    raise TypeError(f"no catalog evolution for {type(payload).__name__}")
+
+
+def evolve(state: EntryState | None, event: Event) -> EntryState:
+    """The entry's state after an accepted event."""
+    new = _evolve(event.payload, state, event)
+    return replace(new, sequence=event.envelope.sequence)
+
+
+@_evolve.register
+def _(payload: ev.EntryRegistered, state: None, event: Event) -> EntryState:
+    env = event.envelope
+    return EntryState(entry_id=env.aggregate_id, provider=env.actor.department,
+                      policy_id=env.policy_id, status=PUBLISHED, sequence=env.sequence,
+                      version=1, item_codes=tuple(sorted(payload.attributes.item_codes)))
+
+
+@_evolve.register
+def _(payload: ev.EntryRevised, state: EntryState, event: Event) -> EntryState:
+    return replace(state, version=state.version + 1,
+                   item_codes=tuple(sorted(payload.attributes.item_codes)))
+
+
+@_evolve.register
+def _(payload: ev.EntryTakenDown, state: EntryState, event: Event) -> EntryState:
+    return replace(state, status=TAKEN_DOWN, pending=None,
+                   obligations=tuple(replace(o, open=False) for o in state.obligations))
+
+
+@_evolve.register
+def _(payload: ev.ChangeObligationRaised, state: EntryState, event: Event) -> EntryState:
+    return state.with_obligation(Obligation(payload.obligation_id))
+
+
+@_evolve.register
+def _(payload: ev.RevisionSubmitted, state: EntryState, event: Event) -> EntryState:
+    pending = PendingRevision(payload.revision_id, tuple(sorted(payload.attributes.item_codes)),
+                              payload.obligation_id)
+    return replace(state, pending=pending)
+
+
+@_evolve.register
+def _(payload: ev.RevisionApproved, state: EntryState, event: Event) -> EntryState:
+    pending = state.pending
+    approved = replace(state, version=state.version + 1, item_codes=pending.item_codes,
+                       pending=None)
+    fulfilled = state.obligation(pending.obligation_id)
+    return approved.with_obligation(replace(fulfilled, open=False)) if fulfilled else approved
+
+
+@_evolve.register
+def _(payload: ev.RevisionRejected, state: EntryState, event: Event) -> EntryState:
+    return replace(state, pending=None)
+
+
+@_evolve.register
+def _(payload: ev.ExtensionRequested, state: EntryState, event: Event) -> EntryState:
+    return state.with_obligation(replace(state.obligation(payload.obligation_id),
+                                         extension_requested=True))
+
+
+@_evolve.register
+def _(payload: ev.ExtensionGranted, state: EntryState, event: Event) -> EntryState:
+    o = state.obligation(payload.obligation_id)
+    return state.with_obligation(replace(o, extension_requested=False,
+                                         extensions_granted=o.extensions_granted + 1))
+
+
+@_evolve.register
+def _(payload: ev.ExtensionRefused, state: EntryState, event: Event) -> EntryState:
+    return state.with_obligation(replace(state.obligation(payload.obligation_id),
+                                         extension_requested=False))
+
+
+def active_item_codes(state: EntryState) -> tuple[str, ...]:
+    """The data items this entry is the source of: none once it is taken down."""
+    return state.item_codes if state.status == PUBLISHED else ()

@@ -1,0 +1,114 @@
+"""Policy profiles and the department directory, loaded from data files under policies/.
+
+Every rule and legal limit govshare enforces comes from here, each naming its article, so a
+jurisdiction's numbers are data (policies/*.toml), never constants in code.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    article: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    id: str
+    article: str
+    working_days: int | None = None
+    natural_days: int | None = None
+    max_extensions: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    id: str
+    title: str
+    jurisdiction: str
+    timezone: str
+    rules: dict[str, Rule] = field(default_factory=dict)
+    limits: dict[str, Limit] = field(default_factory=dict)
+
+    def applies(self, rule_id: str) -> bool:
+        return rule_id in self.rules
+
+    def rule(self, rule_id: str) -> Rule:
+        return self.rules[rule_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    id: str
+    name: str
+    policy_id: str
+    authority: bool = False
+
+
+class UnknownPolicy(KeyError):
+    pass
+
+
+def _read(path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+def _merged(name: str, directory: Path) -> dict[str, Any]:
+    data = _read(directory / f"{name}.toml")
+    base = data.get("extends")
+    if base is None:
+        return data
+    parent = _merged(base, directory)
+    return {**parent, **data,
+            "rules": {**parent.get("rules", {}), **data.get("rules", {})},
+            "limits": {**parent.get("limits", {}), **data.get("limits", {})}}
+
+
+def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
+    if not (directory / f"{policy_id}.toml").exists() or policy_id == "departments":
+        raise UnknownPolicy(policy_id)
+    data = _merged(policy_id, directory)
+    return Policy(
+        id=data["id"], title=data["title"], jurisdiction=data.get("jurisdiction", ""),
+        timezone=data.get("timezone", "Asia/Shanghai"),
+        rules={k: Rule(k, v["article"], v["text"]) for k, v in data.get("rules", {}).items()},
+        limits={k: Limit(k, **v) for k, v in data.get("limits", {}).items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """Every profile and the department directory: what a rule check may consult."""
+    profiles: dict[str, Policy]
+    departments: dict[str, Department]
+    baseline: Policy  # the common rules, for events whose own policy is unknown
+
+    def policy(self, policy_id: str) -> Policy | None:
+        return self.profiles.get(policy_id)
+
+    def department(self, department_id: str) -> Department | None:
+        return self.departments.get(department_id)
+
+
+@cache
+def load_all(directory: Path = POLICY_DIR, departments_file: str | None = None) -> Policies:
+    ids = [p.stem for p in directory.glob("*.toml") if p.stem not in ("common", "departments")]
+    dept_path = Path(departments_file or os.environ.get("GOVSHARE_DEPARTMENTS")
+                     or directory / "departments.toml")
+    departments = {
+        k: Department(k, v["name"], v["policy"], v.get("authority", False))
+        for k, v in _read(dept_path)["departments"].items()
+    }
+    return Policies({i: load_policy(i, directory) for i in ids}, departments,
+                    load_policy("common", directory))

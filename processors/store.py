@@ -1,0 +1,63 @@
+"""The validator's own tables: aggregate state, data item sources, outbox and consumed positions.
+
+State, the decision's output (outbox) and the consumed inbox position are written in one
+transaction, so a restarted worker neither forgets nor repeats a decision; the outbox is also
+the archive from which a fresh embedded broker is rehydrated.
+"""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import (Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text,
+                        UniqueConstraint)
+
+from events.publisher import Outgoing
+
+metadata = MetaData()
+
+aggregates = Table(
+    "proc_aggregates", metadata,
+    Column("aggregate_type", String(64), primary_key=True),
+    Column("aggregate_id", String(200), primary_key=True),
+    Column("state", Text, nullable=False),
+)
+
+item_sources = Table(
+    "proc_item_sources", metadata,
+    # The primary key is the one-data-one-source guarantee across partitions and workers.
+    Column("jurisdiction", String(64), primary_key=True),
+    Column("code", String(200), primary_key=True),
+    Column("entry_id", String(200), nullable=False, index=True),
+)
+
+outbox = Table(
+    "proc_outbox", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source_event_id", String(64), index=True),
+    Column("topic", String(255), nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary),
+    Column("headers", Text, nullable=False),
+    Column("published", Boolean, nullable=False, default=False, index=True),
+)
+
+positions = Table(
+    "proc_positions", metadata,
+    Column("cluster_id", String(128), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", Integer, nullable=False),
+    UniqueConstraint("cluster_id", "topic", "partition"),
+)
+
+
+def headers_to_text(headers: list[tuple[str, bytes]]) -> str:
+    return json.dumps([[k, v.decode("latin-1") if v is not None else None] for k, v in headers])
+
+
+def headers_from_text(text: str) -> list[tuple[str, bytes]]:
+    return [(k, v.encode("latin-1") if v is not None else None) for k, v in json.loads(text)]
+
+
+def as_outgoing(row) -> Outgoing:
+    return Outgoing(row.topic, row.key, row.value, headers_from_text(row.headers))

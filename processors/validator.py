@@ -1,0 +1,211 @@
+"""Checks each published event against the rules and the aggregate's state, in one transaction.
+
+Outcomes, exactly one per inbox message: the event is accepted (appended to its aggregate's
+event topic), rejected (an EventRejected naming the rule and article), or dead-lettered (bytes
+that are not a known encoding, with the reason). Outputs go to the outbox first and are
+published after the commit; delivery is at-least-once with deterministic ids, so a re-sent
+output is harmless downstream.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import structlog
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from events import catalog as catalog_events
+from events.codec import Event, decode_message, encode_payload, to_headers
+from events.envelope import Actor, Envelope, Role
+from events.errors import DecodeError
+from events.publisher import Outgoing, Publisher
+from events.records import from_plain, to_json
+from events.registry import kind_for
+from events.rejection import EventRejected
+from events.topics import Topics
+from processors import catalog, store
+from processors.profiles import Policies
+from processors.verdicts import Rejected, RuleBroken
+
+log = structlog.get_logger("govshare.validator")
+
+# Deterministic ids for what the validator emits, so a redelivered input yields the same ids.
+OUTPUT_NAMESPACE = uuid.UUID("6f1c2c3e-6a8e-4d0f-9a51-5a7c0e0b9d21")
+VALIDATOR = Actor(department="govshare", person="validator", role=Role.SYSTEM)
+DLQ_REASON = "govshare_dlq_reason"
+DLQ_SOURCE = "govshare_dlq_source"
+DLQ_ID = "govshare_dlq_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+class Validator:
+    def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
+                 publisher: Publisher):
+        self.engine, self.policies, self.topics = engine, policies, topics
+        self.cluster_id, self.publisher = cluster_id, publisher
+        store.metadata.create_all(engine)
+
+    def process(self, message: Incoming) -> list[Outgoing]:
+        """Decide one inbox message and publish its outcome; returns what was published."""
+        try:
+            rows = self._decide_and_store(message)
+        except IntegrityError:
+            # Another worker claimed a data item between our read and our write: decide again,
+            # now seeing the claim.
+            rows = self._decide_and_store(message)
+        self.publish(rows)
+        return [out for _, out in rows]
+
+    def publish(self, rows: list[tuple[int, Outgoing]]) -> None:
+        if not rows:
+            return
+        self.publisher.publish(out for _, out in rows)
+        with self.engine.begin() as tx:
+            tx.execute(update(store.outbox).where(store.outbox.c.seq.in_([s for s, _ in rows]))
+                       .values(published=True))
+
+    def relay_unpublished(self) -> int:
+        """Publish outputs committed before a crash but never acknowledged by the broker."""
+        with self.engine.connect() as conn:
+            rows = [(r.seq, store.as_outgoing(r)) for r in conn.execute(
+                select(store.outbox).where(store.outbox.c.published.is_(False))
+                .order_by(store.outbox.c.seq))]
+        self.publish(rows)
+        return len(rows)
+
+    def _decide_and_store(self, message: Incoming) -> list[tuple[int, Outgoing]]:
+        with self.engine.begin() as tx:
+            if message.offset < self._position(tx, message):
+                return []  # decided before a restart; its outputs are in the outbox
+            rows = self._outcome(tx, message)
+            self._advance(tx, message)
+        return rows
+
+    def _outcome(self, tx: Connection, message: Incoming) -> list[tuple[int, Outgoing]]:
+        try:
+            event = decode_message(message.headers, message.value)
+        except DecodeError as exc:
+            log.warning("event.dead_lettered", topic=message.topic, offset=message.offset,
+                        reason=str(exc))
+            return [self._stage(tx, None, self._dead_letter(message, str(exc)))]
+        earlier = self._earlier_outputs(tx, event.envelope.event_id)
+        if earlier:
+            # A publisher retried an event already decided: answer again with the same outputs.
+            log.info("event.redelivered", event_id=str(event.envelope.event_id))
+            return earlier
+        outcome = self._judge(tx, event, message.timestamp)
+        return [self._stage(tx, str(event.envelope.event_id), outcome)]
+
+    def _stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
+        seq = tx.execute(insert(store.outbox).values(
+            source_event_id=source_id, topic=out.topic, key=out.key, value=out.value,
+            headers=store.headers_to_text(out.headers), published=False)).inserted_primary_key[0]
+        return seq, out
+
+    def _earlier_outputs(self, tx: Connection, event_id: uuid.UUID) -> list[tuple[int, Outgoing]]:
+        rows = tx.execute(select(store.outbox).where(store.outbox.c.source_event_id == str(event_id))
+                          .order_by(store.outbox.c.seq))
+        return [(r.seq, store.as_outgoing(r)) for r in rows]
+
+    def _judge(self, tx: Connection, event: Event, received: datetime) -> Outgoing:
+        env = event.envelope
+        state = self._load(tx, env.aggregate_type, env.aggregate_id)
+        try:
+            ctx = catalog.resolve_context(event, self.policies, self._sources(tx, event, state))
+        except RuleBroken as stop:
+            return self._rejection(event, stop.rejected, received)
+        verdict = catalog.decide(state, event, ctx)
+        if isinstance(verdict, Rejected):
+            return self._rejection(event, verdict, received)
+        new_state = catalog.evolve(state, event)
+        self._save(tx, new_state, ctx.policy.jurisdiction)
+        log.info("event.accepted", event_id=str(env.event_id), type=env.event_type,
+                 aggregate=env.aggregate_id, sequence=env.sequence)
+        recorded = env.recorded(received)
+        return Outgoing(self.topics.events(env.aggregate_type), env.aggregate_id.encode(),
+                        encode_payload(event.payload), to_headers(recorded))
+
+    def _sources(self, tx: Connection, event: Event, state: catalog.EntryState | None) -> dict[str, str]:
+        codes = set(getattr(getattr(event.payload, "attributes", None), "item_codes", ()))
+        if state is not None and state.pending is not None:
+            codes |= set(state.pending.item_codes)
+        policy = self.policies.policy(event.envelope.policy_id)
+        if not codes or policy is None:
+            return {}
+        rows = tx.execute(select(store.item_sources).where(
+            store.item_sources.c.jurisdiction == policy.jurisdiction,
+            store.item_sources.c.code.in_(sorted(codes))))
+        return {r.code: r.entry_id for r in rows}
+
+    def _load(self, tx: Connection, aggregate_type: str, aggregate_id: str) -> catalog.EntryState | None:
+        row = tx.execute(select(store.aggregates.c.state).where(
+            store.aggregates.c.aggregate_type == aggregate_type,
+            store.aggregates.c.aggregate_id == aggregate_id)).first()
+        return from_plain(catalog.EntryState, json.loads(row.state)) if row else None
+
+    def _save(self, tx: Connection, state: catalog.EntryState, jurisdiction: str) -> None:
+        key = dict(aggregate_type=catalog_events.AGGREGATE, aggregate_id=state.entry_id)
+        tx.execute(delete(store.aggregates).filter_by(**key))
+        tx.execute(insert(store.aggregates).values(**key, state=json.dumps(to_json(state))))
+        tx.execute(delete(store.item_sources).where(store.item_sources.c.entry_id == state.entry_id))
+        codes = catalog.active_item_codes(state)
+        if codes:
+            tx.execute(insert(store.item_sources), [
+                dict(jurisdiction=jurisdiction, code=c, entry_id=state.entry_id) for c in codes])
+
+    def _rejection(self, event: Event, rejected: Rejected, received: datetime) -> Outgoing:
+        env = event.envelope
+        log.info("event.rejected", event_id=str(env.event_id), type=env.event_type,
+                 rule=rejected.rule, article=rejected.article)
+        payload = EventRejected(
+            rejected_event_id=env.event_id, rejected_event_type=env.event_type,
+            rejected_aggregate_type=env.aggregate_type, rejected_aggregate_id=env.aggregate_id,
+            rule=rejected.rule, article=rejected.article, message=rejected.message)
+        kind = kind_for(payload)
+        envelope = Envelope(
+            event_id=uuid.uuid5(OUTPUT_NAMESPACE, f"rejected:{env.event_id}"),
+            event_type=kind.event_type, schema_version=kind.version,
+            aggregate_type=kind.aggregate_type, aggregate_id=str(env.event_id), sequence=1,
+            occurred_at=received, recorded_at=received, actor=VALIDATOR, policy_id=env.policy_id,
+            correlation_id=env.correlation_id, causation_id=env.event_id, source="govshare/validator")
+        return Outgoing(self.topics.rejections, env.aggregate_id.encode(), encode_payload(payload),
+                        to_headers(envelope))
+
+    def _dead_letter(self, message: Incoming, reason: str) -> Outgoing:
+        source = f"{message.topic}/{message.partition}/{message.offset}"
+        digest = hashlib.sha256(message.value or b"").hexdigest()
+        dlq_id = uuid.uuid5(OUTPUT_NAMESPACE, f"dead:{source}:{digest}")
+        extra = [(DLQ_REASON, reason.encode()), (DLQ_SOURCE, source.encode()),
+                 (DLQ_ID, str(dlq_id).encode())]
+        return Outgoing(self.topics.dead_letters, message.key or b"", message.value or b"",
+                        list(message.headers) + extra)
+
+    def _position(self, tx: Connection, message: Incoming) -> int:
+        row = tx.execute(select(store.positions.c.next_offset).where(
+            store.positions.c.cluster_id == self.cluster_id,
+            store.positions.c.topic == message.topic,
+            store.positions.c.partition == message.partition)).first()
+        return row.next_offset if row else 0
+
+    def _advance(self, tx: Connection, message: Incoming) -> None:
+        key = dict(cluster_id=self.cluster_id, topic=message.topic, partition=message.partition)
+        tx.execute(delete(store.positions).filter_by(**key))
+        tx.execute(insert(store.positions).values(**key, next_offset=message.offset + 1))
+
+
+def timestamp_of(seconds: float | None) -> datetime:
+    return datetime.fromtimestamp(seconds or 0, tz=timezone.utc)

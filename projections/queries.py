@@ -1,0 +1,73 @@
+"""Read-only queries over the projections, for the CLI and supervisors."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from projections.tables import (catalog_entries, catalog_entry_versions, catalog_obligations,
+                                catalog_revisions, dead_letters, event_log, rejections)
+
+
+def _rows(engine: Engine, query) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def catalog(engine: Engine, *, provider: str | None = None, status: str | None = None,
+            share_type: str | None = None, policy: str | None = None) -> list[dict[str, Any]]:
+    q = select(catalog_entries).order_by(catalog_entries.c.entry_id)
+    for column, value in ((catalog_entries.c.provider, provider), (catalog_entries.c.status, status),
+                          (catalog_entries.c.share_type, share_type),
+                          (catalog_entries.c.policy_id, policy)):
+        if value:
+            q = q.where(column == value)
+    return [_decoded(r) for r in _rows(engine, q)]
+
+
+def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
+    found = _rows(engine, select(catalog_entries).where(catalog_entries.c.entry_id == entry_id))
+    if not found:
+        return None
+    result = _decoded(found[0])
+    result["versions"] = [_decoded(r) for r in _rows(engine, select(catalog_entry_versions).where(
+        catalog_entry_versions.c.entry_id == entry_id).order_by(catalog_entry_versions.c.version))]
+    result["revisions"] = [_decoded(r) for r in _rows(engine, select(catalog_revisions).where(
+        catalog_revisions.c.entry_id == entry_id).order_by(catalog_revisions.c.submitted_at))]
+    result["obligations"] = _rows(engine, select(catalog_obligations).where(
+        catalog_obligations.c.entry_id == entry_id).order_by(catalog_obligations.c.raised_at))
+    return result
+
+
+def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str | None = None,
+             rule: str | None = None) -> list[dict[str, Any]]:
+    q = select(rejections).order_by(rejections.c.recorded_at)
+    for column, value in ((rejections.c.aggregate_id, aggregate_id),
+                          (rejections.c.rejected_event_id, event_id), (rejections.c.rule, rule)):
+        if value:
+            q = q.where(column == value)
+    return _rows(engine, q)
+
+
+def dead(engine: Engine) -> list[dict[str, Any]]:
+    rows = _rows(engine, select(dead_letters.c.id, dead_letters.c.source, dead_letters.c.reason,
+                                dead_letters.c.event_id, dead_letters.c.recorded_at)
+                 .order_by(dead_letters.c.recorded_at))
+    return rows
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """How many messages each outcome holds: applied events, rejections, dead letters."""
+    with engine.connect() as conn:
+        accepted = conn.execute(select(func.count()).select_from(event_log).where(
+            event_log.c.event_type != "EventRejected")).scalar_one()
+        return {"accepted": accepted,
+                "rejected": conn.execute(select(func.count()).select_from(rejections)).scalar_one(),
+                "dead_lettered": conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()}
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(row.get("attributes"), str):
+        row["attributes"] = json.loads(row["attributes"])
+    return row

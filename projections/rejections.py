@@ -1,0 +1,26 @@
+"""The publisher-facing read model of rejected events and dead letters."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Connection, insert
+
+from events.envelope import Envelope
+from events.rejection import EventRejected
+from projections.tables import dead_letters, rejections
+
+
+def apply_rejection(payload: EventRejected, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(rejections).values(
+        event_id=str(env.event_id), rejected_event_id=str(payload.rejected_event_id),
+        rejected_event_type=payload.rejected_event_type,
+        aggregate_type=payload.rejected_aggregate_type, aggregate_id=payload.rejected_aggregate_id,
+        rule=payload.rule, article=payload.article, message=payload.message,
+        policy_id=env.policy_id, recorded_at=env.recorded_at))
+
+
+def apply_dead_letter(dead_letter_id: str, source: str, reason: str, event_id: str | None,
+                      value: bytes | None, headers: dict[str, str], recorded_at, tx: Connection) -> None:
+    tx.execute(insert(dead_letters).values(
+        id=dead_letter_id, source=source, reason=reason, event_id=event_id, value=value,
+        headers=json.dumps(headers, ensure_ascii=False), recorded_at=recorded_at))

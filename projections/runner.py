@@ -1,0 +1,151 @@
+"""Consumes the accepted-event, rejection and dead-letter topics into the projection tables.
+
+Each batch of messages is applied together with the consumed positions in one database
+transaction, so every event is applied exactly once in effect. Positions are keyed by the
+broker's cluster id: on a different cluster (a rehydrated embedded broker, a migrated one) the
+projector reads from the start and skips events it already holds, by event id.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import structlog
+from confluent_kafka import Consumer, TopicPartition
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from events import catalog as catalog_events
+from events.codec import Event, decode_message, encode_payload, encode_record
+from events.errors import DecodeError
+from events.rejection import EventRejected
+from events.topics import Topics
+from projections import catalog, rejections
+from projections.tables import event_log, metadata, positions
+
+log = structlog.get_logger("govshare.projector")
+
+DLQ_REASON, DLQ_SOURCE, DLQ_ID = "govshare_dlq_reason", "govshare_dlq_source", "govshare_dlq_id"
+
+
+def consumer_config(kafka: dict[str, str], group: str) -> dict[str, object]:
+    return {
+        **kafka,
+        "group.id": group,  # used only to name the client; positions live in the database
+        "enable.auto.commit": False,  # the database transaction is the commit
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        "isolation.level": "read_committed",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    applied: int = 0
+    duplicates: int = 0
+
+
+class Projector:
+    def __init__(self, engine: Engine, topics: Topics, cluster_id: str, kafka: dict[str, str]):
+        self.engine, self.topics, self.cluster_id, self.kafka = engine, topics, cluster_id, kafka
+        metadata.create_all(engine)
+
+    def run(self, stop: threading.Event, batch: int = 500,
+            on_batch: Callable[[Applied], None] | None = None) -> None:
+        consumer = Consumer(consumer_config(self.kafka, f"{self.topics.prefix}-projector"))
+        try:
+            consumer.assign(self._assignment(consumer))
+            while not stop.is_set():
+                messages = consumer.consume(batch, timeout=0.2)
+                good = [m for m in messages if m.error() is None]
+                for m in messages:
+                    if m.error() is not None:
+                        log.warning("projector.consume_error", error=str(m.error()))
+                if good:
+                    result = self.apply_batch(good)
+                    if on_batch:
+                        on_batch(result)
+        finally:
+            consumer.close()
+
+    def _assignment(self, consumer: Consumer) -> list[TopicPartition]:
+        metadata_ = consumer.list_topics(timeout=10)
+        with self.engine.connect() as conn:
+            stored = {(r.topic, r.partition): r.next_offset for r in conn.execute(
+                select(positions).where(positions.c.cluster_id == self.cluster_id))}
+        return [TopicPartition(t, p, stored.get((t, p), 0))
+                for t in self.topics.outputs() for p in sorted(metadata_.topics[t].partitions)]
+
+    def apply_batch(self, messages: list) -> Applied:
+        applied = duplicates = 0
+        with self.engine.begin() as tx:
+            for m in messages:
+                if self._apply_one(tx, m):
+                    applied += 1
+                else:
+                    duplicates += 1
+            self._store_positions(tx, messages)
+        return Applied(applied, duplicates)
+
+    def _apply_one(self, tx: Connection, m) -> bool:
+        if m.topic() == self.topics.dead_letters:
+            return self._apply_dead_letter(tx, m)
+        try:
+            event = decode_message(m.headers(), m.value())
+        except DecodeError as exc:
+            # Only the validator writes these topics, so this is a bug or a foreign writer:
+            # keep the bytes where an operator sees them rather than stop the projection.
+            log.error("projector.undecodable", topic=m.topic(), offset=m.offset(), reason=str(exc))
+            return self._record_dead_letter(tx, m, f"projector could not decode: {exc}")
+        env = event.envelope
+        exists = tx.execute(select(event_log.c.event_id).where(
+            event_log.c.event_id == str(env.event_id))).first()
+        if exists:
+            return False
+        tx.execute(insert(event_log).values(
+            event_id=str(env.event_id), topic=m.topic(), partition=m.partition(), offset=m.offset(),
+            event_type=env.event_type, aggregate_type=env.aggregate_type,
+            aggregate_id=env.aggregate_id, sequence=env.sequence, occurred_at=env.occurred_at,
+            recorded_at=env.recorded_at, actor_department=env.actor.department,
+            actor_person=env.actor.person, actor_role=env.actor.role.value,
+            policy_id=env.policy_id, correlation_id=str(env.correlation_id),
+            causation_id=str(env.causation_id) if env.causation_id else None, source=env.source,
+            record=encode_record(env, m.value())))
+        self._dispatch(event, tx)
+        return True
+
+    def _dispatch(self, event: Event, tx: Connection) -> None:
+        if isinstance(event.payload, EventRejected):
+            rejections.apply_rejection(event.payload, event.envelope, tx)
+        elif event.envelope.aggregate_type == catalog_events.AGGREGATE:
+            catalog.apply(event.payload, event.envelope, tx)
+
+    def _apply_dead_letter(self, tx: Connection, m) -> bool:
+        headers = dict(m.headers() or [])
+        reason = headers.get(DLQ_REASON, b"").decode("utf-8", "replace")
+        return self._record_dead_letter(tx, m, reason, headers.get(DLQ_ID, b"").decode() or None,
+                                        headers.get(DLQ_SOURCE, b"").decode() or None)
+
+    def _record_dead_letter(self, tx: Connection, m, reason: str, dlq_id: str | None = None,
+                            source: str | None = None) -> bool:
+        dlq_id = dlq_id or f"{m.topic()}/{m.partition()}/{m.offset()}"
+        from projections.tables import dead_letters
+        if tx.execute(select(dead_letters.c.id).where(dead_letters.c.id == dlq_id)).first():
+            return False
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
+        _, ts = m.timestamp()
+        rejections.apply_dead_letter(
+            dlq_id, source or f"{m.topic()}/{m.partition()}/{m.offset()}", reason,
+            headers.get("ce_id"), m.value(), headers,
+            datetime.fromtimestamp(ts / 1000, tz=timezone.utc), tx)
+        return True
+
+    def _store_positions(self, tx: Connection, messages: list) -> None:
+        latest: dict[tuple[str, int], int] = {}
+        for m in messages:
+            latest[(m.topic(), m.partition())] = m.offset() + 1
+        for (topic, partition), next_offset in latest.items():
+            key = dict(cluster_id=self.cluster_id, topic=topic, partition=partition)
+            tx.execute(delete(positions).filter_by(**key))
+            tx.execute(insert(positions).values(**key, next_offset=next_offset))

@@ -1,0 +1,123 @@
+"""The projection database's tables. Only projections write them; queries only read."""
+from __future__ import annotations
+
+from sqlalchemy import (Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text,
+                        UniqueConstraint)
+
+metadata = MetaData()
+
+
+def _when(name: str, **kw) -> Column:
+    return Column(name, DateTime(timezone=True), **kw)
+
+
+event_log = Table(
+    "event_log", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", Integer, nullable=False),
+    Column("event_type", String(100), nullable=False, index=True),
+    Column("aggregate_type", String(64), nullable=False),
+    Column("aggregate_id", String(200), nullable=False, index=True),
+    Column("sequence", Integer, nullable=False),
+    _when("occurred_at", nullable=False),
+    _when("recorded_at", index=True),
+    Column("actor_department", String(100), nullable=False, index=True),
+    Column("actor_person", String(200), nullable=False),
+    Column("actor_role", String(32), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("correlation_id", String(36), nullable=False),
+    Column("causation_id", String(36)),
+    Column("source", String(255), nullable=False),
+    Column("record", LargeBinary, nullable=False),  # govshare.Envelope Avro bytes, payload included
+    UniqueConstraint("aggregate_type", "aggregate_id", "sequence"),
+)
+
+catalog_entries = Table(
+    "catalog_entries", metadata,
+    Column("entry_id", String(200), primary_key=True),
+    Column("title", String(500), nullable=False),
+    Column("provider", String(100), nullable=False, index=True),
+    Column("policy_id", String(64), nullable=False),
+    Column("share_type", String(32), nullable=False, index=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("pending_revision_id", String(200)),
+    _when("registered_at", nullable=False),
+    _when("updated_at", nullable=False),
+)
+
+catalog_entry_versions = Table(
+    "catalog_entry_versions", metadata,
+    Column("entry_id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("actor_department", String(100), nullable=False),
+    Column("actor_person", String(200), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("attributes", Text, nullable=False),
+    _when("recorded_at", nullable=False),
+)
+
+catalog_revisions = Table(
+    "catalog_revisions", metadata,
+    Column("entry_id", String(200), primary_key=True),
+    Column("revision_id", String(200), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("obligation_id", String(200)),
+    Column("attributes", Text, nullable=False),
+    Column("decision_note", Text, nullable=False, default=""),
+    _when("submitted_at", nullable=False),
+    _when("decided_at"),
+)
+
+catalog_obligations = Table(
+    "catalog_obligations", metadata,
+    Column("entry_id", String(200), primary_key=True),
+    Column("obligation_id", String(200), primary_key=True),
+    Column("trigger", String(32), nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("received_on", String(10), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("extensions_granted", Integer, nullable=False, default=0),
+    Column("extension_requested", Integer, nullable=False, default=0),
+    _when("raised_at", nullable=False),
+    _when("closed_at"),
+)
+
+rejections = Table(
+    "rejections", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("rejected_event_id", String(36), nullable=False, index=True),
+    Column("rejected_event_type", String(100), nullable=False),
+    Column("aggregate_type", String(64), nullable=False),
+    Column("aggregate_id", String(200), nullable=False, index=True),
+    Column("rule", String(100), nullable=False, index=True),
+    Column("article", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    _when("recorded_at", nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("source", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("event_id", String(100)),  # the ce_id header, when the bytes had one
+    Column("value", LargeBinary),
+    Column("headers", Text, nullable=False),
+    _when("recorded_at", nullable=False),
+)
+
+positions = Table(
+    "projection_positions", metadata,
+    Column("cluster_id", String(128), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", Integer, nullable=False),
+)

@@ -61,7 +61,10 @@ def decode_payload(data: bytes, expected: EventKind | None = None) -> Any:
         record = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, schemas.current(name))
     except Exception as exc:  # fastavro raises many kinds on truncated or foreign bytes
         raise DecodeError(f"payload does not decode as {name}: {exc}") from exc
-    return from_plain(kind.cls, record)
+    try:
+        return from_plain(kind.cls, record)
+    except PayloadMismatch as exc:
+        raise DecodeError(f"payload does not fit {kind.event_type}: {exc}") from exc
 
 
 def payload_from_json(event_type: str, data: Any) -> Any:

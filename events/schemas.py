@@ -2,7 +2,8 @@
 
 A consumer never guesses a writer schema: each payload carries the CRC-64-AVRO fingerprint of
 the schema it was written with (Avro single-object encoding), and ``schemas/history/`` keeps
-the parsing canonical form of every schema version ever released, so old events stay readable.
+every schema version ever released (fully resolved, logical types included), so old events
+stay readable.
 """
 from __future__ import annotations
 
@@ -51,14 +52,27 @@ def canonical(name: str) -> str:
     return to_parsing_canonical_form(current(name))
 
 
+def resolved(name: str) -> str:
+    """The current schema with every named type inlined: a release's record in the history."""
+    return json.dumps(_plain(current(name)), ensure_ascii=False, indent=1, sort_keys=True)
+
+
+def _plain(schema: Any) -> Any:
+    # fastavro annotates parsed schemas with private keys; the history keeps only Avro's own.
+    if isinstance(schema, dict):
+        return {k: _plain(v) for k, v in schema.items() if not k.startswith("__")}
+    if isinstance(schema, list):
+        return [_plain(v) for v in schema]
+    return schema
+
+
 @cache
 def writer_schemas() -> dict[int, tuple[str, Any]]:
     """Fingerprint -> (schema name, parsed writer schema) for every released version."""
     found: dict[int, tuple[str, Any]] = {}
     for path in sorted(HISTORY_DIR.glob("*.json")):
-        text = path.read_text(encoding="utf-8").strip()
-        schema = json.loads(text)
-        found[fingerprint(text)] = (schema["name"], fastavro.parse_schema(schema))
+        schema = fastavro.parse_schema(json.loads(path.read_text(encoding="utf-8")))
+        found[fingerprint(to_parsing_canonical_form(schema))] = (schema["name"], schema)
     return found
 
 
@@ -69,12 +83,11 @@ def freeze() -> list[Path]:
     known = set(writer_schemas())
     written = []
     for kind in all_kinds():
-        text = canonical(kind.schema_name)
-        if fingerprint(text) in known:
+        if fingerprint(canonical(kind.schema_name)) in known:
             continue
         n = 1 + len(list(HISTORY_DIR.glob(f"{kind.schema_name}.v*.json")))
         path = HISTORY_DIR / f"{kind.schema_name}.v{n}.json"
-        path.write_text(text + "\n", encoding="utf-8")
+        path.write_text(resolved(kind.schema_name) + "\n", encoding="utf-8")
         written.append(path)
     writer_schemas.cache_clear()
     return written

@@ -4,14 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import structlog
 
-from events.errors import EventError
-from events.publisher import Publisher
-from events.submission import parse_line, to_inbox
 from events.topics import Topics
 from infra.config import Settings
 from infra.database import make_engine
@@ -81,37 +77,13 @@ def _bootstrap(settings: Settings) -> str:
 
 
 def _submit(args, settings: Settings) -> int:
-    from infra.verdicts import VerdictWatch
+    from infra.submit import submit_lines
 
     stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-    now = datetime.now(timezone.utc)
-    results: list[dict[str, Any]] = []
-    events = []
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            events.append((number, parse_line(line, now=now)))
-        except EventError as exc:
-            results.append({"line": number, "status": "invalid", "error": str(exc)})
-    topics = Topics(settings.topic_prefix)
-    kafka = settings.kafka(_bootstrap(settings))
-    if events:
-        watch = VerdictWatch(kafka, topics)
-        publisher = Publisher(kafka)
-        publisher.publish(to_inbox(e, topics) for _, e in events)
-        outcomes = watch.wait({str(e.envelope.event_id) for _, e in events}, args.timeout)
-        watch.close()
-        for number, e in events:
-            env = e.envelope
-            found = outcomes.get(str(env.event_id))
-            result = {"line": number, "event_id": str(env.event_id), "type": env.event_type,
-                      "aggregate_id": env.aggregate_id, "sequence": env.sequence,
-                      "status": found.status if found else "no-verdict"}
-            if found and found.status != "accepted":
-                result.update(rule=found.rule, article=found.article, error=found.message)
-            results.append(result)
-    results.sort(key=lambda r: r["line"])
+    with stream:
+        lines = stream.readlines()
+    kafka = settings.kafka(_bootstrap(settings)) if any(line.strip() for line in lines) else {}
+    results = submit_lines(lines, kafka, Topics(settings.topic_prefix), args.timeout)
     for r in results:
         print(json.dumps(r, ensure_ascii=False) if args.json else _verdict_line(r))
     if any(r["status"] == "no-verdict" for r in results):

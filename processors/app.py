@@ -5,6 +5,7 @@ import asyncio
 
 import faust
 import structlog
+from sqlalchemy.exc import DBAPIError
 
 from events.errors import PublishError
 from events.topics import Topics
@@ -38,23 +39,31 @@ def build_app(*, app_id: str, bootstrap: str, topics: Topics, validator: Validat
             headers = m.headers.items() if isinstance(m.headers, dict) else (m.headers or [])
             incoming = Incoming(m.topic, m.partition, m.offset, timestamp_of(m.timestamp),
                                 m.key, m.value, list(headers))
-            try:
-                validator.process(incoming)
-            except PublishError as exc:
-                # The decision is committed in the outbox; keep trying to deliver it before
-                # taking the next message, so outputs keep their order.
-                await _deliver_eventually(validator, exc)
+            await _until_done(validator, incoming)
 
     return app
 
 
-async def _deliver_eventually(validator: Validator, first: Exception) -> None:
-    delay, error = 0.5, first
+async def _until_done(validator: Validator, incoming: Incoming) -> None:
+    """Process one message, retrying while the broker or the database is unavailable.
+
+    The next message waits, so outputs keep their order; nothing is skipped.
+    """
+    delay = 0.5
     while True:
-        log.warning("validator.publish_failed", error=str(error), retry_in=delay)
-        await asyncio.sleep(delay)
         try:
-            validator.relay_unpublished()
+            validator.process(incoming)
             return
         except PublishError as exc:
-            delay, error = min(delay * 2, 30.0), exc
+            # The decision is committed in the outbox: only its delivery is left to do.
+            log.warning("validator.publish_failed", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            try:
+                validator.relay_unpublished()
+                return
+            except PublishError:
+                pass
+        except DBAPIError as exc:
+            log.warning("validator.database_unavailable", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)

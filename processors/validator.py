@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from events import catalog as catalog_events
 from events.codec import Event, decode_message, encode_payload, to_headers
@@ -99,15 +99,21 @@ class Validator:
         try:
             event = decode_message(message.headers, message.value)
         except DecodeError as exc:
-            log.warning("event.dead_lettered", topic=message.topic, offset=message.offset,
-                        reason=str(exc))
             return [self._stage(tx, None, self._dead_letter(message, str(exc)))]
         earlier = self._earlier_outputs(tx, event.envelope.event_id)
         if earlier:
             # A publisher retried an event already decided: answer again with the same outputs.
             log.info("event.redelivered", event_id=str(event.envelope.event_id))
             return earlier
-        outcome = self._judge(tx, event, message.timestamp)
+        try:
+            with tx.begin_nested():
+                outcome = self._judge(tx, event, message.timestamp)
+        except (DBAPIError, IntegrityError):
+            raise  # the database's trouble, not the event's: the caller retries
+        except Exception as exc:
+            # A bug must not swallow the message: keep it, with the reason, for an operator.
+            log.exception("validator.failed", event_id=str(event.envelope.event_id))
+            outcome = self._dead_letter(message, f"validator error: {type(exc).__name__}: {exc}")
         return [self._stage(tx, str(event.envelope.event_id), outcome)]
 
     def _stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
@@ -186,6 +192,7 @@ class Validator:
                         to_headers(envelope))
 
     def _dead_letter(self, message: Incoming, reason: str) -> Outgoing:
+        log.warning("event.dead_lettered", topic=message.topic, offset=message.offset, reason=reason)
         source = f"{message.topic}/{message.partition}/{message.offset}"
         digest = hashlib.sha256(message.value or b"").hexdigest()
         dlq_id = uuid.uuid5(OUTPUT_NAMESPACE, f"dead:{source}:{digest}")

@@ -1,0 +1,54 @@
+"""Given-style builders: the JSON lines an integrating system would publish."""
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+POLICY = "guangdong-2018"
+
+
+def actor(department: str, role: str = "PROVIDER", person: str = "li.ming") -> dict[str, str]:
+    return {"department": department, "person": person, "role": role}
+
+
+def attributes(*, codes: list[str] | None = None, share_type: str = "UNCONDITIONAL",
+               **overrides: Any) -> dict[str, Any]:
+    codes = codes or [f"X.{uuid.uuid4().hex[:8]}"]
+    attrs = {
+        "title": "社会保险参保信息", "description": "个人社会保险参保登记与缴费信息",
+        "classification": "社会保障", "business_name": "社会保险登记",
+        "information_system": "广东省社会保险信息系统",
+        "data_items": [{"code": c, "name": f"信息项 {c}"} for c in codes],
+        "share_type": share_type, "share_methods": ["INTERFACE"],
+        "storage_format": "database table", "update_frequency": "daily", "security_level": "L2",
+        "usage_scope": "全省政务部门",
+    }
+    attrs.update(overrides)
+    return attrs
+
+
+LAW = {"kind": "LAW", "title": "中华人民共和国个人信息保护法", "article": "Art. 13"}
+
+
+def event(event_type: str, entry_id: str, sequence: int, payload: dict[str, Any], *,
+          department: str = "gd-hrss", role: str = "PROVIDER", policy: str = POLICY,
+          event_id: str | None = None) -> dict[str, Any]:
+    return {"id": event_id or str(uuid.uuid4()), "type": event_type, "aggregate_id": entry_id,
+            "sequence": sequence, "actor": actor(department, role), "policy": policy,
+            "payload": copy.deepcopy(payload)}
+
+
+def registered(entry_id: str, *, department: str = "gd-hrss", policy: str = POLICY,
+               **attrs: Any) -> dict[str, Any]:
+    return event("EntryRegistered", entry_id, 1, {"attributes": attributes(**attrs)},
+                 department=department, policy=policy)
+
+
+def lines(*events: dict[str, Any]) -> list[str]:
+    return [json.dumps(e, ensure_ascii=False) for e in events]
+
+
+def new_id(prefix: str = "entry") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,122 @@
+"""Fixtures: one real embedded broker per test session, real databases, the real service."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from events.topics import Topics
+from infra.broker import EmbeddedBroker
+from infra.database import make_engine
+
+PG_ADMIN_URL = os.environ.get("GOVSHARE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
+    """Poll until condition() is truthy; fail with `what` after the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def broker():
+    started = EmbeddedBroker.start()
+    yield started
+    started.stop()
+
+
+def _postgres_answers() -> bool:
+    try:
+        with create_engine(PG_ADMIN_URL).connect() as conn:
+            conn.execute(text("select 1"))
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database of each kind: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'govshare.db'}"
+        return
+    if not _postgres_answers():
+        pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f'drop schema "{schema}" cascade'))
+    admin.dispose()
+
+
+@dataclass
+class Service:
+    """A running `govshare up` process pointed at the session's broker."""
+    process: subprocess.Popen
+    env: dict[str, str]
+    topics: Topics
+    kafka: dict[str, str]
+    database_url: str
+    log: Path
+
+    def engine(self):
+        return make_engine(self.database_url)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_service(tmp_path: Path, env_extra: dict[str, str]) -> Service:
+    prefix = env_extra.get("GOVSHARE_TOPIC_PREFIX", "")
+    log = tmp_path / f"service-{uuid.uuid4().hex[:6]}.log"
+    env = {**os.environ, "GOVSHARE_HOME": str(tmp_path / "home"), **env_extra}
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env,
+                               stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                               cwd=Path(__file__).resolve().parent.parent)
+    wait_for(lambda: "service.ready" in log.read_text(errors="replace") or process.poll() is not None,
+             60, "the service to start")
+    if process.poll() is not None:
+        raise AssertionError(f"govshare up exited:\n{log.read_text(errors='replace')}")
+    bootstrap = env_extra.get("GOVSHARE_BOOTSTRAP_SERVERS") or _embedded_bootstrap(tmp_path)
+    return Service(process, env, Topics(prefix or "govshare"), {"bootstrap.servers": bootstrap},
+                   env.get("GOVSHARE_DATABASE_URL", f"sqlite:///{tmp_path / 'home' / 'govshare.db'}"),
+                   log)
+
+
+def _embedded_bootstrap(tmp_path: Path) -> str:
+    import json
+    return json.loads((tmp_path / "home" / "broker.json").read_text())["bootstrap"]
+
+
+@pytest.fixture
+def service(broker, database_url, tmp_path):
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    running = start_service(tmp_path, {
+        "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "GOVSHARE_TOPIC_PREFIX": prefix,
+        "GOVSHARE_DATABASE_URL": database_url,
+    })
+    yield running
+    running.stop()

@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--json", action="store_true")
     dead.set_defaults(handler=_query_dead)
 
+    rebuild = sub.add_parser("rebuild", help="rebuild the projections from the start of the log")
+    rebuild.add_argument("--into", required=True, metavar="URL",
+                         help="an empty database (SQLite or PostgreSQL URL) to build into")
+    rebuild.set_defaults(handler=_rebuild)
+
     demo = sub.add_parser("demo", help="run a catalog scenario on a fresh embedded stack")
     demo.set_defaults(handler=_demo)
 
@@ -162,6 +167,15 @@ def _ensure_tables(engine) -> None:
     # A query before the first `up` shows an empty catalog rather than a missing-table error.
     from projections.tables import metadata
     metadata.create_all(engine)
+
+
+def _rebuild(args, settings: Settings) -> int:
+    from infra.topics import cluster_id
+    from projections.runner import Projector
+    kafka = settings.kafka(_bootstrap(settings))
+    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), cluster_id(kafka), kafka)
+    print(f"applied {projector.catch_up()} events into {args.into}")
+    return 0
 
 
 def _demo(args, settings: Settings) -> int:

@@ -8,6 +8,7 @@ projector reads from the start and skips events it already holds, by event id.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -17,12 +18,12 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from events import catalog as catalog_events
-from events.codec import Event, decode_message, encode_payload, encode_record
+from events.codec import Event, decode_message, encode_record
 from events.errors import DecodeError
 from events.rejection import EventRejected
 from events.topics import Topics
 from projections import catalog, rejections
-from projections.tables import event_log, metadata, positions
+from projections.tables import dead_letters, event_log, metadata, positions
 
 log = structlog.get_logger("govshare.projector")
 
@@ -66,6 +67,33 @@ class Projector:
                     result = self.apply_batch(good)
                     if on_batch:
                         on_batch(result)
+        finally:
+            consumer.close()
+
+    def catch_up(self, timeout: float = 300.0, batch: int = 2000) -> int:
+        """Apply everything up to the current end of the log, then return (a rebuild).
+
+        Returns how many events were newly applied.
+        """
+        consumer = Consumer(consumer_config(self.kafka, f"{self.topics.prefix}-projector"))
+        try:
+            assignment = self._assignment(consumer)
+            ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
+                    for tp in assignment}
+            pending = {k for k, end in ends.items()
+                       if end > next(tp.offset for tp in assignment if (tp.topic, tp.partition) == k)}
+            consumer.assign(assignment)
+            applied, deadline = 0, time.monotonic() + timeout
+            while pending:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"projection did not catch up within {timeout}s")
+                good = [m for m in consumer.consume(batch, timeout=0.2) if m.error() is None]
+                if good:
+                    applied += self.apply_batch(good).applied
+                    for m in good:
+                        if m.offset() + 1 >= ends[(m.topic(), m.partition())]:
+                            pending.discard((m.topic(), m.partition()))
+            return applied
         finally:
             consumer.close()
 
@@ -130,7 +158,6 @@ class Projector:
     def _record_dead_letter(self, tx: Connection, m, reason: str, dlq_id: str | None = None,
                             source: str | None = None) -> bool:
         dlq_id = dlq_id or f"{m.topic()}/{m.partition()}/{m.offset()}"
-        from projections.tables import dead_letters
         if tx.execute(select(dead_letters.c.id).where(dead_letters.c.id == dlq_id)).first():
             return False
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}

@@ -1,0 +1,134 @@
+"""Events on the wire: Avro single-object encoding, CloudEvents headers, schema evolution."""
+from __future__ import annotations
+
+import io
+import json
+import struct
+from datetime import datetime, timezone
+
+import fastavro
+import pytest
+from fastavro.schema import to_parsing_canonical_form
+from fastavro.utils import generate_many
+
+from events import schemas
+from events.codec import (decode_message, decode_payload, decode_record, encode_payload,
+                          encode_record, from_headers, to_headers)
+from events.errors import DecodeError, PayloadMismatch, UnknownEventType
+from events.registry import all_kinds
+from events.submission import SubmissionError, parse_line
+from tests.builders import lines, registered
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def sample():
+    return parse_line(lines(registered("gd-hrss-001", codes=["A.1", "A.2"]))[0], now=NOW)
+
+
+def test_an_event_round_trips_through_headers_and_single_object_encoding():
+    event = sample()
+    value = encode_payload(event.payload)
+    assert value[:2] == b"\xc3\x01"
+    (fp,) = struct.unpack("<Q", value[2:10])
+    assert fp == schemas.fingerprint(schemas.canonical("govshare.catalog.EntryRegistered"))
+    decoded = decode_message(to_headers(event.envelope), value)
+    assert decoded == event
+
+
+def test_headers_follow_the_cloudevents_kafka_binding():
+    headers = dict(to_headers(sample().envelope))
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == b"govshare.EntryRegistered"
+    assert headers["ce_subject"] == b"gd-hrss-001"
+    assert headers["content-type"] == b"application/avro"
+    assert all(k == "content-type" or k.startswith("ce_") for k in headers)
+
+
+def test_the_stored_record_keeps_envelope_and_payload():
+    event = sample()
+    value = encode_payload(event.payload)
+    envelope, payload = decode_record(encode_record(event.envelope, value))
+    assert envelope == event.envelope and payload == value
+
+
+def test_the_crc64_fingerprint_matches_the_avro_specification():
+    # Test vector from the Avro specification's reference implementation.
+    assert schemas.fingerprint('"int"') == 8247732601305521295
+
+
+@pytest.mark.parametrize("value, reason", [
+    (b"not avro at all", "single-object"),
+    (b"\xc3\x01" + b"\x00" * 8 + b"x", "unknown writer schema"),
+])
+def test_bytes_that_are_no_known_encoding_are_refused(value, reason):
+    with pytest.raises(DecodeError, match=reason):
+        decode_payload(value)
+
+
+def test_missing_headers_are_refused_by_name():
+    with pytest.raises(DecodeError, match="ce_id"):
+        from_headers([("ce_type", b"govshare.EntryRegistered")])
+
+
+def test_a_payload_of_another_type_is_refused():
+    event = sample()
+    headers = [(k, b"govshare.EntryTakenDown" if k == "ce_type" else v)
+               for k, v in to_headers(event.envelope)]
+    with pytest.raises(DecodeError, match="does not match"):
+        decode_message(headers, encode_payload(event.payload))
+
+
+@pytest.mark.parametrize("line, error, match", [
+    ("{not json", SubmissionError, "malformed JSON"),
+    ('{"type": "EntryDeleted", "aggregate_id": "a", "sequence": 1, "actor": {}, "policy": "p", '
+     '"payload": {}}', UnknownEventType, "unknown event type 'EntryDeleted'"),
+    ('{"type": "EntryTakenDown", "aggregate_id": "a", "sequence": 1, "policy": "p", "payload": {}}',
+     SubmissionError, "missing field"),
+])
+def test_publisher_mistakes_get_clear_errors(line, error, match):
+    with pytest.raises(error, match=match):
+        parse_line(line, now=NOW)
+
+
+def test_a_payload_that_does_not_match_its_schema_names_the_field():
+    data = json.loads(lines(registered("a"))[0])
+    data["payload"]["attributes"]["share_type"] = "SOMETIMES"
+    with pytest.raises(PayloadMismatch, match="payload.attributes.share_type"):
+        parse_line(json.dumps(data), now=NOW)
+    del data["payload"]["attributes"]["title"]
+    with pytest.raises(PayloadMismatch, match="title"):
+        parse_line(json.dumps(data), now=NOW)
+
+
+def test_every_current_schema_is_recorded_in_the_history():
+    """A schema change must be released with `python -m events.schemas` so old readers resolve."""
+    recorded = schemas.writer_schemas()
+    for kind in all_kinds():
+        fp = schemas.fingerprint(schemas.canonical(kind.schema_name))
+        assert fp in recorded, f"{kind.schema_name} changed: run python -m events.schemas"
+
+
+@pytest.mark.parametrize("fp", sorted(schemas.writer_schemas()))
+def test_events_written_with_any_released_schema_are_readable_now(fp):
+    """Backward compatibility: the current reader resolves every released writer schema."""
+    name, writer = schemas.writer_schemas()[fp]
+    reader = schemas.current(name)
+    for datum in generate_many(writer, 20):
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, writer, datum)
+        out.seek(0)
+        fastavro.schemaless_reader(out, writer, reader)
+
+
+def test_a_breaking_change_would_fail_the_compatibility_check():
+    """The check above can fail: a new field without a default breaks old events."""
+    name, writer = next(iter(schemas.writer_schemas().values()))
+    broken = json.loads(json.dumps(schemas._plain(writer)))
+    broken["fields"].append({"name": "added_without_default", "type": "string"})
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, writer, next(iter(generate_many(writer, 1))))
+    out.seek(0)
+    with pytest.raises(Exception):
+        fastavro.schemaless_reader(out, writer, fastavro.parse_schema(broken))
+    assert to_parsing_canonical_form(fastavro.parse_schema(broken)) != to_parsing_canonical_form(writer)

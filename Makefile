@@ -23,4 +23,4 @@ demo: install
 	$(BIN)/govshare demo
 
 bench: install
-	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)

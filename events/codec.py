@@ -38,7 +38,7 @@ def encode_payload(payload: Any) -> bytes:
     schema = schemas.current(kind.schema_name)
     out = io.BytesIO()
     out.write(MAGIC)
-    out.write(struct.pack("<Q", schemas.fingerprint(schemas.canonical(kind.schema_name))))
+    out.write(struct.pack("<Q", schemas.current_fingerprint(kind.schema_name)))
     try:
         fastavro.schemaless_writer(out, schema, to_avro(payload))
     except (ValueError, TypeError, KeyError) as exc:

@@ -48,8 +48,14 @@ def current(name: str) -> Any:
     return load_schema(str(SCHEMA_DIR / f"{name}.avsc"))
 
 
+@cache
 def canonical(name: str) -> str:
     return to_parsing_canonical_form(current(name))
+
+
+@cache
+def current_fingerprint(name: str) -> int:
+    return fingerprint(canonical(name))
 
 
 def resolved(name: str) -> str:

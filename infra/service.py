@@ -33,7 +33,8 @@ def broker_for(settings: Settings) -> Iterator[tuple[str, EmbeddedBroker | None]
     settings.home.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker.start(log_file=settings.home / "tansu.log")
     settings.runtime_file.write_text(json.dumps(
-        {"bootstrap": broker.bootstrap, "cluster_id": broker.cluster_id, "pid": os.getpid()}))
+        {"bootstrap": broker.bootstrap, "cluster_id": broker.cluster_id, "pid": os.getpid(),
+         "broker_pid": broker.process.pid}))
     try:
         yield broker.bootstrap, broker
     finally:

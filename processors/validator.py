@@ -59,14 +59,17 @@ class Validator:
         self.cluster_id, self.publisher = cluster_id, publisher
         store.metadata.create_all(engine)
 
-    def process(self, message: Incoming) -> list[Outgoing]:
-        """Decide one inbox message and publish its outcome; returns what was published."""
+    def process(self, messages: list[Incoming]) -> list[Outgoing]:
+        """Decide a batch of inbox messages in one transaction, then publish the outcomes.
+
+        Returns what was published, in order.
+        """
         try:
-            rows = self._decide_and_store(message)
+            rows = self._decide_and_store(messages)
         except IntegrityError:
             # Another worker claimed a data item between our read and our write: decide again,
             # now seeing the claim.
-            rows = self._decide_and_store(message)
+            rows = self._decide_and_store(messages)
         self.publish(rows)
         return [out for _, out in rows]
 
@@ -87,12 +90,19 @@ class Validator:
         self.publish(rows)
         return len(rows)
 
-    def _decide_and_store(self, message: Incoming) -> list[tuple[int, Outgoing]]:
+    def _decide_and_store(self, messages: list[Incoming]) -> list[tuple[int, Outgoing]]:
+        rows: list[tuple[int, Outgoing]] = []
+        consumed: dict[tuple[str, int], int] = {}
         with self.engine.begin() as tx:
-            if message.offset < self._position(tx, message):
-                return []  # decided before a restart; its outputs are in the outbox
-            rows = self._outcome(tx, message)
-            self._advance(tx, message)
+            for message in messages:
+                key = (message.topic, message.partition)
+                if key not in consumed:
+                    consumed[key] = self._position(tx, message)
+                if message.offset < consumed[key]:
+                    continue  # decided before a restart; its outputs are in the outbox
+                rows.extend(self._outcome(tx, message))
+                consumed[key] = message.offset + 1
+            self._advance(tx, consumed)
         return rows
 
     def _outcome(self, tx: Connection, message: Incoming) -> list[tuple[int, Outgoing]]:
@@ -117,7 +127,7 @@ class Validator:
         return [self._stage(tx, str(event.envelope.event_id), outcome)]
 
     def _stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
-        seq = tx.execute(insert(store.outbox).values(
+        seq = tx.execute(insert(store.outbox), dict(
             source_event_id=source_id, topic=out.topic, key=out.key, value=out.value,
             headers=store.headers_to_text(out.headers), published=False)).inserted_primary_key[0]
         return seq, out
@@ -166,7 +176,7 @@ class Validator:
     def _save(self, tx: Connection, state: catalog.EntryState, jurisdiction: str) -> None:
         key = dict(aggregate_type=catalog_events.AGGREGATE, aggregate_id=state.entry_id)
         tx.execute(delete(store.aggregates).filter_by(**key))
-        tx.execute(insert(store.aggregates).values(**key, state=json.dumps(to_json(state))))
+        tx.execute(insert(store.aggregates), dict(**key, state=json.dumps(to_json(state))))
         tx.execute(delete(store.item_sources).where(store.item_sources.c.entry_id == state.entry_id))
         codes = catalog.active_item_codes(state)
         if codes:
@@ -208,10 +218,11 @@ class Validator:
             store.positions.c.partition == message.partition)).first()
         return row.next_offset if row else 0
 
-    def _advance(self, tx: Connection, message: Incoming) -> None:
-        key = dict(cluster_id=self.cluster_id, topic=message.topic, partition=message.partition)
-        tx.execute(delete(store.positions).filter_by(**key))
-        tx.execute(insert(store.positions).values(**key, next_offset=message.offset + 1))
+    def _advance(self, tx: Connection, consumed: dict[tuple[str, int], int]) -> None:
+        for (topic, partition), next_offset in consumed.items():
+            key = dict(cluster_id=self.cluster_id, topic=topic, partition=partition)
+            tx.execute(delete(store.positions).filter_by(**key))
+            tx.execute(insert(store.positions), dict(**key, next_offset=next_offset))
 
 
 def timestamp_of(seconds: float | None) -> datetime:

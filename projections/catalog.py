@@ -41,7 +41,7 @@ def _new_version(env: Envelope, tx: Connection, attrs: ev.EntryAttributes, note:
 
 def _record_version(env: Envelope, tx: Connection, version: int, attrs: ev.EntryAttributes,
                     note: str) -> None:
-    tx.execute(insert(catalog_entry_versions).values(
+    tx.execute(insert(catalog_entry_versions), dict(
         entry_id=env.aggregate_id, version=version, event_id=str(env.event_id),
         event_type=env.event_type, actor_department=env.actor.department,
         actor_person=env.actor.person, note=note, attributes=_attributes_json(attrs),
@@ -56,7 +56,7 @@ def _touch(env: Envelope, tx: Connection, **values) -> None:
 @apply.register
 def _(payload: ev.EntryRegistered, env: Envelope, tx: Connection) -> None:
     attrs = payload.attributes
-    tx.execute(insert(catalog_entries).values(
+    tx.execute(insert(catalog_entries), dict(
         entry_id=env.aggregate_id, title=attrs.title, provider=env.actor.department,
         policy_id=env.policy_id, share_type=attrs.share_type.value, status="published",
         version=1, sequence=env.sequence, attributes=_attributes_json(attrs),
@@ -79,7 +79,7 @@ def _(payload: ev.EntryTakenDown, env: Envelope, tx: Connection) -> None:
 
 @apply.register
 def _(payload: ev.ChangeObligationRaised, env: Envelope, tx: Connection) -> None:
-    tx.execute(insert(catalog_obligations).values(
+    tx.execute(insert(catalog_obligations), dict(
         entry_id=env.aggregate_id, obligation_id=payload.obligation_id,
         trigger=payload.trigger.value, reference=payload.reference,
         received_on=payload.received_on.isoformat(), status="open", extensions_granted=0,
@@ -89,7 +89,7 @@ def _(payload: ev.ChangeObligationRaised, env: Envelope, tx: Connection) -> None
 
 @apply.register
 def _(payload: ev.RevisionSubmitted, env: Envelope, tx: Connection) -> None:
-    tx.execute(insert(catalog_revisions).values(
+    tx.execute(insert(catalog_revisions), dict(
         entry_id=env.aggregate_id, revision_id=payload.revision_id, status="pending",
         obligation_id=payload.obligation_id, attributes=_attributes_json(payload.attributes),
         decision_note="", submitted_at=env.recorded_at))

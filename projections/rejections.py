@@ -11,7 +11,7 @@ from projections.tables import dead_letters, rejections
 
 
 def apply_rejection(payload: EventRejected, env: Envelope, tx: Connection) -> None:
-    tx.execute(insert(rejections).values(
+    tx.execute(insert(rejections), dict(
         event_id=str(env.event_id), rejected_event_id=str(payload.rejected_event_id),
         rejected_event_type=payload.rejected_event_type,
         aggregate_type=payload.rejected_aggregate_type, aggregate_id=payload.rejected_aggregate_id,
@@ -21,6 +21,6 @@ def apply_rejection(payload: EventRejected, env: Envelope, tx: Connection) -> No
 
 def apply_dead_letter(dead_letter_id: str, source: str, reason: str, event_id: str | None,
                       value: bytes | None, headers: dict[str, str], recorded_at, tx: Connection) -> None:
-    tx.execute(insert(dead_letters).values(
+    tx.execute(insert(dead_letters), dict(
         id=dead_letter_id, source=source, reason=reason, event_id=event_id, value=value,
         headers=json.dumps(headers, ensure_ascii=False), recorded_at=recorded_at))

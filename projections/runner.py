@@ -131,7 +131,7 @@ class Projector:
             event_log.c.event_id == str(env.event_id))).first()
         if exists:
             return False
-        tx.execute(insert(event_log).values(
+        tx.execute(insert(event_log), dict(
             event_id=str(env.event_id), topic=m.topic(), partition=m.partition(), offset=m.offset(),
             event_type=env.event_type, aggregate_type=env.aggregate_type,
             aggregate_id=env.aggregate_id, sequence=env.sequence, occurred_at=env.occurred_at,
@@ -175,4 +175,4 @@ class Projector:
         for (topic, partition), next_offset in latest.items():
             key = dict(cluster_id=self.cluster_id, topic=topic, partition=partition)
             tx.execute(delete(positions).filter_by(**key))
-            tx.execute(insert(positions).values(**key, next_offset=next_offset))
+            tx.execute(insert(positions), dict(**key, next_offset=next_offset))

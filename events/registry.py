@@ -56,4 +56,5 @@ def all_kinds() -> list[EventKind]:
 def _load_all() -> None:
     # Importing the modules runs their @event_type decorators.
     import events.catalog  # noqa: F401
+    import events.deadline  # noqa: F401
     import events.rejection  # noqa: F401

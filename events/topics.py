@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import catalog, rejection
+from events import catalog, deadline, rejection
 
+# Aggregates whose events integrators publish, and so have an inbox the validator checks.
 AGGREGATE_TYPES = (catalog.AGGREGATE,)
+# Aggregates only govshare's processors write.
+INTERNAL_AGGREGATE_TYPES = (deadline.AGGREGATE,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +38,8 @@ class Topics:
 
     def outputs(self) -> list[str]:
         """Every topic the validator writes and the projector reads."""
-        return [self.events(a) for a in AGGREGATE_TYPES] + [self.rejections, self.dead_letters]
+        return [self.events(a) for a in AGGREGATE_TYPES + INTERNAL_AGGREGATE_TYPES] + [
+            self.rejections, self.dead_letters]
 
     def all(self) -> list[str]:
         return self.inboxes() + self.outputs()

@@ -76,7 +76,7 @@ def run(settings: Settings) -> None:
         if embedded is not None:
             log.info("broker.rehydrated", events=rehydrate(validator.engine, publisher))
         else:
-            log.info("outbox.relayed", events=validator.relay_unpublished())
+            log.info("outbox.relayed", events=validator.outbox.relay_unpublished())
         projector = Projector(make_engine(settings.projection_url), topics, cluster, kafka)
         stop = threading.Event()
         thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)

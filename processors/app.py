@@ -63,7 +63,7 @@ async def _until_done(validator: Validator, incoming: list[Incoming]) -> None:
             log.warning("validator.publish_failed", error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
             try:
-                validator.relay_unpublished()
+                validator.outbox.relay_unpublished()
                 return
             except PublishError:
                 pass

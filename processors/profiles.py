@@ -55,6 +55,10 @@ class Department:
     authority: bool = False
 
 
+# Data files beside the profiles that are not profiles themselves.
+NOT_PROFILES = ("common", "departments", "calendar")
+
+
 class UnknownPolicy(KeyError):
     pass
 
@@ -76,7 +80,7 @@ def _merged(name: str, directory: Path) -> dict[str, Any]:
 
 
 def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
-    if not (directory / f"{policy_id}.toml").exists() or policy_id == "departments":
+    if not (directory / f"{policy_id}.toml").exists() or policy_id in NOT_PROFILES[1:]:
         raise UnknownPolicy(policy_id)
     data = _merged(policy_id, directory)
     return Policy(
@@ -103,7 +107,7 @@ class Policies:
 
 @cache
 def load_all(directory: Path = POLICY_DIR, departments_file: str | None = None) -> Policies:
-    ids = [p.stem for p in directory.glob("*.toml") if p.stem not in ("common", "departments")]
+    ids = [p.stem for p in directory.glob("*.toml") if p.stem not in NOT_PROFILES]
     dept_path = Path(departments_file or os.environ.get("GOVSHARE_DEPARTMENTS")
                      or directory / "departments.toml")
     departments = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import structlog
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from events import catalog as catalog_events
@@ -28,6 +28,7 @@ from events.registry import kind_for
 from events.rejection import EventRejected
 from events.topics import Topics
 from processors import catalog, store
+from processors.outbox import Outbox
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken
 
@@ -56,7 +57,8 @@ class Validator:
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
                  publisher: Publisher):
         self.engine, self.policies, self.topics = engine, policies, topics
-        self.cluster_id, self.publisher = cluster_id, publisher
+        self.cluster_id = cluster_id
+        self.outbox = Outbox(engine, publisher)
         store.metadata.create_all(engine)
 
     def process(self, messages: list[Incoming]) -> list[Outgoing]:
@@ -70,25 +72,8 @@ class Validator:
             # Another worker claimed a data item between our read and our write: decide again,
             # now seeing the claim.
             rows = self._decide_and_store(messages)
-        self.publish(rows)
+        self.outbox.publish(rows)
         return [out for _, out in rows]
-
-    def publish(self, rows: list[tuple[int, Outgoing]]) -> None:
-        if not rows:
-            return
-        self.publisher.publish(out for _, out in rows)
-        with self.engine.begin() as tx:
-            tx.execute(update(store.outbox).where(store.outbox.c.seq.in_([s for s, _ in rows]))
-                       .values(published=True))
-
-    def relay_unpublished(self) -> int:
-        """Publish outputs committed before a crash but never acknowledged by the broker."""
-        with self.engine.connect() as conn:
-            rows = [(r.seq, store.as_outgoing(r)) for r in conn.execute(
-                select(store.outbox).where(store.outbox.c.published.is_(False))
-                .order_by(store.outbox.c.seq))]
-        self.publish(rows)
-        return len(rows)
 
     def _decide_and_store(self, messages: list[Incoming]) -> list[tuple[int, Outgoing]]:
         rows: list[tuple[int, Outgoing]] = []
@@ -109,8 +94,8 @@ class Validator:
         try:
             event = decode_message(message.headers, message.value)
         except DecodeError as exc:
-            return [self._stage(tx, None, self._dead_letter(message, str(exc)))]
-        earlier = self._earlier_outputs(tx, event.envelope.event_id)
+            return [self.outbox.stage(tx, None, self._dead_letter(message, str(exc)))]
+        earlier = self.outbox.staged_for(tx, str(event.envelope.event_id))
         if earlier:
             # A publisher retried an event already decided: answer again with the same outputs.
             log.info("event.redelivered", event_id=str(event.envelope.event_id))
@@ -124,18 +109,7 @@ class Validator:
             # A bug must not swallow the message: keep it, with the reason, for an operator.
             log.exception("validator.failed", event_id=str(event.envelope.event_id))
             outcome = self._dead_letter(message, f"validator error: {type(exc).__name__}: {exc}")
-        return [self._stage(tx, str(event.envelope.event_id), outcome)]
-
-    def _stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
-        seq = tx.execute(insert(store.outbox), dict(
-            source_event_id=source_id, topic=out.topic, key=out.key, value=out.value,
-            headers=store.headers_to_text(out.headers), published=False)).inserted_primary_key[0]
-        return seq, out
-
-    def _earlier_outputs(self, tx: Connection, event_id: uuid.UUID) -> list[tuple[int, Outgoing]]:
-        rows = tx.execute(select(store.outbox).where(store.outbox.c.source_event_id == str(event_id))
-                          .order_by(store.outbox.c.seq))
-        return [(r.seq, store.as_outgoing(r)) for r in rows]
+        return [self.outbox.stage(tx, str(event.envelope.event_id), outcome)]
 
     def _judge(self, tx: Connection, event: Event, received: datetime) -> Outgoing:
         env = event.envelope

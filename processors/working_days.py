@@ -1,0 +1,85 @@
+"""Official working days (工作日): the State Council schedule with its make-up working weekends
+(调休), from the chinese-calendar package, plus a jurisdiction's overrides (policies/calendar.toml).
+
+A limit runs from the day after receipt (DOMAIN.md) and ends at the end of its last day in the
+jurisdiction's time zone. A date the schedule does not cover is an explicit error or an explicit,
+logged weekends-only fallback, never a silent guess.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+import structlog
+
+log = structlog.get_logger("govshare.calendar")
+CALENDAR_FILE = Path(__file__).resolve().parent.parent / "policies" / "calendar.toml"
+
+
+class BeyondSchedule(ValueError):
+    """The official schedule for this date is not known."""
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+    beyond_schedule: str = "error"  # or "weekends-only"
+    _warned: set = field(default_factory=set, compare=False, repr=False)
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.holidays:
+            return False
+        if day in self.workdays:
+            return True
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError as exc:
+            if self.beyond_schedule != "weekends-only":
+                raise BeyondSchedule(f"no official schedule for {day}: {exc}") from None
+            if day.year not in self._warned:
+                self._warned.add(day.year)
+                log.warning("calendar.fallback", year=day.year, rule="weekends-only")
+            return day.weekday() < 5
+
+    def add_working_days(self, received: date, days: int) -> date:
+        """The last day of a limit of `days` working days counted from the day after `received`."""
+        day, counted = received, 0
+        while counted < days:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+        return day
+
+    def working_days_before(self, last_day: date, days: int) -> date:
+        """The working day `days` working days before `last_day` (for warnings)."""
+        day, counted = last_day, 0
+        while counted < days:
+            day -= timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+        return day
+
+
+def end_of_day(day: date, timezone: str) -> datetime:
+    """The instant a limit ending on `day` falls due: midnight after it, local time."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone))
+
+
+def start_of_day(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone))
+
+
+@cache
+def calendar_for(jurisdiction: str, path: Path = CALENDAR_FILE) -> WorkingCalendar:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    own = data.get("jurisdictions", {}).get(jurisdiction, {})
+    return WorkingCalendar(
+        holidays=frozenset(date.fromisoformat(str(d)) for d in own.get("holidays", [])),
+        workdays=frozenset(date.fromisoformat(str(d)) for d in own.get("workdays", [])),
+        beyond_schedule=data.get("beyond_schedule", "error"))

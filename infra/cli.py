@@ -47,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     rej.add_argument("--rule")
     rej.add_argument("--json", action="store_true")
     rej.set_defaults(handler=_query_rejections)
+    dls = qsub.add_parser("deadlines", help="legal time limits: who must act by when")
+    dls.add_argument("--overdue", action="store_true", help="only those that fell due undone")
+    dls.add_argument("--party", help="department that must act")
+    dls.add_argument("--status", choices=["open", "met", "breached", "cancelled"])
+    dls.add_argument("--json", action="store_true")
+    dls.set_defaults(handler=_query_deadlines)
+    sup = qsub.add_parser("supervision", help="rectification orders and circulated criticism")
+    sup.add_argument("--party")
+    sup.add_argument("--json", action="store_true")
+    sup.set_defaults(handler=_query_supervision)
     dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
     dead.add_argument("--json", action="store_true")
     dead.set_defaults(handler=_query_dead)
@@ -152,6 +162,25 @@ def _query_rejections(args, settings: Settings) -> int:
     _ensure_tables(engine)
     rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule)
     _print(rows, args.json, ["rejected_event_type", "aggregate_id", "rule", "article", "message"])
+    return 0
+
+
+def _query_deadlines(args, settings: Settings) -> int:
+    from projections import queries
+    engine = make_engine(settings.projection_url)
+    _ensure_tables(engine)
+    rows = queries.deadline_list(engine, overdue=args.overdue, party=args.party, status=args.status)
+    _print(rows, args.json, ["deadline_id", "kind", "subject_id", "party", "due_at", "status",
+                             "extensions", "article"])
+    return 0
+
+
+def _query_supervision(args, settings: Settings) -> int:
+    from projections import queries
+    engine = make_engine(settings.projection_url)
+    _ensure_tables(engine)
+    _print(queries.supervision(engine, party=args.party), args.json,
+           ["action", "party", "deadline_id", "due_at", "article", "recorded_at"])
     return 0
 
 

@@ -27,6 +27,10 @@ class Settings:
     session_timeout_s: float = field(
         default_factory=lambda: float(os.environ.get("GOVSHARE_SESSION_TIMEOUT", "6")))
     kafka_extra: dict[str, str] = field(default_factory=_kafka_extra)
+    # `system`, or `file:PATH` holding an ISO instant: tests and drills move time by writing it.
+    clock: str = field(default_factory=lambda: os.environ.get("GOVSHARE_CLOCK", "system"))
+    tick_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("GOVSHARE_TICK_SECONDS", "1")))
 
     @property
     def projection_url(self) -> str:

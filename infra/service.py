@@ -17,7 +17,9 @@ from infra.config import Settings
 from infra.database import make_engine
 from infra.topics import cluster_id as read_cluster_id, ensure_topics
 from processors import store
+from processors.clock import clock_from
 from processors.profiles import load_all
+from processors.scheduler import Scheduler
 from processors.validator import Validator
 from projections.runner import Projector
 
@@ -71,8 +73,9 @@ def run(settings: Settings) -> None:
         ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
         cluster = read_cluster_id(kafka)
         publisher = Publisher(kafka)
-        validator = Validator(make_engine(settings.processor_url), load_all(), topics, cluster,
-                              publisher)
+        state = make_engine(settings.processor_url)
+        validator = Validator(state, load_all(), topics, cluster, publisher)
+        scheduler = Scheduler(state, load_all(), topics, cluster, publisher)
         if embedded is not None:
             log.info("broker.rehydrated", events=rehydrate(validator.engine, publisher))
         else:
@@ -82,20 +85,22 @@ def run(settings: Settings) -> None:
         thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
         thread.start()
         try:
-            _run_worker(settings, topics, bootstrap, validator)
+            _run_worker(settings, topics, bootstrap, validator, scheduler)
         finally:
             stop.set()
             thread.join(10)
             publisher.close()
 
 
-def _run_worker(settings: Settings, topics: Topics, bootstrap: str, validator: Validator) -> None:
+def _run_worker(settings: Settings, topics: Topics, bootstrap: str, validator: Validator,
+                scheduler: Scheduler) -> None:
     import faust
 
     from processors.app import build_app
 
     app = build_app(app_id=f"{settings.topic_prefix}-validator", bootstrap=bootstrap, topics=topics,
-                    validator=validator, session_timeout=settings.session_timeout_s,
+                    validator=validator, scheduler=scheduler, clock=clock_from(settings.clock),
+                    tick_seconds=settings.tick_seconds, session_timeout=settings.session_timeout_s,
                     partitions=settings.partitions, replication=settings.replication_factor)
     log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 import faust
 import structlog
 from sqlalchemy.exc import DBAPIError
 
 from events.errors import PublishError
-from events.topics import Topics
+from events.topics import AGGREGATE_TYPES, Topics
+from processors.clock import Clock
+from processors.outbox import Outbox
+from processors.scheduler import Scheduler
 from processors.validator import Incoming, Validator, timestamp_of
 
 log = structlog.get_logger("govshare.validator")
 
 
 def build_app(*, app_id: str, bootstrap: str, topics: Topics, validator: Validator,
+              scheduler: Scheduler, clock: Clock, tick_seconds: float,
               session_timeout: float, partitions: int, replication: int,
               batch: int = 500) -> faust.App:
     app = faust.App(
@@ -37,7 +42,26 @@ def build_app(*, app_id: str, bootstrap: str, topics: Topics, validator: Validat
     async def validate(stream):
         # Batches: one transaction and one acknowledged publish for many messages.
         async for events in stream.take_events(batch, within=0.05):
-            await _until_done(validator, [_incoming(e.message) for e in events])
+            await _until_done(validator.process, validator.outbox,
+                              [_incoming(e.message) for e in events])
+
+    accepted = app.topic(*[topics.events(a) for a in AGGREGATE_TYPES], key_type=bytes,
+                         value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(accepted)
+    async def schedule(stream):
+        async for events in stream.take_events(batch, within=0.05):
+            await _until_done(scheduler.handle, scheduler.outbox,
+                              [_incoming(e.message) for e in events])
+
+    @app.timer(interval=tick_seconds)
+    async def fire_due_deadlines():
+        # Every worker ticks; the database row of each deadline makes one of them win.
+        try:
+            await _until_done(lambda _: scheduler.tick(clock.now()), scheduler.outbox, [])
+        except Exception:
+            # A bad clock reading or a bug must not stop the timer: the next tick retries.
+            log.exception("deadlines.tick_failed")
 
     return app
 
@@ -48,22 +72,23 @@ def _incoming(m) -> Incoming:
                     list(headers))
 
 
-async def _until_done(validator: Validator, incoming: list[Incoming]) -> None:
-    """Process a batch, retrying while the broker or the database is unavailable.
+async def _until_done(step: Callable[[list[Incoming]], object], outbox: Outbox,
+                      incoming: list[Incoming]) -> None:
+    """Run a step over a batch, retrying while the broker or the database is unavailable.
 
-    The next message waits, so outputs keep their order; nothing is skipped.
+    The next batch waits, so outputs keep their order; nothing is skipped.
     """
     delay = 0.5
     while True:
         try:
-            validator.process(incoming)
+            step(incoming)
             return
         except PublishError as exc:
             # The decision is committed in the outbox: only its delivery is left to do.
             log.warning("validator.publish_failed", error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
             try:
-                validator.outbox.relay_unpublished()
+                outbox.relay_unpublished()
                 return
             except PublishError:
                 pass

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import (Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, Column, Connection, Integer, LargeBinary, MetaData,
+                        String, Table, Text, UniqueConstraint, delete, insert, select)
 
 from events.publisher import Outgoing
 
@@ -49,6 +49,37 @@ positions = Table(
     Column("next_offset", Integer, nullable=False),
     UniqueConstraint("cluster_id", "topic", "partition"),
 )
+
+
+deadlines = Table(
+    "sched_deadlines", metadata,
+    Column("deadline_id", String(64), primary_key=True),
+    Column("subject_id", String(200), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    # Epoch microseconds of the next warning or breach: the index finds the next due ones
+    # without scanning every pending deadline.
+    Column("next_fire_at", BigInteger, index=True),
+    Column("state", Text, nullable=False),
+)
+
+handled = Table(
+    "sched_handled", metadata,
+    Column("event_id", String(64), primary_key=True),  # events the scheduler already applied
+)
+
+
+def position(tx: Connection, cluster_id: str, topic: str, partition: int) -> int:
+    row = tx.execute(select(positions.c.next_offset).where(
+        positions.c.cluster_id == cluster_id, positions.c.topic == topic,
+        positions.c.partition == partition)).first()
+    return row.next_offset if row else 0
+
+
+def advance(tx: Connection, cluster_id: str, consumed: dict[tuple[str, int], int]) -> None:
+    for (topic, partition), next_offset in consumed.items():
+        key = dict(cluster_id=cluster_id, topic=topic, partition=partition)
+        tx.execute(delete(positions).filter_by(**key))
+        tx.execute(insert(positions), dict(**key, next_offset=next_offset))
 
 
 def headers_to_text(headers: list[tuple[str, bytes]]) -> str:

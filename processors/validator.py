@@ -82,12 +82,12 @@ class Validator:
             for message in messages:
                 key = (message.topic, message.partition)
                 if key not in consumed:
-                    consumed[key] = self._position(tx, message)
+                    consumed[key] = store.position(tx, self.cluster_id, *key)
                 if message.offset < consumed[key]:
                     continue  # decided before a restart; its outputs are in the outbox
                 rows.extend(self._outcome(tx, message))
                 consumed[key] = message.offset + 1
-            self._advance(tx, consumed)
+            store.advance(tx, self.cluster_id, consumed)
         return rows
 
     def _outcome(self, tx: Connection, message: Incoming) -> list[tuple[int, Outgoing]]:
@@ -184,19 +184,6 @@ class Validator:
                  (DLQ_ID, str(dlq_id).encode())]
         return Outgoing(self.topics.dead_letters, message.key or b"", message.value or b"",
                         list(message.headers) + extra)
-
-    def _position(self, tx: Connection, message: Incoming) -> int:
-        row = tx.execute(select(store.positions.c.next_offset).where(
-            store.positions.c.cluster_id == self.cluster_id,
-            store.positions.c.topic == message.topic,
-            store.positions.c.partition == message.partition)).first()
-        return row.next_offset if row else 0
-
-    def _advance(self, tx: Connection, consumed: dict[tuple[str, int], int]) -> None:
-        for (topic, partition), next_offset in consumed.items():
-            key = dict(cluster_id=self.cluster_id, topic=topic, partition=partition)
-            tx.execute(delete(store.positions).filter_by(**key))
-            tx.execute(insert(store.positions), dict(**key, next_offset=next_offset))
 
 
 def timestamp_of(seconds: float | None) -> datetime:

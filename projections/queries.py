@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from projections.tables import (catalog_entries, catalog_entry_versions, catalog_obligations,
-                                catalog_revisions, dead_letters, event_log, rejections)
+                                catalog_revisions, dead_letters, deadlines, event_log, rejections,
+                                supervision_actions)
 
 
 def _rows(engine: Engine, query) -> list[dict[str, Any]]:
@@ -71,3 +72,22 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     if isinstance(row.get("attributes"), str):
         row["attributes"] = json.loads(row["attributes"])
     return row
+
+
+def deadline_list(engine: Engine, *, overdue: bool = False, party: str | None = None,
+                  status: str | None = None) -> list[dict[str, Any]]:
+    """Deadlines by due instant; overdue ones are those that fell due with the duty undone."""
+    q = select(deadlines).order_by(deadlines.c.due_at)
+    if overdue:
+        q = q.where(deadlines.c.status == "breached")
+    for column, value in ((deadlines.c.party, party), (deadlines.c.status, status)):
+        if value:
+            q = q.where(column == value)
+    return _rows(engine, q)
+
+
+def supervision(engine: Engine, *, party: str | None = None) -> list[dict[str, Any]]:
+    q = select(supervision_actions).order_by(supervision_actions.c.recorded_at)
+    if party:
+        q = q.where(supervision_actions.c.party == party)
+    return _rows(engine, q)

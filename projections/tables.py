@@ -121,3 +121,34 @@ positions = Table(
     Column("partition", Integer, primary_key=True),
     Column("next_offset", Integer, nullable=False),
 )
+
+deadlines = Table(
+    "deadlines", metadata,
+    Column("deadline_id", String(64), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("subject_type", String(64), nullable=False),
+    Column("subject_id", String(200), nullable=False, index=True),
+    Column("obligation_id", String(200)),
+    Column("party", String(100), nullable=False, index=True),
+    Column("policy_id", String(64), nullable=False),
+    Column("article", String(300), nullable=False),
+    Column("started_on", String(10), nullable=False),
+    _when("due_at", nullable=False, index=True),
+    _when("warn_at"),
+    Column("status", String(16), nullable=False, index=True),
+    Column("extensions", Integer, nullable=False, default=0),
+    Column("escalates", String(64)),
+    _when("warned_at"),
+    _when("closed_at"),
+)
+
+supervision_actions = Table(
+    "supervision_actions", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("action", String(32), nullable=False),  # rectification-ordered | criticism-circulated
+    Column("party", String(100), nullable=False, index=True),
+    Column("deadline_id", String(64), nullable=False),
+    Column("article", String(300), nullable=False),
+    _when("due_at"),
+    _when("recorded_at", nullable=False),
+)

@@ -1,0 +1,122 @@
+"""Deadline rules (pure): when an obligation falls due, when to warn, how far an extension may
+move it, and what a breach escalates to. Limits and articles come from the policy profile."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from events import deadline as dl
+from processors.profiles import Limit, Policy
+from processors.working_days import WorkingCalendar, end_of_day
+
+DEADLINE_NAMESPACE = uuid.UUID("0c9b7f6e-2f4d-4b8e-9d0a-3f1e5c7a9b21")
+CATALOG_UPDATE = "catalog-update"
+RECTIFICATION = "rectification"
+OPEN, MET, BREACHED, CANCELLED = "open", "met", "breached", "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    deadline_id: str
+    kind: str
+    subject_type: str
+    subject_id: str
+    obligation_id: str | None
+    party: str
+    policy_id: str
+    started_on: date
+    last_day: date
+    due_at: datetime
+    warn_at: datetime | None
+    status: str = OPEN
+    warned: bool = False
+    sequence: int = 0
+    extensions: int = 0
+    escalates: str | None = None
+
+    @property
+    def next_fire_at(self) -> datetime | None:
+        if self.status != OPEN:
+            return None
+        if not self.warned and self.warn_at is not None and self.warn_at < self.due_at:
+            return self.warn_at
+        return self.due_at
+
+
+def deadline_id(kind: str, subject_id: str, obligation_id: str | None) -> str:
+    return str(uuid.uuid5(DEADLINE_NAMESPACE, f"{kind}:{subject_id}:{obligation_id or ''}"))
+
+
+def _last_day(limit: Limit, start: date, calendar: WorkingCalendar) -> date:
+    if limit.working_days is not None:
+        return calendar.add_working_days(start, limit.working_days)
+    return start + timedelta(days=limit.natural_days or 0)
+
+
+def _warn_at(last_day: date, policy: Policy, calendar: WorkingCalendar) -> datetime | None:
+    warning = policy.limits.get("deadline-warning")
+    if warning is None or not warning.working_days:
+        return None
+    return end_of_day(calendar.working_days_before(last_day, warning.working_days), policy.timezone)
+
+
+def schedule(kind: str, limit_id: str, *, subject_type: str, subject_id: str,
+             obligation_id: str | None, party: str, started_on: date, policy: Policy,
+             calendar: WorkingCalendar, escalates: str | None = None) -> Deadline | None:
+    """A new deadline for an obligation, or None where the policy sets no such limit."""
+    limit = policy.limits.get(limit_id)
+    if limit is None:
+        return None
+    last = _last_day(limit, started_on, calendar)
+    return Deadline(
+        deadline_id=deadline_id(kind, subject_id, obligation_id), kind=kind,
+        subject_type=subject_type, subject_id=subject_id, obligation_id=obligation_id,
+        party=party, policy_id=policy.id, started_on=started_on, last_day=last,
+        due_at=end_of_day(last, policy.timezone), warn_at=_warn_at(last, policy, calendar),
+        escalates=escalates)
+
+
+def scheduled_event(d: Deadline, policy: Policy, limit_id: str) -> dl.DeadlineScheduled:
+    limit = policy.limits[limit_id]
+    return dl.DeadlineScheduled(
+        kind=d.kind, subject_type=d.subject_type, subject_id=d.subject_id,
+        obligation_id=d.obligation_id, party=d.party, started_on=d.started_on,
+        limit_days=limit.working_days or limit.natural_days or 0,
+        day_kind=dl.DayKind.WORKING if limit.working_days is not None else dl.DayKind.NATURAL,
+        due_at=d.due_at, warn_at=d.warn_at, article=limit.article, escalates=d.escalates)
+
+
+def extend(d: Deadline, policy: Policy, calendar: WorkingCalendar) -> tuple[Deadline, dl.DeadlineExtended] | None:
+    """Move an open deadline by the policy's extension, or None beyond the policy's bound."""
+    limit = policy.limits.get(f"{d.kind}-extension")
+    if d.status != OPEN or limit is None or d.extensions >= (limit.max_extensions or 0):
+        return None
+    last = _last_day(limit, d.last_day, calendar)
+    moved = replace(d, last_day=last, due_at=end_of_day(last, policy.timezone),
+                    warn_at=_warn_at(last, policy, calendar), warned=False,
+                    extensions=d.extensions + 1)
+    return moved, dl.DeadlineExtended(
+        previous_due_at=d.due_at, due_at=moved.due_at, warn_at=moved.warn_at,
+        extension_days=limit.working_days or limit.natural_days or 0,
+        extensions_granted=moved.extensions, article=limit.article)
+
+
+def fulfil(d: Deadline, at: datetime, by_event: str) -> tuple[Deadline, object] | None:
+    """The obligation was done at `at`: met in time, or a breach if it came too late."""
+    if d.status != OPEN:
+        return None
+    if at <= d.due_at:
+        return replace(d, status=MET), dl.DeadlineMet(met_at=at, fulfilled_by=by_event)
+    return replace(d, status=BREACHED), dl.DeadlineBreached(due_at=d.due_at)
+
+
+def due_now(d: Deadline, now: datetime) -> str | None:
+    """What the clock says should happen to an open deadline: 'warn', 'breach' or nothing."""
+    if d.status != OPEN:
+        return None
+    if now >= d.due_at:
+        return "breach"
+    if not d.warned and d.warn_at is not None and now >= d.warn_at:
+        return "warn"
+    return None

@@ -1,0 +1,232 @@
+"""The deadline engine: schedules legal time limits from accepted events and fires warnings,
+breaches and escalations as the clock passes them.
+
+State is one row per deadline in the database, written in the same transaction as the consumed
+position and the outbox, so a restarted worker neither forgets a deadline nor fires one twice;
+every emitted event has a deterministic id, so a re-sent one is harmless downstream.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from typing import Callable
+
+import structlog
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from events import catalog as cat
+from events import deadline as dl
+from events.codec import Event, decode_message, encode_payload, to_headers
+from events.envelope import Actor, Envelope, Role
+from events.errors import DecodeError
+from events.publisher import Outgoing, Publisher
+from events.records import from_plain, to_json
+from events.registry import kind_for
+from events.topics import Topics
+from processors import deadlines as rules
+from processors import store
+from processors.outbox import Outbox
+from processors.profiles import Policies
+from processors.validator import Incoming
+from processors.working_days import WorkingCalendar, calendar_for
+
+log = structlog.get_logger("govshare.deadlines")
+SCHEDULER = Actor(department="govshare", person="deadline-engine", role=Role.SYSTEM)
+Emitted = list[tuple[int, Outgoing]]
+
+
+def _micros(at: datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
+                 publisher: Publisher,
+                 calendars: Callable[[str], WorkingCalendar] = calendar_for):
+        self.engine, self.policies, self.topics, self.cluster_id = engine, policies, topics, cluster_id
+        self.calendars = calendars
+        self.outbox = Outbox(engine, publisher)
+        store.metadata.create_all(engine)
+
+    # -- accepted events start, fulfil, extend and cancel obligations --------------------
+
+    def handle(self, messages: list[Incoming]) -> int:
+        emitted: Emitted = []
+        consumed: dict[tuple[str, int], int] = {}
+        with self.engine.begin() as tx:
+            for m in messages:
+                key = (m.topic, m.partition)
+                if key not in consumed:
+                    consumed[key] = store.position(tx, self.cluster_id, *key)
+                if m.offset < consumed[key]:
+                    continue
+                consumed[key] = m.offset + 1
+                emitted += self._apply(tx, m)
+            store.advance(tx, self.cluster_id, consumed)
+        self.outbox.publish(emitted)
+        return len(emitted)
+
+    def _apply(self, tx: Connection, m: Incoming) -> Emitted:
+        try:
+            event = decode_message(m.headers, m.value)
+        except DecodeError as exc:
+            log.error("deadlines.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
+            return []
+        try:
+            with tx.begin_nested():
+                tx.execute(insert(store.handled), dict(event_id=str(event.envelope.event_id)))
+        except IntegrityError:
+            return []  # applied before (a redelivery, or a rehydrated log read again)
+        p = event.payload
+        if isinstance(p, cat.ChangeObligationRaised):
+            return self._start(tx, event, p)
+        if isinstance(p, cat.RevisionSubmitted) and p.obligation_id:
+            return self._fulfil(tx, event, p.obligation_id)
+        if isinstance(p, cat.ExtensionGranted):
+            return self._extend(tx, event, p.obligation_id)
+        if isinstance(p, cat.EntryTakenDown):
+            return self._cancel(tx, event)
+        return []
+
+    def _start(self, tx: Connection, event: Event, p: cat.ChangeObligationRaised) -> Emitted:
+        env = event.envelope
+        policy = self.policies.policy(env.policy_id)
+        provider = self._provider(tx, env)
+        d = rules.schedule(rules.CATALOG_UPDATE, "catalog-update", subject_type=env.aggregate_type,
+                           subject_id=env.aggregate_id, obligation_id=p.obligation_id,
+                           party=provider, started_on=p.received_on, policy=policy,
+                           calendar=self.calendars(policy.jurisdiction))
+        if d is None:
+            log.info("deadlines.no_limit", policy=policy.id, kind=rules.CATALOG_UPDATE)
+            return []
+        if tx.execute(select(store.deadlines.c.deadline_id).where(
+                store.deadlines.c.deadline_id == d.deadline_id)).first():
+            return []  # this obligation's deadline runs already
+        return self._emit(tx, d, rules.scheduled_event(d, policy, "catalog-update"),
+                          env.recorded_at, env, new=True)[1]
+
+    def _provider(self, tx: Connection, env: Envelope) -> str:
+        # The provider is the department that registered the entry; an authority may raise
+        # the obligation, but the provider must act.
+        row = tx.execute(select(store.aggregates.c.state).where(
+            store.aggregates.c.aggregate_type == env.aggregate_type,
+            store.aggregates.c.aggregate_id == env.aggregate_id)).first()
+        return json.loads(row.state)["provider"] if row else env.actor.department
+
+    def _fulfil(self, tx: Connection, event: Event, obligation_id: str) -> Emitted:
+        env, emitted = event.envelope, []
+        for d in self._open_for(tx, env.aggregate_id):
+            if d.obligation_id == obligation_id:
+                done = rules.fulfil(d, env.recorded_at, str(env.event_id))
+                if done:
+                    emitted += self._emit(tx, done[0], done[1], env.recorded_at, env)[1]
+        return emitted
+
+    def _extend(self, tx: Connection, event: Event, obligation_id: str) -> Emitted:
+        env, emitted = event.envelope, []
+        for d in self._open_for(tx, env.aggregate_id):
+            if d.obligation_id == obligation_id and d.kind == rules.CATALOG_UPDATE:
+                policy = self.policies.policy(d.policy_id)
+                moved = rules.extend(d, policy, self.calendars(policy.jurisdiction))
+                if moved is None:
+                    log.warning("deadlines.extension_beyond_bound", deadline=d.deadline_id)
+                    continue
+                emitted += self._emit(tx, moved[0], moved[1], env.recorded_at, env)[1]
+        return emitted
+
+    def _cancel(self, tx: Connection, event: Event) -> Emitted:
+        env, emitted = event.envelope, []
+        for d in self._open_for(tx, env.aggregate_id):
+            emitted += self._emit(tx, replace(d, status=rules.CANCELLED),
+                                  dl.DeadlineCancelled(reason=f"{env.event_type}: subject went away"),
+                                  env.recorded_at, env)[1]
+        return emitted
+
+    # -- the clock fires warnings and breaches ------------------------------------------
+
+    def tick(self, now: datetime, batch: int = 1000) -> int:
+        """Fire everything due at `now`; returns how many events were emitted."""
+        total = 0
+        while True:
+            with self.engine.begin() as tx:
+                due = [self._load(r.state) for r in tx.execute(
+                    select(store.deadlines.c.state).where(store.deadlines.c.next_fire_at <= _micros(now))
+                    .order_by(store.deadlines.c.next_fire_at).limit(batch))]
+                emitted: Emitted = []
+                for d in due:
+                    emitted += self._fire(tx, d, now)
+            self.outbox.publish(emitted)
+            total += len(emitted)
+            if len(due) < batch:
+                return total
+
+    def _fire(self, tx: Connection, d: rules.Deadline, now: datetime) -> Emitted:
+        action = rules.due_now(d, now)
+        if action == "warn":
+            return self._emit(tx, replace(d, warned=True),
+                              dl.DeadlineWarningIssued(due_at=d.due_at), d.warn_at, None)[1]
+        if action != "breach":
+            return []
+        log.info("deadline.breached", deadline=d.deadline_id, party=d.party, kind=d.kind)
+        breached, emitted = self._emit(tx, replace(d, status=rules.BREACHED),
+                                       dl.DeadlineBreached(due_at=d.due_at), d.due_at, None)
+        return emitted + self._escalate(tx, breached)
+
+    def _escalate(self, tx: Connection, d: rules.Deadline) -> Emitted:
+        """限期改正, then 通报批评 (GD-2008 Art. 40), where the policy provides them."""
+        policy = self.policies.policy(d.policy_id)
+        if d.kind == rules.RECTIFICATION:
+            if not policy.applies("criticism"):
+                return []
+            sanction = dl.CriticismCirculated(party=d.party, article=policy.rule("criticism").article)
+            return self._emit(tx, d, sanction, d.due_at, None)[1]
+        order = rules.schedule(rules.RECTIFICATION, "rectification", subject_type=d.subject_type,
+                               subject_id=d.subject_id, obligation_id=d.obligation_id,
+                               party=d.party, started_on=d.last_day, policy=policy,
+                               calendar=self.calendars(policy.jurisdiction), escalates=d.deadline_id)
+        if order is None:
+            return []
+        ordered = dl.RectificationOrdered(party=d.party, rectification_deadline_id=order.deadline_id,
+                                          due_at=order.due_at,
+                                          article=policy.limits["rectification"].article)
+        emitted = self._emit(tx, d, ordered, d.due_at, None)[1]
+        return emitted + self._emit(tx, order, rules.scheduled_event(order, policy, "rectification"),
+                                    d.due_at, None, new=True)[1]
+
+    # -- state and output ---------------------------------------------------------------
+
+    def _open_for(self, tx: Connection, subject_id: str) -> list[rules.Deadline]:
+        rows = tx.execute(select(store.deadlines.c.state).where(
+            store.deadlines.c.subject_id == subject_id, store.deadlines.c.status == rules.OPEN))
+        return [self._load(r.state) for r in rows]
+
+    @staticmethod
+    def _load(text: str) -> rules.Deadline:
+        return from_plain(rules.Deadline, json.loads(text))
+
+    def _emit(self, tx: Connection, d: rules.Deadline, payload: object, at: datetime,
+              cause: Envelope | None, new: bool = False) -> tuple[rules.Deadline, Emitted]:
+        """Record the deadline's new state and stage the event that says what happened."""
+        d = replace(d, sequence=d.sequence + 1)
+        row = dict(subject_id=d.subject_id, status=d.status, state=json.dumps(to_json(d)),
+                   next_fire_at=_micros(d.next_fire_at) if d.next_fire_at else None)
+        if new:
+            tx.execute(insert(store.deadlines), dict(deadline_id=d.deadline_id, **row))
+        else:
+            tx.execute(update(store.deadlines).where(
+                store.deadlines.c.deadline_id == d.deadline_id).values(**row))
+        kind = kind_for(payload)
+        event_id = uuid.uuid5(rules.DEADLINE_NAMESPACE, f"{d.deadline_id}:{d.sequence}")
+        envelope = Envelope(
+            event_id=event_id, event_type=kind.event_type, schema_version=kind.version,
+            aggregate_type=dl.AGGREGATE, aggregate_id=d.deadline_id, sequence=d.sequence,
+            occurred_at=at, recorded_at=at, actor=SCHEDULER, policy_id=d.policy_id,
+            correlation_id=cause.correlation_id if cause else uuid.UUID(d.deadline_id),
+            causation_id=cause.event_id if cause else None, source="govshare/deadline-engine")
+        out = Outgoing(self.topics.events(dl.AGGREGATE), d.deadline_id.encode(),
+                       encode_payload(payload), to_headers(envelope))
+        source = f"deadline:{cause.event_id}" if cause else f"tick:{event_id}"
+        return d, [self.outbox.stage(tx, source, out)]

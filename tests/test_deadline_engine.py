@@ -1,0 +1,153 @@
+"""The deadline engine on a real broker and database, with time driven by an injected clock."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from events.codec import decode_message, encode_payload, to_headers
+from events.publisher import Publisher
+from events.submission import parse_line
+from events.topics import Topics
+from infra.database import make_engine
+from infra.topics import ensure_topics
+from processors.profiles import load_all
+from processors.scheduler import Scheduler
+from processors.validator import Incoming, Validator
+from processors.working_days import end_of_day
+from tests.builders import event, lines, new_id, registered
+
+HB = dict(department="hb-civil", policy="hebei-2023")
+AUTH = dict(department="hb-authority", role="DATA_AUTHORITY", policy="hebei-2023")
+T0 = datetime(2026, 9, 25, 2, 0, tzinfo=timezone.utc)
+
+
+class Harness:
+    """The validator and the scheduler as the service wires them, minus faust: each step
+    feeds the accepted events to the scheduler, so a test drives time without a timer."""
+
+    def __init__(self, broker, database_url):
+        self.topics = Topics(f"d{new_id('')[1:]}")
+        self.kafka = {"bootstrap.servers": broker.bootstrap}
+        ensure_topics(self.kafka, self.topics, 1, 1)
+        self.engine = make_engine(database_url)
+        self.database_url = database_url
+        publisher = Publisher(self.kafka)
+        self.validator = Validator(self.engine, load_all(), self.topics, "c", publisher)
+        self.scheduler = Scheduler(self.engine, load_all(), self.topics, "c", publisher)
+        self.offset = 0
+        self.published: list = []
+
+    def restart(self):
+        """A new scheduler over the same database: what a restarted worker would be."""
+        self.scheduler = Scheduler(self.engine, load_all(), self.topics, "c",
+                                   Publisher(self.kafka))
+
+    def submit(self, *events, at: datetime = T0) -> list:
+        incoming = []
+        for line in lines(*events):
+            e = parse_line(line, now=at)
+            incoming.append(Incoming(self.topics.inbox("catalog-entry"), 0, self.offset, at,
+                                     e.envelope.aggregate_id.encode(), encode_payload(e.payload),
+                                     to_headers(e.envelope)))
+            self.offset += 1
+        outputs = self.validator.process(incoming)
+        accepted = [Incoming(o.topic, 0, i, at, o.key, o.value, o.headers) for i, o in
+                    enumerate(outputs, start=self.offset * 10) if o.topic == self.topics.events("catalog-entry")]
+        self.scheduler.handle(accepted)
+        return outputs
+
+    def deadline_events(self) -> list:
+        from sqlalchemy import select
+        from processors import store
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(store.outbox).where(
+                store.outbox.c.topic == self.topics.events("deadline")).order_by(store.outbox.c.seq)).all()
+        return [decode_message(store.headers_from_text(r.headers), r.value) for r in rows]
+
+    def types(self) -> list[str]:
+        return [e.envelope.event_type for e in self.deadline_events()]
+
+
+@pytest.fixture
+def harness(broker, database_url):
+    return Harness(broker, database_url)
+
+
+def obligation(entry):
+    return event("ChangeObligationRaised", entry, 2, {"obligation_id": "ob", "trigger": "DUTIES_CHANGED",
+                 "reference": "机构改革", "received_on": "2026-09-25"}, **AUTH)
+
+
+def test_an_obligation_received_before_national_day_falls_due_by_the_official_schedule(harness):
+    entry = new_id()
+    harness.submit(registered(entry, **HB), obligation(entry))
+    [scheduled] = harness.deadline_events()
+    p = scheduled.payload
+    assert p.due_at == end_of_day(date(2026, 10, 15), "Asia/Shanghai")  # 调休 Sat 10 Oct counted
+    assert (p.limit_days, p.party, p.article) == (10, "hb-civil", "Hebei Measures (目录更新: 10个工作日内)")
+    assert p.warn_at == end_of_day(date(2026, 10, 13), "Asia/Shanghai")
+
+
+def test_an_approved_extension_moves_it_by_ten_working_days_and_only_once(harness):
+    entry = new_id()
+    harness.submit(registered(entry, **HB), obligation(entry),
+                   event("ExtensionRequested", entry, 3, {"obligation_id": "ob", "reason": "r"}, **HB),
+                   event("ExtensionGranted", entry, 4, {"obligation_id": "ob"}, **AUTH))
+    outputs = harness.submit(event("ExtensionRequested", entry, 5, {"obligation_id": "ob", "reason": "r"}, **HB))
+    assert decode_message(outputs[0].headers, outputs[0].value).payload.rule == "extension-limit"
+    extended = harness.deadline_events()[-1].payload
+    assert extended.due_at == end_of_day(date(2026, 10, 29), "Asia/Shanghai")
+    assert extended.extensions_granted == 1
+
+
+def test_warning_breach_rectification_and_criticism_follow_the_clock(harness):
+    entry = new_id()
+    harness.submit(registered(entry, **HB), obligation(entry))
+    due = end_of_day(date(2026, 10, 15), "Asia/Shanghai")
+    assert harness.scheduler.tick(due - timedelta(days=3)) == 0
+    assert harness.scheduler.tick(due - timedelta(hours=30)) == 1  # the warning
+    assert harness.scheduler.tick(due) == 3  # breach, rectification order, its deadline
+    assert harness.types() == ["DeadlineScheduled", "DeadlineWarningIssued", "DeadlineBreached",
+                               "RectificationOrdered", "DeadlineScheduled"]
+    order = harness.deadline_events()[-1].payload
+    assert order.kind == "rectification" and order.party == "hb-civil"
+    assert harness.scheduler.tick(order.due_at) == 2  # its breach and the circulated criticism
+    assert harness.types()[-2:] == ["DeadlineBreached", "CriticismCirculated"]
+    assert "GD-2008 Art. 40" in harness.deadline_events()[-1].payload.article
+
+
+def test_fulfilment_in_time_is_met_and_nothing_fires_later(harness):
+    entry = new_id()
+    harness.submit(registered(entry, **HB), obligation(entry))
+    from tests.builders import attributes
+    harness.submit(event("RevisionSubmitted", entry, 3, {"revision_id": "r", "obligation_id": "ob",
+                                                         "attributes": attributes()}, **HB),
+                   at=datetime(2026, 10, 9, 3, 0, tzinfo=timezone.utc))
+    assert harness.types() == ["DeadlineScheduled", "DeadlineMet"]
+    assert harness.scheduler.tick(datetime(2027, 1, 1, tzinfo=timezone.utc)) == 0
+
+
+def test_a_breach_fires_once_across_a_restart_around_the_due_instant(harness):
+    entry = new_id()
+    harness.submit(registered(entry, **HB), obligation(entry))
+    due = end_of_day(date(2026, 10, 15), "Asia/Shanghai")
+    harness.scheduler.tick(due - timedelta(seconds=1))
+    harness.restart()
+    harness.scheduler.tick(due)
+    harness.restart()
+    harness.scheduler.tick(due + timedelta(seconds=1))
+    assert harness.types().count("DeadlineBreached") == 1
+    ids = [str(e.envelope.event_id) for e in harness.deadline_events()]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_redelivered_event_schedules_nothing_twice(harness):
+    entry = new_id()
+    outputs = harness.submit(registered(entry, **HB), obligation(entry))
+    raised = outputs[1]
+    # The same accepted event read again (a rehydrated log, a rebalance): no second deadline.
+    harness.restart()
+    harness.scheduler.handle([Incoming(raised.topic, 7, 0, T0, raised.key, raised.value,
+                                       raised.headers)])
+    assert harness.types() == ["DeadlineScheduled"]

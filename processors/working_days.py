@@ -38,7 +38,7 @@ class WorkingCalendar:
         if day in self.workdays:
             return True
         try:
-            return chinese_calendar.is_workday(day)
+            return _official_working_day(day)
         except NotImplementedError as exc:
             if self.beyond_schedule != "weekends-only":
                 raise BeyondSchedule(f"no official schedule for {day}: {exc}") from None
@@ -64,6 +64,12 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 counted += 1
         return day
+
+
+@cache
+def _official_working_day(day: date) -> bool:
+    # chinese-calendar checks its whole table's range on every call: remember each answer.
+    return chinese_calendar.is_workday(day)
 
 
 def end_of_day(day: date, timezone: str) -> datetime:

@@ -15,9 +15,9 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 
-from bench.pipeline import PG, percentile
+from bench.common import fresh_database, percentile
 from events.publisher import Publisher
 from events.records import to_json
 from events.topics import Topics
@@ -63,14 +63,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
-    if args.database == "sqlite":
-        url = f"sqlite:///{home / 'state.db'}"
-    else:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f"create schema {schema}"))
-        url = f"{PG}?options=-csearch_path%3D{schema}"
+    url = fresh_database(args.database, Path(tempfile.mkdtemp(prefix="govshare-bench-")), "state.db")
     broker = EmbeddedBroker.start()
     try:
         kafka = {"bootstrap.servers": broker.bootstrap}

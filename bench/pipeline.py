@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,9 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
+
+from bench.common import fresh_database, percentile
 
 from events.publisher import Publisher
 from events.submission import parse_line, to_inbox
@@ -28,7 +29,6 @@ from infra.database import make_engine
 from projections.tables import event_log
 
 DEPARTMENTS = ["gd-hrss", "gd-psb", "gd-amr", "gd-health"]
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def workload(n: int) -> list:
@@ -49,11 +49,6 @@ def workload(n: int) -> list:
                     "update_frequency": "daily", "security_level": "L2", "usage_scope": "all"}}}
         events.append(parse_line(json.dumps(line), now=now))
     return events
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def measure_publish(broker: EmbeddedBroker, n: int) -> dict:
@@ -120,13 +115,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
-    if args.database == "sqlite":
-        url = f"sqlite:///{home / 'govshare.db'}"
-    else:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f"create schema {schema}"))
-        url = f"{PG}?options=-csearch_path%3D{schema}"
+    url = fresh_database(args.database, home, "govshare.db")
     broker = EmbeddedBroker.start()
     try:
         results = {"database": args.database,

@@ -55,17 +55,11 @@ class Scheduler:
 
     def handle(self, messages: list[Incoming]) -> int:
         emitted: Emitted = []
-        consumed: dict[tuple[str, int], int] = {}
         with self.engine.begin() as tx:
-            for m in messages:
-                key = (m.topic, m.partition)
-                if key not in consumed:
-                    consumed[key] = store.position(tx, self.cluster_id, *key)
-                if m.offset < consumed[key]:
-                    continue
-                consumed[key] = m.offset + 1
+            consumed = store.Positions(tx, self.cluster_id)
+            for m in consumed.unseen(messages):
                 emitted += self._apply(tx, m)
-            store.advance(tx, self.cluster_id, consumed)
+            consumed.save()
         self.outbox.publish(emitted)
         return len(emitted)
 

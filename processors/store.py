@@ -7,6 +7,7 @@ the archive from which a fresh embedded broker is rehydrated.
 from __future__ import annotations
 
 import json
+from typing import Iterable, Iterator
 
 from sqlalchemy import (BigInteger, Boolean, Column, Connection, Integer, LargeBinary, MetaData,
                         String, Table, Text, UniqueConstraint, delete, insert, select)
@@ -68,18 +69,34 @@ handled = Table(
 )
 
 
-def position(tx: Connection, cluster_id: str, topic: str, partition: int) -> int:
-    row = tx.execute(select(positions.c.next_offset).where(
-        positions.c.cluster_id == cluster_id, positions.c.topic == topic,
-        positions.c.partition == partition)).first()
-    return row.next_offset if row else 0
+class Positions:
+    """Consumed input positions inside one transaction: what was decided before a restart is
+    skipped, and the new positions commit with the state they led to."""
 
+    def __init__(self, tx: Connection, cluster_id: str):
+        self.tx, self.cluster_id = tx, cluster_id
+        self.consumed: dict[tuple[str, int], int] = {}
 
-def advance(tx: Connection, cluster_id: str, consumed: dict[tuple[str, int], int]) -> None:
-    for (topic, partition), next_offset in consumed.items():
-        key = dict(cluster_id=cluster_id, topic=topic, partition=partition)
-        tx.execute(delete(positions).filter_by(**key))
-        tx.execute(insert(positions), dict(**key, next_offset=next_offset))
+    def unseen(self, messages: Iterable) -> Iterator:
+        for m in messages:
+            key = (m.topic, m.partition)
+            if key not in self.consumed:
+                self.consumed[key] = self._stored(*key)
+            if m.offset >= self.consumed[key]:
+                self.consumed[key] = m.offset + 1
+                yield m
+
+    def _stored(self, topic: str, partition: int) -> int:
+        row = self.tx.execute(select(positions.c.next_offset).where(
+            positions.c.cluster_id == self.cluster_id, positions.c.topic == topic,
+            positions.c.partition == partition)).first()
+        return row.next_offset if row else 0
+
+    def save(self) -> None:
+        for (topic, partition), next_offset in self.consumed.items():
+            key = dict(cluster_id=self.cluster_id, topic=topic, partition=partition)
+            self.tx.execute(delete(positions).filter_by(**key))
+            self.tx.execute(insert(positions), dict(**key, next_offset=next_offset))
 
 
 def headers_to_text(headers: list[tuple[str, bytes]]) -> str:

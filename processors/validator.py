@@ -77,17 +77,11 @@ class Validator:
 
     def _decide_and_store(self, messages: list[Incoming]) -> list[tuple[int, Outgoing]]:
         rows: list[tuple[int, Outgoing]] = []
-        consumed: dict[tuple[str, int], int] = {}
         with self.engine.begin() as tx:
-            for message in messages:
-                key = (message.topic, message.partition)
-                if key not in consumed:
-                    consumed[key] = store.position(tx, self.cluster_id, *key)
-                if message.offset < consumed[key]:
-                    continue  # decided before a restart; its outputs are in the outbox
+            consumed = store.Positions(tx, self.cluster_id)
+            for message in consumed.unseen(messages):
                 rows.extend(self._outcome(tx, message))
-                consumed[key] = message.offset + 1
-            store.advance(tx, self.cluster_id, consumed)
+            consumed.save()
         return rows
 
     def _outcome(self, tx: Connection, message: Incoming) -> list[tuple[int, Outgoing]]:

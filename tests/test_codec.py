@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import fastavro
 import pytest
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.utils import generate_many
 
@@ -129,7 +130,7 @@ def test_a_breaking_change_would_fail_the_compatibility_check():
     out = io.BytesIO()
     fastavro.schemaless_writer(out, writer, next(iter(generate_many(writer, 1))))
     out.seek(0)
-    with pytest.raises(Exception):
+    with pytest.raises(SchemaResolutionError, match="added_without_default"):
         fastavro.schemaless_reader(out, writer, fastavro.parse_schema(broken))
     assert to_parsing_canonical_form(fastavro.parse_schema(broken)) != to_parsing_canonical_form(writer)
 

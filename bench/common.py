@@ -1,0 +1,24 @@
+"""What the benchmarks share: a fresh database of the asked kind, and percentiles."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def fresh_database(kind: str, home: Path, name: str) -> str:
+    """A SQLite file under `home`, or a new schema in the local PostgreSQL."""
+    if kind == "sqlite":
+        return f"sqlite:///{home / name}"
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f"create schema {schema}"))
+    return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

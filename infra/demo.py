@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ def _event(kind: str, entry: str, seq: int, payload: dict, dept: str, role: str 
 
 
 def scenario() -> list[tuple[str, list[str]]]:
+    # Notices received two days ago, so the deadlines shown are still running.
+    received = (date.today() - timedelta(days=2)).isoformat()
     ins, med, lic = "gd-hrss-insurance", "gd-health-diagnosis", "gd-psb-residents"
     hb = "hb-civil-marriage"
     gd_auth = dict(dept="gd-authority", role="DATA_AUTHORITY")
@@ -63,14 +66,14 @@ def scenario() -> list[tuple[str, list[str]]]:
         ]),
         ("A law is revised: the provider must update its entry and submit it for review", [
             _event("ChangeObligationRaised", ins, 2, {"obligation_id": "pipl-2026", "trigger": "LAW_REVISED",
-                   "reference": "个人信息保护法修订", "received_on": "2026-09-30"}, **gd_auth),
+                   "reference": "个人信息保护法修订", "received_on": received}, **gd_auth),
             _event("RevisionSubmitted", ins, 3, {"revision_id": "rev-1", "attributes": revised,
                    "obligation_id": "pipl-2026"}, "gd-hrss"),
             _event("RevisionApproved", ins, 4, {"revision_id": "rev-1", "comment": "依据充分"}, **gd_auth),
         ]),
         ("Hebei: one extension of a change obligation, a second is refused", [
             _event("ChangeObligationRaised", hb, 2, {"obligation_id": "duties-2026", "trigger": "DUTIES_CHANGED",
-                   "reference": "机构职能调整", "received_on": "2026-09-25"}, **hb_auth),
+                   "reference": "机构职能调整", "received_on": received}, **hb_auth),
             _event("ExtensionRequested", hb, 3, {"obligation_id": "duties-2026", "reason": "系统改造"},
                    "hb-civil", policy="hebei-2023"),
             _event("ExtensionGranted", hb, 4, {"obligation_id": "duties-2026"}, **hb_auth),
@@ -110,6 +113,10 @@ def run_demo() -> int:
         print("\n== gd-hrss-insurance history (govshare query catalog gd-hrss-insurance)")
         for v in queries.entry(engine, "gd-hrss-insurance")["versions"]:
             print(f"  v{v['version']} {v['event_type']:17} {v['attributes']['share_type']:13} {v['note']}")
+        print("\n== Deadlines the engine scheduled (govshare query deadlines)")
+        for d in queries.deadline_list(engine):
+            print(f"  {d['kind']:15} {d['subject_id']:20} {d['party']:9} due {d['due_at']} UTC "
+                  f"{d['status']:8} extensions={d['extensions']}  [{d['article']}]")
         print(f"\nCounts: {queries.counts(engine)}")
         print(f"Query it yourself: GOVSHARE_HOME={home} govshare query catalog --json")
         return 0
@@ -132,5 +139,9 @@ def _wait_ready(home: Path, log: Path, service: subprocess.Popen, timeout: float
 def _wait_projected(engine, timeout: float = 30) -> None:
     expected = sum(len(lines) for _, lines in scenario())
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and sum(queries.counts(engine).values()) < expected:
+    # Two obligations: their deadlines, one of them extended, come from the deadline engine.
+    while time.monotonic() < deadline and (
+            sum(queries.counts(engine).values()) < expected
+            or len(queries.deadline_list(engine)) < 2
+            or not any(d["extensions"] for d in queries.deadline_list(engine))):
         time.sleep(0.1)

@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from events.topics import AGGREGATE_TYPES
+
 from projections.tables import (catalog_entries, catalog_entry_versions, catalog_obligations,
                                 catalog_revisions, dead_letters, deadlines, event_log, rejections,
                                 supervision_actions)
@@ -59,10 +61,10 @@ def dead(engine: Engine) -> list[dict[str, Any]]:
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    """How many messages each outcome holds: applied events, rejections, dead letters."""
+    """What became of the events integrators published: accepted, rejected, dead-lettered."""
     with engine.connect() as conn:
         accepted = conn.execute(select(func.count()).select_from(event_log).where(
-            event_log.c.event_type != "EventRejected")).scalar_one()
+            event_log.c.aggregate_type.in_(AGGREGATE_TYPES))).scalar_one()
         return {"accepted": accepted,
                 "rejected": conn.execute(select(func.count()).select_from(rejections)).scalar_one(),
                 "dead_lettered": conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()}

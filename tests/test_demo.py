@@ -16,3 +16,6 @@ def test_govshare_demo_runs_the_catalog_scenario():
     assert "-> extension-limit" in out and "-> actor-not-permitted (GD-2018 Art. 21, 27)" in out
     assert "v2 RevisionApproved  CONDITIONAL" in out
     assert "Counts: {'accepted': 9, 'rejected': 4, 'dead_lettered': 0}" in out
+    hebei = next(line for line in out.splitlines() if line.strip().startswith("catalog-update  hb-civil"))
+    assert " open " in hebei and "extensions=1" in hebei
+    assert "gd-hrss-insurance" in out.split("== Deadlines")[1].split("\n")[1]

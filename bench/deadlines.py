@@ -40,7 +40,7 @@ def _rows(n: int, due: datetime, prefix: str):
         last_day=date(2026, 10, 15), due_at=due, warn_at=None, sequence=1)
     for i in range(n):
         d = replace(template, deadline_id=str(uuid.uuid4()), subject_id=f"{prefix}-{i}")
-        yield dict(deadline_id=d.deadline_id, subject_id=d.subject_id, status="open",
+        yield dict(deadline_id=d.deadline_id, subject_id=d.subject_id, kind=d.kind, status="open",
                    next_fire_at=_micros(due), state=json.dumps(to_json(d)))
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import catalog, deadline, rejection
+from events import catalog, deadline, objection, rejection
 
 # Aggregates whose events integrators publish, and so have an inbox the validator checks.
-AGGREGATE_TYPES = (catalog.AGGREGATE,)
+AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE)
 # Aggregates only govshare's processors write.
 INTERNAL_AGGREGATE_TYPES = (deadline.AGGREGATE,)
 

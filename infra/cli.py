@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     sup.add_argument("--party")
     sup.add_argument("--json", action="store_true")
     sup.set_defaults(handler=_query_supervision)
+    obj = qsub.add_parser("objections", help="problem data: open, overdue, by provider, by outcome")
+    obj.add_argument("--status", choices=["open", "resolved", "closed"])
+    obj.add_argument("--overdue", action="store_true", help="open with a processing limit breached")
+    obj.add_argument("--provider")
+    obj.add_argument("--outcome", choices=["CORRECTED", "CONFIRMED_CORRECT", "RESOLVED_BY_COMMUNICATION"])
+    obj.add_argument("--stats", action="store_true", help="counts and mean time to resolve")
+    obj.add_argument("--json", action="store_true")
+    obj.set_defaults(handler=_query_objections)
     dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
     dead.add_argument("--json", action="store_true")
     dead.set_defaults(handler=_query_dead)
@@ -146,6 +154,9 @@ def _query_catalog(args, settings: Settings) -> int:
             _print(found, False, ["entry_id", "title", "provider", "share_type", "status", "version"])
             print("\nversions:")
             _print(found["versions"], False, ["version", "event_type", "actor_department", "note", "recorded_at"])
+            if found["data_versions"]:
+                print("\ndata versions (corrections):")
+                _print(found["data_versions"], False, ["data_version", "objection_id", "records", "fields", "recorded_at"])
             if found["obligations"]:
                 print("\nobligations:")
                 _print(found["obligations"], False, ["obligation_id", "trigger", "received_on", "status", "extensions_granted"])
@@ -181,6 +192,20 @@ def _query_supervision(args, settings: Settings) -> int:
     _ensure_tables(engine)
     _print(queries.supervision(engine, party=args.party), args.json,
            ["action", "party", "deadline_id", "due_at", "article", "recorded_at"])
+    return 0
+
+
+def _query_objections(args, settings: Settings) -> int:
+    from projections import queries
+    engine = make_engine(settings.projection_url)
+    _ensure_tables(engine)
+    if args.stats:
+        print(json.dumps(queries.objection_stats(engine), ensure_ascii=False, indent=2))
+        return 0
+    rows = queries.objection_list(engine, status=args.status, overdue=args.overdue,
+                                  provider=args.provider, outcome=args.outcome)
+    _print(rows, args.json, ["objection_id", "entry_id", "reporter", "provider", "kind", "status",
+                             "outcome", "round", "reported_at", "resolved_at"])
     return 0
 
 

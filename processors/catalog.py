@@ -13,6 +13,7 @@ from typing import Mapping
 from events import catalog as ev
 from events.codec import Event
 from events.envelope import Role
+from processors import jurisdiction
 from processors.profiles import Department, Policies, Policy
 from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
@@ -72,17 +73,8 @@ AUTHORITY_EVENTS = (ev.RevisionApproved, ev.RevisionRejected, ev.ExtensionGrante
 
 def resolve_context(event: Event, policies: Policies, item_sources: Mapping[str, str]) -> Context:
     """The policy and department an event acts under; raises RuleBroken if either is wrong."""
-    env = event.envelope
-    policy = policies.policy(env.policy_id)
-    if policy is None:
-        raise broken(policies.baseline, "policy-unknown", f"Unknown policy {env.policy_id!r}.")
-    department = policies.department(env.actor.department)
-    if department is None:
-        raise broken(policy, "department-unknown", f"Unknown department {env.actor.department!r}.")
-    if department.policy_id != policy.id:
-        raise broken(policy, "jurisdiction-mismatch",
-                     f"{department.id} belongs to {department.policy_id}, not {policy.id}.")
-    return Context(env.aggregate_id, policy, department, item_sources)
+    policy, department = jurisdiction.resolve(event, policies)
+    return Context(event.envelope.aggregate_id, policy, department, item_sources)
 
 
 def decide(state: EntryState | None, event: Event, ctx: Context) -> Verdict:
@@ -107,9 +99,7 @@ def _check_lifecycle(state: EntryState | None, event: Event, policy: Policy) -> 
         if state.status == TAKEN_DOWN:
             raise broken(policy, "entry-taken-down", f"{env.aggregate_id} was taken down.")
         expected = state.sequence + 1
-    if env.sequence != expected:
-        raise broken(policy, "sequence-out-of-order",
-                     f"{env.aggregate_id} expects sequence {expected}, got {env.sequence}.")
+    jurisdiction.expect_sequence(policy, env.aggregate_id, expected, env.sequence)
 
 
 def _check_actor(state: EntryState | None, event: Event, ctx: Context) -> None:

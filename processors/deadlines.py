@@ -12,6 +12,7 @@ from processors.working_days import WorkingCalendar, end_of_day
 
 DEADLINE_NAMESPACE = uuid.UUID("0c9b7f6e-2f4d-4b8e-9d0a-3f1e5c7a9b21")
 CATALOG_UPDATE = "catalog-update"
+OBJECTION_PROCESSING = "objection-processing"
 RECTIFICATION = "rectification"
 OPEN, MET, BREACHED, CANCELLED = "open", "met", "breached", "cancelled"
 
@@ -100,6 +101,25 @@ def extend(d: Deadline, policy: Policy, calendar: WorkingCalendar) -> tuple[Dead
         previous_due_at=d.due_at, due_at=moved.due_at, warn_at=moved.warn_at,
         extension_days=limit.working_days or limit.natural_days or 0,
         extensions_granted=moved.extensions, article=limit.article)
+
+
+def extend_to_total(d: Deadline, total_natural_days: int, policy: Policy,
+                    calendar: WorkingCalendar) -> tuple[Deadline, dl.DeadlineExtended] | None:
+    """Set an open deadline's whole limit to `total_natural_days` from receipt, within the
+    policy's bound (Ningbo Art. 27: at most 60 natural days); None beyond it."""
+    bound = policy.limits.get(f"{d.kind}-extension")
+    if d.status != OPEN or bound is None or total_natural_days > (bound.natural_days or 0):
+        return None
+    last = d.started_on + timedelta(days=total_natural_days)
+    if last <= d.last_day:
+        return None
+    moved = replace(d, last_day=last, due_at=end_of_day(last, policy.timezone),
+                    warn_at=_warn_at(last, policy, calendar), warned=False,
+                    extensions=d.extensions + 1)
+    return moved, dl.DeadlineExtended(
+        previous_due_at=d.due_at, due_at=moved.due_at, warn_at=moved.warn_at,
+        extension_days=(last - d.last_day).days, extensions_granted=moved.extensions,
+        article=bound.article)
 
 
 def fulfil(d: Deadline, at: datetime, by_event: str) -> tuple[Deadline, object] | None:

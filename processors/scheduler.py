@@ -11,14 +11,16 @@ import json
 import uuid
 from dataclasses import replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Callable
 
 import structlog
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from events import catalog as cat
 from events import deadline as dl
+from events import objection as ob
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
@@ -75,6 +77,8 @@ class Scheduler:
         except IntegrityError:
             return []  # applied before (a redelivery, or a rehydrated log read again)
         p = event.payload
+        if event.envelope.aggregate_type == ob.AGGREGATE:
+            return self._apply_objection(tx, event)
         if isinstance(p, cat.ChangeObligationRaised):
             return self._start(tx, event, p)
         if isinstance(p, cat.RevisionSubmitted) and p.obligation_id:
@@ -102,18 +106,65 @@ class Scheduler:
         return self._emit(tx, d, rules.scheduled_event(d, policy, "catalog-update"),
                           env.recorded_at, env, new=True)[1]
 
+    def _apply_objection(self, tx: Connection, event: Event) -> Emitted:
+        env, p = event.envelope, event.payload
+        state = self._aggregate(tx, env.aggregate_type, env.aggregate_id)
+        if isinstance(p, (ob.ObjectionReported, ob.ResolutionContested)):
+            # A report, or a contested resolution, starts a processing limit from that day.
+            return self._start_objection_round(tx, event, state)
+        if isinstance(p, ob.ObjectionResolved):
+            return self._fulfil(tx, event, None)
+        if isinstance(p, ob.ObjectionExtensionGranted):
+            emitted = []
+            for d in self._open_for(tx, env.aggregate_id):
+                policy = self.policies.policy(d.policy_id)
+                moved = rules.extend_to_total(d, p.total_natural_days, policy,
+                                              self.calendars(policy.jurisdiction))
+                if moved is None:
+                    log.warning("deadlines.extension_beyond_bound", deadline=d.deadline_id)
+                    continue
+                emitted += self._emit(tx, moved[0], moved[1], env.recorded_at, env)[1]
+            return emitted
+        return []
+
+    def _start_objection_round(self, tx: Connection, event: Event, state: dict) -> Emitted:
+        env = event.envelope
+        policy = self.policies.policy(env.policy_id)
+        received = env.recorded_at.astimezone(ZoneInfo(policy.timezone)).date()
+        # Count rounds from the deadlines already started, not from the validator's state,
+        # which may be ahead of this event.
+        rounds = tx.execute(select(func.count()).select_from(store.deadlines).where(
+            store.deadlines.c.subject_id == env.aggregate_id,
+            store.deadlines.c.kind == rules.OBJECTION_PROCESSING)).scalar_one()
+        d = rules.schedule(rules.OBJECTION_PROCESSING, "objection-processing",
+                           subject_type=env.aggregate_type, subject_id=env.aggregate_id,
+                           obligation_id=f"round-{rounds + 1}", party=state["provider"],
+                           started_on=received, policy=policy,
+                           calendar=self.calendars(policy.jurisdiction))
+        if d is None:
+            log.info("deadlines.no_limit", policy=policy.id, kind=rules.OBJECTION_PROCESSING)
+            return []
+        return self._emit(tx, d, rules.scheduled_event(d, policy, "objection-processing"),
+                          env.recorded_at, env, new=True)[1]
+
+    def _aggregate(self, tx: Connection, aggregate_type: str, aggregate_id: str) -> dict:
+        """The validator's current state of an aggregate, as it recorded it."""
+        row = tx.execute(select(store.aggregates.c.state).where(
+            store.aggregates.c.aggregate_type == aggregate_type,
+            store.aggregates.c.aggregate_id == aggregate_id)).first()
+        return json.loads(row.state) if row else {}
+
     def _provider(self, tx: Connection, env: Envelope) -> str:
         # The provider is the department that registered the entry; an authority may raise
         # the obligation, but the provider must act.
-        row = tx.execute(select(store.aggregates.c.state).where(
-            store.aggregates.c.aggregate_type == env.aggregate_type,
-            store.aggregates.c.aggregate_id == env.aggregate_id)).first()
-        return json.loads(row.state)["provider"] if row else env.actor.department
+        return self._aggregate(tx, env.aggregate_type, env.aggregate_id).get(
+            "provider", env.actor.department)
 
-    def _fulfil(self, tx: Connection, event: Event, obligation_id: str) -> Emitted:
+    def _fulfil(self, tx: Connection, event: Event, obligation_id: str | None) -> Emitted:
+        """Close the subject's open deadlines for the obligation (all of them, if None)."""
         env, emitted = event.envelope, []
         for d in self._open_for(tx, env.aggregate_id):
-            if d.obligation_id == obligation_id:
+            if obligation_id is None or d.obligation_id == obligation_id:
                 done = rules.fulfil(d, env.recorded_at, str(env.event_id))
                 if done:
                     emitted += self._emit(tx, done[0], done[1], env.recorded_at, env)[1]
@@ -205,7 +256,7 @@ class Scheduler:
               cause: Envelope | None, new: bool = False) -> tuple[rules.Deadline, Emitted]:
         """Record the deadline's new state and stage the event that says what happened."""
         d = replace(d, sequence=d.sequence + 1)
-        row = dict(subject_id=d.subject_id, status=d.status, state=json.dumps(to_json(d)),
+        row = dict(subject_id=d.subject_id, kind=d.kind, status=d.status, state=json.dumps(to_json(d)),
                    next_fire_at=_micros(d.next_fire_at) if d.next_fire_at else None)
         if new:
             tx.execute(insert(store.deadlines), dict(deadline_id=d.deadline_id, **row))

@@ -56,6 +56,7 @@ deadlines = Table(
     "sched_deadlines", metadata,
     Column("deadline_id", String(64), primary_key=True),
     Column("subject_id", String(200), nullable=False, index=True),
+    Column("kind", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     # Epoch microseconds of the next warning or breach: the index finds the next due ones
     # without scanning every pending deadline.

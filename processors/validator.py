@@ -27,7 +27,7 @@ from events.records import from_plain, to_json
 from events.registry import kind_for
 from events.rejection import EventRejected
 from events.topics import Topics
-from processors import catalog, store
+from processors import catalog, jurisdiction, objections, store
 from processors.outbox import Outbox
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken
@@ -107,21 +107,36 @@ class Validator:
 
     def _judge(self, tx: Connection, event: Event, received: datetime) -> Outgoing:
         env = event.envelope
-        state = self._load(tx, env.aggregate_type, env.aggregate_id)
         try:
-            ctx = catalog.resolve_context(event, self.policies, self._sources(tx, event, state))
+            policy, department = jurisdiction.resolve(event, self.policies)
+            if env.aggregate_type == catalog_events.AGGREGATE:
+                self._judge_entry(tx, event, policy, department)
+            else:
+                self._judge_objection(tx, event, policy, department)
         except RuleBroken as stop:
             return self._rejection(event, stop.rejected, received)
-        verdict = catalog.decide(state, event, ctx)
-        if isinstance(verdict, Rejected):
-            return self._rejection(event, verdict, received)
-        new_state = catalog.evolve(state, event)
-        self._save(tx, new_state, ctx.policy.jurisdiction)
         log.info("event.accepted", event_id=str(env.event_id), type=env.event_type,
                  aggregate=env.aggregate_id, sequence=env.sequence)
-        recorded = env.recorded(received)
         return Outgoing(self.topics.events(env.aggregate_type), env.aggregate_id.encode(),
-                        encode_payload(event.payload), to_headers(recorded))
+                        encode_payload(event.payload), to_headers(env.recorded(received)))
+
+    def _judge_entry(self, tx: Connection, event: Event, policy, department) -> None:
+        env = event.envelope
+        state = self._load(tx, catalog.EntryState, env.aggregate_type, env.aggregate_id)
+        ctx = catalog.Context(env.aggregate_id, policy, department, self._sources(tx, event, state))
+        _accept_or_raise(catalog.decide(state, event, ctx))
+        new_state = catalog.evolve(state, event)
+        self._save(tx, env.aggregate_type, new_state.entry_id, new_state)
+        self._save_sources(tx, new_state, policy.jurisdiction)
+
+    def _judge_objection(self, tx: Connection, event: Event, policy, department) -> None:
+        env = event.envelope
+        state = self._load(tx, objections.ObjectionState, env.aggregate_type, env.aggregate_id)
+        entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
+        entry = entry_id and self._load(tx, catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+        ctx = objections.Context(policy, department, entry)
+        _accept_or_raise(objections.decide(state, event, ctx))
+        self._save(tx, env.aggregate_type, env.aggregate_id, objections.evolve(state, event, ctx))
 
     def _sources(self, tx: Connection, event: Event, state: catalog.EntryState | None) -> dict[str, str]:
         codes = set(getattr(getattr(event.payload, "attributes", None), "item_codes", ()))
@@ -135,21 +150,23 @@ class Validator:
             store.item_sources.c.code.in_(sorted(codes))))
         return {r.code: r.entry_id for r in rows}
 
-    def _load(self, tx: Connection, aggregate_type: str, aggregate_id: str) -> catalog.EntryState | None:
+    def _load(self, tx: Connection, kind: type, aggregate_type: str, aggregate_id: str):
         row = tx.execute(select(store.aggregates.c.state).where(
             store.aggregates.c.aggregate_type == aggregate_type,
             store.aggregates.c.aggregate_id == aggregate_id)).first()
-        return from_plain(catalog.EntryState, json.loads(row.state)) if row else None
+        return from_plain(kind, json.loads(row.state)) if row else None
 
-    def _save(self, tx: Connection, state: catalog.EntryState, jurisdiction: str) -> None:
-        key = dict(aggregate_type=catalog_events.AGGREGATE, aggregate_id=state.entry_id)
+    def _save(self, tx: Connection, aggregate_type: str, aggregate_id: str, state: object) -> None:
+        key = dict(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
         tx.execute(delete(store.aggregates).filter_by(**key))
         tx.execute(insert(store.aggregates), dict(**key, state=json.dumps(to_json(state))))
+
+    def _save_sources(self, tx: Connection, state: catalog.EntryState, jurisdiction_id: str) -> None:
         tx.execute(delete(store.item_sources).where(store.item_sources.c.entry_id == state.entry_id))
         codes = catalog.active_item_codes(state)
         if codes:
             tx.execute(insert(store.item_sources), [
-                dict(jurisdiction=jurisdiction, code=c, entry_id=state.entry_id) for c in codes])
+                dict(jurisdiction=jurisdiction_id, code=c, entry_id=state.entry_id) for c in codes])
 
     def _rejection(self, event: Event, rejected: Rejected, received: datetime) -> Outgoing:
         env = event.envelope
@@ -178,6 +195,11 @@ class Validator:
                  (DLQ_ID, str(dlq_id).encode())]
         return Outgoing(self.topics.dead_letters, message.key or b"", message.value or b"",
                         list(message.headers) + extra)
+
+
+def _accept_or_raise(verdict) -> None:
+    if isinstance(verdict, Rejected):
+        raise RuleBroken(verdict)
 
 
 def timestamp_of(seconds: float | None) -> datetime:

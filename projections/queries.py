@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 from events.topics import AGGREGATE_TYPES
 
 from projections.tables import (catalog_entries, catalog_entry_versions, catalog_obligations,
-                                catalog_revisions, dead_letters, deadlines, event_log, rejections,
-                                supervision_actions)
+                                catalog_revisions, data_versions, dead_letters, deadlines,
+                                event_log, objections, rejections, supervision_actions)
 
 
 def _rows(engine: Engine, query) -> list[dict[str, Any]]:
@@ -40,6 +40,8 @@ def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
         catalog_revisions.c.entry_id == entry_id).order_by(catalog_revisions.c.submitted_at))]
     result["obligations"] = _rows(engine, select(catalog_obligations).where(
         catalog_obligations.c.entry_id == entry_id).order_by(catalog_obligations.c.raised_at))
+    result["data_versions"] = _rows(engine, select(data_versions).where(
+        data_versions.c.entry_id == entry_id).order_by(data_versions.c.recorded_at))
     return result
 
 
@@ -93,3 +95,27 @@ def supervision(engine: Engine, *, party: str | None = None) -> list[dict[str, A
     if party:
         q = q.where(supervision_actions.c.party == party)
     return _rows(engine, q)
+
+
+def objection_list(engine: Engine, *, status: str | None = None, overdue: bool = False,
+                   provider: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
+    """Objections, oldest first. Overdue: still open with a processing limit breached."""
+    q = select(objections).order_by(objections.c.reported_at)
+    for column, value in ((objections.c.status, status), (objections.c.provider, provider),
+                          (objections.c.outcome, outcome)):
+        if value:
+            q = q.where(column == value)
+    if overdue:
+        breached = select(deadlines.c.subject_id).where(deadlines.c.status == "breached")
+        q = q.where(objections.c.status == "open", objections.c.objection_id.in_(breached))
+    return _rows(engine, q)
+
+
+def objection_stats(engine: Engine) -> dict[str, Any]:
+    """Counts by status and outcome, and the mean time from report to resolution."""
+    rows = objection_list(engine)
+    hours = [(r["resolved_at"] - r["reported_at"]).total_seconds() / 3600
+             for r in rows if r["resolved_at"] is not None]
+    by = lambda key: {v: sum(1 for r in rows if r[key] == v) for v in sorted({r[key] for r in rows if r[key]})}  # noqa: E731
+    return {"total": len(rows), "by_status": by("status"), "by_outcome": by("outcome"),
+            "mean_hours_to_resolve": round(sum(hours) / len(hours), 2) if hours else None}

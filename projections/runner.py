@@ -19,11 +19,12 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from events import catalog as catalog_events
 from events import deadline as deadline_events
+from events import objection as objection_events
 from events.codec import Event, decode_message, encode_record
 from events.errors import DecodeError
 from events.rejection import EventRejected
 from events.topics import Topics
-from projections import catalog, deadlines, rejections
+from projections import catalog, deadlines, objections, rejections
 from projections.tables import dead_letters, event_log, metadata, positions
 
 log = structlog.get_logger("govshare.projector")
@@ -151,6 +152,8 @@ class Projector:
             catalog.apply(event.payload, event.envelope, tx)
         elif event.envelope.aggregate_type == deadline_events.AGGREGATE:
             deadlines.apply(event.payload, event.envelope, tx)
+        elif event.envelope.aggregate_type == objection_events.AGGREGATE:
+            objections.apply(event.payload, event.envelope, tx)
 
     def _apply_dead_letter(self, tx: Connection, m) -> bool:
         headers = dict(m.headers() or [])

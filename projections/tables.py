@@ -152,3 +152,36 @@ supervision_actions = Table(
     _when("due_at"),
     _when("recorded_at", nullable=False),
 )
+
+objections = Table(
+    "objections", metadata,
+    Column("objection_id", String(200), primary_key=True),
+    Column("entry_id", String(200), nullable=False, index=True),
+    Column("reporter", String(100), nullable=False),
+    Column("provider", String(100), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("records", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("expected", Text, nullable=False),
+    Column("urgent", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("outcome", String(32), index=True),
+    Column("note", Text),
+    Column("round", Integer, nullable=False),
+    Column("total_natural_days", Integer),
+    _when("reported_at", nullable=False),
+    _when("resolved_at"),
+    _when("closed_at"),
+)
+
+data_versions = Table(
+    "data_versions", metadata,
+    Column("entry_id", String(200), primary_key=True),
+    Column("data_version", String(100), primary_key=True),
+    Column("objection_id", String(200), nullable=False),
+    Column("records", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    _when("recorded_at", nullable=False),
+)

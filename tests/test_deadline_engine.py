@@ -5,68 +5,15 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from events.codec import decode_message, encode_payload, to_headers
-from events.publisher import Publisher
+from events.codec import decode_message
 from events.submission import parse_line
-from events.topics import Topics
-from infra.database import make_engine
-from infra.topics import ensure_topics
-from processors.profiles import load_all
-from processors.scheduler import Scheduler
-from processors.validator import Incoming, Validator
+from processors.validator import Incoming
 from processors.working_days import end_of_day
 from tests.builders import event, lines, new_id, registered
+from tests.harness import T0, Harness
 
 HB = dict(department="hb-civil", policy="hebei-2023")
 AUTH = dict(department="hb-authority", role="DATA_AUTHORITY", policy="hebei-2023")
-T0 = datetime(2026, 9, 25, 2, 0, tzinfo=timezone.utc)
-
-
-class Harness:
-    """The validator and the scheduler as the service wires them, minus faust: each step
-    feeds the accepted events to the scheduler, so a test drives time without a timer."""
-
-    def __init__(self, broker, database_url):
-        self.topics = Topics(f"d{new_id('')[1:]}")
-        self.kafka = {"bootstrap.servers": broker.bootstrap}
-        ensure_topics(self.kafka, self.topics, 1, 1)
-        self.engine = make_engine(database_url)
-        self.database_url = database_url
-        publisher = Publisher(self.kafka)
-        self.validator = Validator(self.engine, load_all(), self.topics, "c", publisher)
-        self.scheduler = Scheduler(self.engine, load_all(), self.topics, "c", publisher)
-        self.offset = 0
-        self.published: list = []
-
-    def restart(self):
-        """A new scheduler over the same database: what a restarted worker would be."""
-        self.scheduler = Scheduler(self.engine, load_all(), self.topics, "c",
-                                   Publisher(self.kafka))
-
-    def submit(self, *events, at: datetime = T0) -> list:
-        incoming = []
-        for line in lines(*events):
-            e = parse_line(line, now=at)
-            incoming.append(Incoming(self.topics.inbox("catalog-entry"), 0, self.offset, at,
-                                     e.envelope.aggregate_id.encode(), encode_payload(e.payload),
-                                     to_headers(e.envelope)))
-            self.offset += 1
-        outputs = self.validator.process(incoming)
-        accepted = [Incoming(o.topic, 0, i, at, o.key, o.value, o.headers) for i, o in
-                    enumerate(outputs, start=self.offset * 10) if o.topic == self.topics.events("catalog-entry")]
-        self.scheduler.handle(accepted)
-        return outputs
-
-    def deadline_events(self) -> list:
-        from sqlalchemy import select
-        from processors import store
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(store.outbox).where(
-                store.outbox.c.topic == self.topics.events("deadline")).order_by(store.outbox.c.seq)).all()
-        return [decode_message(store.headers_from_text(r.headers), r.value) for r in rows]
-
-    def types(self) -> list[str]:
-        return [e.envelope.event_type for e in self.deadline_events()]
 
 
 @pytest.fixture

@@ -1,0 +1,97 @@
+"""Objection events (DOMAIN.md §3): problem data reported, processed, corrected, closed."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from events.registry import event_type
+
+AGGREGATE = "objection"
+
+
+class ProblemKind(enum.StrEnum):
+    ERROR = "ERROR"
+    OMISSION = "OMISSION"
+    TRADE_SECRET = "TRADE_SECRET"
+    PRIVACY = "PRIVACY"
+
+
+class Channel(enum.StrEnum):
+    PLATFORM = "PLATFORM"
+    INTERFACE = "INTERFACE"
+
+
+class Outcome(enum.StrEnum):
+    CORRECTED = "CORRECTED"
+    CONFIRMED_CORRECT = "CONFIRMED_CORRECT"
+    RESOLVED_BY_COMMUNICATION = "RESOLVED_BY_COMMUNICATION"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Correction:
+    records: tuple[str, ...]
+    fields: tuple[str, ...]
+    data_version: str
+
+
+def _objection_event(name: str):
+    return event_type(name, schema=f"govshare.objection.{name}", aggregate=AGGREGATE)
+
+
+@_objection_event("ObjectionReported")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObjectionReported:
+    """A using department reported problem data on a catalog entry (Ningbo Art. 27-28)."""
+    entry_id: str
+    kind: ProblemKind
+    records: tuple[str, ...]
+    fields: tuple[str, ...]
+    expected: str
+    urgent: bool = False
+    channel: Channel = Channel.PLATFORM
+
+
+@_objection_event("ObjectionExtensionRequested")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObjectionExtensionRequested:
+    """The provider asked for a longer limit, as a total of natural days from receipt."""
+    total_natural_days: int
+    reason: str
+
+
+@_objection_event("ObjectionExtensionGranted")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObjectionExtensionGranted:
+    """The data authority approved the extension after review."""
+    total_natural_days: int
+    comment: str = ""
+
+
+@_objection_event("ObjectionExtensionRefused")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObjectionExtensionRefused:
+    """The data authority refused the extension."""
+    reasons: str
+
+
+@_objection_event("ObjectionResolved")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObjectionResolved:
+    """The provider closed the problem: corrected, confirmed correct, or resolved by talking."""
+    outcome: Outcome
+    note: str
+    correction: Correction | None = None
+
+
+@_objection_event("ResolutionAccepted")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResolutionAccepted:
+    """The reporter accepted the resolution: the objection is closed."""
+    comment: str = ""
+
+
+@_objection_event("ResolutionContested")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResolutionContested:
+    """The reporter contested the resolution: the objection reopens with a new limit."""
+    reason: str

@@ -1,0 +1,71 @@
+"""The objections read model: the closed loop of problem data, and each entry's data versions."""
+from __future__ import annotations
+
+import json
+from functools import singledispatch
+
+from sqlalchemy import Connection, insert, select, update
+
+from events import objection as ob
+from events.envelope import Envelope
+from projections.tables import catalog_entries, data_versions, objections
+
+
+@singledispatch
+def apply(payload: object, env: Envelope, tx: Connection) -> None:
+    raise TypeError(f"objection projection has no handler for {type(payload).__name__}")
+
+
+def _set(env: Envelope, tx: Connection, **values) -> None:
+    tx.execute(update(objections).where(objections.c.objection_id == env.aggregate_id).values(**values))
+
+
+@apply.register
+def _(p: ob.ObjectionReported, env: Envelope, tx: Connection) -> None:
+    provider = tx.execute(select(catalog_entries.c.provider).where(
+        catalog_entries.c.entry_id == p.entry_id)).scalar_one()
+    tx.execute(insert(objections), dict(
+        objection_id=env.aggregate_id, entry_id=p.entry_id, reporter=env.actor.department,
+        provider=provider, kind=p.kind.value, records=json.dumps(list(p.records), ensure_ascii=False),
+        fields=json.dumps(list(p.fields), ensure_ascii=False), expected=p.expected,
+        urgent=int(p.urgent), channel=p.channel.value, status="open", round=1,
+        reported_at=env.recorded_at))
+
+
+@apply.register
+def _(p: ob.ObjectionExtensionRequested, env: Envelope, tx: Connection) -> None:
+    pass  # visible in the trail; the limit changes only when granted
+
+
+@apply.register
+def _(p: ob.ObjectionExtensionGranted, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, total_natural_days=p.total_natural_days)
+
+
+@apply.register
+def _(p: ob.ObjectionExtensionRefused, env: Envelope, tx: Connection) -> None:
+    pass
+
+
+@apply.register
+def _(p: ob.ObjectionResolved, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, status="resolved", outcome=p.outcome.value, note=p.note,
+         resolved_at=env.recorded_at)
+    if p.correction is not None:
+        entry_id = tx.execute(select(objections.c.entry_id).where(
+            objections.c.objection_id == env.aggregate_id)).scalar_one()
+        tx.execute(insert(data_versions), dict(
+            entry_id=entry_id, data_version=p.correction.data_version, objection_id=env.aggregate_id,
+            records=json.dumps(list(p.correction.records), ensure_ascii=False),
+            fields=json.dumps(list(p.correction.fields), ensure_ascii=False),
+            event_id=str(env.event_id), recorded_at=env.recorded_at))
+
+
+@apply.register
+def _(p: ob.ResolutionAccepted, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, status="closed", closed_at=env.recorded_at)
+
+
+@apply.register
+def _(p: ob.ResolutionContested, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, status="open", round=objections.c.round + 1, resolved_at=None)

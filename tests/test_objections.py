@@ -1,0 +1,126 @@
+"""Problem data: reported, processed within 5 working days, corrected and shared again."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from events.codec import decode_message
+from infra.submit import submit_lines
+from processors.working_days import end_of_day
+from projections import queries
+from tests.builders import event, lines, new_id, registered
+from tests.conftest import wait_for
+from tests.harness import Harness
+
+NB = "ningbo-haishu-2021"
+PROVIDER = dict(department="nb-market", role="PROVIDER", policy=NB)
+USER = dict(department="nb-civil", role="USER", policy=NB)
+AUTH = dict(department="nb-authority", role="DATA_AUTHORITY", policy=NB)
+MON = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)  # Monday 2 Nov 2026, 10:00 in Ningbo
+
+
+def report(objection_id, entry_id, **extra):
+    payload = {"entry_id": entry_id, "kind": "ERROR", "records": ["91330203MA2AXXXX"],
+               "fields": ["registered_capital"], "expected": "500万元", **extra}
+    return event("ObjectionReported", objection_id, 1, payload, **USER)
+
+
+def corrected(objection_id, sequence, version="2026.11.03"):
+    return event("ObjectionResolved", objection_id, sequence, {
+        "outcome": "CORRECTED", "note": "已按工商登记更正",
+        "correction": {"records": ["91330203MA2AXXXX"], "fields": ["registered_capital"],
+                       "data_version": version}}, **PROVIDER)
+
+
+@pytest.fixture
+def harness(broker, database_url):
+    return Harness(broker, database_url)
+
+
+def verdicts(outputs):
+    return [getattr(decode_message(o.headers, o.value).payload, "rule", "accepted") for o in outputs]
+
+
+def test_each_outcome_and_who_may_do_what(harness):
+    entry = new_id()
+    harness.submit(registered(entry, department="nb-market", policy=NB), at=MON)
+    a, b, c = new_id("ob"), new_id("ob"), new_id("ob")
+    outputs = harness.submit(
+        report(a, entry), report(b, entry), report(c, entry),
+        event("ObjectionResolved", a, 2, {"outcome": "CONFIRMED_CORRECT", "note": "x"}, **USER),
+        corrected(a, 2),
+        event("ObjectionResolved", b, 2, {"outcome": "CONFIRMED_CORRECT", "note": "已核对原始档案，数据无误"}, **PROVIDER),
+        event("ObjectionResolved", c, 2, {"outcome": "RESOLVED_BY_COMMUNICATION", "note": ""}, **PROVIDER),
+        event("ObjectionResolved", c, 2, {"outcome": "RESOLVED_BY_COMMUNICATION", "note": "双方约定按季度更新"}, **PROVIDER),
+        event("ResolutionAccepted", a, 3, {}, **USER),
+        corrected(a, 4),
+        event("ObjectionResolved", new_id("ob"), 2, {"outcome": "CONFIRMED_CORRECT", "note": "n"}, **PROVIDER),
+        at=MON)
+    assert verdicts(outputs) == [
+        "accepted", "accepted", "accepted", "actor-not-permitted", "accepted", "accepted",
+        "resolution-needs-evidence", "accepted", "accepted", "objection-must-be-open",
+        "objection-must-exist"]
+
+
+def test_a_breach_when_the_provider_does_not_act_within_five_working_days(harness):
+    entry, objection = new_id(), new_id("ob")
+    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    [scheduled] = harness.deadline_events()
+    assert scheduled.payload.due_at == end_of_day(date(2026, 11, 9), "Asia/Shanghai")  # Mon+5 wd
+    assert scheduled.payload.party == "nb-market" and "Ningbo Art. 27" in scheduled.payload.article
+    harness.scheduler.tick(end_of_day(date(2026, 11, 9), "Asia/Shanghai"))
+    assert "DeadlineBreached" in harness.types()
+
+
+def test_an_extension_within_sixty_natural_days_and_one_beyond(harness):
+    entry, objection = new_id(), new_id("ob")
+    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    outputs = harness.submit(
+        event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 61, "reason": "跨部门核查"}, **PROVIDER),
+        event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 30, "reason": "跨部门核查"}, **PROVIDER),
+        event("ObjectionExtensionGranted", objection, 3, {"total_natural_days": 61}, **AUTH),
+        event("ObjectionExtensionGranted", objection, 3, {"total_natural_days": 30}, **AUTH), at=MON)
+    assert verdicts(outputs) == ["objection-extension-bound", "accepted", "objection-extension-bound", "accepted"]
+    rejected = decode_message(outputs[0].headers, outputs[0].value).payload
+    assert rejected.article == "Ningbo Art. 27 (最长不超过60个自然日)"
+    extended = harness.deadline_events()[-1].payload
+    assert extended.due_at == end_of_day(date(2026, 12, 2), "Asia/Shanghai")  # 2 Nov + 30 days
+
+
+def test_a_contest_reopens_with_a_new_limit(harness):
+    entry, objection = new_id(), new_id("ob")
+    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    harness.submit(corrected(objection, 2), at=MON + timedelta(days=1))
+    outputs = harness.submit(event("ResolutionContested", objection, 3, {"reason": "仍有错误"}, **USER),
+                             at=MON + timedelta(days=3))
+    assert verdicts(outputs) == ["accepted"]
+    types = harness.types()
+    assert types == ["DeadlineScheduled", "DeadlineMet", "DeadlineScheduled"]
+    second = harness.deadline_events()[-1].payload
+    assert second.obligation_id == "round-2"
+    assert second.due_at == end_of_day(date(2026, 11, 12), "Asia/Shanghai")  # Thu 5 Nov + 5 wd
+
+
+def test_a_correction_shows_in_the_entrys_history_and_the_views(service):
+    entry, objection = new_id(), new_id("ob")
+    results = submit_lines(lines(registered(entry, department="nb-market", policy=NB)),
+                           service.kafka, service.topics, timeout=60)
+    results += submit_lines(lines(report(objection, entry), corrected(objection, 2),
+                                  event("ResolutionAccepted", objection, 3, {}, **USER)),
+                            service.kafka, service.topics, timeout=60)
+    assert [r["status"] for r in results] == ["accepted"] * 4
+    engine = service.engine()
+    found = wait_for(lambda: (e := queries.entry(engine, entry)) and e["data_versions"] and e,
+                     30, "the data version")
+    [version] = found["data_versions"]
+    assert (version["data_version"], version["objection_id"]) == ("2026.11.03", objection)
+    wait_for(lambda: queries.objection_list(engine, status="closed"), 30, "the closed objection")
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "query", "objections", "--stats"],
+                          env=service.env, capture_output=True, text=True, timeout=60)
+    stats = json.loads(done.stdout)
+    assert stats["by_outcome"] == {"CORRECTED": 1} and stats["by_status"] == {"closed": 1}
+    assert stats["mean_hours_to_resolve"] is not None

@@ -94,3 +94,12 @@ class CriticismCirculated:
     """A rectification order was not complied with: circulated criticism."""
     party: str
     article: str
+
+
+@_deadline_event("DeadlineRescheduled")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeadlineRescheduled:
+    """The authority set a case-by-case limit: the deadline moved, earlier or later."""
+    previous_due_at: datetime
+    due_at: datetime
+    article: str

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from events.registry import event_type
 
@@ -94,4 +95,12 @@ class ResolutionAccepted:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResolutionContested:
     """The reporter contested the resolution: the objection reopens with a new limit."""
+    reason: str
+
+
+@_objection_event("UrgentLimitSet")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UrgentLimitSet:
+    """The data authority set the limit of an urgent objection, case by case (Ningbo Art. 27)."""
+    due_at: datetime
     reason: str

@@ -28,6 +28,7 @@ class ObjectionState:
     policy_id: str
     status: str
     sequence: int
+    urgent: bool = False
     round: int = 1
     extension_requested: int | None = None  # total natural days asked for, while undecided
     total_natural_days: int | None = None  # the granted total, if extended
@@ -144,6 +145,16 @@ def _(p: ob.ObjectionResolved, state: ObjectionState, event: Event, ctx: Context
         raise broken(ctx.policy, "resolution-needs-evidence", f"{p.outcome.value} needs a note.")
 
 
+@_check.register
+def _(p: ob.UrgentLimitSet, state: ObjectionState, event: Event, ctx: Context) -> None:
+    _authority(event, ctx)
+    _open(state, ctx)
+    if not state.urgent:
+        raise broken(ctx.policy, "objection-not-urgent", f"{state.objection_id} was not reported urgent.")
+    if p.due_at <= event.envelope.occurred_at:
+        raise broken(ctx.policy, "objection-not-urgent", "The limit must lie after the decision.")
+
+
 def _reporter_answers(state: ObjectionState, event: Event, ctx: Context) -> None:
     actor = event.envelope.actor
     _require(actor.role == Role.USER and actor.department == state.reporter, event, ctx,
@@ -168,7 +179,8 @@ def evolve(state: ObjectionState | None, event: Event, ctx: Context) -> Objectio
     if isinstance(p, ob.ObjectionReported):
         return ObjectionState(objection_id=env.aggregate_id, entry_id=p.entry_id,
                               reporter=env.actor.department, provider=ctx.entry.provider,
-                              policy_id=env.policy_id, status=OPEN, sequence=env.sequence)
+                              policy_id=env.policy_id, status=OPEN, sequence=env.sequence,
+                              urgent=p.urgent)
     if isinstance(p, ob.ObjectionExtensionRequested):
         changes = dict(extension_requested=p.total_natural_days)
     elif isinstance(p, ob.ObjectionExtensionGranted):
@@ -177,6 +189,8 @@ def evolve(state: ObjectionState | None, event: Event, ctx: Context) -> Objectio
         changes = dict(extension_requested=None)
     elif isinstance(p, ob.ObjectionResolved):
         changes = dict(status=RESOLVED)
+    elif isinstance(p, ob.UrgentLimitSet):
+        changes = {}
     elif isinstance(p, ob.ResolutionAccepted):
         changes = dict(status=CLOSED)
     elif isinstance(p, ob.ResolutionContested):

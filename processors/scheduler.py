@@ -114,6 +114,8 @@ class Scheduler:
             return self._start_objection_round(tx, event, state)
         if isinstance(p, ob.ObjectionResolved):
             return self._fulfil(tx, event, None)
+        if isinstance(p, ob.UrgentLimitSet):
+            return self._reschedule(tx, event, p.due_at)
         if isinstance(p, ob.ObjectionExtensionGranted):
             emitted = []
             for d in self._open_for(tx, env.aggregate_id):
@@ -126,6 +128,19 @@ class Scheduler:
                 emitted += self._emit(tx, moved[0], moved[1], env.recorded_at, env)[1]
             return emitted
         return []
+
+    def _reschedule(self, tx: Connection, event: Event, due_at: datetime) -> Emitted:
+        env, emitted = event.envelope, []
+        for d in self._open_for(tx, env.aggregate_id):
+            policy = self.policies.policy(d.policy_id)
+            limit = policy.limits.get("objection-urgent")
+            if limit is None:
+                continue
+            moved = replace(d, due_at=due_at, warn_at=None, warned=False,
+                            last_day=due_at.astimezone(ZoneInfo(policy.timezone)).date())
+            emitted += self._emit(tx, moved, dl.DeadlineRescheduled(
+                previous_due_at=d.due_at, due_at=due_at, article=limit.article), env.recorded_at, env)[1]
+        return emitted
 
     def _start_objection_round(self, tx: Connection, event: Event, state: dict) -> Emitted:
         env = event.envelope

@@ -45,6 +45,11 @@ def _(p: dl.DeadlineExtended, env: Envelope, tx: Connection) -> None:
 
 
 @apply.register
+def _(p: dl.DeadlineRescheduled, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, due_at=p.due_at, warn_at=None, warned_at=None)
+
+
+@apply.register
 def _(p: dl.DeadlineBreached, env: Envelope, tx: Connection) -> None:
     _set(env, tx, status="breached", closed_at=p.due_at)
 

@@ -69,3 +69,8 @@ def _(p: ob.ResolutionAccepted, env: Envelope, tx: Connection) -> None:
 @apply.register
 def _(p: ob.ResolutionContested, env: Envelope, tx: Connection) -> None:
     _set(env, tx, status="open", round=objections.c.round + 1, resolved_at=None)
+
+
+@apply.register
+def _(p: ob.UrgentLimitSet, env: Envelope, tx: Connection) -> None:
+    pass  # the deadline projection shows the new limit

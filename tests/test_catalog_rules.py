@@ -150,11 +150,14 @@ def test_approval_fulfils_the_obligation_and_evolves_the_version():
 def test_every_rule_the_code_names_has_an_article_in_every_profile():
     import re
     from pathlib import Path
-    source = Path(catalog.__file__).read_text()
-    named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', source)) - {"catalog-update-extension"}
+    from processors import jurisdiction, objections
+    source = "".join(Path(m.__file__).read_text() for m in (catalog, objections, jurisdiction))
+    limits = {"catalog-update-extension", "objection-processing-extension"}
+    named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', source)) - limits
     for profile in POLICIES.profiles.values():
         optional = {"internal-rule-not-a-basis", "base-items-unconditional",
-                    "licensing-data-unconditional", "extension-not-provided", "extension-limit"}
+                    "licensing-data-unconditional", "extension-not-provided", "extension-limit",
+                    "objection-extension-bound"}
         missing = named - set(profile.rules) - optional
         assert not missing, f"{profile.id} lacks {missing}"
         assert all(rule.article for rule in profile.rules.values())

@@ -124,3 +124,20 @@ def test_a_correction_shows_in_the_entrys_history_and_the_views(service):
     stats = json.loads(done.stdout)
     assert stats["by_outcome"] == {"CORRECTED": 1} and stats["by_status"] == {"closed": 1}
     assert stats["mean_hours_to_resolve"] is not None
+
+
+def test_an_urgent_objection_gets_the_limit_the_authority_sets(harness):
+    entry, urgent, ordinary = new_id(), new_id("ob"), new_id("ob")
+    harness.submit(registered(entry, department="nb-market", policy=NB), at=MON)
+    limit = (MON + timedelta(hours=8)).isoformat()
+    outputs = harness.submit(
+        report(urgent, entry, urgent=True), report(ordinary, entry),
+        event("UrgentLimitSet", ordinary, 2, {"due_at": limit, "reason": "r"}, **AUTH),
+        event("UrgentLimitSet", urgent, 2, {"due_at": limit, "reason": "r"}, **PROVIDER),
+        event("UrgentLimitSet", urgent, 2, {"due_at": limit, "reason": "涉及群众办事"}, **AUTH), at=MON)
+    assert verdicts(outputs) == ["accepted", "accepted", "objection-not-urgent",
+                                 "actor-not-permitted", "accepted"]
+    moved = harness.deadline_events()[-1].payload
+    assert moved.due_at == MON + timedelta(hours=8)
+    assert harness.scheduler.tick(MON + timedelta(hours=8)) >= 1
+    assert "DeadlineBreached" in harness.types()

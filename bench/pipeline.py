@@ -20,7 +20,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.common import fresh_database, percentile
-
 from events.publisher import Publisher
 from events.submission import parse_line, to_inbox
 from events.topics import Topics

@@ -15,7 +15,8 @@ from events.topics import Topics
 from infra.broker import EmbeddedBroker
 from infra.config import Settings
 from infra.database import make_engine
-from infra.topics import cluster_id as read_cluster_id, ensure_topics
+from infra.topics import cluster_id as read_cluster_id
+from infra.topics import ensure_topics
 from processors import store
 from processors.clock import clock_from
 from processors.profiles import load_all

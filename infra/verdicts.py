@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
+from events import deadletter
 from events.codec import decode_message
 from events.topics import Topics
-from processors.validator import DLQ_REASON
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class VerdictWatch:
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
         if m.topic() == self.topics.dead_letters:
             if headers.get("ce_id") in event_ids:
-                found[headers["ce_id"]] = Outcome("dead-lettered", message=headers.get(DLQ_REASON, ""))
+                found[headers["ce_id"]] = Outcome("dead-lettered", message=headers.get(deadletter.REASON, ""))
         elif m.topic() == self.topics.rejections:
             if headers.get("ce_causationid") in event_ids:
                 p = decode_message(m.headers(), m.value()).payload

@@ -11,9 +11,10 @@ from sqlalchemy.exc import DBAPIError
 from events.errors import PublishError
 from events.topics import AGGREGATE_TYPES, Topics
 from processors.clock import Clock
+from processors.messages import Incoming, timestamp_of
 from processors.outbox import Outbox
 from processors.scheduler import Scheduler
-from processors.validator import Incoming, Validator, timestamp_of
+from processors.validator import Validator
 
 log = structlog.get_logger("govshare.validator")
 

@@ -11,8 +11,8 @@ import json
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -30,9 +30,9 @@ from events.registry import kind_for
 from events.topics import Topics
 from processors import deadlines as rules
 from processors import store
+from processors.messages import Incoming
 from processors.outbox import Outbox
 from processors.profiles import Policies
-from processors.validator import Incoming
 from processors.working_days import WorkingCalendar, calendar_for
 
 log = structlog.get_logger("govshare.deadlines")

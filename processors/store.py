@@ -9,8 +9,22 @@ from __future__ import annotations
 import json
 from typing import Iterable, Iterator
 
-from sqlalchemy import (BigInteger, Boolean, Column, Connection, Integer, LargeBinary, MetaData,
-                        String, Table, Text, UniqueConstraint, delete, insert, select)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    insert,
+    select,
+)
 
 from events.publisher import Outgoing
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from events import catalog as catalog_events
+from events import deadletter
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
@@ -28,6 +28,7 @@ from events.registry import kind_for
 from events.rejection import EventRejected
 from events.topics import Topics
 from processors import catalog, jurisdiction, objections, store
+from processors.messages import Incoming
 from processors.outbox import Outbox
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken
@@ -37,20 +38,6 @@ log = structlog.get_logger("govshare.validator")
 # Deterministic ids for what the validator emits, so a redelivered input yields the same ids.
 OUTPUT_NAMESPACE = uuid.UUID("6f1c2c3e-6a8e-4d0f-9a51-5a7c0e0b9d21")
 VALIDATOR = Actor(department="govshare", person="validator", role=Role.SYSTEM)
-DLQ_REASON = "govshare_dlq_reason"
-DLQ_SOURCE = "govshare_dlq_source"
-DLQ_ID = "govshare_dlq_id"
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: datetime
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
 
 
 class Validator:
@@ -191,8 +178,8 @@ class Validator:
         source = f"{message.topic}/{message.partition}/{message.offset}"
         digest = hashlib.sha256(message.value or b"").hexdigest()
         dlq_id = uuid.uuid5(OUTPUT_NAMESPACE, f"dead:{source}:{digest}")
-        extra = [(DLQ_REASON, reason.encode()), (DLQ_SOURCE, source.encode()),
-                 (DLQ_ID, str(dlq_id).encode())]
+        extra = [(deadletter.REASON, reason.encode()), (deadletter.SOURCE, source.encode()),
+                 (deadletter.ID, str(dlq_id).encode())]
         return Outgoing(self.topics.dead_letters, message.key or b"", message.value or b"",
                         list(message.headers) + extra)
 
@@ -200,7 +187,3 @@ class Validator:
 def _accept_or_raise(verdict) -> None:
     if isinstance(verdict, Rejected):
         raise RuleBroken(verdict)
-
-
-def timestamp_of(seconds: float | None) -> datetime:
-    return datetime.fromtimestamp(seconds or 0, tz=timezone.utc)

@@ -12,8 +12,12 @@ from sqlalchemy import Connection, insert, select, update
 from events import catalog as ev
 from events.envelope import Envelope
 from events.records import from_plain, to_json
-from projections.tables import (catalog_entries, catalog_entry_versions, catalog_obligations,
-                                catalog_revisions)
+from projections.tables import (
+    catalog_entries,
+    catalog_entry_versions,
+    catalog_obligations,
+    catalog_revisions,
+)
 
 
 def _attributes_json(attrs: ev.EntryAttributes) -> str:

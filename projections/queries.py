@@ -7,10 +7,19 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from events.topics import AGGREGATE_TYPES
-
-from projections.tables import (catalog_entries, catalog_entry_versions, catalog_obligations,
-                                catalog_revisions, data_versions, dead_letters, deadlines,
-                                event_log, objections, rejections, supervision_actions)
+from projections.tables import (
+    catalog_entries,
+    catalog_entry_versions,
+    catalog_obligations,
+    catalog_revisions,
+    data_versions,
+    dead_letters,
+    deadlines,
+    event_log,
+    objections,
+    rejections,
+    supervision_actions,
+)
 
 
 def _rows(engine: Engine, query) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from events import catalog as catalog_events
+from events import deadletter
 from events import deadline as deadline_events
 from events import objection as objection_events
 from events.codec import Event, decode_message, encode_record
@@ -28,9 +29,6 @@ from projections import catalog, deadlines, objections, rejections
 from projections.tables import dead_letters, event_log, metadata, positions
 
 log = structlog.get_logger("govshare.projector")
-
-DLQ_REASON, DLQ_SOURCE, DLQ_ID = "govshare_dlq_reason", "govshare_dlq_source", "govshare_dlq_id"
-
 
 def consumer_config(kafka: dict[str, str], group: str) -> dict[str, object]:
     return {
@@ -157,9 +155,9 @@ class Projector:
 
     def _apply_dead_letter(self, tx: Connection, m) -> bool:
         headers = dict(m.headers() or [])
-        reason = headers.get(DLQ_REASON, b"").decode("utf-8", "replace")
-        return self._record_dead_letter(tx, m, reason, headers.get(DLQ_ID, b"").decode() or None,
-                                        headers.get(DLQ_SOURCE, b"").decode() or None)
+        reason = headers.get(deadletter.REASON, b"").decode("utf-8", "replace")
+        return self._record_dead_letter(tx, m, reason, headers.get(deadletter.ID, b"").decode() or None,
+                                        headers.get(deadletter.SOURCE, b"").decode() or None)
 
     def _record_dead_letter(self, tx: Connection, m, reason: str, dlq_id: str | None = None,
                             source: str | None = None) -> bool:

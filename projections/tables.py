@@ -1,8 +1,17 @@
 """The projection database's tables. Only projections write them; queries only read."""
 from __future__ import annotations
 
-from sqlalchemy import (Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 

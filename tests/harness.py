@@ -13,9 +13,10 @@ from events.topics import AGGREGATE_TYPES, Topics
 from infra.database import make_engine
 from infra.topics import ensure_topics
 from processors import store
+from processors.messages import Incoming
 from processors.profiles import load_all
 from processors.scheduler import Scheduler
-from processors.validator import Incoming, Validator
+from processors.validator import Validator
 from tests.builders import lines, new_id
 
 T0 = datetime(2026, 9, 25, 2, 0, tzinfo=timezone.utc)

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
-from events.codec import encode_payload, to_headers
 from events.catalog import EntryTakenDown
+from events.codec import encode_payload, to_headers
 from events.publisher import Outgoing, Publisher
 from events.submission import parse_line
 from projections import queries
@@ -47,8 +47,9 @@ def test_every_message_is_accounted_for(service):
     assert "unknown event type 'EntryDeleted'" in reasons
     assert "does not match event type EntryRegistered" in reasons
     assert "does not decode" in reasons
-    from projections.tables import dead_letters
     from sqlalchemy import select
+
+    from projections.tables import dead_letters
     with engine.connect() as conn:
         stored = {r.value for r in conn.execute(select(dead_letters.c.value))}
     assert garbage in stored, "a dead letter keeps the original bytes"

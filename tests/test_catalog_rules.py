@@ -150,6 +150,7 @@ def test_approval_fulfils_the_obligation_and_evolves_the_version():
 def test_every_rule_the_code_names_has_an_article_in_every_profile():
     import re
     from pathlib import Path
+
     from processors import jurisdiction, objections
     source = "".join(Path(m.__file__).read_text() for m in (catalog, objections, jurisdiction))
     limits = {"catalog-update-extension", "objection-processing-extension"}

@@ -1,9 +1,9 @@
 """The catalog workflow end to end: real broker, real service, SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from infra.submit import submit_lines
 from projections import queries
 from tests.builders import LAW, attributes, event, lines, new_id, registered
-from infra.submit import submit_lines
 
 
 def submit(service, *events):

@@ -13,8 +13,15 @@ from fastavro.schema import to_parsing_canonical_form
 from fastavro.utils import generate_many
 
 from events import schemas
-from events.codec import (decode_message, decode_payload, decode_record, encode_payload,
-                          encode_record, from_headers, to_headers)
+from events.codec import (
+    decode_message,
+    decode_payload,
+    decode_record,
+    encode_payload,
+    encode_record,
+    from_headers,
+    to_headers,
+)
 from events.errors import DecodeError, PayloadMismatch, UnknownEventType
 from events.registry import all_kinds
 from events.submission import SubmissionError, parse_line
@@ -139,6 +146,7 @@ def test_a_breaking_change_would_fail_the_compatibility_check():
 def test_golden_bytes_of_released_versions_still_decode_to_the_same_event(name):
     """Bytes written by v1 publishers, kept as files: a change that misreads them fails here."""
     from pathlib import Path
+
     from events.records import to_json
     golden = Path(__file__).with_name("golden")
     payload = decode_payload((golden / f"{name}.avro").read_bytes())

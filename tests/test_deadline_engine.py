@@ -6,10 +6,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from events.codec import decode_message
-from events.submission import parse_line
-from processors.validator import Incoming
+from processors.messages import Incoming
 from processors.working_days import end_of_day
-from tests.builders import event, lines, new_id, registered
+from tests.builders import event, new_id, registered
 from tests.harness import T0, Harness
 
 HB = dict(department="hb-civil", policy="hebei-2023")

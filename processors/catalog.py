@@ -88,18 +88,11 @@ def decide(state: EntryState | None, event: Event, ctx: Context) -> Verdict:
 
 
 def _check_lifecycle(state: EntryState | None, event: Event, policy: Policy) -> None:
-    env = event.envelope
-    if isinstance(event.payload, ev.EntryRegistered):
-        if state is not None:
-            raise broken(policy, "entry-already-registered", f"{env.aggregate_id} exists.")
-        expected = 1
-    else:
-        if state is None:
-            raise broken(policy, "entry-must-exist", f"No entry {env.aggregate_id}.")
-        if state.status == TAKEN_DOWN:
-            raise broken(policy, "entry-taken-down", f"{env.aggregate_id} was taken down.")
-        expected = state.sequence + 1
-    jurisdiction.expect_sequence(policy, env.aggregate_id, expected, env.sequence)
+    if state is not None and state.status == TAKEN_DOWN:
+        raise broken(policy, "entry-taken-down", f"{state.entry_id} was taken down.")
+    jurisdiction.expect_next(policy, event, state.sequence if state else None,
+                             creates=isinstance(event.payload, ev.EntryRegistered),
+                             exists_rule="entry-already-registered", missing_rule="entry-must-exist")
 
 
 def _check_actor(state: EntryState | None, event: Event, ctx: Context) -> None:

@@ -22,7 +22,17 @@ def resolve(event: Event, policies: Policies) -> tuple[Policy, Department]:
     return policy, department
 
 
-def expect_sequence(policy: Policy, aggregate_id: str, expected: int, got: int) -> None:
-    if got != expected:
+def expect_next(policy: Policy, event: Event, sequence: int | None, *, creates: bool,
+                exists_rule: str, missing_rule: str) -> None:
+    """An aggregate is created once, changed only once created, and in sequence.
+
+    `sequence` is the aggregate's last applied sequence, None if it does not exist."""
+    env = event.envelope
+    if creates and sequence is not None:
+        raise broken(policy, exists_rule, f"{env.aggregate_id} exists.")
+    if not creates and sequence is None:
+        raise broken(policy, missing_rule, f"No {env.aggregate_type} {env.aggregate_id}.")
+    expected = 1 if creates else sequence + 1
+    if env.sequence != expected:
         raise broken(policy, "sequence-out-of-order",
-                     f"{aggregate_id} expects sequence {expected}, got {got}.")
+                     f"{env.aggregate_id} expects sequence {expected}, got {env.sequence}.")

@@ -51,16 +51,10 @@ def decide(state: ObjectionState | None, event: Event, ctx: Context) -> Verdict:
 
 
 def _check_lifecycle(state: ObjectionState | None, event: Event, ctx: Context) -> None:
-    env = event.envelope
-    if isinstance(event.payload, ob.ObjectionReported):
-        if state is not None:
-            raise broken(ctx.policy, "objection-already-reported", f"{env.aggregate_id} exists.")
-        expected = 1
-    else:
-        if state is None:
-            raise broken(ctx.policy, "objection-must-exist", f"No objection {env.aggregate_id}.")
-        expected = state.sequence + 1
-    jurisdiction.expect_sequence(ctx.policy, env.aggregate_id, expected, env.sequence)
+    jurisdiction.expect_next(ctx.policy, event, state.sequence if state else None,
+                             creates=isinstance(event.payload, ob.ObjectionReported),
+                             exists_rule="objection-already-reported",
+                             missing_rule="objection-must-exist")
 
 
 def _require(allowed: bool, event: Event, ctx: Context, who: str) -> None:

@@ -41,6 +41,7 @@ def _rows(n: int, due: datetime, prefix: str):
     for i in range(n):
         d = replace(template, deadline_id=str(uuid.uuid4()), subject_id=f"{prefix}-{i}")
         yield dict(deadline_id=d.deadline_id, subject_id=d.subject_id, kind=d.kind, status="open",
+                   sequence=d.sequence,
                    next_fire_at=_micros(due), state=json.dumps(to_json(d)))
 
 

@@ -13,7 +13,7 @@ from events.topics import AGGREGATE_TYPES, Topics
 from processors.clock import Clock
 from processors.messages import Incoming, timestamp_of
 from processors.outbox import Outbox
-from processors.scheduler import Scheduler
+from processors.scheduler import Scheduler, StaleDeadline
 from processors.validator import Validator
 
 log = structlog.get_logger("govshare.validator")
@@ -93,7 +93,9 @@ async def _until_done(step: Callable[[list[Incoming]], object], outbox: Outbox,
                 return
             except PublishError:
                 pass
-        except DBAPIError as exc:
-            log.warning("validator.database_unavailable", error=str(exc), retry_in=delay)
+        except (DBAPIError, StaleDeadline) as exc:
+            # The database is away, or another worker changed a deadline first: the batch
+            # rolled back whole, so running it again is safe.
+            log.warning("processor.retrying", error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)

@@ -40,6 +40,10 @@ SCHEDULER = Actor(department="govshare", person="deadline-engine", role=Role.SYS
 Emitted = list[tuple[int, Outgoing]]
 
 
+class StaleDeadline(RuntimeError):
+    """Another worker changed the deadline first; this transaction must not overwrite it."""
+
+
 def _micros(at: datetime) -> int:
     return int(at.timestamp() * 1_000_000)
 
@@ -212,9 +216,13 @@ class Scheduler:
         total = 0
         while True:
             with self.engine.begin() as tx:
+                # Workers tick concurrently: on PostgreSQL each locks the rows it fires and skips
+                # those another holds; everywhere, _emit refuses to overwrite a newer state.
                 due = [self._load(r.state) for r in tx.execute(
-                    select(store.deadlines.c.state).where(store.deadlines.c.next_fire_at <= _micros(now))
-                    .order_by(store.deadlines.c.next_fire_at).limit(batch))]
+                    select(store.deadlines.c.state)
+                    .where(store.deadlines.c.next_fire_at <= _micros(now))
+                    .order_by(store.deadlines.c.next_fire_at).limit(batch)
+                    .with_for_update(skip_locked=True))]
                 emitted: Emitted = []
                 for d in due:
                     emitted += self._fire(tx, d, now)
@@ -271,13 +279,18 @@ class Scheduler:
               cause: Envelope | None, new: bool = False) -> tuple[rules.Deadline, Emitted]:
         """Record the deadline's new state and stage the event that says what happened."""
         d = replace(d, sequence=d.sequence + 1)
-        row = dict(subject_id=d.subject_id, kind=d.kind, status=d.status, state=json.dumps(to_json(d)),
+        row = dict(subject_id=d.subject_id, kind=d.kind, status=d.status, sequence=d.sequence,
+                   state=json.dumps(to_json(d)),
                    next_fire_at=_micros(d.next_fire_at) if d.next_fire_at else None)
         if new:
             tx.execute(insert(store.deadlines), dict(deadline_id=d.deadline_id, **row))
         else:
-            tx.execute(update(store.deadlines).where(
-                store.deadlines.c.deadline_id == d.deadline_id).values(**row))
+            # Compare-and-set on the sequence: a worker holding a stale state loses.
+            done = tx.execute(update(store.deadlines).where(
+                store.deadlines.c.deadline_id == d.deadline_id,
+                store.deadlines.c.sequence == d.sequence - 1).values(**row))
+            if done.rowcount != 1:
+                raise StaleDeadline(f"{d.deadline_id} changed under this worker")
         kind = kind_for(payload)
         event_id = uuid.uuid5(rules.DEADLINE_NAMESPACE, f"{d.deadline_id}:{d.sequence}")
         envelope = Envelope(

@@ -72,6 +72,7 @@ deadlines = Table(
     Column("subject_id", String(200), nullable=False, index=True),
     Column("kind", String(64), nullable=False),
     Column("status", String(16), nullable=False),
+    Column("sequence", Integer, nullable=False),  # events emitted so far: a compare-and-set guard
     # Epoch microseconds of the next warning or breach: the index finds the next due ones
     # without scanning every pending deadline.
     Column("next_fire_at", BigInteger, index=True),

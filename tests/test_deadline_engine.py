@@ -97,3 +97,26 @@ def test_a_redelivered_event_schedules_nothing_twice(harness):
     harness.scheduler.handle([Incoming(raised.topic, 7, 0, T0, raised.key, raised.value,
                                        raised.headers)])
     assert harness.types() == ["DeadlineScheduled"]
+
+
+def test_a_worker_holding_a_stale_deadline_cannot_fire_it_again(harness):
+    """Two workers tick the same instant: the one whose read is stale loses, whatever the
+    database's locking does."""
+
+    from sqlalchemy import select
+
+    from events.publisher import Publisher
+    from processors import store
+    from processors.profiles import load_all
+    from processors.scheduler import Scheduler, StaleDeadline
+    entry = new_id()
+    harness.submit(registered(entry, **HB), obligation(entry))
+    due = end_of_day(date(2026, 10, 15), "Asia/Shanghai")
+    with harness.engine.connect() as conn:
+        stale = Scheduler._load(conn.execute(select(store.deadlines.c.state)).scalar_one())
+    assert harness.scheduler.tick(due) == 3  # breach, rectification order, its deadline
+    other = Scheduler(harness.engine, load_all(), harness.topics, "c", Publisher(harness.kafka))
+    with pytest.raises(StaleDeadline):
+        with harness.engine.begin() as tx:
+            other._fire(tx, stale, due)
+    assert harness.types().count("DeadlineBreached") == 1

@@ -59,3 +59,4 @@ def _load_all() -> None:
     import events.deadline  # noqa: F401
     import events.objection  # noqa: F401
     import events.rejection  # noqa: F401
+    import events.sharing  # noqa: F401

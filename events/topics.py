@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import catalog, deadline, objection, rejection
+from events import catalog, deadline, objection, rejection, sharing
 
 # Aggregates whose events integrators publish, and so have an inbox the validator checks.
-AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE)
+AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE, sharing.REQUEST, sharing.ACCESS)
 # Aggregates only govshare's processors write.
-INTERNAL_AGGREGATE_TYPES = (deadline.AGGREGATE,)
+INTERNAL_AGGREGATE_TYPES = (deadline.AGGREGATE, sharing.GRANT, sharing.SUPERVISION)
 
 
 @dataclass(frozen=True, slots=True)

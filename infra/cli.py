@@ -65,6 +65,24 @@ def _parser() -> argparse.ArgumentParser:
     obj.add_argument("--stats", action="store_true", help="counts and mean time to resolve")
     obj.add_argument("--json", action="store_true")
     obj.set_defaults(handler=_query_objections)
+    req = qsub.add_parser("requests", help="share requests: state, who acts next, by when")
+    req.add_argument("--status", choices=["pending", "granted", "rejected", "disputed", "refused",
+                                          "escalated", "revoked"])
+    req.add_argument("--requester")
+    req.add_argument("--json", action="store_true")
+    req.set_defaults(handler=_query_requests)
+    gr = qsub.add_parser("grants", help="access grants: items, purpose, period, status")
+    gr.add_argument("--status", choices=["open", "revoked", "expired"])
+    gr.add_argument("--grantee")
+    gr.add_argument("--json", action="store_true")
+    gr.set_defaults(handler=_query_grants)
+    pr = qsub.add_parser("problems", help="the problem list escalated to the leadership group")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(handler=_query_problems)
+    acc = qsub.add_parser("accesses", help="recorded uses of shared data")
+    acc.add_argument("--violations", action="store_true", help="only those flagged")
+    acc.add_argument("--json", action="store_true")
+    acc.set_defaults(handler=_query_accesses)
     dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
     dead.add_argument("--json", action="store_true")
     dead.set_defaults(handler=_query_dead)
@@ -206,6 +224,40 @@ def _query_objections(args, settings: Settings) -> int:
                                   provider=args.provider, outcome=args.outcome)
     _print(rows, args.json, ["objection_id", "entry_id", "reporter", "provider", "kind", "status",
                              "outcome", "round", "reported_at", "resolved_at"])
+    return 0
+
+
+def _read_engine(settings: Settings):
+    engine = make_engine(settings.projection_url)
+    _ensure_tables(engine)
+    return engine
+
+
+def _query_requests(args, settings: Settings) -> int:
+    from projections import queries
+    rows = queries.request_list(_read_engine(settings), status=args.status, requester=args.requester)
+    _print(rows, args.json, ["request_id", "entry_id", "requester", "path", "status", "next_actor", "due_at"])
+    return 0
+
+
+def _query_grants(args, settings: Settings) -> int:
+    from projections import queries
+    rows = queries.grant_list(_read_engine(settings), status=args.status, grantee=args.grantee)
+    _print(rows, args.json, ["grant_id", "request_id", "grantee", "items", "purpose", "valid_until", "status"])
+    return 0
+
+
+def _query_problems(args, settings: Settings) -> int:
+    from projections import queries
+    _print(queries.problem_list(_read_engine(settings)), args.json,
+           ["request_id", "entry_id", "requester", "provider", "escalated_to", "reasons"])
+    return 0
+
+
+def _query_accesses(args, settings: Settings) -> int:
+    from projections import queries
+    rows = queries.access_list(_read_engine(settings), violations_only=args.violations)
+    _print(rows, args.json, ["access_id", "grant_id", "department", "items", "purpose", "recipient", "violations"])
     return 0
 
 

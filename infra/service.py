@@ -19,6 +19,7 @@ from infra.topics import cluster_id as read_cluster_id
 from infra.topics import ensure_topics
 from processors import store
 from processors.clock import clock_from
+from processors.grants import GrantKeeper
 from processors.profiles import load_all
 from processors.scheduler import Scheduler
 from processors.validator import Validator
@@ -77,6 +78,7 @@ def run(settings: Settings) -> None:
         state = make_engine(settings.processor_url)
         validator = Validator(state, load_all(), topics, cluster, publisher)
         scheduler = Scheduler(state, load_all(), topics, cluster, publisher)
+        grants = GrantKeeper(state, load_all(), topics, cluster, publisher)
         if embedded is not None:
             log.info("broker.rehydrated", events=rehydrate(validator.engine, publisher))
         else:
@@ -86,7 +88,7 @@ def run(settings: Settings) -> None:
         thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
         thread.start()
         try:
-            _run_worker(settings, topics, bootstrap, validator, scheduler)
+            _run_worker(settings, topics, bootstrap, validator, scheduler, grants)
         finally:
             stop.set()
             thread.join(10)
@@ -94,13 +96,14 @@ def run(settings: Settings) -> None:
 
 
 def _run_worker(settings: Settings, topics: Topics, bootstrap: str, validator: Validator,
-                scheduler: Scheduler) -> None:
+                scheduler: Scheduler, grants: GrantKeeper) -> None:
     import faust
 
     from processors.app import build_app
 
     app = build_app(app_id=f"{settings.topic_prefix}-validator", bootstrap=bootstrap, topics=topics,
-                    validator=validator, scheduler=scheduler, clock=clock_from(settings.clock),
+                    validator=validator, scheduler=scheduler, grants=grants,
+                    clock=clock_from(settings.clock),
                     tick_seconds=settings.tick_seconds, session_timeout=settings.session_timeout_s,
                     partitions=settings.partitions, replication=settings.replication_factor)
     log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url)

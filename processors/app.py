@@ -9,8 +9,10 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from events.errors import PublishError
+from events.sharing import ACCESS, REQUEST
 from events.topics import AGGREGATE_TYPES, Topics
 from processors.clock import Clock
+from processors.grants import GrantKeeper
 from processors.messages import Incoming, timestamp_of
 from processors.outbox import Outbox
 from processors.scheduler import Scheduler, StaleDeadline
@@ -20,7 +22,7 @@ log = structlog.get_logger("govshare.validator")
 
 
 def build_app(*, app_id: str, bootstrap: str, topics: Topics, validator: Validator,
-              scheduler: Scheduler, clock: Clock, tick_seconds: float,
+              scheduler: Scheduler, grants: GrantKeeper, clock: Clock, tick_seconds: float,
               session_timeout: float, partitions: int, replication: int,
               batch: int = 500) -> faust.App:
     app = faust.App(
@@ -55,11 +57,21 @@ def build_app(*, app_id: str, bootstrap: str, topics: Topics, validator: Validat
             await _until_done(scheduler.handle, scheduler.outbox,
                               [_incoming(e.message) for e in events])
 
+    sharing = app.topic(*[topics.events(a) for a in (REQUEST, ACCESS)], key_type=bytes,
+                        value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(sharing)
+    async def keep_grants(stream):
+        async for events in stream.take_events(batch, within=0.05):
+            await _until_done(grants.handle, grants.outbox, [_incoming(e.message) for e in events])
+
     @app.timer(interval=tick_seconds)
     async def fire_due_deadlines():
-        # Every worker ticks; the database row of each deadline makes one of them win.
+        # Every worker ticks; a deadline's or grant's database row makes one of them win.
         try:
-            await _until_done(lambda _: scheduler.tick(clock.now()), scheduler.outbox, [])
+            now = clock.now()
+            await _until_done(lambda _: scheduler.tick(now), scheduler.outbox, [])
+            await _until_done(lambda _: grants.tick(now), grants.outbox, [])
         except Exception:
             # A bad clock reading or a bug must not stop the timer: the next tick retries.
             log.exception("deadlines.tick_failed")

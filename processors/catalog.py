@@ -34,6 +34,7 @@ class PendingRevision:
     revision_id: str
     item_codes: tuple[str, ...]
     obligation_id: str | None = None
+    share_type: str = ev.ShareType.UNCONDITIONAL.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class EntryState:
     item_codes: tuple[str, ...]
     pending: PendingRevision | None = None
     obligations: tuple[Obligation, ...] = ()
+    share_type: str = ev.ShareType.UNCONDITIONAL.value
 
     def obligation(self, obligation_id: str | None) -> Obligation | None:
         return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
@@ -256,13 +258,15 @@ def _(payload: ev.EntryRegistered, state: None, event: Event) -> EntryState:
     env = event.envelope
     return EntryState(entry_id=env.aggregate_id, provider=env.actor.department,
                       policy_id=env.policy_id, status=PUBLISHED, sequence=env.sequence,
-                      version=1, item_codes=tuple(sorted(payload.attributes.item_codes)))
+                      version=1, item_codes=tuple(sorted(payload.attributes.item_codes)),
+                      share_type=payload.attributes.share_type.value)
 
 
 @_evolve.register
 def _(payload: ev.EntryRevised, state: EntryState, event: Event) -> EntryState:
     return replace(state, version=state.version + 1,
-                   item_codes=tuple(sorted(payload.attributes.item_codes)))
+                   item_codes=tuple(sorted(payload.attributes.item_codes)),
+                   share_type=payload.attributes.share_type.value)
 
 
 @_evolve.register
@@ -279,7 +283,7 @@ def _(payload: ev.ChangeObligationRaised, state: EntryState, event: Event) -> En
 @_evolve.register
 def _(payload: ev.RevisionSubmitted, state: EntryState, event: Event) -> EntryState:
     pending = PendingRevision(payload.revision_id, tuple(sorted(payload.attributes.item_codes)),
-                              payload.obligation_id)
+                              payload.obligation_id, payload.attributes.share_type.value)
     return replace(state, pending=pending)
 
 
@@ -287,7 +291,7 @@ def _(payload: ev.RevisionSubmitted, state: EntryState, event: Event) -> EntrySt
 def _(payload: ev.RevisionApproved, state: EntryState, event: Event) -> EntryState:
     pending = state.pending
     approved = replace(state, version=state.version + 1, item_codes=pending.item_codes,
-                       pending=None)
+                       share_type=pending.share_type, pending=None)
     fulfilled = state.obligation(pending.obligation_id)
     return approved.with_obligation(replace(fulfilled, open=False)) if fulfilled else approved
 

@@ -13,6 +13,11 @@ from processors.working_days import WorkingCalendar, end_of_day
 DEADLINE_NAMESPACE = uuid.UUID("0c9b7f6e-2f4d-4b8e-9d0a-3f1e5c7a9b21")
 CATALOG_UPDATE = "catalog-update"
 OBJECTION_PROCESSING = "objection-processing"
+REQUEST_DECISION = "request-decision"
+PROVIDER_ANSWER = "provider-answer"
+# A provider's breach orders rectification (GD-2008 Art. 40); the authority's own limits
+# (request-decision) are supervised, not sanctioned, here.
+ESCALATES = frozenset({CATALOG_UPDATE, OBJECTION_PROCESSING, PROVIDER_ANSWER})
 RECTIFICATION = "rectification"
 OPEN, MET, BREACHED, CANCELLED = "open", "met", "breached", "cancelled"
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from events import catalog as cat
 from events import deadline as dl
 from events import objection as ob
+from events import sharing as sh
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
@@ -62,7 +63,7 @@ class Scheduler:
     def handle(self, messages: list[Incoming]) -> int:
         emitted: Emitted = []
         with self.engine.begin() as tx:
-            consumed = store.Positions(tx, self.cluster_id)
+            consumed = store.Positions(tx, self.cluster_id, "deadlines")
             for m in consumed.unseen(messages):
                 emitted += self._apply(tx, m)
             consumed.save()
@@ -77,12 +78,14 @@ class Scheduler:
             return []
         try:
             with tx.begin_nested():
-                tx.execute(insert(store.handled), dict(event_id=str(event.envelope.event_id)))
+                tx.execute(insert(store.handled), dict(consumer="deadlines", event_id=str(event.envelope.event_id)))
         except IntegrityError:
             return []  # applied before (a redelivery, or a rehydrated log read again)
         p = event.payload
         if event.envelope.aggregate_type == ob.AGGREGATE:
             return self._apply_objection(tx, event)
+        if event.envelope.aggregate_type == sh.REQUEST:
+            return self._apply_request(tx, event)
         if isinstance(p, cat.ChangeObligationRaised):
             return self._start(tx, event, p)
         if isinstance(p, cat.RevisionSubmitted) and p.obligation_id:
@@ -132,6 +135,36 @@ class Scheduler:
                 emitted += self._emit(tx, moved[0], moved[1], env.recorded_at, env)[1]
             return emitted
         return []
+
+    def _apply_request(self, tx: Connection, event: Event) -> Emitted:
+        env, p = event.envelope, event.payload
+        state = self._aggregate(tx, env.aggregate_type, env.aggregate_id)
+        policy = self.policies.policy(env.policy_id)
+        if isinstance(p, sh.RequestSubmitted) and state.get("path") != "auto":
+            authority = next((d.id for d in self.policies.departments.values()
+                              if d.authority and d.policy_id == policy.id), "data-authority")
+            return self._start_simple(tx, event, rules.REQUEST_DECISION, authority)
+        if isinstance(p, sh.ProviderConsulted):
+            return self._start_simple(tx, event, rules.PROVIDER_ANSWER, state["provider"])
+        if isinstance(p, sh.ProviderAnswered):
+            return self._fulfil(tx, event, rules.PROVIDER_ANSWER)
+        if isinstance(p, (sh.RequestApproved, sh.RequestRejected)):
+            return self._fulfil(tx, event, None)
+        return []
+
+    def _start_simple(self, tx: Connection, event: Event, kind: str, party: str) -> Emitted:
+        """A limit named like its kind in the profile, running from the day of the event."""
+        env = event.envelope
+        policy = self.policies.policy(env.policy_id)
+        d = rules.schedule(kind, kind, subject_type=env.aggregate_type, subject_id=env.aggregate_id,
+                           obligation_id=kind, party=party,
+                           started_on=env.recorded_at.astimezone(ZoneInfo(policy.timezone)).date(),
+                           policy=policy, calendar=self.calendars(policy.jurisdiction))
+        if d is None:
+            log.info("deadlines.no_limit", policy=policy.id, kind=kind)
+            return []
+        return self._emit(tx, d, rules.scheduled_event(d, policy, kind), env.recorded_at, env,
+                          new=True)[1]
 
     def _reschedule(self, tx: Connection, event: Event, due_at: datetime) -> Emitted:
         env, emitted = event.envelope, []
@@ -246,6 +279,8 @@ class Scheduler:
     def _escalate(self, tx: Connection, d: rules.Deadline) -> Emitted:
         """限期改正, then 通报批评 (GD-2008 Art. 40), where the policy provides them."""
         policy = self.policies.policy(d.policy_id)
+        if d.kind not in rules.ESCALATES and d.kind != rules.RECTIFICATION:
+            return []
         if d.kind == rules.RECTIFICATION:
             if not policy.applies("criticism"):
                 return []

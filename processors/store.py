@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     delete,
     insert,
     select,
@@ -58,11 +57,11 @@ outbox = Table(
 
 positions = Table(
     "proc_positions", metadata,
+    Column("consumer", String(32), primary_key=True),  # validator, deadlines, grants
     Column("cluster_id", String(128), primary_key=True),
     Column("topic", String(255), primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("next_offset", Integer, nullable=False),
-    UniqueConstraint("cluster_id", "topic", "partition"),
 )
 
 
@@ -80,8 +79,10 @@ deadlines = Table(
 )
 
 handled = Table(
-    "sched_handled", metadata,
-    Column("event_id", String(64), primary_key=True),  # events the scheduler already applied
+    "proc_handled", metadata,
+    # Accepted events a processor already applied, so a re-read log changes nothing.
+    Column("consumer", String(32), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
 )
 
 
@@ -89,8 +90,8 @@ class Positions:
     """Consumed input positions inside one transaction: what was decided before a restart is
     skipped, and the new positions commit with the state they led to."""
 
-    def __init__(self, tx: Connection, cluster_id: str):
-        self.tx, self.cluster_id = tx, cluster_id
+    def __init__(self, tx: Connection, cluster_id: str, consumer: str):
+        self.tx, self.cluster_id, self.consumer = tx, cluster_id, consumer
         self.consumed: dict[tuple[str, int], int] = {}
 
     def unseen(self, messages: Iterable) -> Iterator:
@@ -104,13 +105,15 @@ class Positions:
 
     def _stored(self, topic: str, partition: int) -> int:
         row = self.tx.execute(select(positions.c.next_offset).where(
+            positions.c.consumer == self.consumer,
             positions.c.cluster_id == self.cluster_id, positions.c.topic == topic,
             positions.c.partition == partition)).first()
         return row.next_offset if row else 0
 
     def save(self) -> None:
         for (topic, partition), next_offset in self.consumed.items():
-            key = dict(cluster_id=self.cluster_id, topic=topic, partition=partition)
+            key = dict(consumer=self.consumer, cluster_id=self.cluster_id, topic=topic,
+                       partition=partition)
             self.tx.execute(delete(positions).filter_by(**key))
             self.tx.execute(insert(positions), dict(**key, next_offset=next_offset))
 
@@ -125,3 +128,17 @@ def headers_from_text(text: str) -> list[tuple[str, bytes]]:
 
 def as_outgoing(row) -> Outgoing:
     return Outgoing(row.topic, row.key, row.value, headers_from_text(row.headers))
+
+
+grants = Table(
+    "proc_grants", metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("request_id", String(200), nullable=False, unique=True),
+    Column("entry_id", String(200), nullable=False),
+    Column("grantee", String(100), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # requested | open | revoked | expired
+    Column("expires_at", BigInteger, index=True),  # epoch microseconds, while open
+    Column("sequence", Integer, nullable=False),
+    Column("spec", Text, nullable=False),  # items, purpose, scenario, method, period
+)

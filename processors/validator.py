@@ -19,6 +19,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from events import catalog as catalog_events
 from events import deadletter
+from events import objection as objection_events
+from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
@@ -27,7 +29,7 @@ from events.records import from_plain, to_json
 from events.registry import kind_for
 from events.rejection import EventRejected
 from events.topics import Topics
-from processors import catalog, jurisdiction, objections, store
+from processors import catalog, jurisdiction, objections, requests, store
 from processors.messages import Incoming
 from processors.outbox import Outbox
 from processors.profiles import Policies
@@ -65,7 +67,7 @@ class Validator:
     def _decide_and_store(self, messages: list[Incoming]) -> list[tuple[int, Outgoing]]:
         rows: list[tuple[int, Outgoing]] = []
         with self.engine.begin() as tx:
-            consumed = store.Positions(tx, self.cluster_id)
+            consumed = store.Positions(tx, self.cluster_id, "validator")
             for message in consumed.unseen(messages):
                 rows.extend(self._outcome(tx, message))
             consumed.save()
@@ -96,10 +98,11 @@ class Validator:
         env = event.envelope
         try:
             policy, department = jurisdiction.resolve(event, self.policies)
-            if env.aggregate_type == catalog_events.AGGREGATE:
-                self._judge_entry(tx, event, policy, department)
-            else:
-                self._judge_objection(tx, event, policy, department)
+            judge = {catalog_events.AGGREGATE: self._judge_entry,
+                     objection_events.AGGREGATE: self._judge_objection,
+                     sharing_events.REQUEST: self._judge_request,
+                     sharing_events.ACCESS: self._judge_access}[env.aggregate_type]
+            judge(tx, event, policy, department)
         except RuleBroken as stop:
             return self._rejection(event, stop.rejected, received)
         log.info("event.accepted", event_id=str(env.event_id), type=env.event_type,
@@ -124,6 +127,24 @@ class Validator:
         ctx = objections.Context(policy, department, entry)
         _accept_or_raise(objections.decide(state, event, ctx))
         self._save(tx, env.aggregate_type, env.aggregate_id, objections.evolve(state, event, ctx))
+
+    def _judge_request(self, tx: Connection, event: Event, policy, department) -> None:
+        env = event.envelope
+        state = self._load(tx, requests.RequestState, env.aggregate_type, env.aggregate_id)
+        entry_id = state.entry_id if state else event.payload.entry_id
+        entry = self._load(tx, catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+        ctx = requests.Context(policy, department, entry)
+        _accept_or_raise(requests.decide(state, event, ctx))
+        self._save(tx, env.aggregate_type, env.aggregate_id, requests.evolve(state, event, ctx))
+
+    def _judge_access(self, tx: Connection, event: Event, policy, department) -> None:
+        """An access is a fact to keep whatever it breaks (事中留痕): only its form and identity
+        are checked here; the usage checker compares it with the grant afterwards."""
+        env = event.envelope
+        known = self._load(tx, dict, env.aggregate_type, env.aggregate_id)
+        jurisdiction.expect_next(policy, event, 1 if known else None, creates=True,
+                                 exists_rule="access-already-recorded", missing_rule="access-already-recorded")
+        self._save(tx, env.aggregate_type, env.aggregate_id, {"access_id": env.aggregate_id})
 
     def _sources(self, tx: Connection, event: Event, state: catalog.EntryState | None) -> dict[str, str]:
         codes = set(getattr(getattr(event.payload, "attributes", None), "item_codes", ()))

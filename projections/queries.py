@@ -8,6 +8,7 @@ from sqlalchemy import Engine, func, select
 
 from events.topics import AGGREGATE_TYPES
 from projections.tables import (
+    accesses,
     catalog_entries,
     catalog_entry_versions,
     catalog_obligations,
@@ -16,8 +17,11 @@ from projections.tables import (
     dead_letters,
     deadlines,
     event_log,
+    grants,
     objections,
+    problems,
     rejections,
+    share_requests,
     supervision_actions,
 )
 
@@ -128,3 +132,40 @@ def objection_stats(engine: Engine) -> dict[str, Any]:
     by = lambda key: {v: sum(1 for r in rows if r[key] == v) for v in sorted({r[key] for r in rows if r[key]})}  # noqa: E731
     return {"total": len(rows), "by_status": by("status"), "by_outcome": by("outcome"),
             "mean_hours_to_resolve": round(sum(hours) / len(hours), 2) if hours else None}
+
+
+def _filtered(engine: Engine, table, order, **filters) -> list[dict[str, Any]]:
+    q = select(table).order_by(order)
+    for name, value in filters.items():
+        if value:
+            q = q.where(table.c[name] == value)
+    return _rows(engine, q)
+
+
+def request_list(engine: Engine, *, status: str | None = None,
+                 requester: str | None = None) -> list[dict[str, Any]]:
+    """Requests with who must act next and, where a limit runs, by when."""
+    rows = _filtered(engine, share_requests, share_requests.c.submitted_at, status=status,
+                     requester=requester)
+    due = {r["subject_id"]: r["due_at"] for r in _rows(engine, select(
+        deadlines.c.subject_id, deadlines.c.due_at).where(deadlines.c.status == "open")
+        .order_by(deadlines.c.due_at.desc()))}
+    for r in rows:
+        r["due_at"] = due.get(r["request_id"])
+    return rows
+
+
+def grant_list(engine: Engine, *, status: str | None = None,
+               grantee: str | None = None) -> list[dict[str, Any]]:
+    return _filtered(engine, grants, grants.c.opened_at, status=status, grantee=grantee)
+
+
+def problem_list(engine: Engine) -> list[dict[str, Any]]:
+    return _filtered(engine, problems, problems.c.listed_at)
+
+
+def access_list(engine: Engine, *, violations_only: bool = False) -> list[dict[str, Any]]:
+    q = select(accesses).order_by(accesses.c.occurred_at)
+    if violations_only:
+        q = q.where(accesses.c.violations.is_not(None))
+    return _rows(engine, q)

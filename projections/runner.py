@@ -21,14 +21,17 @@ from events import catalog as catalog_events
 from events import deadletter
 from events import deadline as deadline_events
 from events import objection as objection_events
+from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_record
 from events.errors import DecodeError
 from events.rejection import EventRejected
 from events.topics import Topics
-from projections import catalog, deadlines, objections, rejections
+from projections import catalog, deadlines, objections, rejections, sharing
 from projections.tables import dead_letters, event_log, metadata, positions
 
 log = structlog.get_logger("govshare.projector")
+SHARING_AGGREGATES = (sharing_events.REQUEST, sharing_events.GRANT, sharing_events.ACCESS,
+                      sharing_events.SUPERVISION)
 
 def consumer_config(kafka: dict[str, str], group: str) -> dict[str, object]:
     return {
@@ -152,6 +155,8 @@ class Projector:
             deadlines.apply(event.payload, event.envelope, tx)
         elif event.envelope.aggregate_type == objection_events.AGGREGATE:
             objections.apply(event.payload, event.envelope, tx)
+        elif event.envelope.aggregate_type in SHARING_AGGREGATES:
+            sharing.apply(event.payload, event.envelope, tx)
 
     def _apply_dead_letter(self, tx: Connection, m) -> bool:
         headers = dict(m.headers() or [])

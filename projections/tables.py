@@ -194,3 +194,66 @@ data_versions = Table(
     Column("event_id", String(36), nullable=False),
     _when("recorded_at", nullable=False),
 )
+
+share_requests = Table(
+    "share_requests", metadata,
+    Column("request_id", String(200), primary_key=True),
+    Column("entry_id", String(200), nullable=False, index=True),
+    Column("requester", String(100), nullable=False, index=True),
+    Column("provider", String(100), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("path", String(16), nullable=False),  # auto | conditional | desensitized
+    Column("status", String(16), nullable=False, index=True),
+    Column("next_actor", String(100)),
+    Column("items", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("scenario", Text, nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("period_end", String(10), nullable=False),
+    Column("provider_answer", String(16)),
+    Column("reasons", Text),
+    _when("submitted_at", nullable=False),
+    _when("decided_at"),
+)
+
+grants = Table(
+    "grants", metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("request_id", String(200), nullable=False, unique=True),
+    Column("entry_id", String(200), nullable=False),
+    Column("grantee", String(100), nullable=False, index=True),
+    Column("items", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("scenario", Text, nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("desensitized", Integer, nullable=False),
+    _when("valid_until", nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    _when("opened_at", nullable=False),
+    _when("closed_at"),
+)
+
+accesses = Table(
+    "accesses", metadata,
+    Column("access_id", String(200), primary_key=True),
+    Column("grant_id", String(64), index=True),
+    Column("department", String(100), nullable=False, index=True),
+    Column("entry_id", String(200), nullable=False),
+    Column("items", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("recipient", String(100), nullable=False),
+    Column("person", String(200), nullable=False),
+    Column("violations", Text),  # JSON list, once the usage check flagged it
+    _when("occurred_at", nullable=False),
+)
+
+problems = Table(
+    "problems", metadata,
+    Column("request_id", String(200), primary_key=True),
+    Column("entry_id", String(200), nullable=False),
+    Column("requester", String(100), nullable=False),
+    Column("provider", String(100), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("escalated_to", String(100), nullable=False),
+    _when("listed_at", nullable=False),
+)

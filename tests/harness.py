@@ -13,6 +13,7 @@ from events.topics import AGGREGATE_TYPES, Topics
 from infra.database import make_engine
 from infra.topics import ensure_topics
 from processors import store
+from processors.grants import GrantKeeper
 from processors.messages import Incoming
 from processors.profiles import load_all
 from processors.scheduler import Scheduler
@@ -34,6 +35,7 @@ class Harness:
         publisher = Publisher(self.kafka)
         self.validator = Validator(self.engine, load_all(), self.topics, "c", publisher)
         self.scheduler = Scheduler(self.engine, load_all(), self.topics, "c", publisher)
+        self.grants = GrantKeeper(self.engine, load_all(), self.topics, "c", publisher)
         self.offset = 0
 
     def restart(self):
@@ -54,7 +56,22 @@ class Harness:
                     enumerate(outputs, start=self.offset * 10)
                     if o.topic in {self.topics.events(a) for a in AGGREGATE_TYPES}]
         self.scheduler.handle(accepted)
+        self.grants.handle(accepted)
         return outputs
+
+    def emitted(self, aggregate: str) -> list:
+        """Events the processors emitted for an aggregate type, in order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(store.outbox).where(
+                store.outbox.c.topic == self.topics.events(aggregate)).order_by(store.outbox.c.seq)).all()
+        return [decode_message(store.headers_from_text(r.headers), r.value) for r in rows]
+
+    def project(self, url: str):
+        """Build the projections from what is on the topics now, as the projector would."""
+        from projections.runner import Projector
+        engine = make_engine(url)
+        Projector(engine, self.topics, "c", self.kafka).catch_up(timeout=60)
+        return engine
 
     def deadline_events(self) -> list:
         with self.engine.connect() as conn:

@@ -151,8 +151,9 @@ def test_every_rule_the_code_names_has_an_article_in_every_profile():
     import re
     from pathlib import Path
 
-    from processors import jurisdiction, objections
-    source = "".join(Path(m.__file__).read_text() for m in (catalog, objections, jurisdiction))
+    from processors import jurisdiction, objections, requests
+    source = "".join(Path(m.__file__).read_text()
+                     for m in (catalog, objections, jurisdiction, requests))
     limits = {"catalog-update-extension", "objection-processing-extension"}
     named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', source)) - limits
     for profile in POLICIES.profiles.values():

@@ -1,0 +1,136 @@
+"""Share requests, grants and data use (DOMAIN.md §2)."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from events.catalog import LegalBasis, ShareMethod
+from events.registry import event_type
+
+REQUEST = "share-request"
+GRANT = "grant"
+ACCESS = "data-access"
+SUPERVISION = "usage-supervision"
+
+
+class DisputeOutcome(enum.StrEnum):
+    GRANT = "GRANT"
+    UPHOLD_REFUSAL = "UPHOLD_REFUSAL"
+    ESCALATE = "ESCALATE"
+
+
+def _event(name: str, aggregate: str):
+    return event_type(name, schema=f"govshare.sharing.{name}", aggregate=aggregate)
+
+
+@_event("RequestSubmitted", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestSubmitted:
+    """A using department asked for data of a catalog entry (Ningbo Art. 17)."""
+    entry_id: str
+    items: tuple[str, ...]
+    purpose: str
+    scenario: str
+    business_process: str
+    method: ShareMethod
+    period_end: date
+    desensitized: bool = False
+    legal_basis: LegalBasis | None = None
+
+
+@_event("ProviderConsulted", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderConsulted:
+    """The data authority asked the provider for its opinion."""
+    note: str = ""
+
+
+@_event("ProviderAnswered", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderAnswered:
+    """The provider agreed, or refused citing a legal basis."""
+    agrees: bool
+    legal_basis: LegalBasis | None = None
+    reasons: str = ""
+
+
+@_event("RequestApproved", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestApproved:
+    """The data authority approved the request."""
+    comment: str = ""
+
+
+@_event("RequestRejected", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestRejected:
+    """The data authority rejected the request, with reasons."""
+    reasons: str
+
+
+@_event("RequestDisputed", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestDisputed:
+    """The requester disputed a refusal."""
+    reason: str
+
+
+@_event("DisputeDecided", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DisputeDecided:
+    """The authority granted, upheld the refusal, or escalated to the leadership group."""
+    outcome: DisputeOutcome
+    reasons: str
+
+
+@_event("GrantOpened", GRANT)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GrantOpened:
+    """Access opened for exactly the requested items, purpose, scenario, method and period."""
+    request_id: str
+    entry_id: str
+    grantee: str
+    items: tuple[str, ...]
+    purpose: str
+    scenario: str
+    method: ShareMethod
+    valid_until: datetime
+    desensitized: bool = False
+
+
+@_event("GrantRevoked", REQUEST)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GrantRevoked:
+    """The authority or the provider revoked the grant a request obtained."""
+    reason: str
+
+
+@_event("GrantExpired", GRANT)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GrantExpired:
+    """The share period ended."""
+    expired_at: datetime
+
+
+@_event("DataAccessed", ACCESS)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataAccessed:
+    """A using department's system accessed shared data (事中留痕)."""
+    entry_id: str
+    items: tuple[str, ...]
+    purpose: str
+    recipient: str
+    person: str
+    grant_id: str | None = None
+
+
+@_event("UsageViolationFlagged", SUPERVISION)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UsageViolationFlagged:
+    """An access did not fit its grant: a supervision item."""
+    access_id: str
+    department: str
+    violations: tuple[str, ...]
+    article: str
+    grant_id: str | None = None

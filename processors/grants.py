@@ -1,0 +1,189 @@
+"""Grants and the use of shared data: opens a grant when a request is granted, expires it at
+the end of its share period, and checks every recorded access against its grant (事中留痕).
+
+Like the deadline engine, its state is in the processor database with its consumed positions
+and outbox in the same transaction; every event it emits has a deterministic id.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from events import sharing as sh
+from events.codec import Event, decode_message, encode_payload, to_headers
+from events.envelope import Actor, Envelope, Role
+from events.errors import DecodeError
+from events.publisher import Outgoing, Publisher
+from events.registry import kind_for
+from events.topics import Topics
+from processors import store
+from processors.messages import Incoming
+from processors.outbox import Outbox
+from processors.profiles import Policies
+from processors.working_days import end_of_day
+
+log = structlog.get_logger("govshare.grants")
+GRANTS = Actor(department="govshare", person="grant-keeper", role=Role.SYSTEM)
+NAMESPACE = uuid.UUID("3b7e1d2c-8f4a-4c6b-a9e0-5d2f7c1b8e43")
+CONSUMER = "grants"
+Emitted = list[tuple[int, Outgoing]]
+
+
+def grant_id(request_id: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"grant:{request_id}"))
+
+
+def _micros(at: datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+class GrantKeeper:
+    def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
+                 publisher: Publisher):
+        self.engine, self.policies, self.topics, self.cluster_id = engine, policies, topics, cluster_id
+        self.outbox = Outbox(engine, publisher)
+        store.metadata.create_all(engine)
+
+    def handle(self, messages: list[Incoming]) -> int:
+        emitted: Emitted = []
+        with self.engine.begin() as tx:
+            consumed = store.Positions(tx, self.cluster_id, CONSUMER)
+            for m in consumed.unseen(messages):
+                emitted += self._apply(tx, m)
+            consumed.save()
+        self.outbox.publish(emitted)
+        return len(emitted)
+
+    def _apply(self, tx: Connection, m: Incoming) -> Emitted:
+        try:
+            event = decode_message(m.headers, m.value)
+        except DecodeError as exc:
+            log.error("grants.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
+            return []
+        try:
+            with tx.begin_nested():
+                tx.execute(insert(store.handled), dict(consumer=CONSUMER,
+                                                       event_id=str(event.envelope.event_id)))
+        except IntegrityError:
+            return []
+        p, env = event.payload, event.envelope
+        if isinstance(p, sh.RequestSubmitted):
+            self._remember(tx, event, p)
+            if self._request(tx, env.aggregate_id).get("path") == "auto":
+                return self._open(tx, env)
+        elif isinstance(p, sh.RequestApproved) or (
+                isinstance(p, sh.DisputeDecided) and p.outcome == sh.DisputeOutcome.GRANT):
+            return self._open(tx, env)
+        elif isinstance(p, sh.GrantRevoked):
+            tx.execute(update(store.grants).where(store.grants.c.request_id == env.aggregate_id)
+                       .values(status="revoked", expires_at=None))
+        elif isinstance(p, sh.DataAccessed):
+            return self._check_use(tx, event, p)
+        return []
+
+    def _request(self, tx: Connection, request_id: str) -> dict:
+        row = tx.execute(select(store.aggregates.c.state).where(
+            store.aggregates.c.aggregate_type == sh.REQUEST,
+            store.aggregates.c.aggregate_id == request_id)).first()
+        return json.loads(row.state) if row else {}
+
+    def _remember(self, tx: Connection, event: Event, p: sh.RequestSubmitted) -> None:
+        env = event.envelope
+        policy = self.policies.policy(env.policy_id)
+        tx.execute(insert(store.grants), dict(
+            grant_id=grant_id(env.aggregate_id), request_id=env.aggregate_id, entry_id=p.entry_id,
+            grantee=env.actor.department, policy_id=env.policy_id, status="requested",
+            expires_at=None, sequence=0, spec=json.dumps({
+                "items": list(p.items), "purpose": p.purpose, "scenario": p.scenario,
+                "method": p.method.value, "desensitized": p.desensitized,
+                "valid_until": end_of_day(p.period_end, policy.timezone).isoformat()},
+                ensure_ascii=False)))
+
+    def _open(self, tx: Connection, env: Envelope) -> Emitted:
+        row = tx.execute(select(store.grants).where(
+            store.grants.c.request_id == env.aggregate_id)).first()
+        if row is None or row.status != "requested":
+            return []
+        spec = json.loads(row.spec)
+        valid_until = datetime.fromisoformat(spec["valid_until"])
+        opened = sh.GrantOpened(
+            request_id=row.request_id, entry_id=row.entry_id, grantee=row.grantee,
+            items=tuple(spec["items"]), purpose=spec["purpose"], scenario=spec["scenario"],
+            method=spec["method"], valid_until=valid_until, desensitized=spec["desensitized"])
+        tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
+            status="open", expires_at=_micros(valid_until), sequence=1))
+        log.info("grant.opened", grant=row.grant_id, request=row.request_id, grantee=row.grantee)
+        return [self._emit(tx, sh.GRANT, row.grant_id, 1, opened, env.recorded_at, env, row.policy_id)]
+
+    def _check_use(self, tx: Connection, event: Event, p: sh.DataAccessed) -> Emitted:
+        env = event.envelope
+        row = tx.execute(select(store.grants).where(store.grants.c.grant_id == p.grant_id)).first() \
+            if p.grant_id else None
+        violations = []
+        if row is None or row.status == "requested":
+            violations.append("no-grant")
+        else:
+            spec = json.loads(row.spec)
+            if row.status == "expired" or env.occurred_at >= datetime.fromisoformat(spec["valid_until"]):
+                violations.append("grant-expired")
+            if row.status == "revoked":
+                violations.append("grant-revoked")
+            if set(p.items) - set(spec["items"]):
+                violations.append("items-outside-grant")
+            if p.purpose != spec["purpose"]:
+                violations.append("other-purpose")
+            if env.actor.department != row.grantee:
+                violations.append("not-the-grantee")
+            if p.recipient != row.grantee:
+                violations.append("third-party")
+        if not violations:
+            return []
+        policy = self.policies.policy(env.policy_id)
+        flagged = sh.UsageViolationFlagged(
+            access_id=env.aggregate_id, grant_id=p.grant_id, department=env.actor.department,
+            violations=tuple(violations), article=policy.rule("usage-bound-to-grant").article)
+        log.warning("usage.violation", access=env.aggregate_id, violations=violations)
+        return [self._emit(tx, sh.SUPERVISION, env.aggregate_id, 1, flagged, env.recorded_at, env,
+                           env.policy_id)]
+
+    def tick(self, now: datetime, batch: int = 1000) -> int:
+        """Expire every open grant whose share period ended by `now`."""
+        total = 0
+        while True:
+            with self.engine.begin() as tx:
+                rows = tx.execute(select(store.grants).where(
+                    store.grants.c.expires_at <= _micros(now)).order_by(store.grants.c.expires_at)
+                    .limit(batch).with_for_update(skip_locked=True)).all()
+                emitted: Emitted = []
+                for row in rows:
+                    valid_until = datetime.fromisoformat(json.loads(row.spec)["valid_until"])
+                    done = tx.execute(update(store.grants).where(
+                        store.grants.c.grant_id == row.grant_id, store.grants.c.status == "open")
+                        .values(status="expired", expires_at=None, sequence=row.sequence + 1))
+                    if done.rowcount == 1:
+                        emitted.append(self._emit(tx, sh.GRANT, row.grant_id, row.sequence + 1,
+                                                  sh.GrantExpired(expired_at=valid_until),
+                                                  valid_until, None, row.policy_id))
+            self.outbox.publish(emitted)
+            total += len(emitted)
+            if len(rows) < batch:
+                return total
+
+    def _emit(self, tx: Connection, aggregate: str, aggregate_id: str, sequence: int, payload,
+              at: datetime, cause: Envelope | None, policy_id: str) -> tuple[int, Outgoing]:
+        kind = kind_for(payload)
+        event_id = uuid.uuid5(NAMESPACE, f"{aggregate}:{aggregate_id}:{sequence}")
+        envelope = Envelope(
+            event_id=event_id, event_type=kind.event_type, schema_version=kind.version,
+            aggregate_type=aggregate, aggregate_id=aggregate_id, sequence=sequence,
+            occurred_at=at, recorded_at=at, actor=GRANTS, policy_id=policy_id,
+            correlation_id=cause.correlation_id if cause else event_id,
+            causation_id=cause.event_id if cause else None, source="govshare/grants")
+        out = Outgoing(self.topics.events(aggregate), aggregate_id.encode(),
+                       encode_payload(payload), to_headers(envelope))
+        return self.outbox.stage(tx, f"grants:{event_id}", out)

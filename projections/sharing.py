@@ -1,0 +1,139 @@
+"""Read models of sharing: requests with who acts next, grants, recorded accesses, problems."""
+from __future__ import annotations
+
+import json
+from functools import singledispatch
+
+from sqlalchemy import Connection, insert, select, update
+
+from events import sharing as sh
+from events.envelope import Envelope
+from projections.tables import (
+    accesses,
+    catalog_entries,
+    grants,
+    problems,
+    share_requests,
+    supervision_actions,
+)
+
+LEADERSHIP_GROUP = "leadership group"
+
+
+def _codes(items) -> str:
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+@singledispatch
+def apply(payload: object, env: Envelope, tx: Connection) -> None:
+    raise TypeError(f"sharing projection has no handler for {type(payload).__name__}")
+
+
+def _set(env: Envelope, tx: Connection, **values) -> None:
+    tx.execute(update(share_requests).where(share_requests.c.request_id == env.aggregate_id)
+               .values(**values))
+
+
+def _authority(env: Envelope) -> str:
+    return f"data authority ({env.policy_id})"
+
+
+@apply.register
+def _(p: sh.RequestSubmitted, env: Envelope, tx: Connection) -> None:
+    entry = tx.execute(select(catalog_entries.c.provider, catalog_entries.c.share_type).where(
+        catalog_entries.c.entry_id == p.entry_id)).one()
+    auto = entry.share_type == "UNCONDITIONAL" and not p.desensitized
+    tx.execute(insert(share_requests), dict(
+        request_id=env.aggregate_id, entry_id=p.entry_id, requester=env.actor.department,
+        provider=entry.provider, policy_id=env.policy_id,
+        path="auto" if auto else ("desensitized" if p.desensitized else "conditional"),
+        status="granted" if auto else "pending", next_actor=None if auto else _authority(env),
+        items=_codes(p.items), purpose=p.purpose, scenario=p.scenario, method=p.method.value,
+        period_end=p.period_end.isoformat(), submitted_at=env.recorded_at,
+        decided_at=env.recorded_at if auto else None))
+
+
+@apply.register
+def _(p: sh.ProviderConsulted, env: Envelope, tx: Connection) -> None:
+    provider = tx.execute(select(share_requests.c.provider).where(
+        share_requests.c.request_id == env.aggregate_id)).scalar_one()
+    _set(env, tx, next_actor=provider)
+
+
+@apply.register
+def _(p: sh.ProviderAnswered, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, provider_answer="agrees" if p.agrees else "refuses", next_actor=_authority(env),
+         reasons=p.reasons or None)
+
+
+@apply.register
+def _(p: sh.RequestApproved, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, status="granted", next_actor=None, decided_at=env.recorded_at)
+
+
+@apply.register
+def _(p: sh.RequestRejected, env: Envelope, tx: Connection) -> None:
+    requester = tx.execute(select(share_requests.c.requester).where(
+        share_requests.c.request_id == env.aggregate_id)).scalar_one()
+    _set(env, tx, status="rejected", reasons=p.reasons, decided_at=env.recorded_at,
+         next_actor=f"{requester} (may dispute)")
+
+
+@apply.register
+def _(p: sh.RequestDisputed, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, status="disputed", next_actor=_authority(env))
+
+
+@apply.register
+def _(p: sh.DisputeDecided, env: Envelope, tx: Connection) -> None:
+    if p.outcome == sh.DisputeOutcome.GRANT:
+        _set(env, tx, status="granted", next_actor=None, decided_at=env.recorded_at)
+    elif p.outcome == sh.DisputeOutcome.UPHOLD_REFUSAL:
+        _set(env, tx, status="refused", next_actor=None, reasons=p.reasons)
+    else:
+        _set(env, tx, status="escalated", next_actor=LEADERSHIP_GROUP, reasons=p.reasons)
+        request = tx.execute(select(share_requests).where(
+            share_requests.c.request_id == env.aggregate_id)).one()
+        tx.execute(insert(problems), dict(
+            request_id=env.aggregate_id, entry_id=request.entry_id, requester=request.requester,
+            provider=request.provider, reasons=p.reasons, escalated_to=LEADERSHIP_GROUP,
+            listed_at=env.recorded_at))
+
+
+@apply.register
+def _(p: sh.GrantRevoked, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, status="revoked", reasons=p.reason)
+    tx.execute(update(grants).where(grants.c.request_id == env.aggregate_id)
+               .values(status="revoked", closed_at=env.recorded_at))
+
+
+@apply.register
+def _(p: sh.GrantOpened, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(grants), dict(
+        grant_id=env.aggregate_id, request_id=p.request_id, entry_id=p.entry_id, grantee=p.grantee,
+        items=_codes(p.items), purpose=p.purpose, scenario=p.scenario, method=p.method.value,
+        desensitized=int(p.desensitized), valid_until=p.valid_until, status="open",
+        opened_at=env.recorded_at))
+
+
+@apply.register
+def _(p: sh.GrantExpired, env: Envelope, tx: Connection) -> None:
+    tx.execute(update(grants).where(grants.c.grant_id == env.aggregate_id)
+               .values(status="expired", closed_at=p.expired_at))
+
+
+@apply.register
+def _(p: sh.DataAccessed, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(accesses), dict(
+        access_id=env.aggregate_id, grant_id=p.grant_id, department=env.actor.department,
+        entry_id=p.entry_id, items=_codes(p.items), purpose=p.purpose, recipient=p.recipient,
+        person=p.person, occurred_at=env.occurred_at))
+
+
+@apply.register
+def _(p: sh.UsageViolationFlagged, env: Envelope, tx: Connection) -> None:
+    tx.execute(update(accesses).where(accesses.c.access_id == p.access_id)
+               .values(violations=_codes(p.violations)))
+    tx.execute(insert(supervision_actions), dict(
+        event_id=str(env.event_id), action="usage-violation", party=p.department,
+        deadline_id=p.access_id, article=p.article, recorded_at=env.recorded_at))

@@ -1,0 +1,202 @@
+"""Share requests, grants and usage, each path on a real broker and database."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from events.codec import decode_message
+from processors.working_days import end_of_day
+from projections import queries
+from tests.builders import LAW, event, new_id, registered
+from tests.harness import Harness
+
+GD = "guangdong-2018"
+NB = "ningbo-haishu-2021"
+AUTH = dict(department="gd-authority", role="DATA_AUTHORITY")
+USER = dict(department="gd-amr", role="USER")
+PROVIDER = dict(department="gd-hrss", role="PROVIDER")
+MON = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def harness(broker, database_url):
+    return Harness(broker, database_url)
+
+
+def request(request_id, entry_id, items=("I.1",), *, policy=GD, user=USER, desensitized=False,
+            purpose="企业开办审批"):
+    return event("RequestSubmitted", request_id, 1, {
+        "entry_id": entry_id, "items": list(items), "purpose": purpose, "scenario": "一网通办",
+        "business_process": "开办企业一件事", "method": "INTERFACE", "period_end": "2026-12-31",
+        "desensitized": desensitized}, policy=policy, **user)
+
+
+def verdicts(outputs):
+    return [getattr(decode_message(o.headers, o.value).payload, "rule", "accepted") for o in outputs]
+
+
+def grants(harness):
+    return [e.payload for e in harness.emitted("grant") if e.envelope.event_type == "GrantOpened"]
+
+
+def test_an_unconditional_entry_is_granted_automatically_and_recorded(harness):
+    entry, req = new_id(), new_id("req")
+    outputs = harness.submit(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1"]), at=MON)
+    assert verdicts(outputs) == ["accepted", "accepted"]
+    [grant] = grants(harness)
+    assert (grant.request_id, grant.grantee, grant.items) == (req, "gd-amr", ("I.1",))
+    assert grant.valid_until == end_of_day(date(2026, 12, 31), "Asia/Shanghai")
+
+
+def conditional(harness, **extra):
+    entry = new_id()
+    harness.submit(registered(entry, codes=["I.1", "I.2"], share_type="CONDITIONAL", legal_basis=LAW,
+                              share_conditions="仅限审批", **extra), at=MON)
+    return entry
+
+
+def test_a_conditional_request_approved_within_the_limit_opens_exactly_what_was_asked(harness):
+    entry, req = conditional(harness), new_id("req")
+    outputs = harness.submit(
+        request(req, entry, ["I.2"]),
+        event("ProviderConsulted", req, 2, {}, **AUTH),
+        event("ProviderAnswered", req, 3, {"agrees": True}, **PROVIDER),
+        event("RequestApproved", req, 4, {"comment": "同意"}, **AUTH), at=MON)
+    assert verdicts(outputs) == ["accepted"] * 4
+    [grant] = grants(harness)
+    assert (grant.items, grant.purpose, grant.scenario, grant.method.value) == (
+        ("I.2",), "企业开办审批", "一网通办", "INTERFACE")
+    decision = [e.payload for e in harness.deadline_events()]
+    assert decision[0].kind == "request-decision" and decision[0].article == "GD-2018 Art. 19"
+    assert decision[0].due_at == end_of_day(date(2026, 11, 16), "Asia/Shanghai")  # 10 wd
+    assert harness.types()[-1] == "DeadlineMet"
+
+
+def test_a_refusal_needs_a_legal_basis_and_a_rejection_needs_reasons(harness):
+    entry, req = conditional(harness), new_id("req")
+    outputs = harness.submit(
+        request(req, entry),
+        event("ProviderAnswered", req, 2, {"agrees": False, "reasons": "不想给"}, **PROVIDER),
+        event("ProviderAnswered", req, 2, {"agrees": False, "legal_basis": LAW, "reasons": "涉及个人信息"}, **PROVIDER),
+        event("RequestRejected", req, 3, {"reasons": " "}, **AUTH),
+        event("RequestRejected", req, 3, {"reasons": "超出履职需要"}, **AUTH), at=MON)
+    assert verdicts(outputs) == ["accepted", "refusal-needs-legal-basis", "accepted",
+                                 "rejection-needs-reasons", "accepted"]
+    assert grants(harness) == []
+
+
+def test_a_dispute_escalated_goes_to_the_problem_list(harness, database_url):
+    entry, req = conditional(harness), new_id("req")
+    outputs = harness.submit(
+        request(req, entry),
+        event("RequestDisputed", req, 2, {"reason": "too early"}, **USER),
+        event("RequestRejected", req, 2, {"reasons": "依据不足"}, **AUTH),
+        event("RequestDisputed", req, 3, {"reason": "属于应当共享的数据"}, **USER),
+        event("DisputeDecided", req, 4, {"outcome": "ESCALATE", "reasons": "提交领导小组"}, **AUTH), at=MON)
+    assert verdicts(outputs) == ["accepted", "dispute-needs-refusal", "accepted", "accepted", "accepted"]
+    engine = harness.project(database_url)
+    [problem] = queries.problem_list(engine)
+    assert (problem["request_id"], problem["escalated_to"]) == (req, "leadership group")
+    [row] = queries.request_list(engine)
+    assert (row["status"], row["next_actor"]) == ("escalated", "leadership group")
+
+
+def test_a_provider_that_does_not_answer_in_time_is_in_breach(harness):
+    entry, req = new_id(), new_id("req")
+    harness.submit(registered(entry, department="nb-market", policy=NB, codes=["I.1"],
+                              share_type="CONDITIONAL", legal_basis=LAW, share_conditions="c"), at=MON)
+    nb_user = dict(department="nb-civil", role="USER")
+    harness.submit(request(req, entry, policy=NB, user=nb_user),
+                   event("ProviderConsulted", req, 2, {}, department="nb-authority",
+                         role="DATA_AUTHORITY", policy=NB), at=MON)
+    [answer] = [e.payload for e in harness.deadline_events() if e.payload.kind == "provider-answer"]
+    assert answer.party == "nb-market" and answer.article == "Ningbo Art. 17 (5个工作日内答复)"
+    harness.scheduler.tick(answer.due_at)
+    assert "DeadlineBreached" in harness.types() and "RectificationOrdered" in harness.types()
+
+
+def test_non_shareable_is_rejected_unless_desensitized_provision_is_asked(harness):
+    entry = new_id()
+    harness.submit(registered(entry, codes=["I.1"], share_type="NON_SHAREABLE", legal_basis=LAW), at=MON)
+    plain, desensitized = new_id("req"), new_id("req")
+    outputs = harness.submit(request(plain, entry), request(desensitized, entry, desensitized=True),
+                             event("RequestApproved", desensitized, 2, {}, **AUTH), at=MON)
+    assert verdicts(outputs) == ["non-shareable", "accepted", "accepted"]
+    rejected = decode_message(outputs[0].headers, outputs[0].value).payload
+    assert rejected.article == "Ningbo Art. 16"
+    [grant] = grants(harness)
+    assert grant.desensitized and grant.request_id == desensitized
+
+
+def test_no_grant_for_items_the_entry_does_not_have(harness):
+    entry = new_id()
+    harness.submit(registered(entry, codes=["I.1"]), at=MON)
+    assert verdicts(harness.submit(request(new_id("req"), entry, ["I.9"]), at=MON)) == ["items-not-in-entry"]
+
+
+def access(access_id, grant_id, items=("I.1",), purpose="企业开办审批", recipient="gd-amr", **actor):
+    return event("DataAccessed", access_id, 1, {"grant_id": grant_id, "entry_id": "x", "items": list(items),
+                 "purpose": purpose, "recipient": recipient, "person": "sys-01"}, **(actor or USER))
+
+
+def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database_url):
+    entry, req = new_id(), new_id("req")
+    harness.submit(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1"]), at=MON)
+    [grant_id] = [e.envelope.aggregate_id for e in harness.emitted("grant")]
+    fine, wide, elsewhere, none = (new_id("acc") for _ in range(4))
+    outputs = harness.submit(access(fine, grant_id), access(wide, grant_id, ["I.1", "I.2"], "营销"),
+                             access(elsewhere, grant_id, recipient="third-co"), access(none, None),
+                             at=MON + timedelta(hours=1))
+    assert verdicts(outputs) == ["accepted"] * 4
+    flagged = {e.payload.access_id: set(e.payload.violations) for e in harness.emitted("usage-supervision")}
+    assert flagged == {wide: {"items-outside-grant", "other-purpose"}, elsewhere: {"third-party"},
+                       none: {"no-grant"}}
+    engine = harness.project(database_url)
+    assert len(queries.access_list(engine)) == 4
+    assert {r["access_id"] for r in queries.access_list(engine, violations_only=True)} == {wide, elsewhere, none}
+    assert {a["action"] for a in queries.supervision(engine)} == {"usage-violation"}
+
+
+def test_a_grant_expires_at_the_end_of_its_period_and_revoked_ones_flag_use(harness):
+    entry, kept, revoked = new_id(), new_id("req"), new_id("req")
+    harness.submit(registered(entry, codes=["I.1"]), request(kept, entry), request(revoked, entry), at=MON)
+    harness.submit(event("GrantRevoked", revoked, 2, {"reason": "用途变更"}, **AUTH), at=MON)
+    end = end_of_day(date(2026, 12, 31), "Asia/Shanghai")
+    assert harness.grants.tick(end - timedelta(seconds=1)) == 0
+    assert harness.grants.tick(end) == 1
+    expired = [e for e in harness.emitted("grant") if e.envelope.event_type == "GrantExpired"]
+    assert [e.envelope.aggregate_id for e in expired] == [g.envelope.aggregate_id for g in harness.emitted("grant")
+                                                         if g.payload.__class__.__name__ == "GrantOpened"
+                                                         and g.payload.request_id == kept]
+    revoked_grant = next(g.envelope.aggregate_id for g in harness.emitted("grant")
+                         if getattr(g.payload, "request_id", None) == revoked)
+    harness.submit(access(new_id("acc"), revoked_grant), at=MON + timedelta(days=1))
+    assert set(harness.emitted("usage-supervision")[-1].payload.violations) == {"grant-revoked"}
+
+
+def test_the_running_service_shows_requests_grants_and_problems(service):
+    import json
+    import subprocess
+    import sys
+
+    from infra.submit import submit_lines
+    from tests.builders import lines
+    from tests.conftest import wait_for
+    entry, auto = new_id(), new_id("req")
+    results = submit_lines(lines(registered(entry, codes=["I.1"])), service.kafka, service.topics, 60)
+    results += submit_lines(lines(request(auto, entry)), service.kafka, service.topics, 60)
+    assert [r["status"] for r in results] == ["accepted", "accepted"]
+    engine = service.engine()
+    wait_for(lambda: queries.grant_list(engine, grantee="gd-amr"), 30, "the automatic grant")
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "infra.cli", "query", *args, "--json"],
+                              env=service.env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+    [req] = cli("requests")
+    assert (req["request_id"], req["path"], req["status"], req["next_actor"]) == (auto, "auto", "granted", None)
+    [grant] = cli("grants")
+    assert grant["request_id"] == auto and grant["status"] == "open"
+    assert cli("problems") == []

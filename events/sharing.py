@@ -97,6 +97,7 @@ class GrantOpened:
     method: ShareMethod
     valid_until: datetime
     desensitized: bool = False
+    automatic: bool = False
 
 
 @_event("GrantRevoked", REQUEST)

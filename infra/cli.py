@@ -236,7 +236,8 @@ def _read_engine(settings: Settings):
 def _query_requests(args, settings: Settings) -> int:
     from projections import queries
     rows = queries.request_list(_read_engine(settings), status=args.status, requester=args.requester)
-    _print(rows, args.json, ["request_id", "entry_id", "requester", "path", "status", "next_actor", "due_at"])
+    _print(rows, args.json, ["request_id", "entry_id", "requester", "provider", "path", "status",
+                             "next_actor", "due_at"])
     return 0
 
 
@@ -250,7 +251,7 @@ def _query_grants(args, settings: Settings) -> int:
 def _query_problems(args, settings: Settings) -> int:
     from projections import queries
     _print(queries.problem_list(_read_engine(settings)), args.json,
-           ["request_id", "entry_id", "requester", "provider", "escalated_to", "reasons"])
+           ["request_id", "entry_id", "requester", "escalated_to", "reasons", "listed_at"])
     return 0
 
 

@@ -75,7 +75,7 @@ class GrantKeeper:
         if isinstance(p, sh.RequestSubmitted):
             self._remember(tx, event, p)
             if self._request(tx, env.aggregate_id).get("path") == "auto":
-                return self._open(tx, env)
+                return self._open(tx, env, automatic=True)
         elif isinstance(p, sh.RequestApproved) or (
                 isinstance(p, sh.DisputeDecided) and p.outcome == sh.DisputeOutcome.GRANT):
             return self._open(tx, env)
@@ -104,7 +104,7 @@ class GrantKeeper:
                 "valid_until": end_of_day(p.period_end, policy.timezone).isoformat()},
                 ensure_ascii=False)))
 
-    def _open(self, tx: Connection, env: Envelope) -> Emitted:
+    def _open(self, tx: Connection, env: Envelope, automatic: bool = False) -> Emitted:
         row = tx.execute(select(store.grants).where(
             store.grants.c.request_id == env.aggregate_id)).first()
         if row is None or row.status != "requested":
@@ -114,7 +114,8 @@ class GrantKeeper:
         opened = sh.GrantOpened(
             request_id=row.request_id, entry_id=row.entry_id, grantee=row.grantee,
             items=tuple(spec["items"]), purpose=spec["purpose"], scenario=spec["scenario"],
-            method=spec["method"], valid_until=valid_until, desensitized=spec["desensitized"])
+            method=spec["method"], valid_until=valid_until, desensitized=spec["desensitized"],
+            automatic=automatic)
         tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
             status="open", expires_at=_micros(valid_until), sequence=1))
         log.info("grant.opened", grant=row.grant_id, request=row.request_id, grantee=row.grantee)

@@ -147,11 +147,19 @@ def request_list(engine: Engine, *, status: str | None = None,
     """Requests with who must act next and, where a limit runs, by when."""
     rows = _filtered(engine, share_requests, share_requests.c.submitted_at, status=status,
                      requester=requester)
-    due = {r["subject_id"]: r["due_at"] for r in _rows(engine, select(
-        deadlines.c.subject_id, deadlines.c.due_at).where(deadlines.c.status == "open")
-        .order_by(deadlines.c.due_at.desc()))}
+    providers = {r["entry_id"]: r["provider"] for r in _rows(engine, select(
+        catalog_entries.c.entry_id, catalog_entries.c.provider))}
+    limits = {r["subject_id"]: r for r in _rows(engine, select(
+        deadlines.c.subject_id, deadlines.c.party, deadlines.c.due_at)
+        .where(deadlines.c.status == "open").order_by(deadlines.c.due_at.desc()))}
     for r in rows:
-        r["due_at"] = due.get(r["request_id"])
+        limit = limits.get(r["request_id"])
+        r["provider"] = providers.get(r["entry_id"])
+        if r["next_actor"] == "provider":
+            r["next_actor"] = r["provider"]
+        elif r["status"] == "pending" and r["next_actor"] is None:
+            r["next_actor"] = limit["party"] if limit else f"data authority ({r['policy_id']})"
+        r["due_at"] = limit["due_at"] if limit else None
     return rows
 
 

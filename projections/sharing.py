@@ -10,7 +10,6 @@ from events import sharing as sh
 from events.envelope import Envelope
 from projections.tables import (
     accesses,
-    catalog_entries,
     grants,
     problems,
     share_requests,
@@ -38,45 +37,57 @@ def _authority(env: Envelope) -> str:
     return f"data authority ({env.policy_id})"
 
 
+# Events of different aggregates arrive in no fixed order: a request and its grant converge to
+# the same row whichever is projected first, and the provider is joined at query time.
+
 @apply.register
 def _(p: sh.RequestSubmitted, env: Envelope, tx: Connection) -> None:
-    entry = tx.execute(select(catalog_entries.c.provider, catalog_entries.c.share_type).where(
-        catalog_entries.c.entry_id == p.entry_id)).one()
-    auto = entry.share_type == "UNCONDITIONAL" and not p.desensitized
     tx.execute(insert(share_requests), dict(
         request_id=env.aggregate_id, entry_id=p.entry_id, requester=env.actor.department,
-        provider=entry.provider, policy_id=env.policy_id,
-        path="auto" if auto else ("desensitized" if p.desensitized else "conditional"),
-        status="granted" if auto else "pending", next_actor=None if auto else _authority(env),
-        items=_codes(p.items), purpose=p.purpose, scenario=p.scenario, method=p.method.value,
-        period_end=p.period_end.isoformat(), submitted_at=env.recorded_at,
-        decided_at=env.recorded_at if auto else None))
+        policy_id=env.policy_id, path="desensitized" if p.desensitized else "requested",
+        status="pending", next_actor=None, items=_codes(p.items), purpose=p.purpose,
+        scenario=p.scenario, method=p.method.value, period_end=p.period_end.isoformat(),
+        submitted_at=env.recorded_at))
+    grant = tx.execute(select(grants.c.automatic).where(grants.c.request_id == env.aggregate_id)).first()
+    if grant is not None:  # the grant's event was projected first
+        _granted(env.aggregate_id, bool(grant.automatic), tx)
+
+
+def _granted(request_id: str, automatic: bool, tx: Connection) -> None:
+    key = share_requests.c.request_id == request_id
+    tx.execute(update(share_requests).where(key).values(status="granted", next_actor=None))
+    if automatic:
+        tx.execute(update(share_requests).where(key).values(path="auto"))
+
+
+def _reviewed(env: Envelope, tx: Connection, **values) -> None:
+    """The authority or the provider acted: the request took the reviewed route."""
+    _set(env, tx, **values)
+    tx.execute(update(share_requests).where(share_requests.c.request_id == env.aggregate_id,
+                                            share_requests.c.path == "requested")
+               .values(path="conditional"))
 
 
 @apply.register
 def _(p: sh.ProviderConsulted, env: Envelope, tx: Connection) -> None:
-    provider = tx.execute(select(share_requests.c.provider).where(
-        share_requests.c.request_id == env.aggregate_id)).scalar_one()
-    _set(env, tx, next_actor=provider)
+    _reviewed(env, tx, next_actor="provider")
 
 
 @apply.register
 def _(p: sh.ProviderAnswered, env: Envelope, tx: Connection) -> None:
-    _set(env, tx, provider_answer="agrees" if p.agrees else "refuses", next_actor=_authority(env),
-         reasons=p.reasons or None)
+    _reviewed(env, tx, provider_answer="agrees" if p.agrees else "refuses",
+              next_actor=_authority(env), reasons=p.reasons or None)
 
 
 @apply.register
 def _(p: sh.RequestApproved, env: Envelope, tx: Connection) -> None:
-    _set(env, tx, status="granted", next_actor=None, decided_at=env.recorded_at)
+    _reviewed(env, tx, status="granted", next_actor=None, decided_at=env.recorded_at)
 
 
 @apply.register
 def _(p: sh.RequestRejected, env: Envelope, tx: Connection) -> None:
-    requester = tx.execute(select(share_requests.c.requester).where(
-        share_requests.c.request_id == env.aggregate_id)).scalar_one()
-    _set(env, tx, status="rejected", reasons=p.reasons, decided_at=env.recorded_at,
-         next_actor=f"{requester} (may dispute)")
+    _reviewed(env, tx, status="rejected", reasons=p.reasons, decided_at=env.recorded_at,
+              next_actor="requester (may dispute)")
 
 
 @apply.register
@@ -96,8 +107,7 @@ def _(p: sh.DisputeDecided, env: Envelope, tx: Connection) -> None:
             share_requests.c.request_id == env.aggregate_id)).one()
         tx.execute(insert(problems), dict(
             request_id=env.aggregate_id, entry_id=request.entry_id, requester=request.requester,
-            provider=request.provider, reasons=p.reasons, escalated_to=LEADERSHIP_GROUP,
-            listed_at=env.recorded_at))
+            reasons=p.reasons, escalated_to=LEADERSHIP_GROUP, listed_at=env.recorded_at))
 
 
 @apply.register
@@ -109,10 +119,13 @@ def _(p: sh.GrantRevoked, env: Envelope, tx: Connection) -> None:
 
 @apply.register
 def _(p: sh.GrantOpened, env: Envelope, tx: Connection) -> None:
+    # The request row may not be here yet; then RequestSubmitted finds this grant instead.
+    _granted(p.request_id, p.automatic, tx)
     tx.execute(insert(grants), dict(
         grant_id=env.aggregate_id, request_id=p.request_id, entry_id=p.entry_id, grantee=p.grantee,
         items=_codes(p.items), purpose=p.purpose, scenario=p.scenario, method=p.method.value,
-        desensitized=int(p.desensitized), valid_until=p.valid_until, status="open",
+        desensitized=int(p.desensitized), automatic=int(p.automatic), valid_until=p.valid_until,
+        status="open",
         opened_at=env.recorded_at))
 
 

@@ -200,9 +200,9 @@ share_requests = Table(
     Column("request_id", String(200), primary_key=True),
     Column("entry_id", String(200), nullable=False, index=True),
     Column("requester", String(100), nullable=False, index=True),
-    Column("provider", String(100), nullable=False),
     Column("policy_id", String(64), nullable=False),
-    Column("path", String(16), nullable=False),  # auto | conditional | desensitized
+    # requested (until the route shows) | auto | conditional | desensitized
+    Column("path", String(16), nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("next_actor", String(100)),
     Column("items", Text, nullable=False),
@@ -227,6 +227,7 @@ grants = Table(
     Column("scenario", Text, nullable=False),
     Column("method", String(32), nullable=False),
     Column("desensitized", Integer, nullable=False),
+    Column("automatic", Integer, nullable=False),
     _when("valid_until", nullable=False),
     Column("status", String(16), nullable=False, index=True),
     _when("opened_at", nullable=False),
@@ -252,7 +253,6 @@ problems = Table(
     Column("request_id", String(200), primary_key=True),
     Column("entry_id", String(200), nullable=False),
     Column("requester", String(100), nullable=False),
-    Column("provider", String(100), nullable=False),
     Column("reasons", Text, nullable=False),
     Column("escalated_to", String(100), nullable=False),
     _when("listed_at", nullable=False),

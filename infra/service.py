@@ -46,15 +46,16 @@ def broker_for(settings: Settings) -> Iterator[tuple[str, EmbeddedBroker | None]
         broker.stop()
 
 
-def rehydrate(validator_engine, publisher: Publisher, chunk: int = 5000) -> int:
+def rehydrate(state_engine, publisher: Publisher, chunk: int = 5000) -> int:
     """Replay every decided output onto a fresh embedded broker, in decision order.
 
-    Tansu's memory storage starts empty; the outbox holds every accepted event, rejection and
-    dead letter, so publishing it again restores the log the projector and others read.
+    Tansu's memory storage starts empty; the processors' outbox holds every accepted event,
+    rejection and dead letter and every event the processors emitted (deadlines, grants,
+    violations), so publishing it again restores the log the projector and processors read.
     """
     count, last = 0, 0
     while True:
-        with validator_engine.connect() as conn:
+        with state_engine.connect() as conn:
             rows = conn.execute(select(store.outbox).where(store.outbox.c.seq > last)
                                 .order_by(store.outbox.c.seq).limit(chunk)).all()
         if not rows:
@@ -62,7 +63,7 @@ def rehydrate(validator_engine, publisher: Publisher, chunk: int = 5000) -> int:
         publisher.publish(store.as_outgoing(r) for r in rows)
         last = rows[-1].seq
         count += len(rows)
-    with validator_engine.begin() as tx:
+    with state_engine.begin() as tx:
         tx.execute(update(store.outbox).where(store.outbox.c.published.is_(False))
                    .values(published=True))
     return count

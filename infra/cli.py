@@ -175,6 +175,9 @@ def _query_catalog(args, settings: Settings) -> int:
             if found["data_versions"]:
                 print("\ndata versions (corrections):")
                 _print(found["data_versions"], False, ["data_version", "objection_id", "records", "fields", "recorded_at"])
+            if found["accesses"]:
+                print("\naccesses and the data version each saw:")
+                _print(found["accesses"], False, ["access_id", "department", "grant_id", "occurred_at", "data_version", "objection_id"])
             if found["obligations"]:
                 print("\nobligations:")
                 _print(found["obligations"], False, ["obligation_id", "trigger", "received_on", "status", "extensions_granted"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timezone
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -55,6 +56,7 @@ def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
         catalog_obligations.c.entry_id == entry_id).order_by(catalog_obligations.c.raised_at))
     result["data_versions"] = _rows(engine, select(data_versions).where(
         data_versions.c.entry_id == entry_id).order_by(data_versions.c.recorded_at))
+    result["accesses"] = versions_seen(engine, entry_id, result["data_versions"])
     return result
 
 
@@ -177,3 +179,27 @@ def access_list(engine: Engine, *, violations_only: bool = False) -> list[dict[s
     if violations_only:
         q = q.where(accesses.c.violations.is_not(None))
     return _rows(engine, q)
+
+
+def versions_seen(engine: Engine, entry_id: str,
+                  versions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each recorded access to the entry with the data version it saw: the latest correction
+    made before it (None: the data as first shared). Joined here, at read time, because an
+    access and a correction are different aggregates and reach the projector in no fixed order."""
+    if versions is None:
+        versions = _rows(engine, select(data_versions).where(
+            data_versions.c.entry_id == entry_id).order_by(data_versions.c.recorded_at))
+    seen = []
+    for access in _rows(engine, select(accesses).where(accesses.c.entry_id == entry_id)
+                        .order_by(accesses.c.occurred_at)):
+        earlier = [v for v in versions if _utc(v["recorded_at"]) <= _utc(access["occurred_at"])]
+        seen.append({"access_id": access["access_id"], "department": access["department"],
+                     "grant_id": access["grant_id"], "occurred_at": access["occurred_at"],
+                     "data_version": earlier[-1]["data_version"] if earlier else None,
+                     "objection_id": earlier[-1]["objection_id"] if earlier else None})
+    return seen
+
+
+def _utc(value):
+    # SQLite returns naive UTC datetimes, PostgreSQL aware ones.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -141,3 +141,25 @@ def test_an_urgent_objection_gets_the_limit_the_authority_sets(harness):
     assert moved.due_at == MON + timedelta(hours=8)
     assert harness.scheduler.tick(MON + timedelta(hours=8)) >= 1
     assert "DeadlineBreached" in harness.types()
+
+
+def test_each_access_shows_the_data_version_it_saw(harness, database_url):
+    entry, objection, grant_request = new_id(), new_id("ob"), new_id("req")
+    nb_user = dict(department="nb-civil", role="USER", policy=NB)
+    harness.submit(registered(entry, department="nb-market", policy=NB, codes=["R.1"]), at=MON)
+    harness.submit(event("RequestSubmitted", grant_request, 1, {
+        "entry_id": entry, "items": ["R.1"], "purpose": "核验", "scenario": "s", "business_process": "b",
+        "method": "INTERFACE", "period_end": "2026-12-31"}, **nb_user), at=MON)
+    grant_id = harness.emitted("grant")[0].envelope.aggregate_id
+
+    def access(at):
+        harness.submit(event("DataAccessed", new_id("acc"), 1, {
+            "grant_id": grant_id, "entry_id": entry, "items": ["R.1"], "purpose": "核验",
+            "recipient": "nb-civil", "person": "sys"}, **nb_user), at=at)
+    access(MON + timedelta(hours=1))
+    harness.submit(report(objection, entry), at=MON + timedelta(hours=2))
+    harness.submit(corrected(objection, 2, version="v2"), at=MON + timedelta(hours=3))
+    access(MON + timedelta(hours=4))
+    engine = harness.project(database_url)
+    seen = queries.entry(engine, entry)["accesses"]
+    assert [(s["data_version"], s["objection_id"]) for s in seen] == [(None, None), ("v2", objection)]

@@ -27,7 +27,7 @@ from infra.topics import ensure_topics
 from processors import deadlines as rules
 from processors import store
 from processors.profiles import load_all
-from processors.scheduler import Scheduler, _micros
+from processors.scheduler import Scheduler
 
 DUE = datetime(2026, 10, 15, 16, 0, tzinfo=timezone.utc)
 FAR = datetime(2027, 6, 30, 16, 0, tzinfo=timezone.utc)
@@ -42,7 +42,7 @@ def _rows(n: int, due: datetime, prefix: str):
         d = replace(template, deadline_id=str(uuid.uuid4()), subject_id=f"{prefix}-{i}")
         yield dict(deadline_id=d.deadline_id, subject_id=d.subject_id, kind=d.kind, status="open",
                    sequence=d.sequence,
-                   next_fire_at=_micros(due), state=json.dumps(to_json(d)))
+                   next_fire_at=store.micros(due), state=json.dumps(to_json(d)))
 
 
 def _load(engine, n: int, due: datetime, prefix: str, chunk: int = 20000) -> None:

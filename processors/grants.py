@@ -12,65 +12,36 @@ from datetime import datetime
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from events import sharing as sh
-from events.codec import Event, decode_message, encode_payload, to_headers
+from events.codec import Event, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
-from events.errors import DecodeError
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_for
 from events.topics import Topics
 from processors import store
-from processors.messages import Incoming
-from processors.outbox import Outbox
+from processors.consumer import Emitted, EventConsumer
 from processors.profiles import Policies
 from processors.working_days import end_of_day
 
 log = structlog.get_logger("govshare.grants")
 GRANTS = Actor(department="govshare", person="grant-keeper", role=Role.SYSTEM)
 NAMESPACE = uuid.UUID("3b7e1d2c-8f4a-4c6b-a9e0-5d2f7c1b8e43")
-CONSUMER = "grants"
-Emitted = list[tuple[int, Outgoing]]
 
 
 def grant_id(request_id: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"grant:{request_id}"))
 
 
-def _micros(at: datetime) -> int:
-    return int(at.timestamp() * 1_000_000)
+class GrantKeeper(EventConsumer):
+    consumer = "grants"
 
-
-class GrantKeeper:
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
                  publisher: Publisher):
-        self.engine, self.policies, self.topics, self.cluster_id = engine, policies, topics, cluster_id
-        self.outbox = Outbox(engine, publisher)
-        store.metadata.create_all(engine)
+        super().__init__(engine, cluster_id, publisher, log)
+        self.policies, self.topics = policies, topics
 
-    def handle(self, messages: list[Incoming]) -> int:
-        emitted: Emitted = []
-        with self.engine.begin() as tx:
-            consumed = store.Positions(tx, self.cluster_id, CONSUMER)
-            for m in consumed.unseen(messages):
-                emitted += self._apply(tx, m)
-            consumed.save()
-        self.outbox.publish(emitted)
-        return len(emitted)
-
-    def _apply(self, tx: Connection, m: Incoming) -> Emitted:
-        try:
-            event = decode_message(m.headers, m.value)
-        except DecodeError as exc:
-            log.error("grants.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
-            return []
-        try:
-            with tx.begin_nested():
-                tx.execute(insert(store.handled), dict(consumer=CONSUMER,
-                                                       event_id=str(event.envelope.event_id)))
-        except IntegrityError:
-            return []
+    def apply(self, tx: Connection, event: Event) -> Emitted:
         p, env = event.payload, event.envelope
         if isinstance(p, sh.RequestSubmitted):
             self._remember(tx, event, p)
@@ -117,7 +88,7 @@ class GrantKeeper:
             method=spec["method"], valid_until=valid_until, desensitized=spec["desensitized"],
             automatic=automatic)
         tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
-            status="open", expires_at=_micros(valid_until), sequence=1))
+            status="open", expires_at=store.micros(valid_until), sequence=1))
         log.info("grant.opened", grant=row.grant_id, request=row.request_id, grantee=row.grantee)
         return [self._emit(tx, sh.GRANT, row.grant_id, 1, opened, env.recorded_at, env, row.policy_id)]
 
@@ -158,7 +129,7 @@ class GrantKeeper:
         while True:
             with self.engine.begin() as tx:
                 rows = tx.execute(select(store.grants).where(
-                    store.grants.c.expires_at <= _micros(now)).order_by(store.grants.c.expires_at)
+                    store.grants.c.expires_at <= store.micros(now)).order_by(store.grants.c.expires_at)
                     .limit(batch).with_for_update(skip_locked=True)).all()
                 emitted: Emitted = []
                 for row in rows:

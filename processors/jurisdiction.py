@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from events.codec import Event
+from events.envelope import Role
 from processors.profiles import Department, Policies, Policy
 from processors.verdicts import broken
 
@@ -36,3 +37,17 @@ def expect_next(policy: Policy, event: Event, sequence: int | None, *, creates: 
     if env.sequence != expected:
         raise broken(policy, "sequence-out-of-order",
                      f"{env.aggregate_id} expects sequence {expected}, got {env.sequence}.")
+
+
+def require(allowed: bool, event: Event, ctx, who: str) -> None:
+    """Stop with actor-not-permitted unless `allowed`; `ctx` has the policy and department."""
+    if not allowed:
+        actor = event.envelope.actor
+        raise broken(ctx.policy, "actor-not-permitted",
+                     f"{actor.department} acting as {actor.role.value} may not publish "
+                     f"{event.envelope.event_type}: only {who} may.")
+
+
+def require_authority(event: Event, ctx) -> None:
+    require(event.envelope.actor.role == Role.DATA_AUTHORITY and ctx.department.authority,
+            event, ctx, "the data authority")

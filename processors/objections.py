@@ -57,23 +57,10 @@ def _check_lifecycle(state: ObjectionState | None, event: Event, ctx: Context) -
                              missing_rule="objection-must-exist")
 
 
-def _require(allowed: bool, event: Event, ctx: Context, who: str) -> None:
-    if not allowed:
-        actor = event.envelope.actor
-        raise broken(ctx.policy, "actor-not-permitted",
-                     f"{actor.department} acting as {actor.role.value} may not publish "
-                     f"{event.envelope.event_type}: only {who} may.")
-
-
 def _provider(state: ObjectionState, event: Event, ctx: Context) -> None:
     actor = event.envelope.actor
-    _require(actor.role == Role.PROVIDER and actor.department == state.provider, event, ctx,
-             f"the entry's provider {state.provider}")
-
-
-def _authority(event: Event, ctx: Context) -> None:
-    _require(event.envelope.actor.role == Role.DATA_AUTHORITY and ctx.department.authority,
-             event, ctx, "the data authority")
+    jurisdiction.require(actor.role == Role.PROVIDER and actor.department == state.provider,
+                         event, ctx, f"the entry's provider {state.provider}")
 
 
 def _open(state: ObjectionState, ctx: Context) -> None:
@@ -97,7 +84,7 @@ def _check(payload: object, state, event: Event, ctx: Context) -> None:
 
 @_check.register
 def _(p: ob.ObjectionReported, state: None, event: Event, ctx: Context) -> None:
-    _require(event.envelope.actor.role == Role.USER, event, ctx, "a using department")
+    jurisdiction.require(event.envelope.actor.role == Role.USER, event, ctx, "a using department")
     if ctx.entry is None:
         raise broken(ctx.policy, "entry-must-exist", f"No catalog entry {p.entry_id}.")
     if ctx.entry.status != PUBLISHED:
@@ -113,7 +100,7 @@ def _(p: ob.ObjectionExtensionRequested, state: ObjectionState, event: Event, ct
 
 @_check.register
 def _(p: ob.ObjectionExtensionGranted, state: ObjectionState, event: Event, ctx: Context) -> None:
-    _authority(event, ctx)
+    jurisdiction.require_authority(event, ctx)
     _open(state, ctx)
     if state.extension_requested is None:
         raise broken(ctx.policy, "extension-must-be-requested", "No extension was requested.")
@@ -122,7 +109,7 @@ def _(p: ob.ObjectionExtensionGranted, state: ObjectionState, event: Event, ctx:
 
 @_check.register
 def _(p: ob.ObjectionExtensionRefused, state: ObjectionState, event: Event, ctx: Context) -> None:
-    _authority(event, ctx)
+    jurisdiction.require_authority(event, ctx)
     if state.extension_requested is None:
         raise broken(ctx.policy, "extension-must-be-requested", "No extension was requested.")
 
@@ -141,7 +128,7 @@ def _(p: ob.ObjectionResolved, state: ObjectionState, event: Event, ctx: Context
 
 @_check.register
 def _(p: ob.UrgentLimitSet, state: ObjectionState, event: Event, ctx: Context) -> None:
-    _authority(event, ctx)
+    jurisdiction.require_authority(event, ctx)
     _open(state, ctx)
     if not state.urgent:
         raise broken(ctx.policy, "objection-not-urgent", f"{state.objection_id} was not reported urgent.")
@@ -151,7 +138,7 @@ def _(p: ob.UrgentLimitSet, state: ObjectionState, event: Event, ctx: Context) -
 
 def _reporter_answers(state: ObjectionState, event: Event, ctx: Context) -> None:
     actor = event.envelope.actor
-    _require(actor.role == Role.USER and actor.department == state.reporter, event, ctx,
+    jurisdiction.require(actor.role == Role.USER and actor.department == state.reporter, event, ctx,
              f"the reporter {state.reporter}")
     if state.status != RESOLVED:
         raise broken(ctx.policy, "objection-must-be-resolved", f"{state.objection_id} is {state.status}.")

@@ -53,19 +53,6 @@ def decide(state: RequestState | None, event: Event, ctx: Context) -> Verdict:
     return ACCEPTED
 
 
-def _require(allowed: bool, event: Event, ctx: Context, who: str) -> None:
-    if not allowed:
-        actor = event.envelope.actor
-        raise broken(ctx.policy, "actor-not-permitted",
-                     f"{actor.department} acting as {actor.role.value} may not publish "
-                     f"{event.envelope.event_type}: only {who} may.")
-
-
-def _authority(event: Event, ctx: Context) -> None:
-    _require(event.envelope.actor.role == Role.DATA_AUTHORITY and ctx.department.authority,
-             event, ctx, "the data authority")
-
-
 def _status(state: RequestState, ctx: Context, rule: str, *allowed: str) -> None:
     if state.status not in allowed:
         raise broken(ctx.policy, rule, f"{state.request_id} is {state.status}.")
@@ -74,7 +61,7 @@ def _status(state: RequestState, ctx: Context, rule: str, *allowed: str) -> None
 def _check(p: object, state: RequestState | None, event: Event, ctx: Context) -> None:
     actor = event.envelope.actor
     if isinstance(p, sh.RequestSubmitted):
-        _require(actor.role == Role.USER, event, ctx, "a using department")
+        jurisdiction.require(actor.role == Role.USER, event, ctx, "a using department")
         entry = ctx.entry
         if entry is None:
             raise broken(ctx.policy, "entry-must-exist", f"No catalog entry {p.entry_id}.")
@@ -89,29 +76,29 @@ def _check(p: object, state: RequestState | None, event: Event, ctx: Context) ->
                 s.strip() for s in (p.purpose, p.scenario, p.business_process)):
             raise broken(ctx.policy, "request-details-required", "Purpose, scenario or process missing.")
     elif isinstance(p, sh.ProviderConsulted):
-        _authority(event, ctx)
+        jurisdiction.require_authority(event, ctx)
         _status(state, ctx, "request-not-pending", PENDING)
     elif isinstance(p, sh.ProviderAnswered):
-        _require(actor.role == Role.PROVIDER and actor.department == state.provider, event, ctx,
+        jurisdiction.require(actor.role == Role.PROVIDER and actor.department == state.provider, event, ctx,
                  f"the provider {state.provider}")
         _status(state, ctx, "request-not-pending", PENDING)
         basis = p.legal_basis
         if not p.agrees and (basis is None or basis.kind == LegalBasisKind.INTERNAL_RULE):
             raise broken(ctx.policy, "refusal-needs-legal-basis", "The refusal cites no law, regulation or rule.")
     elif isinstance(p, (sh.RequestApproved, sh.RequestRejected)):
-        _authority(event, ctx)
+        jurisdiction.require_authority(event, ctx)
         _status(state, ctx, "request-not-pending", PENDING)
         if isinstance(p, sh.RequestRejected) and not p.reasons.strip():
             raise broken(ctx.policy, "rejection-needs-reasons", "")
     elif isinstance(p, sh.RequestDisputed):
-        _require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
+        jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
                  f"the requester {state.requester}")
         _status(state, ctx, "dispute-needs-refusal", REJECTED)
     elif isinstance(p, sh.DisputeDecided):
-        _authority(event, ctx)
+        jurisdiction.require_authority(event, ctx)
         _status(state, ctx, "dispute-needs-refusal", DISPUTED)
     elif isinstance(p, sh.GrantRevoked):
-        _require(actor.role == Role.DATA_AUTHORITY and ctx.department.authority
+        jurisdiction.require(actor.role == Role.DATA_AUTHORITY and ctx.department.authority
                  or actor.role == Role.PROVIDER and actor.department == state.provider,
                  event, ctx, "the data authority or the provider")
         _status(state, ctx, "grant-must-be-open", GRANTED)

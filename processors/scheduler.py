@@ -16,71 +16,43 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from events import catalog as cat
 from events import deadline as dl
 from events import objection as ob
 from events import sharing as sh
-from events.codec import Event, decode_message, encode_payload, to_headers
+from events.codec import Event, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
-from events.errors import DecodeError
 from events.publisher import Outgoing, Publisher
 from events.records import from_plain, to_json
 from events.registry import kind_for
 from events.topics import Topics
 from processors import deadlines as rules
 from processors import store
-from processors.messages import Incoming
-from processors.outbox import Outbox
+from processors.consumer import Emitted, EventConsumer
 from processors.profiles import Policies
 from processors.working_days import WorkingCalendar, calendar_for
 
 log = structlog.get_logger("govshare.deadlines")
 SCHEDULER = Actor(department="govshare", person="deadline-engine", role=Role.SYSTEM)
-Emitted = list[tuple[int, Outgoing]]
 
 
 class StaleDeadline(RuntimeError):
     """Another worker changed the deadline first; this transaction must not overwrite it."""
 
 
-def _micros(at: datetime) -> int:
-    return int(at.timestamp() * 1_000_000)
+class Scheduler(EventConsumer):
+    consumer = "deadlines"
 
-
-class Scheduler:
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
                  publisher: Publisher,
                  calendars: Callable[[str], WorkingCalendar] = calendar_for):
-        self.engine, self.policies, self.topics, self.cluster_id = engine, policies, topics, cluster_id
-        self.calendars = calendars
-        self.outbox = Outbox(engine, publisher)
-        store.metadata.create_all(engine)
+        super().__init__(engine, cluster_id, publisher, log)
+        self.policies, self.topics, self.calendars = policies, topics, calendars
 
     # -- accepted events start, fulfil, extend and cancel obligations --------------------
 
-    def handle(self, messages: list[Incoming]) -> int:
-        emitted: Emitted = []
-        with self.engine.begin() as tx:
-            consumed = store.Positions(tx, self.cluster_id, "deadlines")
-            for m in consumed.unseen(messages):
-                emitted += self._apply(tx, m)
-            consumed.save()
-        self.outbox.publish(emitted)
-        return len(emitted)
-
-    def _apply(self, tx: Connection, m: Incoming) -> Emitted:
-        try:
-            event = decode_message(m.headers, m.value)
-        except DecodeError as exc:
-            log.error("deadlines.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
-            return []
-        try:
-            with tx.begin_nested():
-                tx.execute(insert(store.handled), dict(consumer="deadlines", event_id=str(event.envelope.event_id)))
-        except IntegrityError:
-            return []  # applied before (a redelivery, or a rehydrated log read again)
+    def apply(self, tx: Connection, event: Event) -> Emitted:
         p = event.payload
         if event.envelope.aggregate_type == ob.AGGREGATE:
             return self._apply_objection(tx, event)
@@ -253,7 +225,7 @@ class Scheduler:
                 # those another holds; everywhere, _emit refuses to overwrite a newer state.
                 due = [self._load(r.state) for r in tx.execute(
                     select(store.deadlines.c.state)
-                    .where(store.deadlines.c.next_fire_at <= _micros(now))
+                    .where(store.deadlines.c.next_fire_at <= store.micros(now))
                     .order_by(store.deadlines.c.next_fire_at).limit(batch)
                     .with_for_update(skip_locked=True))]
                 emitted: Emitted = []
@@ -316,7 +288,7 @@ class Scheduler:
         d = replace(d, sequence=d.sequence + 1)
         row = dict(subject_id=d.subject_id, kind=d.kind, status=d.status, sequence=d.sequence,
                    state=json.dumps(to_json(d)),
-                   next_fire_at=_micros(d.next_fire_at) if d.next_fire_at else None)
+                   next_fire_at=store.micros(d.next_fire_at) if d.next_fire_at else None)
         if new:
             tx.execute(insert(store.deadlines), dict(deadline_id=d.deadline_id, **row))
         else:

@@ -7,6 +7,7 @@ the archive from which a fresh embedded broker is rehydrated.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Iterable, Iterator
 
 from sqlalchemy import (
@@ -84,6 +85,11 @@ handled = Table(
     Column("consumer", String(32), primary_key=True),
     Column("event_id", String(64), primary_key=True),
 )
+
+
+def micros(at: datetime) -> int:
+    """An instant as epoch microseconds: how processor tables index what falls due."""
+    return int(at.timestamp() * 1_000_000)
 
 
 class Positions:

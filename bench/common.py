@@ -1,6 +1,7 @@
 """What the benchmarks share: a fresh database of the asked kind, and percentiles."""
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -22,3 +23,11 @@ def fresh_database(kind: str, home: Path, name: str) -> str:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def save(name: str, results: dict) -> None:
+    """Write bench/results/<name>.json and print the JSON after the table."""
+    out = Path(__file__).with_name("results")
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bench.common import fresh_database, percentile
+from bench.common import fresh_database, percentile, save
 from events.publisher import Publisher
 from events.records import to_json
 from events.topics import Topics
@@ -106,10 +106,7 @@ def main() -> None:
     print(f"\n{'measure':34} value")
     for k, v in result.items():
         print(f"{k:34} {v}")
-    out = Path(__file__).with_name("results")
-    out.mkdir(exist_ok=True)
-    (out / f"deadlines-{args.database}.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
+    save(f"deadlines-{args.database}", result)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import fresh_database, percentile
+from bench.common import fresh_database, percentile, save
 from events.publisher import Publisher
 from events.submission import parse_line, to_inbox
 from events.topics import Topics
@@ -127,10 +127,7 @@ def main() -> None:
         if isinstance(r, dict):
             print(f"{name + ' (' + args.database + ')':38} {r['events']:>8} {r['seconds']:>8} "
                   f"{r['events_per_s']:>9} {r.get('latency_p50_s', ''):>7} {r.get('latency_p99_s', ''):>7}")
-    out = Path(__file__).with_name("results")
-    out.mkdir(exist_ok=True)
-    (out / f"pipeline-{args.database}.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results))
+    save(f"pipeline-{args.database}", results)
 
 
 if __name__ == "__main__":

@@ -159,8 +159,7 @@ def _print(rows: Any, as_json: bool, table: list[str]) -> None:
 
 def _query_catalog(args, settings: Settings) -> int:
     from projections import queries
-    engine = make_engine(settings.projection_url)
-    _ensure_tables(engine)
+    engine = _read_engine(settings)
     if args.entry_id:
         found = queries.entry(engine, args.entry_id)
         if found is None:
@@ -190,8 +189,7 @@ def _query_catalog(args, settings: Settings) -> int:
 
 def _query_rejections(args, settings: Settings) -> int:
     from projections import queries
-    engine = make_engine(settings.projection_url)
-    _ensure_tables(engine)
+    engine = _read_engine(settings)
     rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule)
     _print(rows, args.json, ["rejected_event_type", "aggregate_id", "rule", "article", "message"])
     return 0
@@ -199,8 +197,7 @@ def _query_rejections(args, settings: Settings) -> int:
 
 def _query_deadlines(args, settings: Settings) -> int:
     from projections import queries
-    engine = make_engine(settings.projection_url)
-    _ensure_tables(engine)
+    engine = _read_engine(settings)
     rows = queries.deadline_list(engine, overdue=args.overdue, party=args.party, status=args.status)
     _print(rows, args.json, ["deadline_id", "kind", "subject_id", "party", "due_at", "status",
                              "extensions", "article"])
@@ -209,8 +206,7 @@ def _query_deadlines(args, settings: Settings) -> int:
 
 def _query_supervision(args, settings: Settings) -> int:
     from projections import queries
-    engine = make_engine(settings.projection_url)
-    _ensure_tables(engine)
+    engine = _read_engine(settings)
     _print(queries.supervision(engine, party=args.party), args.json,
            ["action", "party", "deadline_id", "due_at", "article", "recorded_at"])
     return 0
@@ -218,8 +214,7 @@ def _query_supervision(args, settings: Settings) -> int:
 
 def _query_objections(args, settings: Settings) -> int:
     from projections import queries
-    engine = make_engine(settings.projection_url)
-    _ensure_tables(engine)
+    engine = _read_engine(settings)
     if args.stats:
         print(json.dumps(queries.objection_stats(engine), ensure_ascii=False, indent=2))
         return 0
@@ -232,7 +227,9 @@ def _query_objections(args, settings: Settings) -> int:
 
 def _read_engine(settings: Settings):
     engine = make_engine(settings.projection_url)
-    _ensure_tables(engine)
+    # A query before the first `up` shows an empty catalog rather than a missing-table error.
+    from projections.tables import metadata
+    metadata.create_all(engine)
     return engine
 
 
@@ -267,16 +264,9 @@ def _query_accesses(args, settings: Settings) -> int:
 
 def _query_dead(args, settings: Settings) -> int:
     from projections import queries
-    engine = make_engine(settings.projection_url)
-    _ensure_tables(engine)
+    engine = _read_engine(settings)
     _print(queries.dead(engine), args.json, ["id", "source", "reason"])
     return 0
-
-
-def _ensure_tables(engine) -> None:
-    # A query before the first `up` shows an empty catalog rather than a missing-table error.
-    from projections.tables import metadata
-    metadata.create_all(engine)
 
 
 def _rebuild(args, settings: Settings) -> int:

@@ -14,7 +14,7 @@ from events import catalog as ev
 from events.codec import Event
 from events.envelope import Role
 from processors import jurisdiction
-from processors.profiles import Department, Policies, Policy
+from processors.profiles import Department, Policy
 from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
 PUBLISHED = "published"
@@ -71,12 +71,6 @@ PROVIDER_EVENTS = (ev.EntryRegistered, ev.EntryRevised, ev.EntryTakenDown, ev.Re
                    ev.ExtensionRequested)
 AUTHORITY_EVENTS = (ev.RevisionApproved, ev.RevisionRejected, ev.ExtensionGranted,
                     ev.ExtensionRefused)
-
-
-def resolve_context(event: Event, policies: Policies, item_sources: Mapping[str, str]) -> Context:
-    """The policy and department an event acts under; raises RuleBroken if either is wrong."""
-    policy, department = jurisdiction.resolve(event, policies)
-    return Context(event.envelope.aggregate_id, policy, department, item_sources)
 
 
 def decide(state: EntryState | None, event: Event, ctx: Context) -> Verdict:

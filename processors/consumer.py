@@ -16,9 +16,11 @@ Emitted = list[tuple[int, Outgoing]]
 
 
 class EventConsumer:
-    """Subclasses name themselves and implement `apply(tx, event) -> Emitted`."""
+    """Subclasses name themselves, list the payload types they act on, and implement
+    `apply(tx, event) -> Emitted`."""
 
     consumer: str
+    handles: tuple[type, ...]
 
     def __init__(self, engine: Engine, cluster_id: str, publisher: Publisher, log):
         self.engine, self.cluster_id, self.log = engine, cluster_id, log
@@ -44,6 +46,8 @@ class EventConsumer:
             # Only govshare writes these topics; the projector keeps such bytes visible.
             self.log.error("processor.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
             return None
+        if not isinstance(event.payload, self.handles):
+            return None  # nothing to do, so nothing to remember either: keeps the hot path lean
         try:
             with tx.begin_nested():
                 tx.execute(insert(store.handled), dict(consumer=self.consumer,

@@ -35,6 +35,8 @@ def grant_id(request_id: str) -> str:
 
 class GrantKeeper(EventConsumer):
     consumer = "grants"
+    handles = (sh.RequestSubmitted, sh.RequestApproved, sh.DisputeDecided, sh.GrantRevoked,
+               sh.DataAccessed)
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
                  publisher: Publisher):

@@ -43,6 +43,11 @@ class StaleDeadline(RuntimeError):
 
 class Scheduler(EventConsumer):
     consumer = "deadlines"
+    handles = (cat.ChangeObligationRaised, cat.RevisionSubmitted, cat.ExtensionGranted,
+               cat.EntryTakenDown, ob.ObjectionReported, ob.ResolutionContested,
+               ob.ObjectionResolved, ob.UrgentLimitSet, ob.ObjectionExtensionGranted,
+               sh.RequestSubmitted, sh.ProviderConsulted, sh.ProviderAnswered,
+               sh.RequestApproved, sh.RequestRejected)
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
                  publisher: Publisher,

@@ -74,10 +74,7 @@ class Harness:
         return engine
 
     def deadline_events(self) -> list:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(store.outbox).where(
-                store.outbox.c.topic == self.topics.events("deadline")).order_by(store.outbox.c.seq)).all()
-        return [decode_message(store.headers_from_text(r.headers), r.value) for r in rows]
+        return self.emitted("deadline")
 
     def types(self) -> list[str]:
         return [e.envelope.event_type for e in self.deadline_events()]

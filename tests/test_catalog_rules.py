@@ -8,7 +8,7 @@ import pytest
 
 from events.codec import Event
 from events.submission import parse_line
-from processors import catalog
+from processors import catalog, jurisdiction
 from processors.profiles import load_all
 from processors.verdicts import Accepted, RuleBroken
 from tests.builders import LAW, attributes, event, registered
@@ -21,10 +21,15 @@ def as_event(data: dict) -> Event:
     return parse_line(json.dumps(data, ensure_ascii=False), now=NOW)
 
 
+def resolve_context(e: Event, sources) -> catalog.Context:
+    policy, department = jurisdiction.resolve(e, POLICIES)
+    return catalog.Context(e.envelope.aggregate_id, policy, department, sources)
+
+
 def verdict(state, data, sources=None):
     e = as_event(data)
     try:
-        ctx = catalog.resolve_context(e, POLICIES, sources or {})
+        ctx = resolve_context(e, sources or {})
     except RuleBroken as stop:
         return stop.rejected
     return catalog.decide(state, e, ctx)
@@ -34,7 +39,7 @@ def given(*events: dict) -> catalog.EntryState:
     state = None
     for data in events:
         e = as_event(data)
-        ctx = catalog.resolve_context(e, POLICIES, {})
+        ctx = resolve_context(e, {})
         assert isinstance(catalog.decide(state, e, ctx), Accepted), data["type"]
         state = catalog.evolve(state, e)
     return state

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from events import objection as ob
 from events.envelope import Envelope
-from projections.tables import catalog_entries, data_versions, objections
+from projections.tables import data_versions, objections
 
 
 @singledispatch
@@ -22,11 +22,10 @@ def _set(env: Envelope, tx: Connection, **values) -> None:
 
 @apply.register
 def _(p: ob.ObjectionReported, env: Envelope, tx: Connection) -> None:
-    provider = tx.execute(select(catalog_entries.c.provider).where(
-        catalog_entries.c.entry_id == p.entry_id)).scalar_one()
+    # The provider is joined at query time: the entry's own events may be projected later.
     tx.execute(insert(objections), dict(
         objection_id=env.aggregate_id, entry_id=p.entry_id, reporter=env.actor.department,
-        provider=provider, kind=p.kind.value, records=json.dumps(list(p.records), ensure_ascii=False),
+        kind=p.kind.value, records=json.dumps(list(p.records), ensure_ascii=False),
         fields=json.dumps(list(p.fields), ensure_ascii=False), expected=p.expected,
         urgent=int(p.urgent), channel=p.channel.value, status="open", round=1,
         reported_at=env.recorded_at))

@@ -24,6 +24,7 @@ from projections.tables import (
     rejections,
     share_requests,
     supervision_actions,
+    usage_violations,
 )
 
 
@@ -115,8 +116,12 @@ def supervision(engine: Engine, *, party: str | None = None) -> list[dict[str, A
 def objection_list(engine: Engine, *, status: str | None = None, overdue: bool = False,
                    provider: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
     """Objections, oldest first. Overdue: still open with a processing limit breached."""
-    q = select(objections).order_by(objections.c.reported_at)
-    for column, value in ((objections.c.status, status), (objections.c.provider, provider),
+    # The provider comes from the catalog at read time (the entry's events and the objection's
+    # reach the projector in no fixed order).
+    q = (select(objections, catalog_entries.c.provider)
+         .join(catalog_entries, catalog_entries.c.entry_id == objections.c.entry_id, isouter=True)
+         .order_by(objections.c.reported_at))
+    for column, value in ((objections.c.status, status), (catalog_entries.c.provider, provider),
                           (objections.c.outcome, outcome)):
         if value:
             q = q.where(column == value)
@@ -175,9 +180,11 @@ def problem_list(engine: Engine) -> list[dict[str, Any]]:
 
 
 def access_list(engine: Engine, *, violations_only: bool = False) -> list[dict[str, Any]]:
-    q = select(accesses).order_by(accesses.c.occurred_at)
-    if violations_only:
-        q = q.where(accesses.c.violations.is_not(None))
+    """Recorded accesses with the violations flagged on them, if any."""
+    q = (select(accesses, usage_violations.c.violations)
+         .join(usage_violations, usage_violations.c.access_id == accesses.c.access_id,
+               isouter=not violations_only)
+         .order_by(accesses.c.occurred_at))
     return _rows(engine, q)
 
 

@@ -67,11 +67,24 @@ class Projector:
                     if m.error() is not None:
                         log.warning("projector.consume_error", error=str(m.error()))
                 if good:
-                    result = self.apply_batch(good)
-                    if on_batch:
+                    result = self._apply_until_done(good, stop)
+                    if on_batch and result:
                         on_batch(result)
         finally:
             consumer.close()
+
+    def _apply_until_done(self, messages: list, stop: threading.Event) -> Applied | None:
+        """Apply a batch, retrying while it fails: the projection must not skip a batch, and a
+        dead thread would stop it silently. The batch's transaction rolled back whole."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                return self.apply_batch(messages)
+            except Exception:
+                log.exception("projector.batch_failed", retry_in=delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+        return None
 
     def catch_up(self, timeout: float = 300.0, batch: int = 2000) -> int:
         """Apply everything up to the current end of the log, then return (a rebuild).

@@ -14,6 +14,7 @@ from projections.tables import (
     problems,
     share_requests,
     supervision_actions,
+    usage_violations,
 )
 
 LEADERSHIP_GROUP = "leadership group"
@@ -55,7 +56,9 @@ def _(p: sh.RequestSubmitted, env: Envelope, tx: Connection) -> None:
 
 def _granted(request_id: str, automatic: bool, tx: Connection) -> None:
     key = share_requests.c.request_id == request_id
-    tx.execute(update(share_requests).where(key).values(status="granted", next_actor=None))
+    # A revocation that was projected first stays: it came later in the domain.
+    tx.execute(update(share_requests).where(key, share_requests.c.status != "revoked")
+               .values(status="granted", next_actor=None))
     if automatic:
         tx.execute(update(share_requests).where(key).values(path="auto"))
 
@@ -119,13 +122,16 @@ def _(p: sh.GrantRevoked, env: Envelope, tx: Connection) -> None:
 
 @apply.register
 def _(p: sh.GrantOpened, env: Envelope, tx: Connection) -> None:
+    # A revocation projected before this grant left its mark on the request row.
+    revoked = tx.execute(select(share_requests.c.status).where(
+        share_requests.c.request_id == p.request_id)).scalar() == "revoked"
     # The request row may not be here yet; then RequestSubmitted finds this grant instead.
     _granted(p.request_id, p.automatic, tx)
     tx.execute(insert(grants), dict(
         grant_id=env.aggregate_id, request_id=p.request_id, entry_id=p.entry_id, grantee=p.grantee,
         items=_codes(p.items), purpose=p.purpose, scenario=p.scenario, method=p.method.value,
         desensitized=int(p.desensitized), automatic=int(p.automatic), valid_until=p.valid_until,
-        status="open",
+        status="revoked" if revoked else "open",
         opened_at=env.recorded_at))
 
 
@@ -145,8 +151,9 @@ def _(p: sh.DataAccessed, env: Envelope, tx: Connection) -> None:
 
 @apply.register
 def _(p: sh.UsageViolationFlagged, env: Envelope, tx: Connection) -> None:
-    tx.execute(update(accesses).where(accesses.c.access_id == p.access_id)
-               .values(violations=_codes(p.violations)))
+    tx.execute(insert(usage_violations), dict(
+        access_id=p.access_id, violations=_codes(p.violations), article=p.article,
+        recorded_at=env.recorded_at))
     tx.execute(insert(supervision_actions), dict(
         event_id=str(env.event_id), action="usage-violation", party=p.department,
         deadline_id=p.access_id, article=p.article, recorded_at=env.recorded_at))

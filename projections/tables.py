@@ -167,7 +167,6 @@ objections = Table(
     Column("objection_id", String(200), primary_key=True),
     Column("entry_id", String(200), nullable=False, index=True),
     Column("reporter", String(100), nullable=False),
-    Column("provider", String(100), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
     Column("records", Text, nullable=False),
     Column("fields", Text, nullable=False),
@@ -244,8 +243,17 @@ accesses = Table(
     Column("purpose", Text, nullable=False),
     Column("recipient", String(100), nullable=False),
     Column("person", String(200), nullable=False),
-    Column("violations", Text),  # JSON list, once the usage check flagged it
     _when("occurred_at", nullable=False),
+)
+
+usage_violations = Table(
+    # Kept apart from `accesses`: the flag and the access are different aggregates and may be
+    # projected in either order, so neither updates the other's row.
+    "usage_violations", metadata,
+    Column("access_id", String(200), primary_key=True),
+    Column("violations", Text, nullable=False),  # JSON list
+    Column("article", String(300), nullable=False),
+    _when("recorded_at", nullable=False),
 )
 
 problems = Table(

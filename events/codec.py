@@ -176,3 +176,28 @@ def decode_record(data: bytes) -> tuple[Envelope, bytes]:
     record = fastavro.schemaless_reader(io.BytesIO(data), schemas.current("govshare.Envelope"))
     payload = record.pop("payload")
     return from_plain(Envelope, record), payload
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Bytes that could not be decoded, with why and where from (schemas/govshare.DeadLetter.avsc)."""
+    id: str
+    source: str
+    reason: str
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+
+
+def encode_dead_letter(letter: DeadLetter) -> bytes:
+    """A dead letter's stored form: the bytes the audit trail hashes for it."""
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schemas.current("govshare.DeadLetter"), {
+        "id": letter.id, "source": letter.source, "reason": letter.reason, "value": letter.value,
+        "headers": [{"name": k, "value": v} for k, v in letter.headers]})
+    return out.getvalue()
+
+
+def decode_dead_letter(data: bytes) -> DeadLetter:
+    r = fastavro.schemaless_reader(io.BytesIO(data), schemas.current("govshare.DeadLetter"))
+    return DeadLetter(r["id"], r["source"], r["reason"], r["value"],
+                      tuple((h["name"], h["value"]) for h in r["headers"]))

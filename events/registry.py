@@ -60,3 +60,4 @@ def _load_all() -> None:
     import events.objection  # noqa: F401
     import events.rejection  # noqa: F401
     import events.sharing  # noqa: F401
+    import events.trail  # noqa: F401

@@ -33,13 +33,18 @@ class Topics:
         """Bytes that could not be decoded, with the reason; the DataHub-style 'failed' twin."""
         return f"{self.prefix}.deadletter"
 
+    @property
+    def trail(self) -> str:
+        """The notary's signed checkpoints; one partition, because the trail has one order."""
+        return f"{self.prefix}.trail"
+
     def inboxes(self) -> list[str]:
         return [self.inbox(a) for a in AGGREGATE_TYPES]
 
     def outputs(self) -> list[str]:
-        """Every topic the validator writes and the projector reads."""
+        """Every topic the validator and processors write: what the trail covers."""
         return [self.events(a) for a in AGGREGATE_TYPES + INTERNAL_AGGREGATE_TYPES] + [
             self.rejections, self.dead_letters]
 
     def all(self) -> list[str]:
-        return self.inboxes() + self.outputs()
+        return self.inboxes() + self.outputs() + [self.trail]

@@ -1,9 +1,10 @@
-"""The govshare command: up, submit, query, demo, topics."""
+"""The govshare command: up, submit, query, rebuild, replay, trail, export, verify, prove, demo, topics."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import structlog
@@ -91,6 +92,43 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--into", required=True, metavar="URL",
                          help="an empty database (SQLite or PostgreSQL URL) to build into")
     rebuild.set_defaults(handler=_rebuild)
+
+    replay = sub.add_parser("replay", help="rebuild the projections as they stood at a past instant")
+    replay.add_argument("--as-of", required=True, type=_instant, metavar="TIME",
+                        help="ISO 8601 instant; naive means UTC")
+    replay.add_argument("--into", required=True, metavar="URL", help="an empty database to build into")
+    replay.set_defaults(handler=_replay)
+
+    trail = sub.add_parser("trail", help="the audit trail in order: who, what, when, why, state after")
+    _trail_filters(trail)
+    trail.add_argument("--no-state", action="store_true", help="skip replaying the state after each step")
+    trail.add_argument("--json", action="store_true")
+    trail.set_defaults(handler=_trail)
+
+    export = sub.add_parser("export", help="write the trail as JSON Lines or CSV, with its checkpoint")
+    _trail_filters(export)
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--out", required=True, metavar="FILE",
+                        help="the export; FILE.checkpoint.json gets the signed checkpoint covering it")
+    export.set_defaults(handler=_export)
+
+    verify = sub.add_parser("verify", help="recompute the trail's hashes and check every signature")
+    verify.add_argument("--public-key", help="pinned key: base64 of the raw Ed25519 key, or a file of it "
+                        "(default: the public half of this deployment's key)")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=_verify)
+
+    prove = sub.add_parser("prove", help="print an RFC 9162 inclusion proof of one event")
+    prove.add_argument("record_id", metavar="EVENT_ID", help="an event id, or a dead letter's id")
+    prove.set_defaults(handler=_prove)
+
+    check = sub.add_parser("verify-proof", help="check an inclusion proof offline")
+    check.add_argument("file", help="the proof as `govshare prove` printed it, or - for standard input")
+    check.add_argument("--public-key", help="pinned key, as for verify")
+    check.set_defaults(handler=_verify_proof)
+
+    key = sub.add_parser("trail-key", help="print the trail's public key, to pin where trails are checked")
+    key.set_defaults(handler=_trail_key)
 
     demo = sub.add_parser("demo", help="run a catalog scenario on a fresh embedded stack")
     demo.set_defaults(handler=_demo)
@@ -275,6 +313,146 @@ def _rebuild(args, settings: Settings) -> int:
     kafka = settings.kafka(_bootstrap(settings))
     projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), cluster_id(kafka), kafka)
     print(f"applied {projector.catch_up()} events into {args.into}")
+    return 0
+
+
+def _instant(text: str) -> datetime:
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # In UTC, as the projections store instants (SQLite keeps no zone).
+    return at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _trail_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--aggregate", help="one aggregate: entry, request, grant, objection, ... id")
+    parser.add_argument("--department", help="events whose actor is this department")
+    parser.add_argument("--actor", help="events whose actor is this person")
+    parser.add_argument("--since", type=_instant, metavar="TIME", help="recorded at or after")
+    parser.add_argument("--until", type=_instant, metavar="TIME", help="recorded at or before")
+
+
+def _filters(args) -> dict[str, Any]:
+    return dict(aggregate=args.aggregate, department=args.department, actor=args.actor,
+                since=args.since, until=args.until)
+
+
+def _trail_engine(settings: Settings):
+    # The trail's readers never write: the database refuses it for them.
+    return make_engine(settings.projection_url, read_only=True)
+
+
+def _replay(args, settings: Settings) -> int:
+    from infra.topics import cluster_id
+    from projections.runner import Projector
+    kafka = settings.kafka(_bootstrap(settings))
+    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), cluster_id(kafka),
+                          kafka, as_of=args.as_of)
+    print(f"applied {projector.catch_up()} events recorded by {args.as_of.isoformat()} into {args.into}")
+    return 0
+
+
+def _trail(args, settings: Settings) -> int:
+    from projections.trail import steps
+    found = steps(_trail_engine(settings), with_state=not args.no_state, **_filters(args))
+    if args.json:
+        _print(found, True, [])
+        return 0
+    for s in found:
+        who, what, why = s["who"], s["what"], s["why"]
+        print(f"#{s['position'] if s['position'] is not None else '-'} {s['when']['recorded_at']} "
+              f"{what['event_type']} {what['aggregate_type']}/{what['aggregate_id']} #{what['sequence']}")
+        print(f"    who: {who['department']}/{who['person']} ({who['role']})")
+        reason = f"{why['rule']} ({why['article']}): {why['message']}" if "rule" in why else \
+            f"caused by {why['causation_id'] or '-'}, process {why['correlation_id']}"
+        print(f"    why: {reason}")
+        state = s.get("state_after")
+        if state:
+            shown = {k: v for k, v in state.items() if k in ("status", "version", "round", "due_at",
+                                                             "share_type", "valid_until")}
+            print(f"    state after: {json.dumps(shown or state, ensure_ascii=False, default=str)}")
+    return 0
+
+
+def _export(args, settings: Settings) -> int:
+    import csv
+
+    from projections.trail import export_rows
+    from projections.verification import latest_checkpoint
+    engine = _trail_engine(settings)
+    rows = export_rows(engine, **_filters(args))
+    with open(args.out, "w", encoding="utf-8", newline="") as out:
+        if args.format == "jsonl":
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["position"])
+            writer.writeheader()
+            writer.writerows(rows)
+    cover = {"export": args.out, "rows": len(rows), "filters": {k: str(v) for k, v in _filters(args).items() if v},
+             "checkpoint": latest_checkpoint(engine)}
+    with open(f"{args.out}.checkpoint.json", "w", encoding="utf-8") as out:
+        json.dump(cover, out, ensure_ascii=False, indent=2)
+    print(f"wrote {len(rows)} rows to {args.out}; checkpoint in {args.out}.checkpoint.json")
+    return 0
+
+
+def _public_key(args, settings: Settings) -> bytes:
+    from infra import keys
+    if args.public_key:
+        return keys.public_key_from(args.public_key)
+    if not settings.trail_key_file.exists():
+        raise SystemExit(f"govshare: no trail key at {settings.trail_key_file}; pin one with --public-key")
+    return keys.load(settings.trail_key_file).public_key
+
+
+def _verify(args, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from projections.verification import verify
+    report = verify(_trail_engine(settings), _public_key(args, settings))
+    if args.json:
+        print(json.dumps({"intact": report.intact, "records": report.records,
+                          "checkpoints": report.checkpoints, "tree_size": report.tree_size,
+                          "findings": [asdict(f) for f in report.findings],
+                          "pending": report.pending}, ensure_ascii=False, indent=2))
+    else:
+        print(f"{'INTACT' if report.intact else 'TAMPERED'}: {report.records} trail records, "
+              f"{report.checkpoints} signed checkpoints, tree size {report.tree_size}")
+        for f in report.findings:
+            where = f"position {f.position}" if f.position is not None else "trail"
+            print(f"  {f.problem.upper()} at {where}{' record ' + f.record_id if f.record_id else ''}: {f.detail}")
+        if report.pending:
+            print(f"  {len(report.pending)} record(s) recorded after the last checkpoint, not yet signed")
+    return 0 if report.intact else 1
+
+
+def _prove(args, settings: Settings) -> int:
+    from projections.verification import prove
+    proof = prove(_trail_engine(settings), args.record_id)
+    if proof is None:
+        print(f"govshare: {args.record_id} is in no signed checkpoint (yet)", file=sys.stderr)
+        return 1
+    print(json.dumps(proof, indent=2))
+    return 0
+
+
+def _verify_proof(args, settings: Settings) -> int:
+    from events.trail import check_proof
+    stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    with stream:
+        proof = json.load(stream)
+    problems = check_proof(proof, _public_key(args, settings))
+    if problems:
+        print("INVALID: " + "; ".join(problems))
+        return 1
+    print(f"VALID: {proof['record_id']} is leaf {proof['leaf_index']} of the signed tree of {proof['tree_size']}")
+    return 0
+
+
+def _trail_key(args, settings: Settings) -> int:
+    from infra import keys
+    signer = keys.load_or_create(settings.trail_key_file)
+    print(json.dumps({"public_key": keys.public_key_text(signer), "key_id": signer.key_id,
+                      "algorithm": "Ed25519", "file": str(settings.trail_key_file)}, indent=2))
     return 0
 
 

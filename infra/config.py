@@ -32,6 +32,16 @@ class Settings:
     tick_seconds: float = field(
         default_factory=lambda: float(os.environ.get("GOVSHARE_TICK_SECONDS", "1")))
 
+    trail_key: Path | None = field(default_factory=lambda: Path(os.environ["GOVSHARE_TRAIL_KEY"])
+                                   if os.environ.get("GOVSHARE_TRAIL_KEY") else None)
+    # How long the trail may trail the log: the notary signs at least this often while busy.
+    checkpoint_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("GOVSHARE_CHECKPOINT_SECONDS", "0.5")))
+
+    @property
+    def trail_key_file(self) -> Path:
+        return self.trail_key or self.home / "trail-key.pem"
+
     @property
     def projection_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'govshare.db'}"

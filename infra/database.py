@@ -6,7 +6,9 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for `url`; a read-only one refuses every write at the database, which is how
+    the trail's readers (`trail`, `verify`, `prove`, `export`) open it."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -19,6 +21,8 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
             cursor.close()
             # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN.
             dbapi_conn.isolation_level = None
@@ -27,4 +31,11 @@ def make_engine(url: str) -> Engine:
         def _begin(conn):
             conn.exec_driver_sql("BEGIN")
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if read_only:
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_conn, _record):
+            dbapi_conn.autocommit = True
+            dbapi_conn.execute("SET default_transaction_read_only = on")
+            dbapi_conn.autocommit = False
+    return engine

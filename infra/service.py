@@ -1,4 +1,4 @@
-"""Wires broker, topics, validator and projector into the running service (`govshare up`)."""
+"""Wires broker, topics, validator, notary and projector into the running service (`govshare up`)."""
 from __future__ import annotations
 
 import json
@@ -15,11 +15,13 @@ from events.topics import Topics
 from infra.broker import EmbeddedBroker
 from infra.config import Settings
 from infra.database import make_engine
+from infra.keys import load_or_create
 from infra.topics import cluster_id as read_cluster_id
 from infra.topics import ensure_topics
 from processors import store
 from processors.clock import clock_from
 from processors.grants import GrantKeeper
+from processors.notary import Notary
 from processors.profiles import load_all
 from processors.scheduler import Scheduler
 from processors.validator import Validator
@@ -85,15 +87,25 @@ def run(settings: Settings) -> None:
         else:
             log.info("outbox.relayed", events=validator.outbox.relay_unpublished())
         projector = Projector(make_engine(settings.projection_url), topics, cluster, kafka)
+        notary_publisher = Publisher(kafka)
+        notary = Notary(state, topics, cluster, notary_publisher, load_or_create(settings.trail_key_file),
+                        clock_from(settings.clock))
         stop = threading.Event()
-        thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
-        thread.start()
+        threads = [
+            threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True),
+            threading.Thread(target=notary.run, args=(kafka, stop),
+                             kwargs=dict(interval=settings.checkpoint_seconds), name="notary", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
         try:
             _run_worker(settings, topics, bootstrap, validator, scheduler, grants)
         finally:
             stop.set()
-            thread.join(10)
+            for thread in threads:
+                thread.join(10)
             publisher.close()
+            notary_publisher.close()
 
 
 def _run_worker(settings: Settings, topics: Topics, bootstrap: str, validator: Validator,

@@ -17,6 +17,8 @@ DEFINITIONS = Path(__file__).with_name("topics.toml")
 def _kind(topics: Topics, name: str) -> str:
     if name in topics.inboxes():
         return "inbox"
+    if name == topics.trail:
+        return "trail"
     return "deadletter" if name == topics.dead_letters else "events"
 
 
@@ -25,10 +27,10 @@ def definitions(topics: Topics, partitions: int, replication: int) -> list[NewTo
     result = []
     for name in topics.all():
         config = dict(spec["kinds"][_kind(topics, name)])
+        count = int(config.pop("partitions", 0)) or partitions or spec["defaults"]["partitions"]
         if replication < 2:
             config.pop("min.insync.replicas", None)  # a single broker cannot have two replicas
-        result.append(NewTopic(name, partitions or spec["defaults"]["partitions"], replication,
-                               config=config))
+        result.append(NewTopic(name, count, replication, config=config))
     return result
 
 

@@ -148,3 +148,14 @@ grants = Table(
     Column("sequence", Integer, nullable=False),
     Column("spec", Text, nullable=False),  # items, purpose, scenario, method, period
 )
+
+
+notary = Table(
+    "notary_state", metadata,
+    # The trail's head as the notary last signed it: enough to extend it one record at a time.
+    Column("origin", String(200), primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("frontier", LargeBinary, nullable=False),  # merkle.Frontier.to_bytes()
+    Column("chain_head", LargeBinary, nullable=False),
+    Column("checkpoints", Integer, nullable=False),
+)

@@ -5,6 +5,7 @@ import json
 
 from sqlalchemy import Connection, insert
 
+from events.codec import DeadLetter
 from events.envelope import Envelope
 from events.rejection import EventRejected
 from projections.tables import dead_letters, rejections
@@ -19,8 +20,9 @@ def apply_rejection(payload: EventRejected, env: Envelope, tx: Connection) -> No
         policy_id=env.policy_id, recorded_at=env.recorded_at))
 
 
-def apply_dead_letter(dead_letter_id: str, source: str, reason: str, event_id: str | None,
-                      value: bytes | None, headers: dict[str, str], recorded_at, tx: Connection) -> None:
+def apply_dead_letter(letter: DeadLetter, record: bytes, recorded_at, tx: Connection) -> None:
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in letter.headers}
     tx.execute(insert(dead_letters), dict(
-        id=dead_letter_id, source=source, reason=reason, event_id=event_id, value=value,
-        headers=json.dumps(headers, ensure_ascii=False), recorded_at=recorded_at))
+        id=letter.id, source=letter.source, reason=letter.reason, event_id=headers.get("ce_id"),
+        value=letter.value, headers=json.dumps(headers, ensure_ascii=False),
+        recorded_at=recorded_at, record=record))

@@ -1,4 +1,4 @@
-"""Consumes the accepted-event, rejection and dead-letter topics into the projection tables.
+"""Consumes the accepted-event, rejection, dead-letter and trail topics into the projection tables.
 
 Each batch of messages is applied together with the consumed positions in one database
 transaction, so every event is applied exactly once in effect. Positions are keyed by the
@@ -17,21 +17,14 @@ import structlog
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Connection, Engine, delete, insert, select
 
-from events import catalog as catalog_events
-from events import deadletter
-from events import deadline as deadline_events
-from events import objection as objection_events
-from events import sharing as sharing_events
-from events.codec import Event, decode_message, encode_record
-from events.errors import DecodeError
-from events.rejection import EventRejected
+from events.codec import decode_message
 from events.topics import Topics
-from projections import catalog, deadlines, objections, rejections, sharing
+from events.trail import TrailRecord, trail_record
+from projections import rejections, trail
+from projections.apply import apply_event
 from projections.tables import dead_letters, event_log, metadata, positions
 
 log = structlog.get_logger("govshare.projector")
-SHARING_AGGREGATES = (sharing_events.REQUEST, sharing_events.GRANT, sharing_events.ACCESS,
-                      sharing_events.SUPERVISION)
 
 def consumer_config(kafka: dict[str, str], group: str) -> dict[str, object]:
     return {
@@ -51,8 +44,12 @@ class Applied:
 
 
 class Projector:
-    def __init__(self, engine: Engine, topics: Topics, cluster_id: str, kafka: dict[str, str]):
+    def __init__(self, engine: Engine, topics: Topics, cluster_id: str, kafka: dict[str, str],
+                 as_of: datetime | None = None):
+        """With `as_of`, only what was recorded by then is applied: the projections as they
+        stood at that instant (`govshare replay`)."""
         self.engine, self.topics, self.cluster_id, self.kafka = engine, topics, cluster_id, kafka
+        self.as_of = as_of
         metadata.create_all(engine)
 
     def run(self, stop: threading.Event, batch: int = 500,
@@ -119,7 +116,7 @@ class Projector:
             stored = {(r.topic, r.partition): r.next_offset for r in conn.execute(
                 select(positions).where(positions.c.cluster_id == self.cluster_id))}
         return [TopicPartition(t, p, stored.get((t, p), 0))
-                for t in self.topics.outputs() for p in sorted(metadata_.topics[t].partitions)]
+                for t in self.topics.outputs() + [self.topics.trail] for p in sorted(metadata_.topics[t].partitions)]
 
     def apply_batch(self, messages: list) -> Applied:
         applied = duplicates = 0
@@ -133,16 +130,15 @@ class Projector:
         return Applied(applied, duplicates)
 
     def _apply_one(self, tx: Connection, m) -> bool:
-        if m.topic() == self.topics.dead_letters:
-            return self._apply_dead_letter(tx, m)
-        try:
-            event = decode_message(m.headers(), m.value())
-        except DecodeError as exc:
-            # Only the validator writes these topics, so this is a bug or a foreign writer:
-            # keep the bytes where an operator sees them rather than stop the projection.
-            log.error("projector.undecodable", topic=m.topic(), offset=m.offset(), reason=str(exc))
-            return self._record_dead_letter(tx, m, f"projector could not decode: {exc}")
-        env = event.envelope
+        if m.topic() == self.topics.trail:
+            return self._apply_checkpoint(tx, m)
+        record = trail_record(m.topic(), m.partition(), m.offset(), m.headers(), m.value(),
+                              dead_letter_topic=self.topics.dead_letters)
+        if record.event is None:
+            return self._apply_dead_letter(tx, m, record)
+        env = record.event.envelope
+        if self.as_of is not None and env.recorded_at and env.recorded_at > self.as_of:
+            return False
         exists = tx.execute(select(event_log.c.event_id).where(
             event_log.c.event_id == str(env.event_id))).first()
         if exists:
@@ -155,40 +151,30 @@ class Projector:
             actor_person=env.actor.person, actor_role=env.actor.role.value,
             policy_id=env.policy_id, correlation_id=str(env.correlation_id),
             causation_id=str(env.causation_id) if env.causation_id else None, source=env.source,
-            record=encode_record(env, m.value())))
-        self._dispatch(event, tx)
+            record=record.record))
+        apply_event(record.event, tx)
         return True
 
-    def _dispatch(self, event: Event, tx: Connection) -> None:
-        if isinstance(event.payload, EventRejected):
-            rejections.apply_rejection(event.payload, event.envelope, tx)
-        elif event.envelope.aggregate_type == catalog_events.AGGREGATE:
-            catalog.apply(event.payload, event.envelope, tx)
-        elif event.envelope.aggregate_type == deadline_events.AGGREGATE:
-            deadlines.apply(event.payload, event.envelope, tx)
-        elif event.envelope.aggregate_type == objection_events.AGGREGATE:
-            objections.apply(event.payload, event.envelope, tx)
-        elif event.envelope.aggregate_type in SHARING_AGGREGATES:
-            sharing.apply(event.payload, event.envelope, tx)
-
-    def _apply_dead_letter(self, tx: Connection, m) -> bool:
-        headers = dict(m.headers() or [])
-        reason = headers.get(deadletter.REASON, b"").decode("utf-8", "replace")
-        return self._record_dead_letter(tx, m, reason, headers.get(deadletter.ID, b"").decode() or None,
-                                        headers.get(deadletter.SOURCE, b"").decode() or None)
-
-    def _record_dead_letter(self, tx: Connection, m, reason: str, dlq_id: str | None = None,
-                            source: str | None = None) -> bool:
-        dlq_id = dlq_id or f"{m.topic()}/{m.partition()}/{m.offset()}"
-        if tx.execute(select(dead_letters.c.id).where(dead_letters.c.id == dlq_id)).first():
-            return False
-        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
+    def _apply_dead_letter(self, tx: Connection, m, record: TrailRecord) -> bool:
+        if m.topic() != self.topics.dead_letters:
+            # Only govshare writes these topics, so this is a bug or a foreign writer: keep the
+            # bytes where an operator sees them rather than stop the projection.
+            log.error("projector.undecodable", topic=m.topic(), offset=m.offset(),
+                      reason=record.dead_letter.reason)
         _, ts = m.timestamp()
-        rejections.apply_dead_letter(
-            dlq_id, source or f"{m.topic()}/{m.partition()}/{m.offset()}", reason,
-            headers.get("ce_id"), m.value(), headers,
-            datetime.fromtimestamp(ts / 1000, tz=timezone.utc), tx)
+        at = datetime.fromtimestamp(ts / 1000, tz=timezone.utc)
+        if self.as_of is not None and at > self.as_of:
+            return False
+        if tx.execute(select(dead_letters.c.id).where(dead_letters.c.id == record.record_id)).first():
+            return False
+        rejections.apply_dead_letter(record.dead_letter, record.record, at, tx)
         return True
+
+    def _apply_checkpoint(self, tx: Connection, m) -> bool:
+        event = decode_message(m.headers(), m.value())
+        if self.as_of is not None and event.payload.signed_at > self.as_of:
+            return False
+        return trail.apply_checkpoint(event.payload, event.envelope, tx)
 
     def _store_positions(self, tx: Connection, messages: list) -> None:
         latest: dict[tuple[str, int], int] = {}

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
+    BigInteger,
     Column,
     DateTime,
     Integer,
@@ -11,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
 )
 
 metadata = MetaData()
@@ -114,14 +117,43 @@ rejections = Table(
 
 dead_letters = Table(
     "dead_letters", metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", String(300), primary_key=True),
     Column("source", String(300), nullable=False),
     Column("reason", Text, nullable=False),
     Column("event_id", String(100)),  # the ce_id header, when the bytes had one
     Column("value", LargeBinary),
     Column("headers", Text, nullable=False),
     _when("recorded_at", nullable=False),
+    Column("record", LargeBinary, nullable=False),  # govshare.DeadLetter Avro: what the trail hashes
 )
+
+# The audit trail: event_log and dead_letters hold each record's bytes; these two tables hold
+# the order and hashes the notary signed. Nothing updates or deletes a row of any of the four
+# (see APPEND_ONLY below); `govshare verify` recomputes them all.
+trail_entries = Table(
+    "trail_entries", metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("record_id", String(300), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # ACCEPTED | REJECTED | DEAD_LETTERED
+    Column("leaf_hash", LargeBinary, nullable=False),  # SHA-256(0x00 || record), RFC 9162
+    Column("chain_hash", LargeBinary, nullable=False),  # SHA-256(previous chain_hash || leaf_hash)
+    Column("checkpoint_size", BigInteger, nullable=False),  # the checkpoint that appended it
+)
+
+trail_checkpoints = Table(
+    "trail_checkpoints", metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("previous_size", BigInteger, nullable=False),
+    Column("origin", String(200), nullable=False),
+    Column("root_hash", LargeBinary, nullable=False),
+    Column("chain_head", LargeBinary, nullable=False),
+    _when("signed_at", nullable=False, index=True),
+    Column("key_id", String(32), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+)
+
+APPEND_ONLY = (event_log, dead_letters, trail_entries, trail_checkpoints)
 
 positions = Table(
     "projection_positions", metadata,
@@ -265,3 +297,28 @@ problems = Table(
     Column("escalated_to", String(100), nullable=False),
     _when("listed_at", nullable=False),
 )
+
+
+def _append_only(table: Table) -> None:
+    """The database itself refuses to change a trail record: a reader, a bug or an operator's
+    slip cannot rewrite history, and one who drops the guard is caught by `govshare verify`."""
+    name = table.name
+    message = f"{name} is append-only: the audit trail is never changed"
+    for when in ("UPDATE", "DELETE"):
+        event.listen(table, "after_create", DDL(
+            f"CREATE TRIGGER {name}_no_{when.lower()} BEFORE {when} ON {name} "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END").execute_if(dialect="sqlite"))
+    event.listen(table, "after_create", DDL(
+        "CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION '%% is append-only: the audit trail is never changed', "
+        "TG_TABLE_NAME; END $$").execute_if(dialect="postgresql"))
+    event.listen(table, "after_create", DDL(
+        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
+        f"FOR EACH ROW EXECUTE FUNCTION govshare_append_only()").execute_if(dialect="postgresql"))
+    event.listen(table, "after_create", DDL(
+        f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION govshare_append_only()").execute_if(dialect="postgresql"))
+
+
+for _table in APPEND_ONLY:
+    _append_only(_table)

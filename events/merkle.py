@@ -1,0 +1,118 @@
+"""The Merkle tree of RFC 9162 (Certificate Transparency v2), section 2.1, over SHA-256.
+
+Leaves are hashed with a 0x00 prefix and interior nodes with 0x01, so no leaf can pass for a
+node. The tree's head can be extended one leaf at a time from a compact frontier (the roots of
+its perfect subtrees), which is what the notary keeps between checkpoints; audit paths follow
+RFC 9162 section 2.1.3 so that any implementation of that algorithm checks govshare's proofs.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def chain_hash(previous: bytes, leaf: bytes) -> bytes:
+    """One link of the hash chain: each record's hash commits to every record before it."""
+    return hashlib.sha256(previous + leaf).digest()
+
+
+CHAIN_START = bytes(HASH_SIZE)
+
+
+class Frontier:
+    """The roots of the perfect subtrees of a tree of `size` leaves, largest first.
+
+    Appending a leaf merges equal-sized subtrees the way binary addition carries; the root is
+    the right-to-left fold of the frontier, which equals RFC 9162's MTH for any size.
+    """
+
+    def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()):
+        if len(nodes) != bin(size).count("1"):
+            raise ValueError(f"a frontier of {size} leaves has {bin(size).count('1')} nodes, not {len(nodes)}")
+        self.size, self.nodes = size, list(nodes)
+
+    def append(self, leaf: bytes) -> None:
+        node, size = leaf, self.size
+        while size & 1:
+            node = node_hash(self.nodes.pop(), node)
+            size >>= 1
+        self.nodes.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return EMPTY_ROOT
+        node = self.nodes[-1]
+        for left in reversed(self.nodes[:-1]):
+            node = node_hash(left, node)
+        return node
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.nodes)
+
+    @classmethod
+    def from_bytes(cls, size: int, data: bytes) -> Frontier:
+        return cls(size, [data[i:i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)])
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) over leaf hashes."""
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    return frontier.root()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (RFC 9162 section 2.1.1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def inclusion_path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 section 2.1.3.1, from the leaf's sibling up to the root."""
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf {index} is not in a tree of {len(leaves)}")
+    path: list[bytes] = []
+    lo, hi = 0, len(leaves)
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index < lo + k:
+            path.append(root(leaves[lo + k:hi]))
+            hi = lo + k
+        else:
+            path.append(root(leaves[lo:lo + k]))
+            lo += k
+    path.reverse()
+    return path
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], expected_root: bytes) -> bool:
+    """The verification algorithm of RFC 9162 section 2.1.3.2, step by step."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == expected_root

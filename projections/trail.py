@@ -1,0 +1,175 @@
+"""The audit trail read model: the notary's checkpoints applied, and the trail read back step
+by step (who, what, when, why, and the state each step led to)."""
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from sqlalchemy import Connection, Engine, create_engine, insert, or_, select
+
+from events import merkle
+from events.codec import Event, decode_payload, decode_record
+from events.envelope import Envelope
+from events.records import to_json
+from events.registry import kind_of
+from events.trail import TrailCheckpointed
+from projections.apply import apply_event
+from projections.tables import (
+    accesses,
+    catalog_entries,
+    deadlines,
+    event_log,
+    grants,
+    metadata,
+    objections,
+    rejections,
+    share_requests,
+    trail_checkpoints,
+    trail_entries,
+    usage_violations,
+)
+
+# Where the state an aggregate's event led to is read: its row in the read model.
+STATE_OF = {
+    "catalog-entry": (catalog_entries, "entry_id"),
+    "share-request": (share_requests, "request_id"),
+    "grant": (grants, "grant_id"),
+    "data-access": (accesses, "access_id"),
+    "usage-supervision": (usage_violations, "access_id"),
+    "objection": (objections, "objection_id"),
+    "deadline": (deadlines, "deadline_id"),
+}
+
+
+def apply_checkpoint(p: TrailCheckpointed, env: Envelope, tx: Connection) -> bool:
+    if tx.execute(select(trail_checkpoints.c.tree_size)
+                  .where(trail_checkpoints.c.tree_size == p.tree_size)).first():
+        return False
+    chain = merkle.CHAIN_START if p.previous_size == 0 else tx.scalar(
+        select(trail_entries.c.chain_hash).where(trail_entries.c.position == p.previous_size - 1))
+    rows = []
+    for i, leaf in enumerate(p.leaves):
+        chain = merkle.chain_hash(chain, leaf.leaf_hash)
+        rows.append(dict(position=p.previous_size + i, record_id=leaf.record_id, kind=leaf.kind.value,
+                         leaf_hash=leaf.leaf_hash, chain_hash=chain, checkpoint_size=p.tree_size))
+    if rows:
+        tx.execute(insert(trail_entries), rows)
+    tx.execute(insert(trail_checkpoints), dict(
+        tree_size=p.tree_size, previous_size=p.previous_size, origin=p.origin,
+        root_hash=p.root_hash, chain_head=p.chain_head, signed_at=p.signed_at, key_id=p.key_id,
+        signature=p.signature, event_id=str(env.event_id)))
+    return True
+
+
+def utc(at: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without a zone; they were stored as UTC."""
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+
+
+def steps(engine: Engine, *, aggregate: str | None = None, department: str | None = None,
+          actor: str | None = None, since: datetime | None = None,
+          until: datetime | None = None, with_state: bool = True,
+          with_record: bool = False) -> list[dict[str, Any]]:
+    """The trail's events in trail order, each with who, what, when, why and the state after.
+
+    An aggregate's trail includes the rejections of events published for it: a refusal, and
+    the rule it broke, is part of what happened to it.
+    """
+    q = (select(event_log, trail_entries.c.position, trail_entries.c.kind, trail_entries.c.leaf_hash)
+         .select_from(event_log.outerjoin(trail_entries, trail_entries.c.record_id == event_log.c.event_id))
+         .order_by(trail_entries.c.position.is_(None), trail_entries.c.position, event_log.c.recorded_at))
+    if aggregate:
+        refused = select(rejections.c.event_id).where(rejections.c.aggregate_id == aggregate)
+        q = q.where(or_(event_log.c.aggregate_id == aggregate, event_log.c.event_id.in_(refused)))
+    if department:
+        q = q.where(event_log.c.actor_department == department)
+    if actor:
+        q = q.where(event_log.c.actor_person == actor)
+    if since:
+        q = q.where(event_log.c.recorded_at >= since)
+    if until:
+        q = q.where(event_log.c.recorded_at <= until)
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    out = [_step(r, with_record) for r in rows]
+    if with_state and out:
+        for step, state in zip(out, _states_after(engine, rows)):
+            step["state_after"] = state
+    return out
+
+
+def _step(r, with_record: bool) -> dict[str, Any]:
+    envelope, payload_bytes = decode_record(r.record)
+    payload = to_json(decode_payload(payload_bytes, kind_of(envelope.event_type)))
+    why = {"causation_id": r.causation_id, "correlation_id": r.correlation_id}
+    if r.event_type == "EventRejected":
+        why |= {"rule": payload["rule"], "article": payload["article"], "message": payload["message"]}
+    step = {
+        "position": r.position, "kind": r.kind or "NOT YET CHECKPOINTED", "event_id": r.event_id,
+        "who": {"department": r.actor_department, "person": r.actor_person, "role": r.actor_role},
+        "what": {"event_type": r.event_type, "aggregate_type": r.aggregate_type,
+                 "aggregate_id": r.aggregate_id, "sequence": r.sequence, "payload": payload},
+        "when": {"occurred_at": utc(r.occurred_at).isoformat(),
+                 "recorded_at": utc(r.recorded_at).isoformat() if r.recorded_at else None},
+        "why": why, "policy_id": r.policy_id,
+        "leaf_hash": r.leaf_hash.hex() if r.leaf_hash else None,
+    }
+    if with_record:
+        step["record"] = base64.b64encode(r.record).decode()
+    return step
+
+
+def _states_after(engine: Engine, selected: list) -> Iterator[dict[str, Any] | None]:
+    """Replay every event of the aggregates concerned, in trail order, into a scratch
+    database with the projections' own code, and read each aggregate's row after its step."""
+    wanted = {(r.aggregate_type, r.aggregate_id) for r in selected}
+    targets = {r.event_id: (r.aggregate_type, r.aggregate_id) for r in selected}
+    q = (select(event_log.c.event_id, event_log.c.aggregate_type, event_log.c.aggregate_id,
+                event_log.c.record)
+         .select_from(event_log.outerjoin(trail_entries, trail_entries.c.record_id == event_log.c.event_id))
+         .order_by(trail_entries.c.position.is_(None), trail_entries.c.position, event_log.c.recorded_at))
+    scratch = create_engine("sqlite://")
+    metadata.create_all(scratch)
+    states: dict[str, dict[str, Any] | None] = {}
+    with engine.connect() as conn, scratch.begin() as tx:
+        for r in conn.execute(q):
+            if (r.aggregate_type, r.aggregate_id) not in wanted:
+                continue
+            envelope, payload_bytes = decode_record(r.record)
+            apply_event(Event(envelope, decode_payload(payload_bytes, kind_of(envelope.event_type))), tx)
+            if r.event_id in targets:
+                states[r.event_id] = _state(tx, *targets[r.event_id])
+    for r in selected:
+        yield states.get(r.event_id)
+
+
+def _state(tx: Connection, aggregate_type: str, aggregate_id: str) -> dict[str, Any] | None:
+    if aggregate_type not in STATE_OF:
+        return None
+    table, key = STATE_OF[aggregate_type]
+    row = tx.execute(select(table).where(table.c[key] == aggregate_id)).mappings().first()
+    if row is None:
+        return None
+    return {k: (utc(v).isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
+            if not isinstance(v, bytes)}
+
+
+def export_rows(engine: Engine, **filters) -> list[dict[str, Any]]:
+    """Flat rows for JSON Lines and CSV: each step with its record's bytes and leaf hash, so a
+    reader can recompute the leaf and check it with `govshare prove`."""
+    rows = []
+    for s in steps(engine, with_state=False, with_record=True, **filters):
+        rows.append({
+            "position": s["position"], "kind": s["kind"], "event_id": s["event_id"],
+            "event_type": s["what"]["event_type"], "aggregate_type": s["what"]["aggregate_type"],
+            "aggregate_id": s["what"]["aggregate_id"], "sequence": s["what"]["sequence"],
+            "actor_department": s["who"]["department"], "actor_person": s["who"]["person"],
+            "actor_role": s["who"]["role"], "occurred_at": s["when"]["occurred_at"],
+            "recorded_at": s["when"]["recorded_at"], "correlation_id": s["why"]["correlation_id"],
+            "causation_id": s["why"]["causation_id"], "rule": s["why"].get("rule"),
+            "article": s["why"].get("article"), "policy_id": s["policy_id"],
+            "leaf_hash": s["leaf_hash"],
+            "record": s["record"],
+        })
+    return rows

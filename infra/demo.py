@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from events.topics import Topics
+from infra import keys
 from infra.database import make_engine
 from infra.submit import submit_lines
 from projections import queries
+from projections.verification import verify
 
 LAW = {"kind": "LAW", "title": "中华人民共和国个人信息保护法", "article": "第十三条"}
 
@@ -117,6 +119,11 @@ def run_demo() -> int:
         for d in queries.deadline_list(engine):
             print(f"  {d['kind']:15} {d['subject_id']:20} {d['party']:9} due {d['due_at']} UTC "
                   f"{d['status']:8} extensions={d['extensions']}  [{d['article']}]")
+        print("\n== The audit trail (govshare verify)")
+        report = _wait_sealed(engine, keys.load(home / "trail-key.pem").public_key)
+        print(f"  {'INTACT' if report.intact else 'TAMPERED'}: {report.records} records in "
+              f"{report.checkpoints} signed checkpoints; try: GOVSHARE_HOME={home} govshare trail "
+              f"--aggregate gd-hrss-insurance")
         print(f"\nCounts: {queries.counts(engine)}")
         print(f"Query it yourself: GOVSHARE_HOME={home} govshare query catalog --json")
         return 0
@@ -134,6 +141,17 @@ def _wait_ready(home: Path, log: Path, service: subprocess.Popen, timeout: float
             return json.loads((home / "broker.json").read_text())["bootstrap"]
         time.sleep(0.1)
     raise SystemExit(f"the service did not start within {timeout}s; see {log}")
+
+
+def _wait_sealed(engine, public_key: bytes, timeout: float = 30):
+    """The trail once the notary has signed every projected record."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = verify(engine, public_key)
+        if (report.records >= sum(queries.counts(engine).values()) and not report.pending) \
+                or time.monotonic() > deadline:
+            return report
+        time.sleep(0.1)
 
 
 def _wait_projected(engine, timeout: float = 30) -> None:

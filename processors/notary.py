@@ -66,6 +66,25 @@ class _Head:
     new: bool
 
 
+def extend_and_sign(frontier: merkle.Frontier, chain: bytes, records: list[tr.TrailRecord], *,
+                    origin: str, signer: Signer, at: datetime) -> tr.TrailCheckpointed:
+    """Append records to the trail's head (the frontier grows in place), extend the chain,
+    and sign the new tree head."""
+    previous = frontier.size
+    leaves = []
+    for r in records:
+        leaf = r.leaf_hash
+        frontier.append(leaf)
+        chain = merkle.chain_hash(chain, leaf)
+        leaves.append(tr.TrailLeaf(record_id=r.record_id, kind=r.kind, leaf_hash=leaf))
+    root = frontier.root()
+    note = tr.checkpoint_note(origin, frontier.size, root, chain, at)
+    return tr.TrailCheckpointed(
+        origin=origin, previous_size=previous, tree_size=frontier.size, leaves=tuple(leaves),
+        root_hash=root, chain_head=chain, signed_at=at, key_id=signer.key_id,
+        signature=signer.sign(note))
+
+
 class Notary:
     consumer = "notary"
 
@@ -107,28 +126,16 @@ class Notary:
 
     def _checkpoint(self, tx: Connection, fresh: list[tr.TrailRecord]) -> tuple[int, Outgoing]:
         head = self._head(tx)
-        previous = head.frontier.size
-        chain = head.chain_head
-        leaves = []
-        for r in fresh:
-            leaf = r.leaf_hash
-            head.frontier.append(leaf)
-            chain = merkle.chain_hash(chain, leaf)
-            leaves.append(tr.TrailLeaf(record_id=r.record_id, kind=r.kind, leaf_hash=leaf))
         signed_at = self.clock.now()
-        root = head.frontier.root()
-        note = tr.checkpoint_note(self.origin, head.frontier.size, root, chain, signed_at)
-        checkpoint = tr.TrailCheckpointed(
-            origin=self.origin, previous_size=previous, tree_size=head.frontier.size,
-            leaves=tuple(leaves), root_hash=root, chain_head=chain, signed_at=signed_at,
-            key_id=self.signer.key_id, signature=self.signer.sign(note))
-        values = dict(tree_size=head.frontier.size, frontier=head.frontier.to_bytes(),
-                      chain_head=chain, checkpoints=head.checkpoints + 1)
+        checkpoint = extend_and_sign(head.frontier, head.chain_head, fresh, origin=self.origin,
+                                     signer=self.signer, at=signed_at)
+        values = dict(tree_size=checkpoint.tree_size, frontier=head.frontier.to_bytes(),
+                      chain_head=checkpoint.chain_head, checkpoints=head.checkpoints + 1)
         if head.new:
             tx.execute(insert(store.notary), dict(origin=self.origin, **values))
         else:
             tx.execute(update(store.notary).where(store.notary.c.origin == self.origin).values(**values))
-        log.info("trail.checkpointed", tree_size=head.frontier.size, appended=len(leaves))
+        log.info("trail.checkpointed", tree_size=checkpoint.tree_size, appended=len(fresh))
         return self.outbox.stage(tx, None, self._message(checkpoint, head.checkpoints + 1, signed_at))
 
     def _head(self, tx: Connection) -> _Head:

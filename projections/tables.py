@@ -153,6 +153,16 @@ trail_checkpoints = Table(
     Column("event_id", String(36), nullable=False, unique=True),
 )
 
+# Checkpoints read before every record they cover was projected (the records come on other
+# topics, in no fixed order relative to the trail topic) wait here, so the trail never names a
+# record the database does not hold yet.
+trail_pending = Table(
+    "trail_pending", metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # the TrailCheckpointed payload as published
+)
+
 APPEND_ONLY = (event_log, dead_letters, trail_entries, trail_checkpoints)
 
 positions = Table(

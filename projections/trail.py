@@ -6,7 +6,16 @@ import base64
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, Engine, create_engine, insert, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from events import merkle
 from events.codec import Event, decode_payload, decode_record
@@ -18,6 +27,7 @@ from projections.apply import apply_event
 from projections.tables import (
     accesses,
     catalog_entries,
+    dead_letters,
     deadlines,
     event_log,
     grants,
@@ -27,6 +37,7 @@ from projections.tables import (
     share_requests,
     trail_checkpoints,
     trail_entries,
+    trail_pending,
     usage_violations,
 )
 
@@ -42,10 +53,42 @@ STATE_OF = {
 }
 
 
-def apply_checkpoint(p: TrailCheckpointed, env: Envelope, tx: Connection) -> bool:
-    if tx.execute(select(trail_checkpoints.c.tree_size)
-                  .where(trail_checkpoints.c.tree_size == p.tree_size)).first():
+def hold_checkpoint(payload: bytes, env: Envelope, tx: Connection) -> bool:
+    """Keep a checkpoint until every record it covers is projected (see `apply_ready`)."""
+    p = decode_payload(payload)
+    known = select(trail_checkpoints.c.tree_size).where(trail_checkpoints.c.tree_size == p.tree_size)
+    waiting = select(trail_pending.c.tree_size).where(trail_pending.c.tree_size == p.tree_size)
+    if tx.execute(known).first() or tx.execute(waiting).first():
         return False
+    tx.execute(insert(trail_pending), dict(tree_size=p.tree_size, event_id=str(env.event_id),
+                                           payload=payload))
+    return True
+
+
+def apply_ready(tx: Connection) -> int:
+    """Append, in order, the held checkpoints whose records are all projected."""
+    applied = 0
+    while True:
+        row = tx.execute(select(trail_pending).order_by(trail_pending.c.tree_size).limit(1)).first()
+        if row is None:
+            return applied
+        p: TrailCheckpointed = decode_payload(row.payload)
+        size = tx.scalar(select(func.coalesce(func.max(trail_entries.c.position) + 1, 0)))
+        if p.previous_size != size or not _all_projected(tx, [leaf.record_id for leaf in p.leaves]):
+            return applied
+        apply_checkpoint(p, row.event_id, tx)
+        tx.execute(delete(trail_pending).where(trail_pending.c.tree_size == row.tree_size))
+        applied += 1
+
+
+def _all_projected(tx: Connection, ids: list[str]) -> bool:
+    found = tx.scalar(select(func.count()).select_from(event_log).where(event_log.c.event_id.in_(ids)))
+    if found < len(ids):
+        found += tx.scalar(select(func.count()).select_from(dead_letters).where(dead_letters.c.id.in_(ids)))
+    return found == len(ids)
+
+
+def apply_checkpoint(p: TrailCheckpointed, event_id: str, tx: Connection) -> None:
     chain = merkle.CHAIN_START if p.previous_size == 0 else tx.scalar(
         select(trail_entries.c.chain_hash).where(trail_entries.c.position == p.previous_size - 1))
     rows = []
@@ -58,8 +101,7 @@ def apply_checkpoint(p: TrailCheckpointed, env: Envelope, tx: Connection) -> boo
     tx.execute(insert(trail_checkpoints), dict(
         tree_size=p.tree_size, previous_size=p.previous_size, origin=p.origin,
         root_hash=p.root_hash, chain_head=p.chain_head, signed_at=p.signed_at, key_id=p.key_id,
-        signature=p.signature, event_id=str(env.event_id)))
-    return True
+        signature=p.signature, event_id=event_id))
 
 
 def utc(at: datetime | None) -> datetime | None:

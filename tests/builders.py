@@ -52,3 +52,27 @@ def lines(*events: dict[str, Any]) -> list[str]:
 
 def new_id(prefix: str = "entry") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+GD = "guangdong-2018"
+AUTH = dict(department="gd-authority", role="DATA_AUTHORITY")
+USER = dict(department="gd-amr", role="USER")
+PROVIDER = dict(department="gd-hrss", role="PROVIDER")
+
+
+def request(request_id, entry_id, items=("I.1",), *, policy=GD, user=USER, desensitized=False,
+            purpose="企业开办审批"):
+    return event("RequestSubmitted", request_id, 1, {
+        "entry_id": entry_id, "items": list(items), "purpose": purpose, "scenario": "一网通办",
+        "business_process": "开办企业一件事", "method": "INTERFACE", "period_end": "2026-12-31",
+        "desensitized": desensitized}, policy=policy, **user)
+
+
+def reviewed(request_id):
+    """The review after submission: the provider consulted and agreeing (sequences 2 and 3)."""
+    return [event("ProviderConsulted", request_id, 2, {}, **AUTH),
+            event("ProviderAnswered", request_id, 3, {"agrees": True}, **PROVIDER)]
+
+
+def approved(request_id):
+    return event("RequestApproved", request_id, 4, {"comment": "同意"}, **AUTH)

@@ -8,28 +8,25 @@ import pytest
 from events.codec import decode_message
 from processors.working_days import end_of_day
 from projections import queries
-from tests.builders import LAW, event, new_id, registered
+from tests.builders import (
+    AUTH,
+    LAW,
+    PROVIDER,
+    USER,
+    event,
+    new_id,
+    registered,
+    request,
+)
 from tests.harness import Harness
 
-GD = "guangdong-2018"
 NB = "ningbo-haishu-2021"
-AUTH = dict(department="gd-authority", role="DATA_AUTHORITY")
-USER = dict(department="gd-amr", role="USER")
-PROVIDER = dict(department="gd-hrss", role="PROVIDER")
 MON = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def harness(broker, database_url):
     return Harness(broker, database_url)
-
-
-def request(request_id, entry_id, items=("I.1",), *, policy=GD, user=USER, desensitized=False,
-            purpose="企业开办审批"):
-    return event("RequestSubmitted", request_id, 1, {
-        "entry_id": entry_id, "items": list(items), "purpose": purpose, "scenario": "一网通办",
-        "business_process": "开办企业一件事", "method": "INTERFACE", "period_end": "2026-12-31",
-        "desensitized": desensitized}, policy=policy, **user)
 
 
 def verdicts(outputs):

@@ -1,0 +1,76 @@
+"""The Merkle tree and audit paths follow RFC 9162, checked against the Certificate
+Transparency reference roots; the checkpoint note and signature check."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from events import merkle
+from events import trail as tr
+from processors.notary import Signer, extend_and_sign
+
+# The leaves and roots of the Certificate Transparency reference test vectors (RFC 6962 trees;
+# RFC 9162 hashes trees the same way).
+CT_LEAVES = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43",
+             bytes(range(0x50, 0x58)), bytes(range(0x60, 0x70))]
+CT_ROOTS = [
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+]
+LEAVES = [merkle.leaf_hash(d) for d in CT_LEAVES]
+
+
+@pytest.mark.parametrize("size", range(1, 9))
+def test_roots_match_the_certificate_transparency_reference(size):
+    assert merkle.root(LEAVES[:size]).hex() == CT_ROOTS[size - 1]
+
+
+def test_an_empty_tree_is_the_hash_of_nothing():
+    assert merkle.root([]) == hashlib.sha256(b"").digest()
+
+
+def test_the_frontier_survives_storage_and_keeps_growing_to_the_same_root():
+    frontier = merkle.Frontier()
+    for leaf in LEAVES[:5]:
+        frontier.append(leaf)
+    restored = merkle.Frontier.from_bytes(frontier.size, frontier.to_bytes())
+    for leaf in LEAVES[5:]:
+        restored.append(leaf)
+    assert restored.root().hex() == CT_ROOTS[-1]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 8, 13, 64, 100])
+def test_every_leaf_s_audit_path_leads_to_the_root_and_no_other_leaf_s_does(size):
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    root = merkle.root(leaves)
+    for index in range(size):
+        path = merkle.inclusion_path(index, leaves)
+        assert merkle.verify_inclusion(leaves[index], index, size, path, root)
+        assert not merkle.verify_inclusion(merkle.leaf_hash(b"forged"), index, size, path, root)
+        if size > 1:
+            assert not merkle.verify_inclusion(leaves[index], (index + 1) % size, size, path, root)
+    assert not merkle.verify_inclusion(leaves[0], size, size, [], root)
+
+
+def test_a_checkpoint_verifies_only_with_its_key_and_its_exact_note():
+    signer = Signer(Ed25519PrivateKey.generate())
+    at = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
+    records = [tr.TrailRecord(tr.LeafKind.ACCEPTED, f"e{i}", CT_LEAVES[i]) for i in range(8)]
+    cp = extend_and_sign(merkle.Frontier(), merkle.CHAIN_START, records, origin="govshare/test",
+                         signer=signer, at=at)
+    assert cp.root_hash.hex() == CT_ROOTS[-1] and cp.tree_size == 8
+    assert tr.signature_valid(signer.public_key, cp.note(), cp.signature)
+    assert tr.parse_note(cp.note())["root_hash"] == cp.root_hash
+    other = Signer(Ed25519PrivateKey.generate())
+    assert not tr.signature_valid(other.public_key, cp.note(), cp.signature)
+    moved = tr.checkpoint_note(cp.origin, 7, cp.root_hash, cp.chain_head, at)
+    assert not tr.signature_valid(signer.public_key, moved, cp.signature)

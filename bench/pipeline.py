@@ -1,8 +1,19 @@
-"""Benchmark: publish rate and end-to-end throughput/latency on the embedded broker.
+"""Benchmark: publish rate, and end-to-end throughput and latency through the running service.
 
-    python -m bench.pipeline [--events N] [--database sqlite|postgresql]
+    python -m bench.pipeline [--events 200000] [--paced-seconds 30] [--database sqlite|postgresql]
 
-Prints a table and writes bench/results/pipeline-<database>.json. Run on demand, never in CI.
+The workload is bench/workload.py's provincial mix. Three measures on one embedded Tansu:
+1. publish: the whole workload to the inboxes with acks=all and idempotence;
+2. sustained: the same workload published as fast as it goes into a running `govshare up`,
+   timed until every event is visible in the projections (accepted in event_log, or a
+   rejection); throughput is events over that time, and each event's latency is from its
+   publish to the poll that first counted it (the count grows in publish order to within a
+   batch, so this is a close upper bound);
+3. paced: a fresh stream at half the sustained rate for --paced-seconds, for latency below
+   saturation.
+Then the resident memory of the broker and of the service process (validator, deadline engine,
+grant keeper, notary and projector all run in it). Prints a table, writes
+bench/results/pipeline-<database>.json. Run on demand, never in CI.
 """
 from __future__ import annotations
 
@@ -17,116 +28,130 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select
-
-from bench.common import fresh_database, percentile, save
+from bench.common import fresh_database, percentile, rss_mib, save
+from bench.workload import Province
 from events.publisher import Publisher
 from events.submission import parse_line, to_inbox
 from events.topics import Topics
 from infra.broker import EmbeddedBroker
 from infra.database import make_engine
-from projections.tables import event_log
+from infra.topics import ensure_topics
+from projections import queries
 
-DEPARTMENTS = ["gd-hrss", "gd-psb", "gd-amr", "gd-health"]
 
-
-def workload(n: int) -> list:
-    """Registrations across providers and share types; one in ten breaks a rule."""
+def messages(events: list[dict], topics: Topics) -> list:
     now = datetime.now(timezone.utc)
-    events = []
-    for i in range(n):
-        restricted = i % 10 == 0
-        line = {"type": "EntryRegistered", "aggregate_id": f"bench-{uuid.uuid4().hex[:12]}",
-                "sequence": 1, "policy": "guangdong-2018",
-                "actor": {"department": DEPARTMENTS[i % 4], "person": "bench", "role": "PROVIDER"},
-                "payload": {"attributes": {
-                    "title": f"资源{i}", "description": "d", "classification": "c",
-                    "business_name": "b", "information_system": "s",
-                    "data_items": [{"code": f"B.{i}.{j}", "name": f"item {j}"} for j in range(3)],
-                    "share_type": "CONDITIONAL" if restricted else "UNCONDITIONAL",
-                    "share_methods": ["INTERFACE"], "storage_format": "table",
-                    "update_frequency": "daily", "security_level": "L2", "usage_scope": "all"}}}
-        events.append(parse_line(json.dumps(line), now=now))
-    return events
+    return [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now), topics) for e in events]
 
 
-def measure_publish(broker: EmbeddedBroker, n: int) -> dict:
+def measure_publish(broker: EmbeddedBroker, events: list[dict]) -> dict:
     topics = Topics(f"pub{uuid.uuid4().hex[:6]}")
     kafka = {"bootstrap.servers": broker.bootstrap}
-    from infra.topics import ensure_topics
     ensure_topics(kafka, topics, 3, 1)
-    messages = [to_inbox(e, topics) for e in workload(n)]
+    batch = messages(events, topics)
     publisher = Publisher(kafka)
     start = time.perf_counter()
-    publisher.publish(messages)
+    publisher.publish(batch)
     elapsed = time.perf_counter() - start
-    return {"events": n, "seconds": round(elapsed, 3), "events_per_s": round(n / elapsed)}
+    return {"events": len(batch), "seconds": round(elapsed, 2), "events_per_s": round(len(batch) / elapsed)}
 
 
-def measure_end_to_end(broker: EmbeddedBroker, n: int, database_url: str, home: Path) -> dict:
-    prefix = f"e2e{uuid.uuid4().hex[:6]}"
+def start_service(broker: EmbeddedBroker, database_url: str, home: Path, prefix: str) -> subprocess.Popen:
     env = {**os.environ, "GOVSHARE_HOME": str(home), "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap,
            "GOVSHARE_TOPIC_PREFIX": prefix, "GOVSHARE_DATABASE_URL": database_url}
     log = home / "service.log"
     service = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    while "service.ready" not in log.read_text(errors="replace"):
+        if service.poll() is not None:
+            raise SystemExit(log.read_text())
+        time.sleep(0.1)
+    return service
+
+
+def decided(engine) -> int:
+    c = queries.counts(engine)
+    return c["accepted"] + c["rejected"]
+
+
+def drive(publisher: Publisher, batch: list, engine, rate: float | None, timeout: float) -> dict:
+    """Publish `batch` (at `rate` events/s, or as fast as it goes) and follow what becomes visible."""
+    base = decided(engine)
+    published_at: list[float] = []
+    start = time.perf_counter()
+    chunk = 500 if rate is None else max(1, int(rate / 20))
+    for i in range(0, len(batch), chunk):
+        part = batch[i:i + chunk]
+        if rate is not None:
+            wait = start + i / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)  # pacing the offered load, not waiting for a result
+        publisher.publish(part)
+        published_at.extend([time.perf_counter()] * len(part))
+    publish_done = time.perf_counter()
+    visible_at: list[float] = []
+    while len(visible_at) < len(batch) and time.perf_counter() - start < timeout:
+        seen = decided(engine) - base
+        now = time.perf_counter()
+        visible_at.extend([now] * (min(seen, len(batch)) - len(visible_at)))
+        time.sleep(0.05)
+    if len(visible_at) < len(batch):
+        raise SystemExit(f"only {len(visible_at)} of {len(batch)} events visible after {timeout}s")
+    elapsed = visible_at[-1] - start
+    latencies = [v - p for v, p in zip(visible_at, published_at)]
+    return {"events": len(batch), "seconds": round(elapsed, 2), "events_per_s": round(len(batch) / elapsed),
+            "publish_seconds": round(publish_done - start, 2),
+            "latency_p50_s": round(percentile(latencies, 0.5), 3),
+            "latency_p99_s": round(percentile(latencies, 0.99), 3)}
+
+
+def measure_end_to_end(broker: EmbeddedBroker, events: list[dict], paced_seconds: float,
+                       database_url: str, home: Path) -> dict:
+    prefix = f"e2e{uuid.uuid4().hex[:6]}"
+    service = start_service(broker, database_url, home, prefix)
     try:
-        while "service.ready" not in log.read_text(errors="replace"):
-            if service.poll() is not None:
-                raise SystemExit(log.read_text())
-            time.sleep(0.1)
         topics = Topics(prefix)
-        messages = [to_inbox(e, topics) for e in workload(n)]
         engine = make_engine(database_url)
         publisher = Publisher({"bootstrap.servers": broker.bootstrap})
-        published_at: list[float] = []
-        start = time.perf_counter()
-        chunk = 500
-        for i in range(0, n, chunk):
-            publisher.publish(messages[i:i + chunk])
-            published_at.extend([time.perf_counter()] * len(messages[i:i + chunk]))
-        publish_done = time.perf_counter()
-        visible_at: list[float] = []
-        seen = 0
-        while seen < n:
-            with engine.connect() as conn:
-                count = conn.execute(select(func.count()).select_from(event_log)).scalar_one()
-            now = time.perf_counter()
-            visible_at.extend([now] * (count - seen))
-            seen = count
-            if now - start > 3600:
-                break
-            time.sleep(0.02)
-        elapsed = visible_at[-1] - start
-        latencies = [v - p for v, p in zip(visible_at, published_at)]
-        return {"events": n, "seconds": round(elapsed, 2), "events_per_s": round(n / elapsed),
-                "publish_seconds": round(publish_done - start, 2),
-                "latency_p50_s": round(percentile(latencies, 0.5), 3),
-                "latency_p99_s": round(percentile(latencies, 0.99), 3)}
+        sustained = drive(publisher, messages(events, topics), engine, None, timeout=7200)
+        rate = sustained["events_per_s"] / 2
+        paced_events = Province(seed=11).events(max(100, int(rate * paced_seconds)))
+        paced = drive(publisher, messages(paced_events, topics), engine, rate, timeout=600)
+        paced["offered_per_s"] = round(rate)
+        memory = {"broker_mib": rss_mib(broker.process.pid), "service_mib": rss_mib(service.pid)}
+        memory["total_mib"] = memory["broker_mib"] + memory["service_mib"]
+        return {"sustained": sustained, "paced": paced, "memory_at_end": memory}
     finally:
         service.terminate()
-        service.wait(30)
+        service.wait(60)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--paced-seconds", type=float, default=30)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
     url = fresh_database(args.database, home, "govshare.db")
+    events = Province().events(args.events)
     broker = EmbeddedBroker.start()
     try:
-        results = {"database": args.database,
-                   "publish_acks_all_idempotent": measure_publish(broker, args.events),
-                   "end_to_end": measure_end_to_end(broker, args.events, url, home)}
+        publish = measure_publish(broker, events)
+        results = {"database": args.database, "workload_events": len(events),
+                   "publish_acks_all_idempotent": publish,
+                   **measure_end_to_end(broker, events, args.paced_seconds, url, home)}
     finally:
         broker.stop()
-    print(f"\n{'measure':38} {'events':>8} {'seconds':>8} {'events/s':>9} {'p50 s':>7} {'p99 s':>7}")
-    for name, r in results.items():
-        if isinstance(r, dict):
-            print(f"{name + ' (' + args.database + ')':38} {r['events']:>8} {r['seconds']:>8} "
-                  f"{r['events_per_s']:>9} {r.get('latency_p50_s', ''):>7} {r.get('latency_p99_s', ''):>7}")
+    print(f"\n{'measure (' + args.database + ')':36} {'events':>8} {'seconds':>8} {'events/s':>9} "
+          f"{'p50 s':>8} {'p99 s':>8}")
+    for name in ("publish_acks_all_idempotent", "sustained", "paced"):
+        r = results[name]
+        print(f"{name:36} {r['events']:>8} {r['seconds']:>8} {r['events_per_s']:>9} "
+              f"{r.get('latency_p50_s', ''):>8} {r.get('latency_p99_s', ''):>8}")
+    m = results["memory_at_end"]
+    print(f"{'resident memory at end (MiB)':36} broker {m['broker_mib']}, service {m['service_mib']}, "
+          f"total {m['total_mib']}")
     save(f"pipeline-{args.database}", results)
 
 

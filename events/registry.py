@@ -48,6 +48,12 @@ def kind_for(payload: object) -> EventKind:
     return _BY_CLASS[type(payload)]
 
 
+def type_names(classes: tuple[type, ...]) -> set[str]:
+    """The event type names of payload classes, as the ce_type header carries them."""
+    _load_all()
+    return {_BY_CLASS[c].event_type for c in classes}
+
+
 def all_kinds() -> list[EventKind]:
     _load_all()
     return list(_KINDS.values())

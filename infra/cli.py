@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
@@ -15,6 +17,9 @@ from infra.database import make_engine
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Filtered at the call: a debug line per event costs nothing unless asked for.
+    level = logging.getLevelName(os.environ.get("GOVSHARE_LOG_LEVEL", "INFO").upper())
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
     args = _parser().parse_args(argv)
     return args.handler(args, Settings()) or 0
 
@@ -41,22 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("--share-type", choices=["UNCONDITIONAL", "CONDITIONAL", "NON_SHAREABLE"])
     cat.add_argument("--policy")
     cat.add_argument("--json", action="store_true")
+    _limit(cat)
     cat.set_defaults(handler=_query_catalog)
     rej = qsub.add_parser("rejections", help="events refused, with rule and article")
     rej.add_argument("--entry", dest="aggregate_id")
     rej.add_argument("--event-id")
     rej.add_argument("--rule")
     rej.add_argument("--json", action="store_true")
+    _limit(rej)
     rej.set_defaults(handler=_query_rejections)
     dls = qsub.add_parser("deadlines", help="legal time limits: who must act by when")
     dls.add_argument("--overdue", action="store_true", help="only those that fell due undone")
     dls.add_argument("--party", help="department that must act")
     dls.add_argument("--status", choices=["open", "met", "breached", "cancelled"])
     dls.add_argument("--json", action="store_true")
+    _limit(dls)
     dls.set_defaults(handler=_query_deadlines)
     sup = qsub.add_parser("supervision", help="rectification orders and circulated criticism")
     sup.add_argument("--party")
     sup.add_argument("--json", action="store_true")
+    _limit(sup)
     sup.set_defaults(handler=_query_supervision)
     obj = qsub.add_parser("objections", help="problem data: open, overdue, by provider, by outcome")
     obj.add_argument("--status", choices=["open", "resolved", "closed"])
@@ -65,17 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     obj.add_argument("--outcome", choices=["CORRECTED", "CONFIRMED_CORRECT", "RESOLVED_BY_COMMUNICATION"])
     obj.add_argument("--stats", action="store_true", help="counts and mean time to resolve")
     obj.add_argument("--json", action="store_true")
+    _limit(obj)
     obj.set_defaults(handler=_query_objections)
     req = qsub.add_parser("requests", help="share requests: state, who acts next, by when")
     req.add_argument("--status", choices=["pending", "granted", "rejected", "disputed", "refused",
                                           "escalated", "revoked"])
     req.add_argument("--requester")
     req.add_argument("--json", action="store_true")
+    _limit(req)
     req.set_defaults(handler=_query_requests)
     gr = qsub.add_parser("grants", help="access grants: items, purpose, period, status")
     gr.add_argument("--status", choices=["open", "revoked", "expired"])
     gr.add_argument("--grantee")
     gr.add_argument("--json", action="store_true")
+    _limit(gr)
     gr.set_defaults(handler=_query_grants)
     pr = qsub.add_parser("problems", help="the problem list escalated to the leadership group")
     pr.add_argument("--json", action="store_true")
@@ -83,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     acc = qsub.add_parser("accesses", help="recorded uses of shared data")
     acc.add_argument("--violations", action="store_true", help="only those flagged")
     acc.add_argument("--json", action="store_true")
+    _limit(acc)
     acc.set_defaults(handler=_query_accesses)
     dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
     dead.add_argument("--json", action="store_true")
@@ -222,7 +235,8 @@ def _query_catalog(args, settings: Settings) -> int:
                 _print(found["obligations"], False, ["obligation_id", "trigger", "received_on", "status", "extensions_granted"])
         return 0
     rows = queries.catalog(engine, provider=args.provider, status=args.status,
-                           share_type=args.share_type, policy=args.policy)
+                           share_type=args.share_type, policy=args.policy,
+                           limit=args.limit or None)
     _print(rows, args.json, ["entry_id", "title", "provider", "policy_id", "share_type", "status", "version"])
     return 0
 
@@ -230,7 +244,8 @@ def _query_catalog(args, settings: Settings) -> int:
 def _query_rejections(args, settings: Settings) -> int:
     from projections import queries
     engine = _read_engine(settings)
-    rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule)
+    rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule,
+                            limit=args.limit or None)
     _print(rows, args.json, ["rejected_event_type", "aggregate_id", "rule", "article", "message"])
     return 0
 
@@ -238,7 +253,8 @@ def _query_rejections(args, settings: Settings) -> int:
 def _query_deadlines(args, settings: Settings) -> int:
     from projections import queries
     engine = _read_engine(settings)
-    rows = queries.deadline_list(engine, overdue=args.overdue, party=args.party, status=args.status)
+    rows = queries.deadline_list(engine, overdue=args.overdue, party=args.party, status=args.status,
+                                 limit=args.limit or None)
     _print(rows, args.json, ["deadline_id", "kind", "subject_id", "party", "due_at", "status",
                              "extensions", "article"])
     return 0
@@ -247,7 +263,7 @@ def _query_deadlines(args, settings: Settings) -> int:
 def _query_supervision(args, settings: Settings) -> int:
     from projections import queries
     engine = _read_engine(settings)
-    _print(queries.supervision(engine, party=args.party), args.json,
+    _print(queries.supervision(engine, party=args.party, limit=args.limit or None), args.json,
            ["action", "party", "deadline_id", "due_at", "article", "recorded_at"])
     return 0
 
@@ -259,7 +275,7 @@ def _query_objections(args, settings: Settings) -> int:
         print(json.dumps(queries.objection_stats(engine), ensure_ascii=False, indent=2))
         return 0
     rows = queries.objection_list(engine, status=args.status, overdue=args.overdue,
-                                  provider=args.provider, outcome=args.outcome)
+                                  provider=args.provider, outcome=args.outcome, limit=args.limit or None)
     _print(rows, args.json, ["objection_id", "entry_id", "reporter", "provider", "kind", "status",
                              "outcome", "round", "reported_at", "resolved_at"])
     return 0
@@ -275,7 +291,8 @@ def _read_engine(settings: Settings):
 
 def _query_requests(args, settings: Settings) -> int:
     from projections import queries
-    rows = queries.request_list(_read_engine(settings), status=args.status, requester=args.requester)
+    rows = queries.request_list(_read_engine(settings), status=args.status, requester=args.requester,
+                                limit=args.limit or None)
     _print(rows, args.json, ["request_id", "entry_id", "requester", "provider", "path", "status",
                              "next_actor", "due_at"])
     return 0
@@ -283,7 +300,8 @@ def _query_requests(args, settings: Settings) -> int:
 
 def _query_grants(args, settings: Settings) -> int:
     from projections import queries
-    rows = queries.grant_list(_read_engine(settings), status=args.status, grantee=args.grantee)
+    rows = queries.grant_list(_read_engine(settings), status=args.status, grantee=args.grantee,
+                              limit=args.limit or None)
     _print(rows, args.json, ["grant_id", "request_id", "grantee", "items", "purpose", "valid_until", "status"])
     return 0
 
@@ -297,7 +315,8 @@ def _query_problems(args, settings: Settings) -> int:
 
 def _query_accesses(args, settings: Settings) -> int:
     from projections import queries
-    rows = queries.access_list(_read_engine(settings), violations_only=args.violations)
+    rows = queries.access_list(_read_engine(settings), violations_only=args.violations,
+                               limit=args.limit or None)
     _print(rows, args.json, ["access_id", "grant_id", "department", "items", "purpose", "recipient", "violations"])
     return 0
 
@@ -322,6 +341,11 @@ def _instant(text: str) -> datetime:
     at = datetime.fromisoformat(text.replace("Z", "+00:00"))
     # In UTC, as the projections store instants (SQLite keeps no zone).
     return at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=1000,
+                        help="at most this many rows, oldest first (default 1000; 0: all)")
 
 
 def _trail_filters(parser: argparse.ArgumentParser) -> None:
@@ -471,5 +495,4 @@ def _topics(args, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    structlog.configure()
     sys.exit(main())

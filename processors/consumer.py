@@ -2,12 +2,12 @@
 before, decode, apply each event once, then publish what it emitted after the commit."""
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, insert, select
 
-from events.codec import Event, decode_message
+from events.codec import TYPE_PREFIX, Event, decode_message
 from events.errors import DecodeError
 from events.publisher import Outgoing, Publisher
+from events.registry import type_names
 from processors import store
 from processors.messages import Incoming
 from processors.outbox import Outbox
@@ -31,30 +31,37 @@ class EventConsumer:
         emitted: Emitted = []
         with self.engine.begin() as tx:
             consumed = store.Positions(tx, self.cluster_id, self.consumer)
-            for m in consumed.unseen(messages):
-                event = self._first_time(tx, m)
-                if event is not None:
-                    emitted += self.apply(tx, event)
+            for event in self._first_time(tx, list(consumed.unseen(messages))):
+                emitted += self.apply(tx, event)
             consumed.save()
         self.outbox.publish(emitted)
         return len(emitted)
 
-    def _first_time(self, tx: Connection, m: Incoming) -> Event | None:
-        try:
-            event = decode_message(m.headers, m.value)
-        except DecodeError as exc:
-            # Only govshare writes these topics; the projector keeps such bytes visible.
-            self.log.error("processor.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
-            return None
-        if not isinstance(event.payload, self.handles):
-            return None  # nothing to do, so nothing to remember either: keeps the hot path lean
-        try:
-            with tx.begin_nested():
-                tx.execute(insert(store.handled), dict(consumer=self.consumer,
-                                                       event_id=str(event.envelope.event_id)))
-        except IntegrityError:
-            return None  # applied before: a redelivery, or a rehydrated log read again
-        return event
+    def _first_time(self, tx: Connection, messages: list[Incoming]) -> list[Event]:
+        """The batch's events this processor acts on and has not applied before (a redelivery,
+        or a rehydrated log read again), remembered in one statement."""
+        wanted = {TYPE_PREFIX + name for name in type_names(self.handles)}
+        events: dict[str, Event] = {}
+        for m in messages:
+            # The type header decides before the payload is decoded: most events are not ours.
+            if next((v for k, v in m.headers if k == "ce_type"), b"").decode("utf-8", "replace") not in wanted:
+                continue
+            try:
+                event = decode_message(m.headers, m.value)
+            except DecodeError as exc:
+                # Only govshare writes these topics; the projector keeps such bytes visible.
+                self.log.error("processor.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
+                continue
+            events.setdefault(str(event.envelope.event_id), event)
+        if not events:
+            return []
+        seen = set(tx.scalars(select(store.handled.c.event_id).where(
+            store.handled.c.consumer == self.consumer, store.handled.c.event_id.in_(list(events)))))
+        fresh = [e for event_id, e in events.items() if event_id not in seen]
+        if fresh:
+            tx.execute(insert(store.handled), [dict(consumer=self.consumer, event_id=str(e.envelope.event_id))
+                                               for e in fresh])
+        return fresh
 
     def apply(self, tx: Connection, event: Event) -> Emitted:
         raise NotImplementedError

@@ -22,10 +22,25 @@ class Outbox:
             headers=store.headers_to_text(out.headers), published=False)).inserted_primary_key[0]
         return seq, out
 
-    def staged_for(self, tx: Connection, source_id: str) -> list[tuple[int, Outgoing]]:
-        rows = tx.execute(select(store.outbox).where(store.outbox.c.source_event_id == source_id)
-                          .order_by(store.outbox.c.seq))
-        return [(r.seq, store.as_outgoing(r)) for r in rows]
+    def stage_many(self, tx: Connection, items: list[tuple[str | None, Outgoing]]) -> list[tuple[int, Outgoing]]:
+        """Stage a batch's outputs in one statement, in order."""
+        if not items:
+            return []
+        seqs = tx.execute(insert(store.outbox).returning(store.outbox.c.seq, sort_by_parameter_order=True), [
+            dict(source_event_id=source_id, topic=out.topic, key=out.key, value=out.value,
+                 headers=store.headers_to_text(out.headers), published=False)
+            for source_id, out in items]).scalars().all()
+        return list(zip(seqs, (out for _, out in items)))
+
+    def staged_for(self, tx: Connection, source_ids: list[str]) -> dict[str, list[tuple[int, Outgoing]]]:
+        """What was staged before for each of these inputs: a redelivery is answered the same."""
+        found: dict[str, list[tuple[int, Outgoing]]] = {}
+        if source_ids:
+            rows = tx.execute(select(store.outbox).where(store.outbox.c.source_event_id.in_(source_ids))
+                              .order_by(store.outbox.c.seq))
+            for r in rows:
+                found.setdefault(r.source_event_id, []).append((r.seq, store.as_outgoing(r)))
+        return found
 
     def publish(self, rows: list[tuple[int, Outgoing]]) -> None:
         if not rows:

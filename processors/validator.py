@@ -9,7 +9,6 @@ output is harmless downstream.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import datetime
 
@@ -25,11 +24,11 @@ from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
 from events.publisher import Outgoing, Publisher
-from events.records import from_plain, to_json
 from events.registry import kind_for
 from events.rejection import EventRejected
 from events.topics import Topics
 from processors import catalog, jurisdiction, objections, requests, store
+from processors.aggregates import AggregateStates
 from processors.messages import Incoming
 from processors.outbox import Outbox
 from processors.profiles import Policies
@@ -65,36 +64,53 @@ class Validator:
         return [out for _, out in rows]
 
     def _decide_and_store(self, messages: list[Incoming]) -> list[tuple[int, Outgoing]]:
-        rows: list[tuple[int, Outgoing]] = []
         with self.engine.begin() as tx:
             consumed = store.Positions(tx, self.cluster_id, "validator")
-            for message in consumed.unseen(messages):
-                rows.extend(self._outcome(tx, message))
+            decoded = [(m, _decode(m)) for m in consumed.unseen(messages)]
+            events = [e for _, e in decoded if isinstance(e, Event)]
+            states = AggregateStates(tx)
+            states.prefetch(_keys(events))
+            earlier = self.outbox.staged_for(tx, [str(e.envelope.event_id) for e in events])
+            decided: list[tuple[int, Outgoing] | tuple[str | None, Outgoing]] = []
+            new_at: list[int] = []  # which of `decided` are new outputs, still to be staged
+            for message, event in decoded:
+                if isinstance(event, DecodeError):
+                    new_at.append(len(decided))
+                    decided.append((None, self._dead_letter(message, str(event))))
+                    continue
+                event_id = str(event.envelope.event_id)
+                if event_id in earlier:
+                    # A publisher retried an event already decided: answer again with the same outputs.
+                    log.info("event.redelivered", event_id=event_id)
+                    decided.extend(earlier[event_id])
+                    continue
+                new_at.append(len(decided))
+                decided.append((event_id, self._outcome(tx, states, message, event)))
+                earlier[event_id] = []  # a second copy within this batch is a redelivery too
+            states.flush()
+            staged = self.outbox.stage_many(tx, [decided[i] for i in new_at])
+            for i, row in zip(new_at, staged):
+                decided[i] = row
             consumed.save()
-        return rows
+        return decided
 
-    def _outcome(self, tx: Connection, message: Incoming) -> list[tuple[int, Outgoing]]:
+    def _outcome(self, tx: Connection, states: AggregateStates, message: Incoming, event: Event) -> Outgoing:
         try:
-            event = decode_message(message.headers, message.value)
-        except DecodeError as exc:
-            return [self.outbox.stage(tx, None, self._dead_letter(message, str(exc)))]
-        earlier = self.outbox.staged_for(tx, str(event.envelope.event_id))
-        if earlier:
-            # A publisher retried an event already decided: answer again with the same outputs.
-            log.info("event.redelivered", event_id=str(event.envelope.event_id))
-            return earlier
-        try:
-            with tx.begin_nested():
-                outcome = self._judge(tx, event, message.timestamp)
+            if event.envelope.aggregate_type == catalog_events.AGGREGATE:
+                with tx.begin_nested():  # catalog decisions also write item sources
+                    outcome = self._judge(tx, states, event, message.timestamp)
+            else:
+                outcome = self._judge(tx, states, event, message.timestamp)
         except (DBAPIError, IntegrityError):
             raise  # the database's trouble, not the event's: the caller retries
         except Exception as exc:
             # A bug must not swallow the message: keep it, with the reason, for an operator.
+            states.drop()
             log.exception("validator.failed", event_id=str(event.envelope.event_id))
-            outcome = self._dead_letter(message, f"validator error: {type(exc).__name__}: {exc}")
-        return [self.outbox.stage(tx, str(event.envelope.event_id), outcome)]
+            return self._dead_letter(message, f"validator error: {type(exc).__name__}: {exc}")
+        return outcome
 
-    def _judge(self, tx: Connection, event: Event, received: datetime) -> Outgoing:
+    def _judge(self, tx: Connection, states: AggregateStates, event: Event, received: datetime) -> Outgoing:
         env = event.envelope
         try:
             policy, department = jurisdiction.resolve(event, self.policies)
@@ -102,49 +118,51 @@ class Validator:
                      objection_events.AGGREGATE: self._judge_objection,
                      sharing_events.REQUEST: self._judge_request,
                      sharing_events.ACCESS: self._judge_access}[env.aggregate_type]
-            judge(tx, event, policy, department)
+            judge(tx, states, event, policy, department)
         except RuleBroken as stop:
+            states.drop()
             return self._rejection(event, stop.rejected, received)
-        log.info("event.accepted", event_id=str(env.event_id), type=env.event_type,
+        states.keep()
+        log.debug("event.accepted", event_id=str(env.event_id), type=env.event_type,
                  aggregate=env.aggregate_id, sequence=env.sequence)
         return Outgoing(self.topics.events(env.aggregate_type), env.aggregate_id.encode(),
                         encode_payload(event.payload), to_headers(env.recorded(received)))
 
-    def _judge_entry(self, tx: Connection, event: Event, policy, department) -> None:
+    def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
         env = event.envelope
-        state = self._load(tx, catalog.EntryState, env.aggregate_type, env.aggregate_id)
+        state = states.get(catalog.EntryState, env.aggregate_type, env.aggregate_id)
         ctx = catalog.Context(env.aggregate_id, policy, department, self._sources(tx, event, state))
         _accept_or_raise(catalog.decide(state, event, ctx))
         new_state = catalog.evolve(state, event)
-        self._save(tx, env.aggregate_type, new_state.entry_id, new_state)
+        states.put(env.aggregate_type, new_state.entry_id, new_state)
         self._save_sources(tx, new_state, policy.jurisdiction)
 
-    def _judge_objection(self, tx: Connection, event: Event, policy, department) -> None:
+    def _judge_objection(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
         env = event.envelope
-        state = self._load(tx, objections.ObjectionState, env.aggregate_type, env.aggregate_id)
+        state = states.get(objections.ObjectionState, env.aggregate_type, env.aggregate_id)
         entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
-        entry = entry_id and self._load(tx, catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+        entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
         ctx = objections.Context(policy, department, entry)
         _accept_or_raise(objections.decide(state, event, ctx))
-        self._save(tx, env.aggregate_type, env.aggregate_id, objections.evolve(state, event, ctx))
+        states.put(env.aggregate_type, env.aggregate_id, objections.evolve(state, event, ctx))
 
-    def _judge_request(self, tx: Connection, event: Event, policy, department) -> None:
+    def _judge_request(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
         env = event.envelope
-        state = self._load(tx, requests.RequestState, env.aggregate_type, env.aggregate_id)
+        state = states.get(requests.RequestState, env.aggregate_type, env.aggregate_id)
         entry_id = state.entry_id if state else event.payload.entry_id
-        entry = self._load(tx, catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+        entry = states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
         ctx = requests.Context(policy, department, entry)
         _accept_or_raise(requests.decide(state, event, ctx))
-        self._save(tx, env.aggregate_type, env.aggregate_id, requests.evolve(state, event, ctx))
+        states.put(env.aggregate_type, env.aggregate_id, requests.evolve(state, event, ctx))
 
-    def _judge_access(self, tx: Connection, event: Event, policy, department) -> None:
+    def _judge_access(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
         """An access is a fact to keep whatever it breaks (事中留痕): only its form and identity
         are checked here; the usage checker compares it with the grant afterwards."""
         env = event.envelope
-        known = self._load(tx, dict, env.aggregate_type, env.aggregate_id)
+        known = states.get(dict, env.aggregate_type, env.aggregate_id)
         jurisdiction.expect_next(policy, event, 1 if known else None, creates=True,
                                  exists_rule="access-already-recorded", missing_rule="access-already-recorded")
-        self._save(tx, env.aggregate_type, env.aggregate_id, {"access_id": env.aggregate_id})
+        states.put(env.aggregate_type, env.aggregate_id, {"access_id": env.aggregate_id})
 
     def _sources(self, tx: Connection, event: Event, state: catalog.EntryState | None) -> dict[str, str]:
         codes = set(getattr(getattr(event.payload, "attributes", None), "item_codes", ()))
@@ -157,17 +175,6 @@ class Validator:
             store.item_sources.c.jurisdiction == policy.jurisdiction,
             store.item_sources.c.code.in_(sorted(codes))))
         return {r.code: r.entry_id for r in rows}
-
-    def _load(self, tx: Connection, kind: type, aggregate_type: str, aggregate_id: str):
-        row = tx.execute(select(store.aggregates.c.state).where(
-            store.aggregates.c.aggregate_type == aggregate_type,
-            store.aggregates.c.aggregate_id == aggregate_id)).first()
-        return from_plain(kind, json.loads(row.state)) if row else None
-
-    def _save(self, tx: Connection, aggregate_type: str, aggregate_id: str, state: object) -> None:
-        key = dict(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
-        tx.execute(delete(store.aggregates).filter_by(**key))
-        tx.execute(insert(store.aggregates), dict(**key, state=json.dumps(to_json(state))))
 
     def _save_sources(self, tx: Connection, state: catalog.EntryState, jurisdiction_id: str) -> None:
         tx.execute(delete(store.item_sources).where(store.item_sources.c.entry_id == state.entry_id))
@@ -203,6 +210,25 @@ class Validator:
                  (deadletter.ID, str(dlq_id).encode())]
         return Outgoing(self.topics.dead_letters, message.key or b"", message.value or b"",
                         list(message.headers) + extra)
+
+
+def _decode(message: Incoming) -> Event | DecodeError:
+    try:
+        return decode_message(message.headers, message.value)
+    except DecodeError as exc:
+        return exc
+
+
+def _keys(events: list[Event]) -> set[tuple[str, str]]:
+    """The aggregates a batch will read: each event's own, and the entry a new request or
+    objection names."""
+    keys = set()
+    for e in events:
+        keys.add((e.envelope.aggregate_type, e.envelope.aggregate_id))
+        entry_id = getattr(e.payload, "entry_id", None)
+        if entry_id and e.envelope.aggregate_type != sharing_events.ACCESS:
+            keys.add((catalog_events.AGGREGATE, entry_id))
+    return keys
 
 
 def _accept_or_raise(verdict) -> None:

@@ -34,14 +34,15 @@ def _rows(engine: Engine, query) -> list[dict[str, Any]]:
 
 
 def catalog(engine: Engine, *, provider: str | None = None, status: str | None = None,
-            share_type: str | None = None, policy: str | None = None) -> list[dict[str, Any]]:
+            share_type: str | None = None, policy: str | None = None,
+            limit: int | None = None) -> list[dict[str, Any]]:
     q = select(catalog_entries).order_by(catalog_entries.c.entry_id)
     for column, value in ((catalog_entries.c.provider, provider), (catalog_entries.c.status, status),
                           (catalog_entries.c.share_type, share_type),
                           (catalog_entries.c.policy_id, policy)):
         if value:
             q = q.where(column == value)
-    return [_decoded(r) for r in _rows(engine, q)]
+    return [_decoded(r) for r in _rows(engine, q.limit(limit))]
 
 
 def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
@@ -62,8 +63,8 @@ def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
 
 
 def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str | None = None,
-             rule: str | None = None) -> list[dict[str, Any]]:
-    q = select(rejections).order_by(rejections.c.recorded_at)
+             rule: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    q = select(rejections).order_by(rejections.c.recorded_at).limit(limit)
     for column, value in ((rejections.c.aggregate_id, aggregate_id),
                           (rejections.c.rejected_event_id, event_id), (rejections.c.rule, rule)):
         if value:
@@ -95,9 +96,9 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def deadline_list(engine: Engine, *, overdue: bool = False, party: str | None = None,
-                  status: str | None = None) -> list[dict[str, Any]]:
+                  status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Deadlines by due instant; overdue ones are those that fell due with the duty undone."""
-    q = select(deadlines).order_by(deadlines.c.due_at)
+    q = select(deadlines).order_by(deadlines.c.due_at).limit(limit)
     if overdue:
         q = q.where(deadlines.c.status == "breached")
     for column, value in ((deadlines.c.party, party), (deadlines.c.status, status)):
@@ -106,21 +107,22 @@ def deadline_list(engine: Engine, *, overdue: bool = False, party: str | None = 
     return _rows(engine, q)
 
 
-def supervision(engine: Engine, *, party: str | None = None) -> list[dict[str, Any]]:
-    q = select(supervision_actions).order_by(supervision_actions.c.recorded_at)
+def supervision(engine: Engine, *, party: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    q = select(supervision_actions).order_by(supervision_actions.c.recorded_at).limit(limit)
     if party:
         q = q.where(supervision_actions.c.party == party)
     return _rows(engine, q)
 
 
 def objection_list(engine: Engine, *, status: str | None = None, overdue: bool = False,
-                   provider: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
+                   provider: str | None = None, outcome: str | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
     """Objections, oldest first. Overdue: still open with a processing limit breached."""
     # The provider comes from the catalog at read time (the entry's events and the objection's
     # reach the projector in no fixed order).
     q = (select(objections, catalog_entries.c.provider)
          .join(catalog_entries, catalog_entries.c.entry_id == objections.c.entry_id, isouter=True)
-         .order_by(objections.c.reported_at))
+         .order_by(objections.c.reported_at).limit(limit))
     for column, value in ((objections.c.status, status), (catalog_entries.c.provider, provider),
                           (objections.c.outcome, outcome)):
         if value:
@@ -141,50 +143,54 @@ def objection_stats(engine: Engine) -> dict[str, Any]:
             "mean_hours_to_resolve": round(sum(hours) / len(hours), 2) if hours else None}
 
 
-def _filtered(engine: Engine, table, order, **filters) -> list[dict[str, Any]]:
-    q = select(table).order_by(order)
+def _filtered(engine: Engine, table, order, limit: int | None = None, **filters) -> list[dict[str, Any]]:
+    q = select(table).order_by(order).limit(limit)
     for name, value in filters.items():
         if value:
             q = q.where(table.c[name] == value)
     return _rows(engine, q)
 
 
-def request_list(engine: Engine, *, status: str | None = None,
-                 requester: str | None = None) -> list[dict[str, Any]]:
+def request_list(engine: Engine, *, status: str | None = None, requester: str | None = None,
+                 limit: int | None = None) -> list[dict[str, Any]]:
     """Requests with who must act next and, where a limit runs, by when."""
-    rows = _filtered(engine, share_requests, share_requests.c.submitted_at, status=status,
+    rows = _filtered(engine, share_requests, share_requests.c.submitted_at, limit, status=status,
                      requester=requester)
+    # Only the rows shown are joined, so a page costs the same at any size.
     providers = {r["entry_id"]: r["provider"] for r in _rows(engine, select(
-        catalog_entries.c.entry_id, catalog_entries.c.provider))}
+        catalog_entries.c.entry_id, catalog_entries.c.provider).where(
+        catalog_entries.c.entry_id.in_({r["entry_id"] for r in rows})))}
     limits = {r["subject_id"]: r for r in _rows(engine, select(
         deadlines.c.subject_id, deadlines.c.party, deadlines.c.due_at)
-        .where(deadlines.c.status == "open").order_by(deadlines.c.due_at.desc()))}
+        .where(deadlines.c.status == "open", deadlines.c.subject_id.in_([r["request_id"] for r in rows]))
+        .order_by(deadlines.c.due_at.desc()))}
     for r in rows:
-        limit = limits.get(r["request_id"])
+        due = limits.get(r["request_id"])
         r["provider"] = providers.get(r["entry_id"])
         if r["next_actor"] == "provider":
             r["next_actor"] = r["provider"]
         elif r["status"] == "pending" and r["next_actor"] is None:
-            r["next_actor"] = limit["party"] if limit else f"data authority ({r['policy_id']})"
-        r["due_at"] = limit["due_at"] if limit else None
+            r["next_actor"] = due["party"] if due else f"data authority ({r['policy_id']})"
+        r["due_at"] = due["due_at"] if due else None
     return rows
 
 
 def grant_list(engine: Engine, *, status: str | None = None,
-               grantee: str | None = None) -> list[dict[str, Any]]:
-    return _filtered(engine, grants, grants.c.opened_at, status=status, grantee=grantee)
+               grantee: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    return _filtered(engine, grants, grants.c.opened_at, limit, status=status, grantee=grantee)
 
 
 def problem_list(engine: Engine) -> list[dict[str, Any]]:
     return _filtered(engine, problems, problems.c.listed_at)
 
 
-def access_list(engine: Engine, *, violations_only: bool = False) -> list[dict[str, Any]]:
+def access_list(engine: Engine, *, violations_only: bool = False,
+                limit: int | None = None) -> list[dict[str, Any]]:
     """Recorded accesses with the violations flagged on them, if any."""
     q = (select(accesses, usage_violations.c.violations)
          .join(usage_violations, usage_violations.c.access_id == accesses.c.access_id,
                isouter=not violations_only)
-         .order_by(accesses.c.occurred_at))
+         .order_by(accesses.c.occurred_at).limit(limit))
     return _rows(engine, q)
 
 

@@ -119,42 +119,42 @@ class Projector:
                 for t in self.topics.outputs() + [self.topics.trail] for p in sorted(metadata_.topics[t].partitions)]
 
     def apply_batch(self, messages: list) -> Applied:
-        applied = duplicates = 0
+        """One transaction per batch: event_log rows go in one statement, and which events are
+        already held is asked once (the profile showed three round trips per event before)."""
+        applied = 0
         with self.engine.begin() as tx:
+            events: list[tuple[object, TrailRecord]] = []
             for m in messages:
-                if self._apply_one(tx, m):
-                    applied += 1
+                if m.topic() == self.topics.trail:
+                    applied += self._apply_checkpoint(tx, m)
+                    continue
+                record = trail_record(m.topic(), m.partition(), m.offset(), m.headers(), m.value(),
+                                      dead_letter_topic=self.topics.dead_letters)
+                if record.event is None:
+                    applied += self._apply_dead_letter(tx, m, record)
                 else:
-                    duplicates += 1
+                    events.append((m, record))
+            fresh = self._not_yet_held(tx, events)
+            if fresh:
+                tx.execute(insert(event_log), [log_row(m, r) for m, r in fresh])
+            for _, r in fresh:
+                apply_event(r.event, tx)
+            applied += len(fresh)
             trail.apply_ready(tx)
             self._store_positions(tx, messages)
-        return Applied(applied, duplicates)
+        return Applied(applied, len(messages) - applied)
 
-    def _apply_one(self, tx: Connection, m) -> bool:
-        if m.topic() == self.topics.trail:
-            return self._apply_checkpoint(tx, m)
-        record = trail_record(m.topic(), m.partition(), m.offset(), m.headers(), m.value(),
-                              dead_letter_topic=self.topics.dead_letters)
-        if record.event is None:
-            return self._apply_dead_letter(tx, m, record)
-        env = record.event.envelope
-        if self.as_of is not None and env.recorded_at and env.recorded_at > self.as_of:
-            return False
-        exists = tx.execute(select(event_log.c.event_id).where(
-            event_log.c.event_id == str(env.event_id))).first()
-        if exists:
-            return False
-        tx.execute(insert(event_log), dict(
-            event_id=str(env.event_id), topic=m.topic(), partition=m.partition(), offset=m.offset(),
-            event_type=env.event_type, aggregate_type=env.aggregate_type,
-            aggregate_id=env.aggregate_id, sequence=env.sequence, occurred_at=env.occurred_at,
-            recorded_at=env.recorded_at, actor_department=env.actor.department,
-            actor_person=env.actor.person, actor_role=env.actor.role.value,
-            policy_id=env.policy_id, correlation_id=str(env.correlation_id),
-            causation_id=str(env.causation_id) if env.causation_id else None, source=env.source,
-            record=record.record))
-        apply_event(record.event, tx)
-        return True
+    def _not_yet_held(self, tx: Connection, events: list) -> list:
+        wanted: dict[str, tuple] = {}
+        for m, r in events:
+            recorded = r.event.envelope.recorded_at
+            if self.as_of is not None and recorded and recorded > self.as_of:
+                continue
+            wanted.setdefault(r.record_id, (m, r))
+        if not wanted:
+            return []
+        held = set(tx.scalars(select(event_log.c.event_id).where(event_log.c.event_id.in_(list(wanted)))))
+        return [item for event_id, item in wanted.items() if event_id not in held]
 
     def _apply_dead_letter(self, tx: Connection, m, record: TrailRecord) -> bool:
         if m.topic() != self.topics.dead_letters:
@@ -185,3 +185,17 @@ class Projector:
             key = dict(cluster_id=self.cluster_id, topic=topic, partition=partition)
             tx.execute(delete(positions).filter_by(**key))
             tx.execute(insert(positions), dict(**key, next_offset=next_offset))
+
+
+def log_row(m, record: TrailRecord) -> dict:
+    """The event_log row of an event read from the log."""
+    env = record.event.envelope
+    return dict(
+        event_id=str(env.event_id), topic=m.topic(), partition=m.partition(), offset=m.offset(),
+        event_type=env.event_type, aggregate_type=env.aggregate_type,
+        aggregate_id=env.aggregate_id, sequence=env.sequence, occurred_at=env.occurred_at,
+        recorded_at=env.recorded_at, actor_department=env.actor.department,
+        actor_person=env.actor.person, actor_role=env.actor.role.value,
+        policy_id=env.policy_id, correlation_id=str(env.correlation_id),
+        causation_id=str(env.causation_id) if env.causation_id else None, source=env.source,
+        record=record.record)

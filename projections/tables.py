@@ -112,7 +112,7 @@ rejections = Table(
     Column("article", String(200), nullable=False),
     Column("message", Text, nullable=False),
     Column("policy_id", String(64), nullable=False),
-    _when("recorded_at", nullable=False),
+    _when("recorded_at", nullable=False, index=True),
 )
 
 dead_letters = Table(
@@ -201,7 +201,7 @@ supervision_actions = Table(
     Column("deadline_id", String(64), nullable=False),
     Column("article", String(300), nullable=False),
     _when("due_at"),
-    _when("recorded_at", nullable=False),
+    _when("recorded_at", nullable=False, index=True),
 )
 
 objections = Table(
@@ -220,7 +220,7 @@ objections = Table(
     Column("note", Text),
     Column("round", Integer, nullable=False),
     Column("total_natural_days", Integer),
-    _when("reported_at", nullable=False),
+    _when("reported_at", nullable=False, index=True),
     _when("resolved_at"),
     _when("closed_at"),
 )
@@ -253,7 +253,7 @@ share_requests = Table(
     Column("period_end", String(10), nullable=False),
     Column("provider_answer", String(16)),
     Column("reasons", Text),
-    _when("submitted_at", nullable=False),
+    _when("submitted_at", nullable=False, index=True),
     _when("decided_at"),
 )
 
@@ -271,7 +271,7 @@ grants = Table(
     Column("automatic", Integer, nullable=False),
     _when("valid_until", nullable=False),
     Column("status", String(16), nullable=False, index=True),
-    _when("opened_at", nullable=False),
+    _when("opened_at", nullable=False, index=True),
     _when("closed_at"),
 )
 
@@ -285,7 +285,7 @@ accesses = Table(
     Column("purpose", Text, nullable=False),
     Column("recipient", String(100), nullable=False),
     Column("person", String(200), nullable=False),
-    _when("occurred_at", nullable=False),
+    _when("occurred_at", nullable=False, index=True),
 )
 
 usage_violations = Table(

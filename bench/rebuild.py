@@ -1,0 +1,202 @@
+"""Benchmark: projection rebuild from the start of a large log, next to the naive ORM baseline,
+then supervisor query latency on the rebuilt database.
+
+    python -m bench.rebuild [--events 1000000] [--baseline 20000] [--database sqlite|postgresql]
+
+1. The log: the provincial workload (bench/workload.py) as accepted events on the event topics,
+   plus what the real grant keeper and deadline engine emit for it (grants, usage violations,
+   deadlines), run in-process over it. The validator is skipped: its throughput is
+   bench.pipeline's business; here the log is the input.
+2. Rebuild: govshare's projector (`Projector.catch_up`, as `govshare rebuild`) into an empty
+   database, timed.
+3. Baseline: the first --baseline messages of the same log applied the naive way: one ORM
+   session and one transaction per event (`session.add` of the event_log row, the same
+   projection code on the session's connection, commit).
+4. Query latency: each supervisor view (first page of 100, as `govshare query` shows it) run
+   repeatedly on the rebuilt database.
+Prints a table, writes bench/results/rebuild-<database>.json. Run on demand, never in CI.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, registry
+
+from bench.common import fresh_database, percentile, rss_mib, save
+from bench.workload import Province
+from events.codec import encode_payload, to_headers
+from events.publisher import Outgoing, Publisher
+from events.submission import parse_line
+from events.topics import Topics
+from events.trail import trail_record
+from infra.broker import EmbeddedBroker
+from infra.database import make_engine
+from infra.topics import ensure_topics
+from processors.grants import GrantKeeper
+from processors.messages import Incoming
+from processors.profiles import load_all
+from processors.scheduler import Scheduler
+from projections import queries
+from projections.apply import apply_event
+from projections.runner import Projector, log_row
+from projections.tables import event_log, metadata
+
+
+class LoggedEvent:
+    """The event_log row as a mapped class: the baseline writes it through the ORM."""
+
+
+registry().map_imperatively(LoggedEvent, event_log)
+
+
+def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 5000) -> int:
+    now = datetime.now(timezone.utc)
+    publisher = Publisher(kafka)
+    state = make_engine(state_url)
+    keeper = GrantKeeper(state, load_all(), topics, "bench", publisher)
+    scheduler = Scheduler(state, load_all(), topics, "bench", publisher)
+    events = Province().events(n)
+    offset = 0
+    for i in range(0, len(events), chunk):
+        batch = []
+        for e in events[i:i + chunk]:
+            ev = parse_line(json.dumps(e, ensure_ascii=False), now=now)
+            batch.append(Outgoing(topics.events(ev.envelope.aggregate_type), ev.envelope.aggregate_id.encode(),
+                                  encode_payload(ev.payload), to_headers(ev.envelope.recorded(now))))
+        publisher.publish(batch)
+        incoming = [Incoming(o.topic, 0, offset + j, now, o.key, o.value, o.headers) for j, o in enumerate(batch)]
+        offset += len(batch)
+        keeper.handle(incoming)  # publishes what it emits: grants and violations
+        scheduler.handle(incoming)  # and deadlines
+    return len(events)
+
+
+def log_size(kafka: dict, topics: Topics) -> int:
+    consumer = Consumer({**kafka, "group.id": "bench-size"})
+    try:
+        parts = consumer.list_topics(timeout=10).topics
+        return sum(consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                   for t in topics.outputs() for p in parts[t].partitions)
+    finally:
+        consumer.close()
+
+
+def rebuild(kafka: dict, topics: Topics, url: str) -> dict:
+    engine = make_engine(url)
+    started = time.perf_counter()
+    applied = Projector(engine, topics, "bench", kafka).catch_up(timeout=7200, batch=5000)
+    seconds = time.perf_counter() - started
+    return {"events": applied, "seconds": round(seconds, 1), "events_per_s": round(applied / seconds)}
+
+
+def baseline(kafka: dict, topics: Topics, url: str, n: int) -> dict:
+    """One event per transaction through the ORM: how a first version would be written."""
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    consumer = Consumer({**kafka, "group.id": "bench-baseline", "enable.auto.commit": False})
+    parts = consumer.list_topics(timeout=10).topics
+    consumer.assign([TopicPartition(t, p, 0) for t in topics.outputs() for p in parts[t].partitions])
+    done, started = 0, time.perf_counter()
+    try:
+        while done < n:
+            for m in consumer.consume(min(500, n - done), timeout=1.0):
+                if m.error() is not None:
+                    continue
+                record = trail_record(m.topic(), m.partition(), m.offset(), m.headers(), m.value(),
+                                      dead_letter_topic=topics.dead_letters)
+                if record.event is None:
+                    continue
+                with Session(engine) as session, session.begin():
+                    if session.get(LoggedEvent, str(record.event.envelope.event_id)) is None:
+                        row = LoggedEvent()
+                        for k, v in log_row(m, record).items():
+                            setattr(row, k, v)
+                        session.add(row)
+                        session.flush()
+                        apply_event(record.event, session.connection())
+                done += 1
+    finally:
+        consumer.close()
+    seconds = time.perf_counter() - started
+    return {"events": done, "seconds": round(seconds, 1), "events_per_s": round(done / seconds)}
+
+
+VIEWS = {
+    "catalog (published)": lambda e: queries.catalog(e, status="published", limit=100),
+    "requests (pending)": lambda e: queries.request_list(e, status="pending", limit=100),
+    "grants (open)": lambda e: queries.grant_list(e, status="open", limit=100),
+    "accesses (violations)": lambda e: queries.access_list(e, violations_only=True, limit=100),
+    "accesses (all)": lambda e: queries.access_list(e, limit=100),
+    "deadlines (open)": lambda e: queries.deadline_list(e, status="open", limit=100),
+    "objections (resolved)": lambda e: queries.objection_list(e, status="resolved", limit=100),
+    "rejections": lambda e: queries.rejected(e, limit=100),
+    "supervision": lambda e: queries.supervision(e, limit=100),
+}
+
+
+def query_latency(url: str, repeats: int) -> dict:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.scalar(select(func.count()).select_from(event_log))
+    out = {"eventlog_rows": rows}
+    for name, view in VIEWS.items():
+        view(engine)  # warm the cache and the connection
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            view(engine)
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = {"p50_ms": round(percentile(times, 0.5), 2), "p99_ms": round(percentile(times, 0.99), 2)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--baseline", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="govshare-bench-rebuild-"))
+    broker = EmbeddedBroker.start()
+    try:
+        kafka = {"bootstrap.servers": broker.bootstrap}
+        topics = Topics(f"rb{uuid.uuid4().hex[:6]}")
+        ensure_topics(kafka, topics, 3, 1)
+        started = time.perf_counter()
+        published = build_log(kafka, topics, args.events, fresh_database(args.database, home, "state.db"))
+        total = log_size(kafka, topics)
+        print(f"log: {published} workload events, {total} messages in all ({time.perf_counter() - started:.0f} s)")
+        target = fresh_database(args.database, home, "rebuilt.db")
+        results = {"database": args.database, "workload_events": published, "log_messages": total,
+                   "rebuild": rebuild(kafka, topics, target),
+                   "baseline_orm_one_per_transaction": baseline(
+                       kafka, topics, fresh_database(args.database, home, "baseline.db"), args.baseline)}
+        results["rebuild_vs_baseline"] = round(results["rebuild"]["events_per_s"]
+                                               / results["baseline_orm_one_per_transaction"]["events_per_s"], 1)
+        results["query_latency"] = query_latency(target, args.repeats)
+        results["broker_rss_mib"] = rss_mib(broker.process.pid)
+    finally:
+        broker.stop()
+    r, b = results["rebuild"], results["baseline_orm_one_per_transaction"]
+    print(f"\n{'measure (' + args.database + ')':40} {'events':>9} {'seconds':>8} {'events/s':>9}")
+    print(f"{'rebuild (govshare projector)':40} {r['events']:>9} {r['seconds']:>8} {r['events_per_s']:>9}")
+    print(f"{'baseline (ORM, one per transaction)':40} {b['events']:>9} {b['seconds']:>8} {b['events_per_s']:>9}")
+    print(f"{'ratio':40} {results['rebuild_vs_baseline']:>9}x")
+    print(f"\n{'query at ' + str(results['query_latency']['eventlog_rows']) + ' events':40} {'p50 ms':>9} {'p99 ms':>8}")
+    for name in VIEWS:
+        q = results["query_latency"][name]
+        print(f"{name:40} {q['p50_ms']:>9} {q['p99_ms']:>8}")
+    save(f"rebuild-{args.database}", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -58,27 +58,36 @@ class Province:
         return f"{prefix}-{self.run}-{self.counter:08d}"
 
     def events(self, n: int) -> list[dict[str, Any]]:
-        """About n events: the catalog and requests first (as a platform fills up), then the
-        year's traffic, mostly accesses under the grants, with objections along the way."""
-        out: list[dict[str, Any]] = []
+        catalog, traffic = self.phases(n)
+        return catalog + traffic
+
+    def phases(self, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """About n events in two phases: the catalog a platform starts with, then the year's
+        traffic: requests on those entries, accesses under the grants, objections, and new
+        releases. A department asks for an entry it has seen in the catalog, so a publisher
+        waits for the first phase to be decided before sending the second."""
+        catalog: list[dict[str, Any]] = []
         setup = max(20, int(n * (1 - ACCESS_SHARE)))
-        while len(out) < setup * 0.3:
-            out += self._catalog()
-        while len(out) < setup * 0.9:
-            out += self._request()
-        while len(out) < n:
+        while len(catalog) < setup * 0.3:
+            catalog += self._catalog()
+        traffic: list[dict[str, Any]] = []
+        while len(catalog) + len(traffic) < setup * 0.9:
+            traffic += self._request()
+        while len(catalog) + len(traffic) < n:
             roll = self.rng.random()
             if roll < 0.01:
-                out += self._objection()
+                traffic += self._objection()
             elif roll < 0.015:
-                out += self._broken()
+                traffic += self._broken()
             elif roll < 0.02:
-                out += self._catalog()
+                traffic += self._catalog(listed=False)
             else:
-                out += self._access()
-        return out[:n]
+                traffic += self._access()
+        return catalog, traffic[:max(0, n - len(catalog))]
 
-    def _catalog(self) -> list[dict[str, Any]]:
+    def _catalog(self, listed: bool = True) -> list[dict[str, Any]]:
+        """A release; `listed` ones are asked for later (not those released mid-traffic, which
+        requests would race)."""
         policy = self.rng.choice(list(JURISDICTIONS))
         provider = self.rng.choice(JURISDICTIONS[policy]["providers"])
         share_type = self.rng.choices(["UNCONDITIONAL", "CONDITIONAL", "NON_SHAREABLE"], [6, 3, 1])[0]
@@ -90,10 +99,11 @@ class Province:
             events.append(_event("EntryRevised", entry, 2, {
                 "attributes": _attributes(entry, share_type, codes) | {"update_frequency": "weekly"},
                 "reason": "更新频率调整"}, provider, "PROVIDER", policy))
-            self.entries.append((entry, policy, provider, share_type, codes))
+            if listed:
+                self.entries.append((entry, policy, provider, share_type, codes))
         elif self.rng.random() < 0.05:
             events.append(_event("EntryTakenDown", entry, 2, {"reason": "系统停用"}, provider, "PROVIDER", policy))
-        else:
+        elif listed:
             self.entries.append((entry, policy, provider, share_type, codes))
         return events
 

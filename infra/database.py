@@ -29,7 +29,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            # A writer takes the write lock up front: a transaction that reads first and then
+            # writes cannot wait for another writer (SQLite answers "database is locked" at
+            # once to avoid a deadlock), and the notary, validator and processors share a file.
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
         return engine
     engine = create_engine(url, pool_pre_ping=True)
     if read_only:

@@ -149,8 +149,9 @@ class Validator:
     def _judge_request(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
         env = event.envelope
         state = states.get(requests.RequestState, env.aggregate_type, env.aggregate_id)
-        entry_id = state.entry_id if state else event.payload.entry_id
-        entry = states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+        # An event for a request never submitted has no entry to look at: decide rejects it.
+        entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
+        entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
         ctx = requests.Context(policy, department, entry)
         _accept_or_raise(requests.decide(state, event, ctx))
         states.put(env.aggregate_type, env.aggregate_id, requests.evolve(state, event, ctx))

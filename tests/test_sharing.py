@@ -197,3 +197,9 @@ def test_the_running_service_shows_requests_grants_and_problems(service):
     [grant] = cli("grants")
     assert grant["request_id"] == auto and grant["status"] == "open"
     assert cli("problems") == []
+
+
+def test_a_review_step_for_a_request_never_submitted_is_rejected_not_dead_lettered(harness):
+    outputs = harness.submit(event("ProviderConsulted", new_id("req"), 2, {}, **AUTH), at=MON)
+    [verdict] = verdicts(outputs)
+    assert verdict == "request-must-exist"

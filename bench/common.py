@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from pathlib import Path
 
+import structlog
 from sqlalchemy import create_engine, text
+
+# As the CLI does: the processors' per-event debug lines cost nothing unless asked for.
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

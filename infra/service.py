@@ -19,7 +19,7 @@ from infra.keys import load_or_create
 from infra.topics import cluster_id as read_cluster_id
 from infra.topics import ensure_topics
 from processors import store
-from processors.clock import clock_from
+from processors.clock import SystemClock, clock_from
 from processors.grants import GrantKeeper
 from processors.notary import Notary
 from processors.profiles import load_all
@@ -88,8 +88,10 @@ def run(settings: Settings) -> None:
             log.info("outbox.relayed", events=validator.outbox.relay_unpublished())
         projector = Projector(make_engine(settings.projection_url), topics, cluster, kafka)
         notary_publisher = Publisher(kafka)
+        # The signing time attests when the trail was sealed: the real clock, not the
+        # deadline engine's injectable one.
         notary = Notary(state, topics, cluster, notary_publisher, load_or_create(settings.trail_key_file),
-                        clock_from(settings.clock))
+                        SystemClock())
         stop = threading.Event()
         threads = [
             threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True),

@@ -139,7 +139,7 @@ def query_latency(url: str, repeats: int) -> dict:
     engine = make_engine(url)
     with engine.connect() as conn:
         rows = conn.scalar(select(func.count()).select_from(event_log))
-    out = {"eventlog_rows": rows}
+    out = {"event_log_rows": rows}
     for name, view in VIEWS.items():
         view(engine)  # warm the cache and the connection
         times = []
@@ -151,12 +151,37 @@ def query_latency(url: str, repeats: int) -> dict:
     return out
 
 
+def measure(kafka: dict, topics: Topics, database: str, home: Path, args) -> dict:
+    target = fresh_database(database, home, f"rebuilt-{database}.db")
+    results = {"database": database,
+               "rebuild": rebuild(kafka, topics, target),
+               "baseline_orm_one_per_transaction": baseline(
+                   kafka, topics, fresh_database(database, home, f"baseline-{database}.db"), args.baseline)}
+    results["rebuild_vs_baseline"] = round(results["rebuild"]["events_per_s"]
+                                           / results["baseline_orm_one_per_transaction"]["events_per_s"], 1)
+    results["query_latency"] = query_latency(target, args.repeats)
+    return results
+
+
+def report(results: dict) -> None:
+    r, b = results["rebuild"], results["baseline_orm_one_per_transaction"]
+    print(f"\n{'measure (' + results['database'] + ')':40} {'events':>9} {'seconds':>8} {'events/s':>9}")
+    print(f"{'rebuild (govshare projector)':40} {r['events']:>9} {r['seconds']:>8} {r['events_per_s']:>9}")
+    print(f"{'baseline (ORM, one per transaction)':40} {b['events']:>9} {b['seconds']:>8} {b['events_per_s']:>9}")
+    print(f"{'ratio':40} {results['rebuild_vs_baseline']:>9}x")
+    print(f"\n{'query at ' + str(results['query_latency']['event_log_rows']) + ' events':40} {'p50 ms':>9} {'p99 ms':>8}")
+    for name in VIEWS:
+        q = results["query_latency"][name]
+        print(f"{name:40} {q['p50_ms']:>9} {q['p99_ms']:>8}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--baseline", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=100)
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both",
+                        help="where to rebuild; the log is built once (state on SQLite) for all")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-rebuild-"))
     broker = EmbeddedBroker.start()
@@ -165,29 +190,15 @@ def main() -> None:
         topics = Topics(f"rb{uuid.uuid4().hex[:6]}")
         ensure_topics(kafka, topics, 3, 1)
         started = time.perf_counter()
-        published = build_log(kafka, topics, args.events, fresh_database(args.database, home, "state.db"))
+        published = build_log(kafka, topics, args.events, fresh_database("sqlite", home, "state.db"))
         print(f"log: {published} workload events decided and acted on ({time.perf_counter() - started:.0f} s)")
-        target = fresh_database(args.database, home, "rebuilt.db")
-        results = {"database": args.database, "workload_events": published,
-                   "rebuild": rebuild(kafka, topics, target),
-                   "baseline_orm_one_per_transaction": baseline(
-                       kafka, topics, fresh_database(args.database, home, "baseline.db"), args.baseline)}
-        results["rebuild_vs_baseline"] = round(results["rebuild"]["events_per_s"]
-                                               / results["baseline_orm_one_per_transaction"]["events_per_s"], 1)
-        results["query_latency"] = query_latency(target, args.repeats)
-        results["broker_rss_mib"] = rss_mib(broker.process.pid)
+        for database in (["sqlite", "postgresql"] if args.database == "both" else [args.database]):
+            results = measure(kafka, topics, database, home, args)
+            results |= {"workload_events": published, "broker_rss_mib": rss_mib(broker.process.pid)}
+            report(results)
+            save(f"rebuild-{database}", results)
     finally:
         broker.stop()
-    r, b = results["rebuild"], results["baseline_orm_one_per_transaction"]
-    print(f"\n{'measure (' + args.database + ')':40} {'events':>9} {'seconds':>8} {'events/s':>9}")
-    print(f"{'rebuild (govshare projector)':40} {r['events']:>9} {r['seconds']:>8} {r['events_per_s']:>9}")
-    print(f"{'baseline (ORM, one per transaction)':40} {b['events']:>9} {b['seconds']:>8} {b['events_per_s']:>9}")
-    print(f"{'ratio':40} {results['rebuild_vs_baseline']:>9}x")
-    print(f"\n{'query at ' + str(results['query_latency']['eventlog_rows']) + ' events':40} {'p50 ms':>9} {'p99 ms':>8}")
-    for name in VIEWS:
-        q = results["query_latency"][name]
-        print(f"{name:40} {q['p50_ms']:>9} {q['p99_ms']:>8}")
-    save(f"rebuild-{args.database}", results)
 
 
 if __name__ == "__main__":

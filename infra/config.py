@@ -38,6 +38,10 @@ class Settings:
     checkpoint_seconds: float = field(
         default_factory=lambda: float(os.environ.get("GOVSHARE_CHECKPOINT_SECONDS", "0.5")))
 
+    # How long each processor gathers a batch: longer amortises per-batch costs, shorter cuts latency.
+    batch_window: float = field(
+        default_factory=lambda: float(os.environ.get("GOVSHARE_BATCH_WINDOW", "0.25")))
+
     @property
     def trail_key_file(self) -> Path:
         return self.trail_key or self.home / "trail-key.pem"

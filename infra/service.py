@@ -120,6 +120,7 @@ def _run_worker(settings: Settings, topics: Topics, bootstrap: str, validator: V
                     validator=validator, scheduler=scheduler, grants=grants,
                     clock=clock_from(settings.clock),
                     tick_seconds=settings.tick_seconds, session_timeout=settings.session_timeout_s,
+                    batch_window=settings.batch_window,
                     partitions=settings.partitions, replication=settings.replication_factor)
     log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)

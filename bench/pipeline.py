@@ -8,8 +8,8 @@ The workload is bench/workload.py's provincial mix. Three measures on one embedd
    (its catalog phase first, waited for, untimed), timed until every event is visible in the
    projections (accepted in event_log, or a
    rejection); throughput is events over that time, and each event's latency is from its
-   publish to the poll that first counted it (the count grows in publish order to within a
-   batch, so this is a close upper bound);
+   publish to the first sample (taken every 50 ms while publishing) that counted it (the
+   count grows in publish order to within a batch, so this is a close upper bound);
 3. paced: a fresh stream at half the sustained rate for --paced-seconds, for latency below
    saturation.
 Then the resident memory of the broker and of the service process (validator, deadline engine,
@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -75,9 +76,32 @@ def decided(engine) -> int:
     return c["accepted"] + c["rejected"]
 
 
+class Visibility:
+    """Samples, while the publisher runs, how many of the published events are visible."""
+
+    def __init__(self, engine):
+        self.engine, self.base = engine, decided(engine)
+        self.samples: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.samples.append((time.perf_counter(), decided(self.engine) - self.base))
+            self.stop.wait(0.05)
+
+    def visible_at(self, n: int) -> list[float]:
+        """For each of the first n events, the first sample that counted it."""
+        out: list[float] = []
+        for at, count in self.samples:
+            out.extend([at] * (min(count, n) - len(out)))
+        return out
+
+
 def drive(publisher: Publisher, batch: list, engine, rate: float | None, timeout: float) -> dict:
     """Publish `batch` (at `rate` events/s, or as fast as it goes) and follow what becomes visible."""
-    base = decided(engine)
+    seen = Visibility(engine)
+    seen.thread.start()
     published_at: list[float] = []
     start = time.perf_counter()
     chunk = 500 if rate is None else max(1, int(rate / 20))
@@ -90,12 +114,11 @@ def drive(publisher: Publisher, batch: list, engine, rate: float | None, timeout
         publisher.publish(part)
         published_at.extend([time.perf_counter()] * len(part))
     publish_done = time.perf_counter()
-    visible_at: list[float] = []
-    while len(visible_at) < len(batch) and time.perf_counter() - start < timeout:
-        seen = decided(engine) - base
-        now = time.perf_counter()
-        visible_at.extend([now] * (min(seen, len(batch)) - len(visible_at)))
-        time.sleep(0.05)
+    while (not seen.samples or seen.samples[-1][1] < len(batch)) and time.perf_counter() - start < timeout:
+        seen.stop.wait(0.1)
+    seen.stop.set()
+    seen.thread.join()
+    visible_at = seen.visible_at(len(batch))
     if len(visible_at) < len(batch):
         raise SystemExit(f"only {len(visible_at)} of {len(batch)} events visible after {timeout}s")
     elapsed = visible_at[-1] - start
@@ -107,7 +130,8 @@ def drive(publisher: Publisher, batch: list, engine, rate: float | None, timeout
 
 
 def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple[list, list],
-                       paced_seconds: float, database_url: str, home: Path) -> dict:
+                       paced_seconds: float, database_url: str, home: Path,
+                       paced_rate: float | None = None) -> dict:
     """The catalog phase goes first and is waited for (see Province.phases); the traffic
     phase is what is timed."""
     prefix = f"e2e{uuid.uuid4().hex[:6]}"
@@ -118,9 +142,12 @@ def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple
         publisher = Publisher({"bootstrap.servers": broker.bootstrap})
         catalog, traffic = events
         drive(publisher, messages(catalog, topics), engine, None, timeout=3600)
-        sustained = drive(publisher, messages(traffic, topics), engine, None, timeout=7200)
-        sustained["catalog_events_first"] = len(catalog)
-        rate = sustained["events_per_s"] / 2
+        if paced_rate:
+            sustained, rate = None, paced_rate
+        else:
+            sustained = drive(publisher, messages(traffic, topics), engine, None, timeout=7200)
+            sustained["catalog_events_first"] = len(catalog)
+            rate = sustained["events_per_s"] / 2
         more = Province(seed=11)
         more.entries, more.grants = list(workload.entries), list(workload.grants)
         paced_events = more.phases(max(100, int(rate * paced_seconds)))[1]
@@ -138,6 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--paced-seconds", type=float, default=30)
+    parser.add_argument("--paced-rate", type=float, help="skip the sustained run; pace at this rate")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
@@ -149,19 +177,22 @@ def main() -> None:
         publish = measure_publish(broker, events[0] + events[1])
         results = {"database": args.database, "workload_events": len(events[0]) + len(events[1]),
                    "publish_acks_all_idempotent": publish,
-                   **measure_end_to_end(broker, workload, events, args.paced_seconds, url, home)}
+                   **measure_end_to_end(broker, workload, events, args.paced_seconds, url, home,
+                                        args.paced_rate)}
     finally:
         broker.stop()
     print(f"\n{'measure (' + args.database + ')':36} {'events':>8} {'seconds':>8} {'events/s':>9} "
           f"{'p50 s':>8} {'p99 s':>8}")
     for name in ("publish_acks_all_idempotent", "sustained", "paced"):
         r = results[name]
+        if r is None:
+            continue
         print(f"{name:36} {r['events']:>8} {r['seconds']:>8} {r['events_per_s']:>9} "
               f"{r.get('latency_p50_s', ''):>8} {r.get('latency_p99_s', ''):>8}")
     m = results["memory_at_end"]
     print(f"{'resident memory at end (MiB)':36} broker {m['broker_mib']}, service {m['service_mib']}, "
           f"total {m['total_mib']}")
-    save(f"pipeline-{args.database}", results)
+    save(f"pipeline-{'paced-' if args.paced_rate else ''}{args.database}", results)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ class Settings:
 
     # How long each processor gathers a batch: longer amortises per-batch costs, shorter cuts latency.
     batch_window: float = field(
-        default_factory=lambda: float(os.environ.get("GOVSHARE_BATCH_WINDOW", "0.25")))
+        default_factory=lambda: float(os.environ.get("GOVSHARE_BATCH_WINDOW", "0.05")))
 
     @property
     def trail_key_file(self) -> Path:

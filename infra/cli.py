@@ -236,7 +236,7 @@ def _query_catalog(args, settings: Settings) -> int:
         return 0
     rows = queries.catalog(engine, provider=args.provider, status=args.status,
                            share_type=args.share_type, policy=args.policy,
-                           limit=args.limit or None)
+                           limit=args.limit)
     _print(rows, args.json, ["entry_id", "title", "provider", "policy_id", "share_type", "status", "version"])
     return 0
 
@@ -245,7 +245,7 @@ def _query_rejections(args, settings: Settings) -> int:
     from projections import queries
     engine = _read_engine(settings)
     rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule,
-                            limit=args.limit or None)
+                            limit=args.limit)
     _print(rows, args.json, ["rejected_event_type", "aggregate_id", "rule", "article", "message"])
     return 0
 
@@ -254,7 +254,7 @@ def _query_deadlines(args, settings: Settings) -> int:
     from projections import queries
     engine = _read_engine(settings)
     rows = queries.deadline_list(engine, overdue=args.overdue, party=args.party, status=args.status,
-                                 limit=args.limit or None)
+                                 limit=args.limit)
     _print(rows, args.json, ["deadline_id", "kind", "subject_id", "party", "due_at", "status",
                              "extensions", "article"])
     return 0
@@ -263,7 +263,7 @@ def _query_deadlines(args, settings: Settings) -> int:
 def _query_supervision(args, settings: Settings) -> int:
     from projections import queries
     engine = _read_engine(settings)
-    _print(queries.supervision(engine, party=args.party, limit=args.limit or None), args.json,
+    _print(queries.supervision(engine, party=args.party, limit=args.limit), args.json,
            ["action", "party", "deadline_id", "due_at", "article", "recorded_at"])
     return 0
 
@@ -275,7 +275,7 @@ def _query_objections(args, settings: Settings) -> int:
         print(json.dumps(queries.objection_stats(engine), ensure_ascii=False, indent=2))
         return 0
     rows = queries.objection_list(engine, status=args.status, overdue=args.overdue,
-                                  provider=args.provider, outcome=args.outcome, limit=args.limit or None)
+                                  provider=args.provider, outcome=args.outcome, limit=args.limit)
     _print(rows, args.json, ["objection_id", "entry_id", "reporter", "provider", "kind", "status",
                              "outcome", "round", "reported_at", "resolved_at"])
     return 0
@@ -292,7 +292,7 @@ def _read_engine(settings: Settings):
 def _query_requests(args, settings: Settings) -> int:
     from projections import queries
     rows = queries.request_list(_read_engine(settings), status=args.status, requester=args.requester,
-                                limit=args.limit or None)
+                                limit=args.limit)
     _print(rows, args.json, ["request_id", "entry_id", "requester", "provider", "path", "status",
                              "next_actor", "due_at"])
     return 0
@@ -301,7 +301,7 @@ def _query_requests(args, settings: Settings) -> int:
 def _query_grants(args, settings: Settings) -> int:
     from projections import queries
     rows = queries.grant_list(_read_engine(settings), status=args.status, grantee=args.grantee,
-                              limit=args.limit or None)
+                              limit=args.limit)
     _print(rows, args.json, ["grant_id", "request_id", "grantee", "items", "purpose", "valid_until", "status"])
     return 0
 
@@ -316,7 +316,7 @@ def _query_problems(args, settings: Settings) -> int:
 def _query_accesses(args, settings: Settings) -> int:
     from projections import queries
     rows = queries.access_list(_read_engine(settings), violations_only=args.violations,
-                               limit=args.limit or None)
+                               limit=args.limit)
     _print(rows, args.json, ["access_id", "grant_id", "department", "items", "purpose", "recipient", "violations"])
     return 0
 
@@ -344,7 +344,7 @@ def _instant(text: str) -> datetime:
 
 
 def _limit(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int, default=1000,
+    parser.add_argument("--limit", type=lambda text: int(text) or None, default=1000,
                         help="at most this many rows, oldest first (default 1000; 0: all)")
 
 

@@ -2,7 +2,7 @@
 before, decode, apply each event once, then publish what it emitted after the commit."""
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine
 
 from events.codec import TYPE_PREFIX, Event, decode_message
 from events.errors import DecodeError
@@ -39,7 +39,7 @@ class EventConsumer:
 
     def _first_time(self, tx: Connection, messages: list[Incoming]) -> list[Event]:
         """The batch's events this processor acts on and has not applied before (a redelivery,
-        or a rehydrated log read again), remembered in one statement."""
+        or a rehydrated log read again)."""
         wanted = {TYPE_PREFIX + name for name in type_names(self.handles)}
         events: dict[str, Event] = {}
         for m in messages:
@@ -53,15 +53,8 @@ class EventConsumer:
                 self.log.error("processor.undecodable", topic=m.topic, offset=m.offset, reason=str(exc))
                 continue
             events.setdefault(str(event.envelope.event_id), event)
-        if not events:
-            return []
-        seen = set(tx.scalars(select(store.handled.c.event_id).where(
-            store.handled.c.consumer == self.consumer, store.handled.c.event_id.in_(list(events)))))
-        fresh = [e for event_id, e in events.items() if event_id not in seen]
-        if fresh:
-            tx.execute(insert(store.handled), [dict(consumer=self.consumer, event_id=str(e.envelope.event_id))
-                                               for e in fresh])
-        return fresh
+        fresh = store.first_seen(tx, self.consumer, list(events))
+        return [e for event_id, e in events.items() if event_id in fresh]
 
     def apply(self, tx: Connection, event: Event) -> Emitted:
         raise NotImplementedError

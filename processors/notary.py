@@ -112,17 +112,9 @@ class Notary:
         return len(fresh)
 
     def _first_seen(self, tx: Connection, records: list[tr.TrailRecord]) -> list[tr.TrailRecord]:
-        unique = list({r.record_id: r for r in records}.values())
-        if not unique:
-            return []
-        ids = [r.record_id for r in unique]
-        seen = set(tx.scalars(select(store.handled.c.event_id).where(
-            store.handled.c.consumer == self.consumer, store.handled.c.event_id.in_(ids))))
-        fresh = [r for r in unique if r.record_id not in seen]
-        if fresh:
-            tx.execute(insert(store.handled), [dict(consumer=self.consumer, event_id=r.record_id)
-                                               for r in fresh])
-        return fresh
+        unique = {r.record_id: r for r in records}
+        fresh = store.first_seen(tx, self.consumer, list(unique))
+        return [r for record_id, r in unique.items() if record_id in fresh]
 
     def _checkpoint(self, tx: Connection, fresh: list[tr.TrailRecord]) -> tuple[int, Outgoing]:
         head = self._head(tx)

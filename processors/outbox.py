@@ -17,10 +17,7 @@ class Outbox:
         self.engine, self.publisher = engine, publisher
 
     def stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
-        seq = tx.execute(insert(store.outbox), dict(
-            source_event_id=source_id, topic=out.topic, key=out.key, value=out.value,
-            headers=store.headers_to_text(out.headers), published=False)).inserted_primary_key[0]
-        return seq, out
+        return self.stage_many(tx, [(source_id, out)])[0]
 
     def stage_many(self, tx: Connection, items: list[tuple[str | None, Outgoing]]) -> list[tuple[int, Outgoing]]:
         """Stage a batch's outputs in one statement, in order."""

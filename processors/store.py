@@ -124,6 +124,19 @@ class Positions:
             self.tx.execute(insert(positions), dict(**key, next_offset=next_offset))
 
 
+def first_seen(tx: Connection, consumer: str, ids: list[str]) -> set[str]:
+    """Which of these ids `consumer` has not handled before; they are remembered as handled
+    now, in one statement (a redelivery, or a rehydrated log read again, changes nothing)."""
+    if not ids:
+        return set()
+    seen = set(tx.scalars(select(handled.c.event_id).where(
+        handled.c.consumer == consumer, handled.c.event_id.in_(ids))))
+    fresh = [i for i in dict.fromkeys(ids) if i not in seen]
+    if fresh:
+        tx.execute(insert(handled), [dict(consumer=consumer, event_id=i) for i in fresh])
+    return set(fresh)
+
+
 def headers_to_text(headers: list[tuple[str, bytes]]) -> str:
     return json.dumps([[k, v.decode("latin-1") if v is not None else None] for k, v in headers])
 

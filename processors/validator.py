@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 
 import structlog
@@ -95,11 +96,10 @@ class Validator:
         return decided
 
     def _outcome(self, tx: Connection, states: AggregateStates, message: Incoming, event: Event) -> Outgoing:
+        # Catalog decisions also write item sources, which a failed decision must not leave.
+        guard = tx.begin_nested() if event.envelope.aggregate_type == catalog_events.AGGREGATE else nullcontext()
         try:
-            if event.envelope.aggregate_type == catalog_events.AGGREGATE:
-                with tx.begin_nested():  # catalog decisions also write item sources
-                    outcome = self._judge(tx, states, event, message.timestamp)
-            else:
+            with guard:
                 outcome = self._judge(tx, states, event, message.timestamp)
         except (DBAPIError, IntegrityError):
             raise  # the database's trouble, not the event's: the caller retries
@@ -114,11 +114,13 @@ class Validator:
         env = event.envelope
         try:
             policy, department = jurisdiction.resolve(event, self.policies)
-            judge = {catalog_events.AGGREGATE: self._judge_entry,
-                     objection_events.AGGREGATE: self._judge_objection,
-                     sharing_events.REQUEST: self._judge_request,
-                     sharing_events.ACCESS: self._judge_access}[env.aggregate_type]
-            judge(tx, states, event, policy, department)
+            if env.aggregate_type == catalog_events.AGGREGATE:
+                self._judge_entry(tx, states, event, policy, department)
+            elif env.aggregate_type == sharing_events.ACCESS:
+                self._judge_access(states, event, policy)
+            else:
+                rules, state_kind = _ON_AN_ENTRY[env.aggregate_type]
+                _judge_on_entry(rules, state_kind, states, event, policy, department)
         except RuleBroken as stop:
             states.drop()
             return self._rejection(event, stop.rejected, received)
@@ -137,26 +139,7 @@ class Validator:
         states.put(env.aggregate_type, new_state.entry_id, new_state)
         self._save_sources(tx, new_state, policy.jurisdiction)
 
-    def _judge_objection(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
-        env = event.envelope
-        state = states.get(objections.ObjectionState, env.aggregate_type, env.aggregate_id)
-        entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
-        entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
-        ctx = objections.Context(policy, department, entry)
-        _accept_or_raise(objections.decide(state, event, ctx))
-        states.put(env.aggregate_type, env.aggregate_id, objections.evolve(state, event, ctx))
-
-    def _judge_request(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
-        env = event.envelope
-        state = states.get(requests.RequestState, env.aggregate_type, env.aggregate_id)
-        # An event for a request never submitted has no entry to look at: decide rejects it.
-        entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
-        entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
-        ctx = requests.Context(policy, department, entry)
-        _accept_or_raise(requests.decide(state, event, ctx))
-        states.put(env.aggregate_type, env.aggregate_id, requests.evolve(state, event, ctx))
-
-    def _judge_access(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
+    def _judge_access(self, states: AggregateStates, event: Event, policy) -> None:
         """An access is a fact to keep whatever it breaks (事中留痕): only its form and identity
         are checked here; the usage checker compares it with the grant afterwards."""
         env = event.envelope
@@ -230,6 +213,22 @@ def _keys(events: list[Event]) -> set[tuple[str, str]]:
         if entry_id and e.envelope.aggregate_type != sharing_events.ACCESS:
             keys.add((catalog_events.AGGREGATE, entry_id))
     return keys
+
+
+# Objections and share requests are decided against the catalog entry they name.
+_ON_AN_ENTRY = {objection_events.AGGREGATE: (objections, objections.ObjectionState),
+                sharing_events.REQUEST: (requests, requests.RequestState)}
+
+
+def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Event, policy, department) -> None:
+    env = event.envelope
+    state = states.get(state_kind, env.aggregate_type, env.aggregate_id)
+    # An event for an objection or request that does not exist names no entry: decide rejects it.
+    entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
+    entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+    ctx = rules.Context(policy, department, entry)
+    _accept_or_raise(rules.decide(state, event, ctx))
+    states.put(env.aggregate_type, env.aggregate_id, rules.evolve(state, event, ctx))
 
 
 def _accept_or_raise(verdict) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -205,7 +205,7 @@ def versions_seen(engine: Engine, entry_id: str,
     seen = []
     for access in _rows(engine, select(accesses).where(accesses.c.entry_id == entry_id)
                         .order_by(accesses.c.occurred_at)):
-        earlier = [v for v in versions if _utc(v["recorded_at"]) <= _utc(access["occurred_at"])]
+        earlier = [v for v in versions if utc(v["recorded_at"]) <= utc(access["occurred_at"])]
         seen.append({"access_id": access["access_id"], "department": access["department"],
                      "grant_id": access["grant_id"], "occurred_at": access["occurred_at"],
                      "data_version": earlier[-1]["data_version"] if earlier else None,
@@ -213,6 +213,6 @@ def versions_seen(engine: Engine, entry_id: str,
     return seen
 
 
-def _utc(value):
-    # SQLite returns naive UTC datetimes, PostgreSQL aware ones.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive UTC datetimes, PostgreSQL aware ones: both as aware instants."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value

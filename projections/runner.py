@@ -175,7 +175,7 @@ class Projector:
         event = decode_message(m.headers(), m.value())
         if self.as_of is not None and event.payload.signed_at > self.as_of:
             return False
-        return trail.hold_checkpoint(m.value(), event.envelope, tx)
+        return trail.hold_checkpoint(event.payload, m.value(), event.envelope, tx)
 
     def _store_positions(self, tx: Connection, messages: list) -> None:
         latest: dict[tuple[str, int], int] = {}

@@ -3,7 +3,7 @@ by step (who, what, when, why, and the state each step led to)."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator
 
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from events.records import to_json
 from events.registry import kind_of
 from events.trail import TrailCheckpointed
 from projections.apply import apply_event
+from projections.queries import utc
 from projections.tables import (
     accesses,
     catalog_entries,
@@ -53,9 +54,9 @@ STATE_OF = {
 }
 
 
-def hold_checkpoint(payload: bytes, env: Envelope, tx: Connection) -> bool:
-    """Keep a checkpoint until every record it covers is projected (see `apply_ready`)."""
-    p = decode_payload(payload)
+def hold_checkpoint(p: TrailCheckpointed, payload: bytes, env: Envelope, tx: Connection) -> bool:
+    """Keep a checkpoint (and its bytes) until every record it covers is projected (see
+    `apply_ready`)."""
     known = select(trail_checkpoints.c.tree_size).where(trail_checkpoints.c.tree_size == p.tree_size)
     waiting = select(trail_pending.c.tree_size).where(trail_pending.c.tree_size == p.tree_size)
     if tx.execute(known).first() or tx.execute(waiting).first():
@@ -104,11 +105,6 @@ def apply_checkpoint(p: TrailCheckpointed, event_id: str, tx: Connection) -> Non
         signature=p.signature, event_id=event_id))
 
 
-def utc(at: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without a zone; they were stored as UTC."""
-    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
-
-
 def steps(engine: Engine, *, aggregate: str | None = None, department: str | None = None,
           actor: str | None = None, since: datetime | None = None,
           until: datetime | None = None, with_state: bool = True,
@@ -118,9 +114,7 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
     An aggregate's trail includes the rejections of events published for it: a refusal, and
     the rule it broke, is part of what happened to it.
     """
-    q = (select(event_log, trail_entries.c.position, trail_entries.c.kind, trail_entries.c.leaf_hash)
-         .select_from(event_log.outerjoin(trail_entries, trail_entries.c.record_id == event_log.c.event_id))
-         .order_by(trail_entries.c.position.is_(None), trail_entries.c.position, event_log.c.recorded_at))
+    q = _in_trail_order(event_log, trail_entries.c.position, trail_entries.c.kind, trail_entries.c.leaf_hash)
     if aggregate:
         refused = select(rejections.c.event_id).where(rejections.c.aggregate_id == aggregate)
         q = q.where(or_(event_log.c.aggregate_id == aggregate, event_log.c.event_id.in_(refused)))
@@ -139,6 +133,13 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
         for step, state in zip(out, _states_after(engine, rows)):
             step["state_after"] = state
     return out
+
+
+def _in_trail_order(*columns):
+    """Events in trail order; those not yet in a signed checkpoint last, by recording time."""
+    return (select(*columns)
+            .select_from(event_log.outerjoin(trail_entries, trail_entries.c.record_id == event_log.c.event_id))
+            .order_by(trail_entries.c.position.is_(None), trail_entries.c.position, event_log.c.recorded_at))
 
 
 def _step(r, with_record: bool) -> dict[str, Any]:
@@ -167,10 +168,9 @@ def _states_after(engine: Engine, selected: list) -> Iterator[dict[str, Any] | N
     database with the projections' own code, and read each aggregate's row after its step."""
     wanted = {(r.aggregate_type, r.aggregate_id) for r in selected}
     targets = {r.event_id: (r.aggregate_type, r.aggregate_id) for r in selected}
-    q = (select(event_log.c.event_id, event_log.c.aggregate_type, event_log.c.aggregate_id,
-                event_log.c.record)
-         .select_from(event_log.outerjoin(trail_entries, trail_entries.c.record_id == event_log.c.event_id))
-         .order_by(trail_entries.c.position.is_(None), trail_entries.c.position, event_log.c.recorded_at))
+    q = (_in_trail_order(event_log.c.event_id, event_log.c.aggregate_type, event_log.c.aggregate_id,
+                         event_log.c.record)
+         .where(event_log.c.aggregate_id.in_({aggregate_id for _, aggregate_id in wanted})))
     scratch = create_engine("sqlite://")
     metadata.create_all(scratch)
     states: dict[str, dict[str, Any] | None] = {}

@@ -17,8 +17,8 @@ from sqlalchemy import Engine, func, select
 
 from events import merkle
 from events import trail as tr
+from projections.queries import utc
 from projections.tables import dead_letters, event_log, trail_checkpoints, trail_entries
-from projections.trail import utc
 
 MAX_FINDINGS = 50
 
@@ -33,11 +33,14 @@ class Finding:
 
 @dataclass
 class Report:
-    records: int = 0
+    records: int = 0  # trail entries walked: the size of the tree they make
     checkpoints: int = 0
-    tree_size: int = 0
     findings: list[Finding] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # too recent to be signed yet
+
+    @property
+    def tree_size(self) -> int:
+        return self.records
 
     @property
     def intact(self) -> bool:
@@ -69,7 +72,7 @@ def _check_signatures(checkpoints: list, public_key: bytes, report: Report) -> N
     pinned = tr.key_id(public_key)
     for cp in checkpoints:
         report.checkpoints += 1
-        note = tr.checkpoint_note(cp.origin, cp.tree_size, cp.root_hash, cp.chain_head, utc(cp.signed_at))
+        note = _note(cp)
         if cp.key_id != pinned:
             report.found("bad-signature", None, None,
                          f"checkpoint {cp.tree_size} is signed with key {cp.key_id}, not the pinned {pinned}")
@@ -124,7 +127,6 @@ def _walk(conn, checkpoints: list, report: Report) -> int:
                 _check_head(due, frontier, chain, report)
                 due = next(pending, None)
     report.records = frontier.size
-    report.tree_size = frontier.size
     if due is not None:
         report.found("deleted", frontier.size, None,
                      f"checkpoint {due.tree_size} covers {due.tree_size} records; the trail holds {frontier.size}")
@@ -164,15 +166,13 @@ def prove(engine: Engine, record_id: str) -> dict[str, Any] | None:
         entry = conn.execute(select(trail_entries).where(trail_entries.c.record_id == record_id)).first()
         if entry is None:
             return None
-        cp = conn.execute(select(trail_checkpoints).order_by(trail_checkpoints.c.tree_size.desc())
-                          .limit(1)).first()
+        cp = _latest(conn)
         leaves = list(conn.scalars(select(trail_entries.c.leaf_hash)
                                    .where(trail_entries.c.position < cp.tree_size)
                                    .order_by(trail_entries.c.position)))
         record = conn.scalar(select(event_log.c.record).where(event_log.c.event_id == record_id))
         if record is None:
             record = conn.scalar(select(dead_letters.c.record).where(dead_letters.c.id == record_id))
-    note = tr.checkpoint_note(cp.origin, cp.tree_size, cp.root_hash, cp.chain_head, utc(cp.signed_at))
     return {
         "format": "govshare-inclusion-proof/1",
         "algorithm": "RFC 9162 section 2.1.3 (SHA-256; leaf = H(0x00 || record), node = H(0x01 || l || r))",
@@ -181,7 +181,7 @@ def prove(engine: Engine, record_id: str) -> dict[str, Any] | None:
         "record": base64.b64encode(record or b"").decode(),
         "leaf_hash": entry.leaf_hash.hex(),
         "audit_path": [h.hex() for h in merkle.inclusion_path(entry.position, leaves)],
-        "checkpoint": {"note": base64.b64encode(note).decode(), "key_id": cp.key_id,
+        "checkpoint": {"note": base64.b64encode(_note(cp)).decode(), "key_id": cp.key_id,
                        "signature": base64.b64encode(cp.signature).decode(),
                        "signature_algorithm": "Ed25519"},
     }
@@ -190,13 +190,21 @@ def prove(engine: Engine, record_id: str) -> dict[str, Any] | None:
 def latest_checkpoint(engine: Engine) -> dict[str, Any] | None:
     """The newest signed tree head, as an export's cover sheet."""
     with engine.connect() as conn:
-        cp = conn.execute(select(trail_checkpoints).order_by(trail_checkpoints.c.tree_size.desc())
-                          .limit(1)).first()
+        cp = _latest(conn)
         total = conn.scalar(select(func.count()).select_from(trail_entries))
     if cp is None:
         return None
-    note = tr.checkpoint_note(cp.origin, cp.tree_size, cp.root_hash, cp.chain_head, utc(cp.signed_at))
     return {"origin": cp.origin, "tree_size": cp.tree_size, "root_hash": cp.root_hash.hex(),
             "chain_head": cp.chain_head.hex(), "signed_at": utc(cp.signed_at).isoformat(),
-            "key_id": cp.key_id, "note": base64.b64encode(note).decode(),
+            "key_id": cp.key_id, "note": base64.b64encode(_note(cp)).decode(),
             "signature": base64.b64encode(cp.signature).decode(), "trail_entries": total}
+
+
+def _latest(conn):
+    return conn.execute(select(trail_checkpoints).order_by(trail_checkpoints.c.tree_size.desc())
+                        .limit(1)).first()
+
+
+def _note(cp) -> bytes:
+    """The signed note of a stored checkpoint, rebuilt from its columns."""
+    return tr.checkpoint_note(cp.origin, cp.tree_size, cp.root_hash, cp.chain_head, utc(cp.signed_at))

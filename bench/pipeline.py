@@ -13,8 +13,12 @@ The workload is bench/workload.py's provincial mix. Three measures on one embedd
 3. paced: a fresh stream at half the sustained rate for --paced-seconds, for latency below
    saturation.
 Then the resident memory of the broker and of the service process (validator, deadline engine,
-grant keeper, notary and projector all run in it). Prints a table, writes
-bench/results/pipeline-<database>.json. Run on demand, never in CI.
+grant keeper, notary and projector all run in it). Last, with the service stopped, the peer:
+4. the same workload (the same two phases) through a pyeventsourcing application with the same
+   rule checks and a projection (bench/peer.py; the `eventsourcing` package, a bench-only
+   dependency) on a fresh database of the same kind, timed the same way, and the ratio of
+   govshare's sustained rate to the peer's. Skipped with --paced-rate.
+Prints a table, writes bench/results/pipeline-<database>.json. Run on demand, never in CI.
 """
 from __future__ import annotations
 
@@ -181,6 +185,11 @@ def main() -> None:
                                         args.paced_rate)}
     finally:
         broker.stop()
+    if not args.paced_rate:
+        from bench.peer import run as run_peer  # needs eventsourcing, a bench-only dependency
+        results["peer"] = run_peer(events, fresh_database(args.database, home, "peer.db"))
+        results["ratio_govshare_to_peer"] = round(
+            results["sustained"]["events_per_s"] / results["peer"]["events_per_s"], 2)
     print(f"\n{'measure (' + args.database + ')':36} {'events':>8} {'seconds':>8} {'events/s':>9} "
           f"{'p50 s':>8} {'p99 s':>8}")
     for name in ("publish_acks_all_idempotent", "sustained", "paced"):
@@ -189,6 +198,10 @@ def main() -> None:
             continue
         print(f"{name:36} {r['events']:>8} {r['seconds']:>8} {r['events_per_s']:>9} "
               f"{r.get('latency_p50_s', ''):>8} {r.get('latency_p99_s', ''):>8}")
+    if "peer" in results:
+        r = results["peer"]
+        print(f"{'peer (pyeventsourcing)':36} {r['events']:>8} {r['seconds']:>8} {r['events_per_s']:>9}")
+        print(f"{'ratio govshare/peer':36} {'':>8} {'':>8} {results['ratio_govshare_to_peer']:>9}")
     m = results["memory_at_end"]
     print(f"{'resident memory at end (MiB)':36} broker {m['broker_mib']}, service {m['service_mib']}, "
           f"total {m['total_mib']}")

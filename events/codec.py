@@ -17,7 +17,7 @@ import fastavro
 from events import schemas
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError, PayloadMismatch
-from events.records import from_plain, to_avro
+from events.records import avro_builder, from_plain, to_avro
 from events.registry import EventKind, kind_for, kind_of
 
 MAGIC = b"\xc3\x01"
@@ -57,13 +57,16 @@ def decode_payload(data: bytes, expected: EventKind | None = None) -> Any:
     if expected is not None and name != expected.schema_name:
         raise DecodeError(f"payload schema {name} does not match event type {expected.event_type}")
     kind = expected or _kind_by_schema(name)
+    reader = schemas.current(name)
     try:
-        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, schemas.current(name))
+        # Written with the current schema (the usual case), there is nothing to resolve.
+        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer,
+                                            None if fp == schemas.current_fingerprint(name) else reader)
     except Exception as exc:  # fastavro raises many kinds on truncated or foreign bytes
         raise DecodeError(f"payload does not decode as {name}: {exc}") from exc
     try:
-        return from_plain(kind.cls, record)
-    except PayloadMismatch as exc:
+        return avro_builder(kind.cls)(record)
+    except (ValueError, TypeError, KeyError) as exc:
         raise DecodeError(f"payload does not fit {kind.event_type}: {exc}") from exc
 
 
@@ -113,6 +116,10 @@ def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
         headers["ce_causationid"] = str(envelope.causation_id)
     if envelope.recorded_at is not None:
         headers["ce_govrecordedat"] = _iso(envelope.recorded_at)
+    if envelope.provider is not None:
+        headers["ce_govprovider"] = envelope.provider
+    if envelope.route is not None:
+        headers["ce_govroute"] = envelope.route
     return [(k, v.encode("utf-8")) for k, v in headers.items()]
 
 
@@ -142,6 +149,8 @@ def from_headers(raw: list[tuple[str, bytes]] | None) -> Envelope:
             correlation_id=uuid.UUID(h["ce_correlationid"]),
             causation_id=uuid.UUID(h["ce_causationid"]) if "ce_causationid" in h else None,
             source=h["ce_source"],
+            provider=h.get("ce_govprovider"),
+            route=h.get("ce_govroute"),
         )
     except ValueError as exc:
         raise DecodeError(f"malformed CloudEvents header: {exc}") from exc
@@ -153,6 +162,13 @@ _REQUIRED = ("ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_govsc
 
 
 def decode_message(headers: list[tuple[str, bytes]] | None, value: bytes | None) -> Event:
+    envelope, kind = decode_envelope(headers)
+    return Event(envelope, decode_payload(value or b"", kind))
+
+
+def decode_envelope(headers: list[tuple[str, bytes]] | None) -> tuple[Envelope, EventKind]:
+    """The envelope of a message and its event kind, without decoding the payload: all the
+    notary needs to seal a record."""
     envelope = from_headers(headers)
     try:
         kind = kind_of(envelope.event_type)
@@ -161,7 +177,7 @@ def decode_message(headers: list[tuple[str, bytes]] | None, value: bytes | None)
     if envelope.aggregate_type != kind.aggregate_type:
         raise DecodeError(f"{envelope.event_type} belongs to aggregate {kind.aggregate_type}, "
                           f"not {envelope.aggregate_type}")
-    return Event(envelope, decode_payload(value or b"", kind))
+    return envelope, kind
 
 
 def encode_record(envelope: Envelope, payload_bytes: bytes) -> bytes:
@@ -174,15 +190,29 @@ def encode_record(envelope: Envelope, payload_bytes: bytes) -> bytes:
               "occurred_at": e.occurred_at, "recorded_at": e.recorded_at,
               "actor": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value},
               "policy_id": e.policy_id, "correlation_id": e.correlation_id, "causation_id": e.causation_id,
-              "source": e.source, "payload": payload_bytes}
+              "source": e.source, "payload": payload_bytes, "provider": e.provider, "route": e.route}
     fastavro.schemaless_writer(out, schemas.current("govshare.Envelope"), record)
     return out.getvalue()
 
 
 def decode_record(data: bytes) -> tuple[Envelope, bytes]:
-    record = fastavro.schemaless_reader(io.BytesIO(data), schemas.current("govshare.Envelope"))
+    """A stored envelope record. Records stored before the envelope gained fields (at its end)
+    run out of bytes under the current schema and are read with the one they were written with."""
+    current = schemas.current("govshare.Envelope")
+    try:
+        record = _read_whole(data, current, None)
+    except (EOFError, ValueError, IndexError, StopIteration):
+        record = _read_whole(data, schemas.released("govshare.Envelope", 1), current)
     payload = record.pop("payload")
-    return from_plain(Envelope, record), payload
+    return avro_builder(Envelope)(record), payload
+
+
+def _read_whole(data: bytes, writer: Any, reader: Any) -> dict:
+    stream = io.BytesIO(data)
+    record = fastavro.schemaless_reader(stream, writer, reader)
+    if stream.tell() != len(data):
+        raise ValueError("bytes left after the record")
+    return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +233,3 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
         "headers": [{"name": k, "value": v} for k, v in letter.headers]})
     return out.getvalue()
 
-
-def decode_dead_letter(data: bytes) -> DeadLetter:
-    r = fastavro.schemaless_reader(io.BytesIO(data), schemas.current("govshare.DeadLetter"))
-    return DeadLetter(r["id"], r["source"], r["reason"], r["value"],
-                      tuple((h["name"], h["value"]) for h in r["headers"]))

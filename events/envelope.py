@@ -38,6 +38,12 @@ class Envelope:
     source: str
     causation_id: uuid.UUID | None = None
     recorded_at: datetime | None = None
+    # Facts the validator established when it accepted the event, so that the stages after it
+    # read them from the event instead of from the validator's private state.
+    provider: str | None = None  # the department responsible for the subject (an entry's provider)
+    route: str | None = None  # a share request's path: auto | conditional | desensitized
 
-    def recorded(self, at: datetime) -> Envelope:
-        return replace(self, recorded_at=at)
+    def recorded(self, at: datetime, *, provider: str | None = None, route: str | None = None) -> Envelope:
+        """The envelope as accepted: when, and what the validator established (anything a
+        publisher claimed for these is replaced)."""
+        return replace(self, recorded_at=at, provider=provider, route=route)

@@ -18,4 +18,9 @@ class DecodeError(EventError):
 
 
 class PublishError(EventError):
-    """The broker did not acknowledge a publish."""
+    """The broker did not acknowledge a publish. `permanent` maps the index of each message it
+    will never take to why; the others may succeed on a retry."""
+
+    def __init__(self, message: str, permanent: dict[int, str] | None = None):
+        super().__init__(message)
+        self.permanent = permanent or {}

@@ -100,3 +100,44 @@ def _scalar(kind: Any, value: Any, path: str) -> Any:
     if accepted and (not isinstance(value, accepted) or (kind is int and isinstance(value, bool))):
         raise PayloadMismatch(f"{path}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
     return value
+
+
+def avro_builder(kind: Any):
+    """A function building `kind` from a record fastavro decoded against its current schema.
+
+    fastavro already yields the right scalar types (str, int, datetime, UUID, ...), so unlike
+    from_plain nothing is checked: enums, tuples and nested records are converted by a
+    function put together once per class instead of a walk of its type hints per event (the
+    profile put that walk at about 75 µs per event)."""
+    return _builder(kind)
+
+
+@cache
+def _builder(kind: Any):
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(kind) if a is not type(None)]
+        build = _builder(inner)
+        if build is None:
+            return None
+        return lambda v: None if v is None else build(v)
+    if origin in (list, tuple):
+        build = _builder(typing.get_args(kind)[0])
+        if build is None:
+            return tuple
+        return lambda v: tuple(build(x) for x in v)
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        hints = _hints(kind)
+        fields = [(f.name, _builder(hints[f.name])) for f in dataclasses.fields(kind)]
+        plain = [name for name, build in fields if build is None]
+        converted = [(name, build) for name, build in fields if build is not None]
+
+        def build_record(v: dict) -> Any:
+            args = {name: v[name] for name in plain}
+            for name, build in converted:
+                args[name] = build(v[name])
+            return kind(**args)
+        return build_record
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind
+    return None  # a scalar fastavro already gives in the right type

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from events.registry import event_type
 
 AGGREGATE = "rejection"
+EVENT_TYPE = "EventRejected"
 
 
-@event_type("EventRejected", schema="govshare.EventRejected", aggregate=AGGREGATE)
+@event_type(EVENT_TYPE, schema="govshare.EventRejected", aggregate=AGGREGATE)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EventRejected:
     """govshare refused to apply a published event; the event is never applied."""

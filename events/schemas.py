@@ -82,6 +82,13 @@ def writer_schemas() -> dict[int, tuple[str, Any]]:
     return found
 
 
+@cache
+def released(name: str, version: int) -> Any:
+    """One released version of a schema, as the history keeps it."""
+    path = HISTORY_DIR / f"{name}.v{version}.json"
+    return fastavro.parse_schema(json.loads(path.read_text(encoding="utf-8")))
+
+
 def freeze() -> list[Path]:
     """Record the current version of every event schema in the history (run after a change)."""
     from events.registry import all_kinds

@@ -48,3 +48,17 @@ class Topics:
 
     def all(self) -> list[str]:
         return self.inboxes() + self.outputs() + [self.trail]
+
+    def consumed_by(self, stage: str) -> list[str]:
+        """The topics each stage reads: the topic map of the pipeline."""
+        if stage == "validator":
+            return self.inboxes()
+        if stage == "deadlines":
+            return [self.events(a) for a in AGGREGATE_TYPES]
+        if stage == "grants":
+            return [self.events(a) for a in (sharing.REQUEST, sharing.ACCESS)]
+        if stage == "notary":
+            return self.outputs()
+        if stage == "projector":
+            return self.outputs() + [self.trail]
+        raise ValueError(f"no stage {stage!r}")

@@ -27,13 +27,15 @@ from events import deadletter, merkle
 from events.codec import (
     DeadLetter,
     Event,
+    decode_envelope,
     decode_message,
     encode_dead_letter,
     encode_record,
 )
 from events.errors import DecodeError
 from events.registry import event_type
-from events.rejection import EventRejected
+from events.rejection import EVENT_TYPE as REJECTED_TYPE
+
 
 AGGREGATE = "trail"
 
@@ -86,9 +88,11 @@ class TrailRecord:
 
 
 def trail_record(topic: str, partition: int, offset: int, headers: list | None,
-                 value: bytes | None, *, dead_letter_topic: str) -> TrailRecord:
+                 value: bytes | None, *, dead_letter_topic: str, with_payload: bool = True) -> TrailRecord:
     """The trail record of a message read from an output topic. Both the notary and the
-    projector call this, so the bytes one signs are the bytes the other stores."""
+    projector call this, so the bytes one signs are the bytes the other stores. The notary
+    seals the record without decoding the payload (`with_payload=False`); the projector, which
+    applies it, decodes it here, once."""
     where = f"{topic}/{partition}/{offset}"
     headers = list(headers or [])
     if topic == dead_letter_topic:
@@ -99,16 +103,20 @@ def trail_record(topic: str, partition: int, offset: int, headers: list | None,
                             headers=tuple(headers))
         return TrailRecord(LeafKind.DEAD_LETTERED, letter.id, encode_dead_letter(letter), dead_letter=letter)
     try:
-        event = decode_message(headers, value)
+        if with_payload:
+            event = decode_message(headers, value)
+            envelope = event.envelope
+        else:
+            envelope, _ = decode_envelope(headers)
+            event = None
     except DecodeError as exc:
         # Only govshare writes output topics, so this is a bug or a foreign writer: the bytes
         # still enter the trail, as a dead letter, rather than vanish from it.
         letter = DeadLetter(id=where, source=where, reason=f"could not decode: {exc}", value=value,
                             headers=tuple(headers))
         return TrailRecord(LeafKind.DEAD_LETTERED, where, encode_dead_letter(letter), dead_letter=letter)
-    kind = LeafKind.REJECTED if isinstance(event.payload, EventRejected) else LeafKind.ACCEPTED
-    return TrailRecord(kind, str(event.envelope.event_id), encode_record(event.envelope, value or b""),
-                       event=event)
+    kind = LeafKind.REJECTED if envelope.event_type == REJECTED_TYPE else LeafKind.ACCEPTED
+    return TrailRecord(kind, str(envelope.event_id), encode_record(envelope, value or b""), event=event)
 
 
 def _text(value: bytes | None) -> str:

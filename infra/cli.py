@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import structlog
 
 from events.topics import Topics
-from infra.config import Settings
+from infra.config import STAGES, Settings
 from infra.database import make_engine
 
 
@@ -30,6 +30,19 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the whole service in the foreground")
     up.set_defaults(handler=_up)
+
+    run = sub.add_parser("run", help="run one stage alone (govshare up runs them all)")
+    run.add_argument("stage", choices=STAGES)
+    run.set_defaults(handler=_run)
+
+    retry = sub.add_parser("retry-parked", help="run parked events again (after the cause is fixed)")
+    retry.add_argument("--stage", choices=STAGES, help="only this stage's (default: every stage's)")
+    retry.add_argument("--id", type=int, help="only this parked event (its id in `query parked`)")
+    retry.set_defaults(handler=_retry_parked)
+
+    health = sub.add_parser("health", help="each stage: parked events, waiting accesses, consumer lag")
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(handler=_health)
 
     submit = sub.add_parser("submit", help="publish events given as JSON lines; print each verdict")
     submit.add_argument("file", help="a file of JSON lines, or - for standard input")
@@ -97,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     acc.add_argument("--json", action="store_true")
     _limit(acc)
     acc.set_defaults(handler=_query_accesses)
+    parked = qsub.add_parser("parked", help="events a stage could not apply, set aside (retry-parked)")
+    parked.add_argument("--stage", choices=STAGES)
+    parked.add_argument("--all", action="store_true", help="also those applied on a retry")
+    parked.add_argument("--json", action="store_true")
+    parked.set_defaults(handler=_query_parked)
     dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
     dead.add_argument("--json", action="store_true")
     dead.set_defaults(handler=_query_dead)
@@ -160,14 +178,59 @@ def _up(args, settings: Settings) -> int:
     return 0
 
 
+def _run(args, settings: Settings) -> int:
+    from infra.stages import run
+    run(args.stage, settings)
+    return 0
+
+
 def _bootstrap(settings: Settings) -> str:
-    if settings.bootstrap_servers:
-        return settings.bootstrap_servers
-    try:
-        return json.loads(settings.runtime_file.read_text())["bootstrap"]
-    except FileNotFoundError:
-        raise SystemExit(f"govshare: no broker: set GOVSHARE_BOOTSTRAP_SERVERS or start "
-                         f"`govshare up` (looked for {settings.runtime_file})") from None
+    from infra.stages import bootstrap
+    return bootstrap(settings)
+
+
+def _stage_engines(settings: Settings, stage: str | None = None) -> dict[str, Any]:
+    """One engine per distinct database the stages (or the one named) keep their tables in."""
+    from runtime import store
+    urls: dict[str, list[str]] = {}
+    for name, url in settings.stage_urls().items():
+        if stage in (None, name):
+            urls.setdefault(url, []).append(name)
+    engines = {}
+    for url, names in urls.items():
+        engine = make_engine(url)
+        store.metadata.create_all(engine)
+        engines[",".join(names)] = engine
+    return engines
+
+
+def _query_parked(args, settings: Settings) -> int:
+    from runtime import parking
+    rows = []
+    for engine in _stage_engines(settings, args.stage).values():
+        rows += parking.listed(engine, stage=args.stage, include_done=args.all)
+    _print(rows, args.json, ["id", "stage", "status", "event_type", "event_id", "topic", "offset",
+                             "attempts", "error"])
+    return 0
+
+
+def _retry_parked(args, settings: Settings) -> int:
+    from runtime import parking
+    marked = sum(parking.request_retry(engine, args.stage, args.id)
+                 for engine in _stage_engines(settings, args.stage).values())
+    print(f"{marked} parked event(s) marked for a retry; each stage runs its own within a second "
+          f"(see `govshare query parked --all`)")
+    return 0 if marked else 1
+
+
+def _health(args, settings: Settings) -> int:
+    from infra.health import report
+    found = report(settings)
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        _print(found["stages"], False, ["stage", "lag", "parked", "waiting", "database"])
+    return 0 if found["ok"] else 1
 
 
 def _submit(args, settings: Settings) -> int:
@@ -330,10 +393,11 @@ def _query_dead(args, settings: Settings) -> int:
 
 def _rebuild(args, settings: Settings) -> int:
     from infra.topics import cluster_id
-    from projections.runner import Projector
+    from projections.runner import Projector, catch_up
     kafka = settings.kafka(_bootstrap(settings))
-    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), cluster_id(kafka), kafka)
-    print(f"applied {projector.catch_up()} records (events, dead letters, trail checkpoints) into {args.into}")
+    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix))
+    applied = catch_up(projector, kafka, cluster_id(kafka))
+    print(f"applied {applied} records (events, dead letters, trail checkpoints) into {args.into}")
     return 0
 
 
@@ -368,11 +432,11 @@ def _trail_engine(settings: Settings):
 
 def _replay(args, settings: Settings) -> int:
     from infra.topics import cluster_id
-    from projections.runner import Projector
+    from projections.runner import Projector, catch_up
     kafka = settings.kafka(_bootstrap(settings))
-    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), cluster_id(kafka),
-                          kafka, as_of=args.as_of)
-    print(f"applied {projector.catch_up()} records made by {args.as_of.isoformat()} into {args.into}")
+    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), as_of=args.as_of)
+    applied = catch_up(projector, kafka, cluster_id(kafka))
+    print(f"applied {applied} records made by {args.as_of.isoformat()} into {args.into}")
     return 0
 
 

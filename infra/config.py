@@ -12,6 +12,10 @@ def _kafka_extra() -> dict[str, str]:
             for k, v in os.environ.items() if k.startswith("GOVSHARE_KAFKA_")}
 
 
+# The stages of the pipeline, each a process of its own under `govshare up`.
+STAGES = ("validator", "deadlines", "grants", "notary", "projector")
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: Path(os.environ.get("GOVSHARE_HOME", "var")))
@@ -41,6 +45,10 @@ class Settings:
     # How long each processor gathers a batch: longer amortises per-batch costs, shorter cuts latency.
     batch_window: float = field(
         default_factory=lambda: float(os.environ.get("GOVSHARE_BATCH_WINDOW", "0.05")))
+    # How long an access whose request is not decided yet waits for the decision (the approval
+    # may still be on its way on another topic) before it is judged as it stands.
+    access_wait_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("GOVSHARE_ACCESS_WAIT_SECONDS", "60")))
 
     @property
     def trail_key_file(self) -> Path:
@@ -58,6 +66,19 @@ class Settings:
         if self.database_url and not self.database_url.startswith("sqlite"):
             return self.database_url
         return f"sqlite:///{self.home / 'state.db'}"
+
+    def stage_url(self, stage: str) -> str:
+        """Each stage's own database. On PostgreSQL they share one (their tables differ); on
+        SQLite each stage process writes a file of its own, so none waits on another's lock."""
+        if stage == "projector":
+            return self.projection_url
+        if stage == "validator" or self.state_url or (
+                self.database_url and not self.database_url.startswith("sqlite")):
+            return self.processor_url
+        return f"sqlite:///{self.home / f'{stage}.db'}"
+
+    def stage_urls(self) -> dict[str, str]:
+        return {stage: self.stage_url(stage) for stage in STAGES}
 
     @property
     def runtime_file(self) -> Path:

@@ -1,31 +1,33 @@
-"""Wires broker, topics, validator, notary and projector into the running service (`govshare up`)."""
+"""`govshare up`: the broker (embedded unless one is configured), the topics, and every stage as a
+process of its own under one supervisor, so that the stages use every core.
+
+The supervisor restarts a stage that exits (with backoff) and stops them all on SIGTERM or
+SIGINT; each stage dies with it even on `kill -9` (parent-death signal). Each stage also runs
+alone: `govshare run validator|deadlines|grants|notary|projector`.
+"""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from events.publisher import Publisher
 from events.topics import Topics
 from infra.broker import EmbeddedBroker
-from infra.config import Settings
+from infra.config import STAGES, Settings
 from infra.database import make_engine
-from infra.keys import load_or_create
-from infra.topics import cluster_id as read_cluster_id
 from infra.topics import ensure_topics
-from processors import store
-from processors.clock import SystemClock, clock_from
-from processors.grants import GrantKeeper
-from processors.notary import Notary
-from processors.profiles import load_all
-from processors.scheduler import Scheduler
-from processors.validator import Validator
-from projections.runner import Projector
+from runtime import store
 
 log = structlog.get_logger("govshare.service")
 
@@ -48,27 +50,88 @@ def broker_for(settings: Settings) -> Iterator[tuple[str, EmbeddedBroker | None]
         broker.stop()
 
 
-def rehydrate(state_engine, publisher: Publisher, chunk: int = 5000) -> int:
-    """Replay every decided output onto a fresh embedded broker, in decision order.
+def rehydrate(urls: list[str], publisher: Publisher, chunk: int = 5000) -> int:
+    """Replay every output the stages decided onto a fresh embedded broker, each outbox in its
+    order.
 
-    Tansu's memory storage starts empty; the processors' outbox holds every accepted event,
-    rejection and dead letter and every event the processors emitted (deadlines, grants,
-    violations), so publishing it again restores the log the projector and processors read.
+    Tansu's memory storage starts empty; the outboxes hold every accepted event, rejection and
+    dead letter, every event the engines emitted (deadlines, grants, violations) and every
+    checkpoint, so publishing them again restores the log the stages read. A row the broker
+    refuses for good is parked by the outbox, not retried at every start.
     """
-    count, last = 0, 0
-    while True:
-        with state_engine.connect() as conn:
-            rows = conn.execute(select(store.outbox).where(store.outbox.c.seq > last)
-                                .order_by(store.outbox.c.seq).limit(chunk)).all()
-        if not rows:
-            break
-        publisher.publish(store.as_outgoing(r) for r in rows)
-        last = rows[-1].seq
-        count += len(rows)
-    with state_engine.begin() as tx:
-        tx.execute(update(store.outbox).where(store.outbox.c.published.is_(False))
-                   .values(published=True))
+    count = 0
+    for url in dict.fromkeys(urls):
+        engine = make_engine(url)
+        store.metadata.create_all(engine)
+        last = 0
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(select(store.outbox).where(store.outbox.c.seq > last)
+                                    .order_by(store.outbox.c.seq).limit(chunk)).all()
+            if not rows:
+                break
+            _publish_rows(engine, publisher, rows)
+            last = rows[-1].seq
+            count += len(rows)
+        engine.dispose()
     return count
+
+
+def _publish_rows(engine, publisher: Publisher, rows) -> None:
+    from runtime.outbox import Outbox
+    by_stage: dict[str, list] = {}
+    for r in rows:
+        by_stage.setdefault(r.stage, []).append((r.seq, store.as_outgoing(r)))
+    for stage, staged in by_stage.items():
+        Outbox(engine, publisher, stage).publish(staged)
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    """Runs each stage as a child process and restarts one that exits."""
+
+    def __init__(self, settings: Settings, bootstrap: str):
+        self.settings, self.bootstrap = settings, bootstrap
+        self.children: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, int] = {name: 0 for name in STAGES}
+
+    def start(self, name: str) -> None:
+        env = {**os.environ, "GOVSHARE_BOOTSTRAP_SERVERS": self.bootstrap,
+               "GOVSHARE_HOME": str(self.settings.home)}
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "run", name], env=env, preexec_fn=_die_with_parent)
+        log.info("stage.spawned", stage=name, pid=self.children[name].pid)
+
+    def watch(self, stop: threading.Event) -> None:
+        next_start: dict[str, float] = {}
+        while not stop.wait(0.5):
+            for name, child in list(self.children.items()):
+                code = child.poll()
+                if code is None:
+                    continue
+                if name not in next_start:
+                    self.restarts[name] += 1
+                    delay = min(2 ** min(self.restarts[name], 5), 30)
+                    log.error("stage.exited", stage=name, code=code, restart_in=delay)
+                    next_start[name] = time.monotonic() + delay
+                elif time.monotonic() >= next_start[name]:
+                    del next_start[name]
+                    self.start(name)
+
+    def stop(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 15
+        for child in self.children.values():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
 
 
 def run(settings: Settings) -> None:
@@ -76,55 +139,21 @@ def run(settings: Settings) -> None:
     with broker_for(settings) as (bootstrap, embedded):
         kafka = settings.kafka(bootstrap)
         ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
-        cluster = read_cluster_id(kafka)
-        publisher = Publisher(kafka)
-        state = make_engine(settings.processor_url)
-        validator = Validator(state, load_all(), topics, cluster, publisher)
-        scheduler = Scheduler(state, load_all(), topics, cluster, publisher)
-        grants = GrantKeeper(state, load_all(), topics, cluster, publisher)
         if embedded is not None:
-            log.info("broker.rehydrated", events=rehydrate(validator.engine, publisher))
-        else:
-            log.info("outbox.relayed", events=validator.outbox.relay_unpublished())
-        projector = Projector(make_engine(settings.projection_url), topics, cluster, kafka)
-        notary_publisher = Publisher(kafka)
-        # The signing time attests when the trail was sealed: the real clock, not the
-        # deadline engine's injectable one.
-        notary = Notary(state, topics, cluster, notary_publisher, load_or_create(settings.trail_key_file),
-                        SystemClock())
-        stop = threading.Event()
-        threads = [
-            threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True),
-            threading.Thread(target=notary.run, args=(kafka, stop),
-                             kwargs=dict(interval=settings.checkpoint_seconds), name="notary", daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            _run_worker(settings, topics, bootstrap, validator, scheduler, grants)
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(10)
+            publisher = Publisher(kafka)
+            urls = [settings.stage_url(s) for s in STAGES if s != "projector"]
+            log.info("broker.rehydrated", events=rehydrate(urls, publisher))
             publisher.close()
-            notary_publisher.close()
+        supervisor = Supervisor(settings, bootstrap)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        try:
+            for name in STAGES:
+                supervisor.start(name)
+            log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url.split("?")[0],
+                     stages=list(STAGES))
+            supervisor.watch(stop)
+        finally:
+            supervisor.stop()
 
-
-def _run_worker(settings: Settings, topics: Topics, bootstrap: str, validator: Validator,
-                scheduler: Scheduler, grants: GrantKeeper) -> None:
-    import faust
-
-    from processors.app import build_app
-
-    app = build_app(app_id=f"{settings.topic_prefix}-validator", bootstrap=bootstrap, topics=topics,
-                    validator=validator, scheduler=scheduler, grants=grants,
-                    clock=clock_from(settings.clock),
-                    tick_seconds=settings.tick_seconds, session_timeout=settings.session_timeout_s,
-                    batch_window=settings.batch_window,
-                    partitions=settings.partitions, replication=settings.replication_factor)
-    log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit:
-        pass

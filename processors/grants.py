@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from events import sharing as sh
-from events.codec import Event, encode_payload, to_headers
+from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_for
@@ -23,6 +23,7 @@ from processors import store
 from processors.consumer import Emitted, EventConsumer
 from processors.profiles import Policies
 from processors.working_days import end_of_day
+from runtime import store as runtime_store
 
 log = structlog.get_logger("govshare.grants")
 GRANTS = Actor(department="govshare", person="grant-keeper", role=Role.SYSTEM)
@@ -34,36 +35,36 @@ def grant_id(request_id: str) -> str:
 
 
 class GrantKeeper(EventConsumer):
-    consumer = "grants"
-    handles = (sh.RequestSubmitted, sh.RequestApproved, sh.DisputeDecided, sh.GrantRevoked,
-               sh.DataAccessed)
+    name = "grants"
+    handles = (sh.RequestSubmitted, sh.RequestApproved, sh.RequestRejected, sh.DisputeDecided,
+               sh.GrantRevoked, sh.DataAccessed)
 
-    def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
-                 publisher: Publisher):
-        super().__init__(engine, cluster_id, publisher, log)
-        self.policies, self.topics = policies, topics
+    def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
+                 access_wait: timedelta = timedelta(seconds=60)):
+        """`access_wait`: the longest an access whose request is not decided yet waits for the
+        decision before it is judged as it stands (see `_check_use`)."""
+        super().__init__(engine, publisher)
+        self.policies, self.topics, self.access_wait = policies, topics, access_wait
 
-    def apply(self, tx: Connection, event: Event) -> Emitted:
+    def inputs(self) -> list[str]:
+        return self.topics.consumed_by(self.name)
+
+    def apply_event(self, tx: Connection, event: Event) -> Emitted:
         p, env = event.payload, event.envelope
         if isinstance(p, sh.RequestSubmitted):
             self._remember(tx, event, p)
-            if self._request(tx, env.aggregate_id).get("path") == "auto":
+            if env.route == "auto":
                 return self._open(tx, env, automatic=True)
         elif isinstance(p, sh.RequestApproved) or (
                 isinstance(p, sh.DisputeDecided) and p.outcome == sh.DisputeOutcome.GRANT):
             return self._open(tx, env)
+        elif isinstance(p, (sh.RequestRejected, sh.DisputeDecided)):
+            return self._close(tx, env.aggregate_id, "refused")
         elif isinstance(p, sh.GrantRevoked):
-            tx.execute(update(store.grants).where(store.grants.c.request_id == env.aggregate_id)
-                       .values(status="revoked", expires_at=None))
+            return self._close(tx, env.aggregate_id, "revoked")
         elif isinstance(p, sh.DataAccessed):
             return self._check_use(tx, event, p)
         return []
-
-    def _request(self, tx: Connection, request_id: str) -> dict:
-        row = tx.execute(select(store.aggregates.c.state).where(
-            store.aggregates.c.aggregate_type == sh.REQUEST,
-            store.aggregates.c.aggregate_id == request_id)).first()
-        return json.loads(row.state) if row else {}
 
     def _remember(self, tx: Connection, event: Event, p: sh.RequestSubmitted) -> None:
         env = event.envelope
@@ -80,7 +81,7 @@ class GrantKeeper(EventConsumer):
     def _open(self, tx: Connection, env: Envelope, automatic: bool = False) -> Emitted:
         row = tx.execute(select(store.grants).where(
             store.grants.c.request_id == env.aggregate_id)).first()
-        if row is None or row.status != "requested":
+        if row is None or row.status not in ("requested", "refused"):
             return []
         spec = json.loads(row.spec)
         valid_until = datetime.fromisoformat(spec["valid_until"])
@@ -92,14 +93,41 @@ class GrantKeeper(EventConsumer):
         tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
             status="open", expires_at=store.micros(valid_until), sequence=1))
         log.info("grant.opened", grant=row.grant_id, request=row.request_id, grantee=row.grantee)
-        return [self._emit(tx, sh.GRANT, row.grant_id, 1, opened, env.recorded_at, env, row.policy_id)]
+        emitted = [self._emit(tx, sh.GRANT, row.grant_id, 1, opened, env.recorded_at, env, row.policy_id)]
+        return emitted + self._release(tx, [row.grant_id])
+
+    def _close(self, tx: Connection, request_id: str, status: str) -> Emitted:
+        """The request was refused, or its grant revoked: accesses waiting on it are judged."""
+        values = dict(status=status, expires_at=None)
+        if status == "refused":  # a refusal leaves an open grant alone (a dispute may follow one)
+            done = tx.execute(update(store.grants).where(
+                store.grants.c.request_id == request_id, store.grants.c.status == "requested")
+                .values(**values))
+        else:
+            done = tx.execute(update(store.grants).where(store.grants.c.request_id == request_id)
+                              .values(**values))
+        return self._release(tx, [grant_id(request_id)]) if done.rowcount else []
 
     def _check_use(self, tx: Connection, event: Event, p: sh.DataAccessed) -> Emitted:
+        """Judge an access only against what was decided before it: an access naming a grant
+        whose request is not decided yet (its approval may still be on its way, on another
+        topic) waits for the decision, at most `access_wait`, in proc_waiting_accesses."""
         env = event.envelope
         row = tx.execute(select(store.grants).where(store.grants.c.grant_id == p.grant_id)).first() \
             if p.grant_id else None
+        if p.grant_id and (row is None or row.status == "requested"):
+            tx.execute(insert(store.waiting_accesses), dict(
+                access_id=env.aggregate_id, grant_id=p.grant_id,
+                since=store.micros(datetime.now(timezone.utc)),
+                headers=runtime_store.headers_to_text(to_headers(env)), value=encode_payload(p)))
+            log.info("usage.waiting", access=env.aggregate_id, grant=p.grant_id)
+            return []
+        return self._judge_use(tx, event, p, row)
+
+    def _judge_use(self, tx: Connection, event: Event, p: sh.DataAccessed, row) -> Emitted:
+        env = event.envelope
         violations = []
-        if row is None or row.status == "requested":
+        if row is None or row.status in ("requested", "refused"):
             violations.append("no-grant")
         else:
             spec = json.loads(row.spec)
@@ -125,9 +153,32 @@ class GrantKeeper(EventConsumer):
         return [self._emit(tx, sh.SUPERVISION, env.aggregate_id, 1, flagged, env.recorded_at, env,
                            env.policy_id)]
 
+    def _release(self, tx: Connection, grant_ids: list[str] | None, *, older_than: int | None = None) -> Emitted:
+        """Judge the accesses waiting on these grants (or those waiting longer than allowed)."""
+        q = select(store.waiting_accesses)
+        if grant_ids is not None:
+            q = q.where(store.waiting_accesses.c.grant_id.in_(grant_ids))
+        if older_than is not None:
+            q = q.where(store.waiting_accesses.c.since <= older_than)
+        waiting = tx.execute(q.order_by(store.waiting_accesses.c.since)).all()
+        emitted: Emitted = []
+        for w in waiting:
+            event = decode_message(runtime_store.headers_from_text(w.headers), w.value)
+            row = tx.execute(select(store.grants).where(store.grants.c.grant_id == w.grant_id)).first()
+            emitted += self._judge_use(tx, event, event.payload, row)
+        if waiting:
+            tx.execute(delete(store.waiting_accesses).where(
+                store.waiting_accesses.c.access_id.in_([w.access_id for w in waiting])))
+        return emitted
+
     def tick(self, now: datetime, batch: int = 1000) -> int:
-        """Expire every open grant whose share period ended by `now`."""
-        total = 0
+        """Expire every open grant whose share period ended by `now`, and judge the accesses
+        that waited longer than `access_wait` for their request's decision."""
+        with self.engine.begin() as tx:
+            overdue = store.micros(datetime.now(timezone.utc) - self.access_wait)
+            emitted = self._release(tx, None, older_than=overdue)
+        self.outbox.publish(emitted)
+        total = len(emitted)
         while True:
             with self.engine.begin() as tx:
                 rows = tx.execute(select(store.grants).where(

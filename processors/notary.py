@@ -13,14 +13,11 @@ by id.
 """
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from confluent_kafka import Consumer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -33,8 +30,9 @@ from events.publisher import Outgoing, Publisher
 from events.topics import Topics
 from processors import store
 from processors.clock import Clock
-from processors.messages import Incoming, timestamp_of
-from processors.outbox import Outbox
+from runtime import store as runtime_store
+from runtime.message import Incoming
+from runtime.outbox import Outbox, Staged
 
 log = structlog.get_logger("govshare.notary")
 NOTARY = Actor(department="govshare", person="notary", role=Role.SYSTEM)
@@ -86,35 +84,33 @@ def extend_and_sign(frontier: merkle.Frontier, chain: bytes, records: list[tr.Tr
 
 
 class Notary:
-    consumer = "notary"
+    """A stage of the runtime over every output topic; one per deployment."""
+    name = "notary"
+    wanted = None  # every output message is a trail record
 
-    def __init__(self, engine: Engine, topics: Topics, cluster_id: str, publisher: Publisher,
-                 signer: Signer, clock: Clock, origin: str | None = None):
-        self.engine, self.topics, self.cluster_id = engine, topics, cluster_id
+    def __init__(self, engine: Engine, topics: Topics, publisher: Publisher, signer: Signer,
+                 clock: Clock, origin: str | None = None):
+        self.engine, self.topics = engine, topics
         self.signer, self.clock = signer, clock
         self.origin = origin or f"govshare/{topics.prefix}"
-        self.outbox = Outbox(engine, publisher)
+        self.outbox = Outbox(engine, publisher, self.name)
         store.metadata.create_all(engine)
+        runtime_store.metadata.create_all(engine)
 
-    def handle(self, messages: list[Incoming]) -> int:
-        """Append the records not seen before and sign the new head; returns how many."""
-        staged, fresh = [], []
-        with self.engine.begin() as tx:
-            consumed = store.Positions(tx, self.cluster_id, self.consumer)
-            records = [tr.trail_record(m.topic, m.partition, m.offset, m.headers, m.value,
-                                       dead_letter_topic=self.topics.dead_letters)
-                       for m in consumed.unseen(messages)]
-            fresh = self._first_seen(tx, records)
-            if fresh:
-                staged.append(self._checkpoint(tx, fresh))
-            consumed.save()
-        self.outbox.publish(staged)
-        return len(fresh)
+    def inputs(self) -> list[str]:
+        return self.topics.consumed_by(self.name)
 
-    def _first_seen(self, tx: Connection, records: list[tr.TrailRecord]) -> list[tr.TrailRecord]:
-        unique = {r.record_id: r for r in records}
-        fresh = store.first_seen(tx, self.consumer, list(unique))
-        return [r for record_id, r in unique.items() if record_id in fresh]
+    def decode(self, m: Incoming) -> tr.TrailRecord:
+        # The stored record is sealed as it is: the payload is never decoded here.
+        return tr.trail_record(m.topic, m.partition, m.offset, m.headers, m.value,
+                               dead_letter_topic=self.topics.dead_letters, with_payload=False)
+
+    def apply(self, tx: Connection, batch: list[tuple[Incoming, tr.TrailRecord]]) -> Staged:
+        """Append the records not seen before and sign the new head in one checkpoint."""
+        unique = {r.record_id: r for _, r in batch}
+        fresh = store.first_seen(tx, self.name, list(unique))
+        records = [r for record_id, r in unique.items() if record_id in fresh]
+        return [self._checkpoint(tx, records)] if records else []
 
     def _checkpoint(self, tx: Connection, fresh: list[tr.TrailRecord]) -> tuple[int, Outgoing]:
         head = self._head(tx)
@@ -146,58 +142,3 @@ class Notary:
             correlation_id=uuid.uuid5(CHECKPOINT_NAMESPACE, self.origin), source="govshare:notary")
         return Outgoing(self.topics.trail, self.origin.encode(), encode_payload(checkpoint),
                         to_headers(envelope))
-
-    def run(self, kafka: dict[str, str], stop: threading.Event, batch: int = 2000,
-            interval: float = 0.5) -> None:
-        """Consume every output topic; sign a checkpoint per `batch` records or `interval`
-        seconds, whichever comes first, so the trail trails the log by about `interval`."""
-        self.outbox.relay_unpublished()
-        consumer = Consumer({**kafka, "group.id": f"{self.topics.prefix}-notary",
-                             "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                             "isolation.level": "read_committed"})
-        try:
-            consumer.assign(self._assignment(consumer))
-            pending: list[Incoming] = []
-            started = 0.0
-            while not stop.is_set():
-                for m in consumer.consume(batch - len(pending), timeout=0.1):
-                    if m.error() is None:
-                        pending.append(_incoming(m))
-                    else:
-                        log.warning("notary.consume_error", error=str(m.error()))
-                if pending and not started:
-                    started = time.monotonic()
-                if pending and (len(pending) >= batch or time.monotonic() - started >= interval):
-                    self._handle_until_done(pending, stop)
-                    pending, started = [], 0.0
-        finally:
-            consumer.close()
-
-    def _handle_until_done(self, pending: list[Incoming], stop: threading.Event) -> None:
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                self.handle(pending)
-                return
-            except Exception:
-                # The transaction rolled back whole (or only the publish failed, and the outbox
-                # relays it): trying again is safe, skipping would leave a hole in the trail.
-                log.exception("notary.batch_failed", retry_in=delay)
-                stop.wait(delay)
-                self.outbox.relay_unpublished()
-                delay = min(delay * 2, 30.0)
-
-    def _assignment(self, consumer: Consumer) -> list[TopicPartition]:
-        known = consumer.list_topics(timeout=10).topics
-        with self.engine.connect() as conn:
-            stored = {(r.topic, r.partition): r.next_offset for r in conn.execute(
-                select(store.positions).where(store.positions.c.consumer == self.consumer,
-                                              store.positions.c.cluster_id == self.cluster_id))}
-        return [TopicPartition(t, p, stored.get((t, p), 0))
-                for t in self.topics.outputs() for p in sorted(known[t].partitions)]
-
-
-def _incoming(m) -> Incoming:
-    _, ts = m.timestamp()
-    return Incoming(m.topic(), m.partition(), m.offset(), timestamp_of(ts / 1000), m.key(),
-                    m.value(), list(m.headers() or []))

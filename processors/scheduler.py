@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -32,32 +32,36 @@ from processors import store
 from processors.consumer import Emitted, EventConsumer
 from processors.profiles import Policies
 from processors.working_days import WorkingCalendar, calendar_for
+from runtime.loop import Retry, transient
 
 log = structlog.get_logger("govshare.deadlines")
+RETRY_FAILED = timedelta(minutes=5)  # how long a deadline whose firing failed waits to fire again
 SCHEDULER = Actor(department="govshare", person="deadline-engine", role=Role.SYSTEM)
 
 
-class StaleDeadline(RuntimeError):
+class StaleDeadline(Retry):
     """Another worker changed the deadline first; this transaction must not overwrite it."""
 
 
 class Scheduler(EventConsumer):
-    consumer = "deadlines"
+    name = "deadlines"
     handles = (cat.ChangeObligationRaised, cat.RevisionSubmitted, cat.ExtensionGranted,
                cat.EntryTakenDown, ob.ObjectionReported, ob.ResolutionContested,
                ob.ObjectionResolved, ob.UrgentLimitSet, ob.ObjectionExtensionGranted,
                sh.RequestSubmitted, sh.ProviderConsulted, sh.ProviderAnswered,
                sh.RequestApproved, sh.RequestRejected)
 
-    def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
-                 publisher: Publisher,
+    def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
                  calendars: Callable[[str], WorkingCalendar] = calendar_for):
-        super().__init__(engine, cluster_id, publisher, log)
+        super().__init__(engine, publisher)
         self.policies, self.topics, self.calendars = policies, topics, calendars
+
+    def inputs(self) -> list[str]:
+        return self.topics.consumed_by(self.name)
 
     # -- accepted events start, fulfil, extend and cancel obligations --------------------
 
-    def apply(self, tx: Connection, event: Event) -> Emitted:
+    def apply_event(self, tx: Connection, event: Event) -> Emitted:
         p = event.payload
         if event.envelope.aggregate_type == ob.AGGREGATE:
             return self._apply_objection(tx, event)
@@ -76,7 +80,8 @@ class Scheduler(EventConsumer):
     def _start(self, tx: Connection, event: Event, p: cat.ChangeObligationRaised) -> Emitted:
         env = event.envelope
         policy = self.policies.policy(env.policy_id)
-        provider = self._provider(tx, env)
+        # The provider must act, whoever raised the obligation; the validator names it.
+        provider = env.provider or env.actor.department
         d = rules.schedule(rules.CATALOG_UPDATE, "catalog-update", subject_type=env.aggregate_type,
                            subject_id=env.aggregate_id, obligation_id=p.obligation_id,
                            party=provider, started_on=p.received_on, policy=policy,
@@ -92,10 +97,9 @@ class Scheduler(EventConsumer):
 
     def _apply_objection(self, tx: Connection, event: Event) -> Emitted:
         env, p = event.envelope, event.payload
-        state = self._aggregate(tx, env.aggregate_type, env.aggregate_id)
         if isinstance(p, (ob.ObjectionReported, ob.ResolutionContested)):
             # A report, or a contested resolution, starts a processing limit from that day.
-            return self._start_objection_round(tx, event, state)
+            return self._start_round(tx, event, rules.OBJECTION_PROCESSING, env.provider)
         if isinstance(p, ob.ObjectionResolved):
             return self._fulfil(tx, event, None)
         if isinstance(p, ob.UrgentLimitSet):
@@ -115,33 +119,18 @@ class Scheduler(EventConsumer):
 
     def _apply_request(self, tx: Connection, event: Event) -> Emitted:
         env, p = event.envelope, event.payload
-        state = self._aggregate(tx, env.aggregate_type, env.aggregate_id)
         policy = self.policies.policy(env.policy_id)
-        if isinstance(p, sh.RequestSubmitted) and state.get("path") != "auto":
+        if isinstance(p, sh.RequestSubmitted) and env.route != "auto":
             authority = next((d.id for d in self.policies.departments.values()
                               if d.authority and d.policy_id == policy.id), "data-authority")
-            return self._start_simple(tx, event, rules.REQUEST_DECISION, authority)
+            return self._start_round(tx, event, rules.REQUEST_DECISION, authority)
         if isinstance(p, sh.ProviderConsulted):
-            return self._start_simple(tx, event, rules.PROVIDER_ANSWER, state["provider"])
+            return self._start_round(tx, event, rules.PROVIDER_ANSWER, env.provider)
         if isinstance(p, sh.ProviderAnswered):
-            return self._fulfil(tx, event, rules.PROVIDER_ANSWER)
+            return self._fulfil(tx, event, None, kind=rules.PROVIDER_ANSWER)
         if isinstance(p, (sh.RequestApproved, sh.RequestRejected)):
             return self._fulfil(tx, event, None)
         return []
-
-    def _start_simple(self, tx: Connection, event: Event, kind: str, party: str) -> Emitted:
-        """A limit named like its kind in the profile, running from the day of the event."""
-        env = event.envelope
-        policy = self.policies.policy(env.policy_id)
-        d = rules.schedule(kind, kind, subject_type=env.aggregate_type, subject_id=env.aggregate_id,
-                           obligation_id=kind, party=party,
-                           started_on=env.recorded_at.astimezone(ZoneInfo(policy.timezone)).date(),
-                           policy=policy, calendar=self.calendars(policy.jurisdiction))
-        if d is None:
-            log.info("deadlines.no_limit", policy=policy.id, kind=kind)
-            return []
-        return self._emit(tx, d, rules.scheduled_event(d, policy, kind), env.recorded_at, env,
-                          new=True)[1]
 
     def _reschedule(self, tx: Connection, event: Event, due_at: datetime) -> Emitted:
         env, emitted = event.envelope, []
@@ -156,44 +145,32 @@ class Scheduler(EventConsumer):
                 previous_due_at=d.due_at, due_at=due_at, article=limit.article), env.recorded_at, env)[1]
         return emitted
 
-    def _start_objection_round(self, tx: Connection, event: Event, state: dict) -> Emitted:
+    def _start_round(self, tx: Connection, event: Event, kind: str, party: str | None) -> Emitted:
+        """A limit named like its kind in the profile, running from the day the event was
+        received. Each start is a new round (a second consultation, a contested resolution),
+        counted from the deadlines of this kind already started, so none is scheduled twice."""
         env = event.envelope
         policy = self.policies.policy(env.policy_id)
-        received = env.recorded_at.astimezone(ZoneInfo(policy.timezone)).date()
-        # Count rounds from the deadlines already started, not from the validator's state,
-        # which may be ahead of this event.
         rounds = tx.execute(select(func.count()).select_from(store.deadlines).where(
             store.deadlines.c.subject_id == env.aggregate_id,
-            store.deadlines.c.kind == rules.OBJECTION_PROCESSING)).scalar_one()
-        d = rules.schedule(rules.OBJECTION_PROCESSING, "objection-processing",
-                           subject_type=env.aggregate_type, subject_id=env.aggregate_id,
-                           obligation_id=f"round-{rounds + 1}", party=state["provider"],
-                           started_on=received, policy=policy,
-                           calendar=self.calendars(policy.jurisdiction))
+            store.deadlines.c.kind == kind)).scalar_one()
+        d = rules.schedule(kind, kind, subject_type=env.aggregate_type, subject_id=env.aggregate_id,
+                           obligation_id=f"round-{rounds + 1}", party=party or env.actor.department,
+                           started_on=env.recorded_at.astimezone(ZoneInfo(policy.timezone)).date(),
+                           policy=policy, calendar=self.calendars(policy.jurisdiction))
         if d is None:
-            log.info("deadlines.no_limit", policy=policy.id, kind=rules.OBJECTION_PROCESSING)
+            log.info("deadlines.no_limit", policy=policy.id, kind=kind)
             return []
-        return self._emit(tx, d, rules.scheduled_event(d, policy, "objection-processing"),
-                          env.recorded_at, env, new=True)[1]
+        return self._emit(tx, d, rules.scheduled_event(d, policy, kind), env.recorded_at, env,
+                          new=True)[1]
 
-    def _aggregate(self, tx: Connection, aggregate_type: str, aggregate_id: str) -> dict:
-        """The validator's current state of an aggregate, as it recorded it."""
-        row = tx.execute(select(store.aggregates.c.state).where(
-            store.aggregates.c.aggregate_type == aggregate_type,
-            store.aggregates.c.aggregate_id == aggregate_id)).first()
-        return json.loads(row.state) if row else {}
-
-    def _provider(self, tx: Connection, env: Envelope) -> str:
-        # The provider is the department that registered the entry; an authority may raise
-        # the obligation, but the provider must act.
-        return self._aggregate(tx, env.aggregate_type, env.aggregate_id).get(
-            "provider", env.actor.department)
-
-    def _fulfil(self, tx: Connection, event: Event, obligation_id: str | None) -> Emitted:
-        """Close the subject's open deadlines for the obligation (all of them, if None)."""
+    def _fulfil(self, tx: Connection, event: Event, obligation_id: str | None,
+                kind: str | None = None) -> Emitted:
+        """Close the subject's open deadlines for the obligation, or of the kind (all of them,
+        if neither is named)."""
         env, emitted = event.envelope, []
         for d in self._open_for(tx, env.aggregate_id):
-            if obligation_id is None or d.obligation_id == obligation_id:
+            if (obligation_id is None or d.obligation_id == obligation_id) and kind in (None, d.kind):
                 done = rules.fulfil(d, env.recorded_at, str(env.event_id))
                 if done:
                     emitted += self._emit(tx, done[0], done[1], env.recorded_at, env)[1]
@@ -222,24 +199,56 @@ class Scheduler(EventConsumer):
     # -- the clock fires warnings and breaches ------------------------------------------
 
     def tick(self, now: datetime, batch: int = 1000) -> int:
-        """Fire everything due at `now`; returns how many events were emitted."""
+        """Fire everything due at `now`; returns how many events were emitted.
+
+        A deadline whose firing fails (a bug, a value the tables refuse) must not hold back the
+        others: the batch is then fired one deadline at a time, and a failing one is set aside
+        for `RETRY_FAILED` and logged, while the rest fire."""
         total = 0
         while True:
-            with self.engine.begin() as tx:
-                # Workers tick concurrently: on PostgreSQL each locks the rows it fires and skips
-                # those another holds; everywhere, _emit refuses to overwrite a newer state.
-                due = [self._load(r.state) for r in tx.execute(
-                    select(store.deadlines.c.state)
+            with self.engine.connect() as conn:
+                # Workers tick concurrently: on PostgreSQL each fires under row locks below and
+                # skips those another holds; everywhere, _emit refuses to overwrite a newer state.
+                due = list(conn.scalars(
+                    select(store.deadlines.c.deadline_id)
                     .where(store.deadlines.c.next_fire_at <= store.micros(now))
-                    .order_by(store.deadlines.c.next_fire_at).limit(batch)
-                    .with_for_update(skip_locked=True))]
-                emitted: Emitted = []
-                for d in due:
-                    emitted += self._fire(tx, d, now)
-            self.outbox.publish(emitted)
-            total += len(emitted)
+                    .order_by(store.deadlines.c.next_fire_at).limit(batch)))
+            if not due:
+                return total
+            try:
+                total += self._fire_all(due, now)
+            except Exception as exc:
+                if transient(exc):
+                    raise
+                for deadline_id in due:
+                    total += self._fire_alone(deadline_id, now)
             if len(due) < batch:
                 return total
+
+    def _fire_all(self, deadline_ids: list[str], now: datetime) -> int:
+        with self.engine.begin() as tx:
+            emitted: Emitted = []
+            for r in tx.execute(select(store.deadlines.c.state)
+                                .where(store.deadlines.c.deadline_id.in_(deadline_ids),
+                                       store.deadlines.c.next_fire_at <= store.micros(now))
+                                .order_by(store.deadlines.c.next_fire_at)
+                                .with_for_update(skip_locked=True)):
+                emitted += self._fire(tx, self._load(r.state), now)
+        self.outbox.publish(emitted)
+        return len(emitted)
+
+    def _fire_alone(self, deadline_id: str, now: datetime) -> int:
+        try:
+            return self._fire_all([deadline_id], now)
+        except Exception as exc:
+            if transient(exc):
+                raise
+            log.error("deadline.fire_failed", deadline=deadline_id, error=f"{type(exc).__name__}: {exc}",
+                      retry_after_s=RETRY_FAILED.total_seconds())
+            with self.engine.begin() as tx:
+                tx.execute(update(store.deadlines).where(store.deadlines.c.deadline_id == deadline_id)
+                           .values(next_fire_at=store.micros(now + RETRY_FAILED)))
+            return 0
 
     def _fire(self, tx: Connection, d: rules.Deadline, now: datetime) -> Emitted:
         action = rules.due_now(d, now)

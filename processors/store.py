@@ -1,14 +1,10 @@
-"""The validator's own tables: aggregate state, data item sources, outbox and consumed positions.
-
-State, the decision's output (outbox) and the consumed inbox position are written in one
-transaction, so a restarted worker neither forgets nor repeats a decision; the outbox is also
-the archive from which a fresh embedded broker is rehydrated.
+"""The processors' own tables: the validator's aggregate states and data item sources, the
+deadline engine's deadlines, the grant keeper's grants and the notary's head. Consumed
+positions and the outbox are the runtime's (runtime/store.py), written in the same transaction.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Iterable, Iterator
 
 from sqlalchemy import (
     BigInteger,
@@ -26,7 +22,6 @@ from sqlalchemy import (
     select,
 )
 
-from events.publisher import Outgoing
 
 metadata = MetaData()
 
@@ -44,27 +39,6 @@ item_sources = Table(
     Column("code", String(200), primary_key=True),
     Column("entry_id", String(200), nullable=False, index=True),
 )
-
-outbox = Table(
-    "proc_outbox", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("source_event_id", String(64), index=True),
-    Column("topic", String(255), nullable=False),
-    Column("key", LargeBinary),
-    Column("value", LargeBinary),
-    Column("headers", Text, nullable=False),
-    Column("published", Boolean, nullable=False, default=False, index=True),
-)
-
-positions = Table(
-    "proc_positions", metadata,
-    Column("consumer", String(32), primary_key=True),  # validator, deadlines, grants
-    Column("cluster_id", String(128), primary_key=True),
-    Column("topic", String(255), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", Integer, nullable=False),
-)
-
 
 deadlines = Table(
     "sched_deadlines", metadata,
@@ -92,38 +66,6 @@ def micros(at: datetime) -> int:
     return int(at.timestamp() * 1_000_000)
 
 
-class Positions:
-    """Consumed input positions inside one transaction: what was decided before a restart is
-    skipped, and the new positions commit with the state they led to."""
-
-    def __init__(self, tx: Connection, cluster_id: str, consumer: str):
-        self.tx, self.cluster_id, self.consumer = tx, cluster_id, consumer
-        self.consumed: dict[tuple[str, int], int] = {}
-
-    def unseen(self, messages: Iterable) -> Iterator:
-        for m in messages:
-            key = (m.topic, m.partition)
-            if key not in self.consumed:
-                self.consumed[key] = self._stored(*key)
-            if m.offset >= self.consumed[key]:
-                self.consumed[key] = m.offset + 1
-                yield m
-
-    def _stored(self, topic: str, partition: int) -> int:
-        row = self.tx.execute(select(positions.c.next_offset).where(
-            positions.c.consumer == self.consumer,
-            positions.c.cluster_id == self.cluster_id, positions.c.topic == topic,
-            positions.c.partition == partition)).first()
-        return row.next_offset if row else 0
-
-    def save(self) -> None:
-        for (topic, partition), next_offset in self.consumed.items():
-            key = dict(consumer=self.consumer, cluster_id=self.cluster_id, topic=topic,
-                       partition=partition)
-            self.tx.execute(delete(positions).filter_by(**key))
-            self.tx.execute(insert(positions), dict(**key, next_offset=next_offset))
-
-
 def first_seen(tx: Connection, consumer: str, ids: list[str]) -> set[str]:
     """Which of these ids `consumer` has not handled before; they are remembered as handled
     now, in one statement (a redelivery, or a rehydrated log read again, changes nothing)."""
@@ -137,18 +79,6 @@ def first_seen(tx: Connection, consumer: str, ids: list[str]) -> set[str]:
     return set(fresh)
 
 
-def headers_to_text(headers: list[tuple[str, bytes]]) -> str:
-    return json.dumps([[k, v.decode("latin-1") if v is not None else None] for k, v in headers])
-
-
-def headers_from_text(text: str) -> list[tuple[str, bytes]]:
-    return [(k, v.encode("latin-1") if v is not None else None) for k, v in json.loads(text)]
-
-
-def as_outgoing(row) -> Outgoing:
-    return Outgoing(row.topic, row.key, row.value, headers_from_text(row.headers))
-
-
 grants = Table(
     "proc_grants", metadata,
     Column("grant_id", String(64), primary_key=True),
@@ -160,6 +90,18 @@ grants = Table(
     Column("expires_at", BigInteger, index=True),  # epoch microseconds, while open
     Column("sequence", Integer, nullable=False),
     Column("spec", Text, nullable=False),  # items, purpose, scenario, method, period
+)
+
+
+waiting_accesses = Table(
+    # Accesses naming a grant whose request is not decided yet: they wait for the decision
+    # (bounded), because the approval may still be on its way on another topic.
+    "proc_waiting_accesses", metadata,
+    Column("access_id", String(200), primary_key=True),
+    Column("grant_id", String(200), nullable=False, index=True),
+    Column("since", BigInteger, nullable=False, index=True),  # epoch microseconds, system clock
+    Column("headers", Text, nullable=False),
+    Column("value", LargeBinary, nullable=False),
 )
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from contextlib import nullcontext
 from datetime import datetime
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from events import catalog as catalog_events
-from events import deadletter
+from events import bounds, deadletter
 from events import objection as objection_events
 from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
@@ -30,10 +29,12 @@ from events.rejection import EventRejected
 from events.topics import Topics
 from processors import catalog, jurisdiction, objections, requests, store
 from processors.aggregates import AggregateStates
-from processors.messages import Incoming
-from processors.outbox import Outbox
 from processors.profiles import Policies
-from processors.verdicts import Rejected, RuleBroken
+from processors.verdicts import Rejected, RuleBroken, broken
+from runtime import store as runtime_store
+from runtime.loop import Retry
+from runtime.message import Incoming
+from runtime.outbox import Outbox, Staged
 
 log = structlog.get_logger("govshare.validator")
 
@@ -43,94 +44,86 @@ VALIDATOR = Actor(department="govshare", person="validator", role=Role.SYSTEM)
 
 
 class Validator:
-    def __init__(self, engine: Engine, policies: Policies, topics: Topics, cluster_id: str,
-                 publisher: Publisher):
+    """The first stage: decides each inbox message (see the module's docstring)."""
+    name = "validator"
+    wanted = None  # every inbox message gets an answer
+
+    def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher):
         self.engine, self.policies, self.topics = engine, policies, topics
-        self.cluster_id = cluster_id
-        self.outbox = Outbox(engine, publisher)
+        self.outbox = Outbox(engine, publisher, self.name)
         store.metadata.create_all(engine)
+        runtime_store.metadata.create_all(engine)
 
-    def process(self, messages: list[Incoming]) -> list[Outgoing]:
-        """Decide a batch of inbox messages in one transaction, then publish the outcomes.
+    def inputs(self) -> list[str]:
+        return self.topics.consumed_by(self.name)
 
-        Returns what was published, in order.
-        """
+    def decode(self, message: Incoming) -> Event | DecodeError:
+        """Decoded once, here; bytes that are no event are answered with a dead letter."""
         try:
-            rows = self._decide_and_store(messages)
-        except IntegrityError:
-            # Another worker claimed a data item between our read and our write: decide again,
-            # now seeing the claim.
-            rows = self._decide_and_store(messages)
-        self.outbox.publish(rows)
-        return [out for _, out in rows]
+            return decode_message(message.headers, message.value)
+        except DecodeError as exc:
+            return exc
 
-    def _decide_and_store(self, messages: list[Incoming]) -> list[tuple[int, Outgoing]]:
-        with self.engine.begin() as tx:
-            consumed = store.Positions(tx, self.cluster_id, "validator")
-            decoded = [(m, _decode(m)) for m in consumed.unseen(messages)]
-            events = [e for _, e in decoded if isinstance(e, Event)]
-            states = AggregateStates(tx)
-            states.prefetch(_keys(events))
-            earlier = self.outbox.staged_for(tx, [str(e.envelope.event_id) for e in events])
-            decided: list[tuple[int, Outgoing] | tuple[str | None, Outgoing]] = []
-            new_at: list[int] = []  # which of `decided` are new outputs, still to be staged
-            for message, event in decoded:
-                if isinstance(event, DecodeError):
-                    new_at.append(len(decided))
-                    decided.append((None, self._dead_letter(message, str(event))))
-                    continue
-                event_id = str(event.envelope.event_id)
-                if event_id in earlier:
-                    # A publisher retried an event already decided: answer again with the same outputs.
-                    log.info("event.redelivered", event_id=event_id)
-                    decided.extend(earlier[event_id])
-                    continue
+    def apply(self, tx: Connection, batch: list[tuple[Incoming, Event | DecodeError]]) -> Staged:
+        """Decide a batch inside the runtime's transaction; returns the outputs to publish, in
+        order (earlier answers again for a publisher's retry)."""
+        events = [e for _, e in batch if isinstance(e, Event)]
+        states = AggregateStates(tx)
+        states.prefetch(_keys(events))
+        earlier = self.outbox.staged_for(tx, [str(e.envelope.event_id) for e in events])
+        decided: list = []
+        new_at: list[int] = []  # which of `decided` are new outputs, still to be staged
+        for message, event in batch:
+            if isinstance(event, DecodeError):
                 new_at.append(len(decided))
-                decided.append((event_id, self._outcome(tx, states, message, event)))
-                earlier[event_id] = []  # a second copy within this batch is a redelivery too
-            states.flush()
-            staged = self.outbox.stage_many(tx, [decided[i] for i in new_at])
-            for i, row in zip(new_at, staged):
-                decided[i] = row
-            consumed.save()
+                decided.append((None, self._dead_letter(message, str(event))))
+                continue
+            event_id = str(event.envelope.event_id)
+            if event_id in earlier:
+                # A publisher retried an event already decided: answer again with the same outputs.
+                log.info("event.redelivered", event_id=event_id)
+                decided.extend(earlier[event_id])
+                continue
+            new_at.append(len(decided))
+            decided.append((event_id, self._judge(tx, states, message, event)))
+            earlier[event_id] = []  # a second copy within this batch is a redelivery too
+        states.flush()
+        staged = self.outbox.stage_many(tx, [decided[i] for i in new_at])
+        for i, row in zip(new_at, staged):
+            decided[i] = row
         return decided
 
-    def _outcome(self, tx: Connection, states: AggregateStates, message: Incoming, event: Event) -> Outgoing:
-        # Catalog decisions also write item sources, which a failed decision must not leave.
-        guard = tx.begin_nested() if event.envelope.aggregate_type == catalog_events.AGGREGATE else nullcontext()
-        try:
-            with guard:
-                outcome = self._judge(tx, states, event, message.timestamp)
-        except (DBAPIError, IntegrityError):
-            raise  # the database's trouble, not the event's: the caller retries
-        except Exception as exc:
-            # A bug must not swallow the message: keep it, with the reason, for an operator.
-            states.drop()
-            log.exception("validator.failed", event_id=str(event.envelope.event_id))
-            return self._dead_letter(message, f"validator error: {type(exc).__name__}: {exc}")
-        return outcome
-
-    def _judge(self, tx: Connection, states: AggregateStates, event: Event, received: datetime) -> Outgoing:
+    def _judge(self, tx: Connection, states: AggregateStates, message: Incoming, event: Event) -> Outgoing:
         env = event.envelope
+        received = message.timestamp
         try:
+            _within_bounds(self.policies, event, message.value or b"")
             policy, department = jurisdiction.resolve(event, self.policies)
             if env.aggregate_type == catalog_events.AGGREGATE:
-                self._judge_entry(tx, states, event, policy, department)
+                try:
+                    with tx.begin_nested():  # item sources a rejected decision must not leave
+                        established = self._judge_entry(tx, states, event, policy, department)
+                except IntegrityError as exc:
+                    # Another worker claimed a data item between our read and our write: the
+                    # batch is decided again, now seeing the claim.
+                    raise Retry(str(exc)) from exc
             elif env.aggregate_type == sharing_events.ACCESS:
-                self._judge_access(states, event, policy)
+                established = self._judge_access(states, event, policy)
             else:
                 rules, state_kind = _ON_AN_ENTRY[env.aggregate_type]
-                _judge_on_entry(rules, state_kind, states, event, policy, department)
+                established = _judge_on_entry(rules, state_kind, states, event, policy, department)
         except RuleBroken as stop:
             states.drop()
             return self._rejection(event, stop.rejected, received)
         states.keep()
         log.debug("event.accepted", event_id=str(env.event_id), type=env.event_type,
-                 aggregate=env.aggregate_id, sequence=env.sequence)
+                  aggregate=env.aggregate_id, sequence=env.sequence)
+        # The payload goes on as it came: decoded once, never encoded again.
         return Outgoing(self.topics.events(env.aggregate_type), env.aggregate_id.encode(),
-                        encode_payload(event.payload), to_headers(env.recorded(received)))
+                        message.value or b"", to_headers(env.recorded(received, **established)))
 
-    def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> None:
+    def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy,
+                     department) -> dict:
         env = event.envelope
         state = states.get(catalog.EntryState, env.aggregate_type, env.aggregate_id)
         ctx = catalog.Context(env.aggregate_id, policy, department, self._sources(tx, event, state))
@@ -138,15 +131,17 @@ class Validator:
         new_state = catalog.evolve(state, event)
         states.put(env.aggregate_type, new_state.entry_id, new_state)
         self._save_sources(tx, new_state, policy.jurisdiction)
+        return dict(provider=new_state.provider)
 
-    def _judge_access(self, states: AggregateStates, event: Event, policy) -> None:
+    def _judge_access(self, states: AggregateStates, event: Event, policy) -> dict:
         """An access is a fact to keep whatever it breaks (事中留痕): only its form and identity
-        are checked here; the usage checker compares it with the grant afterwards."""
+        are checked here; the grant keeper compares it with the grant afterwards."""
         env = event.envelope
         known = states.get(dict, env.aggregate_type, env.aggregate_id)
         jurisdiction.expect_next(policy, event, 1 if known else None, creates=True,
                                  exists_rule="access-already-recorded", missing_rule="access-already-recorded")
         states.put(env.aggregate_type, env.aggregate_id, {"access_id": env.aggregate_id})
+        return {}
 
     def _sources(self, tx: Connection, event: Event, state: catalog.EntryState | None) -> dict[str, str]:
         codes = set(getattr(getattr(event.payload, "attributes", None), "item_codes", ()))
@@ -173,14 +168,17 @@ class Validator:
                  rule=rejected.rule, article=rejected.article)
         payload = EventRejected(
             rejected_event_id=env.event_id, rejected_event_type=env.event_type,
-            rejected_aggregate_type=env.aggregate_type, rejected_aggregate_id=env.aggregate_id,
-            rule=rejected.rule, article=rejected.article, message=rejected.message)
+            rejected_aggregate_type=env.aggregate_type,
+            # Cut to what the tables hold: an id out of bounds is itself the reason for refusal.
+            rejected_aggregate_id=env.aggregate_id[:bounds.SHORT_MAX],
+            rule=rejected.rule, article=rejected.article, message=rejected.message[:bounds.TEXT_MAX])
         kind = kind_for(payload)
+        policy_id = env.policy_id if self.policies.policy(env.policy_id) else self.policies.baseline.id
         envelope = Envelope(
             event_id=uuid.uuid5(OUTPUT_NAMESPACE, f"rejected:{env.event_id}"),
             event_type=kind.event_type, schema_version=kind.version,
             aggregate_type=kind.aggregate_type, aggregate_id=str(env.event_id), sequence=1,
-            occurred_at=received, recorded_at=received, actor=VALIDATOR, policy_id=env.policy_id,
+            occurred_at=received, recorded_at=received, actor=VALIDATOR, policy_id=policy_id,
             correlation_id=env.correlation_id, causation_id=env.event_id, source="govshare/validator")
         return Outgoing(self.topics.rejections, env.aggregate_id.encode(), encode_payload(payload),
                         to_headers(envelope))
@@ -190,17 +188,28 @@ class Validator:
         source = f"{message.topic}/{message.partition}/{message.offset}"
         digest = hashlib.sha256(message.value or b"").hexdigest()
         dlq_id = uuid.uuid5(OUTPUT_NAMESPACE, f"dead:{source}:{digest}")
+        value = message.value or b""
+        if len(value) > bounds.PAYLOAD_MAX_BYTES:
+            # Kept whole it would not fit the dead-letter topic: its digest and size stand for it.
+            reason += f" (value of {len(value)} bytes not kept; sha256 {digest})"
+            value = b""
         extra = [(deadletter.REASON, reason.encode()), (deadletter.SOURCE, source.encode()),
                  (deadletter.ID, str(dlq_id).encode())]
-        return Outgoing(self.topics.dead_letters, message.key or b"", message.value or b"",
+        return Outgoing(self.topics.dead_letters, (message.key or b"")[:bounds.SHORT_MAX * 4], value,
                         list(message.headers) + extra)
 
 
-def _decode(message: Incoming) -> Event | DecodeError:
-    try:
-        return decode_message(message.headers, message.value)
-    except DecodeError as exc:
-        return exc
+def _within_bounds(policies: Policies, event: Event, value: bytes) -> None:
+    """Refuse what would not fit the tables or the broker (events/bounds.py), before any rule."""
+    baseline = policies.baseline
+    if len(value) > bounds.PAYLOAD_MAX_BYTES:
+        raise broken(baseline, "message-too-large",
+                     f"The payload has {len(value)} bytes; at most {bounds.PAYLOAD_MAX_BYTES}.")
+    found = list(bounds.problems(event.envelope, "envelope")) + list(bounds.problems(event.payload))
+    if found:
+        raise broken(baseline, "value-out-of-bounds", "; ".join(found[:5]) + ".")
+    if not event.envelope.actor.person.strip():
+        raise broken(baseline, "actor-person-required", "The acting person is blank.")
 
 
 def _keys(events: list[Event]) -> set[tuple[str, str]]:
@@ -220,7 +229,8 @@ _ON_AN_ENTRY = {objection_events.AGGREGATE: (objections, objections.ObjectionSta
                 sharing_events.REQUEST: (requests, requests.RequestState)}
 
 
-def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Event, policy, department) -> None:
+def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Event, policy,
+                    department) -> dict:
     env = event.envelope
     state = states.get(state_kind, env.aggregate_type, env.aggregate_id)
     # An event for an objection or request that does not exist names no entry: decide rejects it.
@@ -228,7 +238,9 @@ def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Eve
     entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
     ctx = rules.Context(policy, department, entry)
     _accept_or_raise(rules.decide(state, event, ctx))
-    states.put(env.aggregate_type, env.aggregate_id, rules.evolve(state, event, ctx))
+    new_state = rules.evolve(state, event, ctx)
+    states.put(env.aggregate_type, env.aggregate_id, new_state)
+    return dict(provider=new_state.provider, route=getattr(new_state, "path", None))
 
 
 def _accept_or_raise(verdict) -> None:

@@ -94,15 +94,17 @@ def _(payload: ev.ChangeObligationRaised, env: Envelope, tx: Connection) -> None
 @apply.register
 def _(payload: ev.RevisionSubmitted, env: Envelope, tx: Connection) -> None:
     tx.execute(insert(catalog_revisions), dict(
-        entry_id=env.aggregate_id, revision_id=payload.revision_id, status="pending",
+        entry_id=env.aggregate_id, revision_id=payload.revision_id, sequence=env.sequence, status="pending",
         obligation_id=payload.obligation_id, attributes=_attributes_json(payload.attributes),
         decision_note="", submitted_at=env.recorded_at))
     _touch(env, tx, pending_revision_id=payload.revision_id)
 
 
 def _revision_key(env: Envelope, revision_id: str):
+    """The submission under review: a revision id used again after a rejection names the
+    newest one."""
     return (catalog_revisions.c.entry_id == env.aggregate_id) & \
-        (catalog_revisions.c.revision_id == revision_id)
+        (catalog_revisions.c.revision_id == revision_id) & (catalog_revisions.c.status == "pending")
 
 
 @apply.register

@@ -80,6 +80,8 @@ catalog_revisions = Table(
     "catalog_revisions", metadata,
     Column("entry_id", String(200), primary_key=True),
     Column("revision_id", String(200), primary_key=True),
+    # A revision id may be submitted again after its rejection: each submission is its own row.
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
     Column("status", String(32), nullable=False),
     Column("obligation_id", String(200)),
     Column("attributes", Text, nullable=False),
@@ -227,10 +229,11 @@ objections = Table(
 )
 
 data_versions = Table(
+    # One data version may correct the problems of several objections at once.
     "data_versions", metadata,
     Column("entry_id", String(200), primary_key=True),
     Column("data_version", String(100), primary_key=True),
-    Column("objection_id", String(200), nullable=False),
+    Column("objection_id", String(200), primary_key=True),
     Column("records", Text, nullable=False),
     Column("fields", Text, nullable=False),
     Column("event_id", String(36), nullable=False),

@@ -12,12 +12,13 @@ from events.submission import parse_line
 from events.topics import AGGREGATE_TYPES, Topics
 from infra.database import make_engine
 from infra.topics import ensure_topics
-from processors import store
 from processors.grants import GrantKeeper
-from processors.messages import Incoming
 from processors.profiles import load_all
 from processors.scheduler import Scheduler
 from processors.validator import Validator
+from runtime import store
+from runtime.loop import Runner
+from runtime.message import Incoming
 from tests.builders import lines, new_id
 
 T0 = datetime(2026, 9, 25, 2, 0, tzinfo=timezone.utc)
@@ -33,15 +34,19 @@ class Harness:
         self.engine = make_engine(database_url)
         self.database_url = database_url
         publisher = Publisher(self.kafka)
-        self.validator = Validator(self.engine, load_all(), self.topics, "c", publisher)
-        self.scheduler = Scheduler(self.engine, load_all(), self.topics, "c", publisher)
-        self.grants = GrantKeeper(self.engine, load_all(), self.topics, "c", publisher)
+        self.validator = Validator(self.engine, load_all(), self.topics, publisher)
+        self.scheduler = Scheduler(self.engine, load_all(), self.topics, publisher)
+        self.grants = GrantKeeper(self.engine, load_all(), self.topics, publisher)
         self.offset = 0
 
     def restart(self):
         """A new scheduler over the same database: what a restarted worker would be."""
-        self.scheduler = Scheduler(self.engine, load_all(), self.topics, "c",
-                                   Publisher(self.kafka))
+        self.scheduler = Scheduler(self.engine, load_all(), self.topics, Publisher(self.kafka))
+
+    @staticmethod
+    def feed(stage, messages: list[Incoming]) -> list:
+        """Run a stage over messages on the runtime, as the service does; returns its outputs."""
+        return [out for _, out in Runner(stage, "c").process(messages)]
 
     def submit(self, *events, at: datetime = T0) -> list:
         incoming = []
@@ -51,12 +56,12 @@ class Harness:
                                      e.envelope.aggregate_id.encode(), encode_payload(e.payload),
                                      to_headers(e.envelope)))
             self.offset += 1
-        outputs = self.validator.process(incoming)
+        outputs = self.feed(self.validator, incoming)
         accepted = [Incoming(o.topic, 0, i, at, o.key, o.value, o.headers) for i, o in
                     enumerate(outputs, start=self.offset * 10)
                     if o.topic in {self.topics.events(a) for a in AGGREGATE_TYPES}]
-        self.scheduler.handle(accepted)
-        self.grants.handle(accepted)
+        self.feed(self.scheduler, accepted)
+        self.feed(self.grants, accepted)
         return outputs
 
     def emitted(self, aggregate: str) -> list:
@@ -68,9 +73,9 @@ class Harness:
 
     def project(self, url: str):
         """Build the projections from what is on the topics now, as the projector would."""
-        from projections.runner import Projector
+        from projections.runner import Projector, catch_up
         engine = make_engine(url)
-        Projector(engine, self.topics, "c", self.kafka).catch_up(timeout=60)
+        catch_up(Projector(engine, self.topics), self.kafka, "c", timeout=60)
         return engine
 
     def deadline_events(self) -> list:

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from events.codec import decode_message
-from processors.messages import Incoming
+from runtime.message import Incoming
 from processors.working_days import end_of_day
 from tests.builders import event, new_id, registered
 from tests.harness import T0, Harness
@@ -94,8 +94,8 @@ def test_a_redelivered_event_schedules_nothing_twice(harness):
     raised = outputs[1]
     # The same accepted event read again (a rehydrated log, a rebalance): no second deadline.
     harness.restart()
-    harness.scheduler.handle([Incoming(raised.topic, 7, 0, T0, raised.key, raised.value,
-                                       raised.headers)])
+    harness.feed(harness.scheduler, [Incoming(raised.topic, 7, 0, T0, raised.key, raised.value,
+                                              raised.headers)])
     assert harness.types() == ["DeadlineScheduled"]
 
 
@@ -115,7 +115,7 @@ def test_a_worker_holding_a_stale_deadline_cannot_fire_it_again(harness):
     with harness.engine.connect() as conn:
         stale = Scheduler._load(conn.execute(select(store.deadlines.c.state)).scalar_one())
     assert harness.scheduler.tick(due) == 3  # breach, rectification order, its deadline
-    other = Scheduler(harness.engine, load_all(), harness.topics, "c", Publisher(harness.kafka))
+    other = Scheduler(harness.engine, load_all(), harness.topics, Publisher(harness.kafka))
     with pytest.raises(StaleDeadline):
         with harness.engine.begin() as tx:
             other._fire(tx, stale, due)

@@ -27,10 +27,11 @@ from infra.database import make_engine
 from infra.submit import submit_lines
 from infra.topics import ensure_topics
 from processors.clock import FixedClock
-from processors.messages import Incoming
+from runtime.loop import Runner
+from runtime.message import Incoming
 from processors.notary import Notary, Signer
 from projections import queries
-from projections.runner import Projector
+from projections.runner import Projector, catch_up
 from projections.tables import (
     APPEND_ONLY,
     dead_letters,
@@ -144,7 +145,7 @@ def tampered_copy(scenario: Scenario, tmp_path):
     url = f"sqlite:///{tmp_path / 'copy.db'}"
     engine = make_engine(url)
     svc = scenario.service
-    Projector(engine, svc.topics, "copy", svc.kafka).catch_up(timeout=60)
+    catch_up(Projector(engine, svc.topics), svc.kafka, "copy", timeout=60)
     assert verify(engine, scenario.public_key).intact
     with engine.begin() as tx:
         for table in APPEND_ONLY:
@@ -363,18 +364,19 @@ def test_a_checkpoint_read_before_its_records_waits_for_them(broker, database_ur
         records.append(Outgoing(topics.events("catalog-entry"), e.envelope.aggregate_id.encode(),
                                 encode_payload(e.payload), to_headers(e.envelope.recorded(at))))
     signer = Signer(Ed25519PrivateKey.generate())
-    notary = Notary(make_engine(database_url), topics, "c", Publisher(kafka), signer, FixedClock(at))
+    notary = Notary(make_engine(database_url), topics, Publisher(kafka), signer, FixedClock(at))
     # The notary signs what it read; only its checkpoint reaches the log for now.
-    assert notary.handle([Incoming(r.topic, 0, i, at, r.key, r.value, r.headers)
-                          for i, r in enumerate(records)]) == 2
+    [(_, checkpoint)] = Runner(notary, "c").process([Incoming(r.topic, 0, i, at, r.key, r.value, r.headers)
+                                                     for i, r in enumerate(records)])
+    assert checkpoint.topic == topics.trail
     projection = make_engine(database_url)
-    Projector(projection, topics, "c", kafka).catch_up(timeout=60)
+    catch_up(Projector(projection, topics), kafka, "c", timeout=60)
     with projection.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(trail_pending)) == 1
         assert conn.scalar(select(func.count()).select_from(trail_entries)) == 0
 
     Publisher(kafka).publish(records)
-    Projector(projection, topics, "c", kafka).catch_up(timeout=60)
+    catch_up(Projector(projection, topics), kafka, "c", timeout=60)
     report = verify(projection, signer.public_key)
     assert report.intact and report.records == 2 and report.checkpoints == 1
     with projection.connect() as conn:

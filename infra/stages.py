@@ -1,0 +1,103 @@
+"""Each stage built from the settings and run on the runtime (`govshare run STAGE`).
+
+A stage is one process: the validator, the deadline engine and the grant keeper join a
+consumer group each, so a deployment scales them out over the inbox and event partitions by
+starting more; the notary and the projector read every partition and run once per deployment
+(a trail has one order; a projection one writer).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+import structlog
+
+from events.publisher import Publisher
+from events.topics import Topics
+from infra.config import STAGES, Settings
+from infra.database import make_engine
+from infra.keys import load_or_create
+from infra.topics import cluster_id as read_cluster_id
+from processors.clock import SystemClock, clock_from
+from processors.grants import GrantKeeper
+from processors.notary import Notary
+from processors.profiles import load_all
+from processors.scheduler import Scheduler
+from processors.validator import Validator
+from projections.runner import Projector
+from runtime import loop
+
+log = structlog.get_logger("govshare.stage")
+GROUPED = ("validator", "deadlines", "grants")  # several may run, sharing partitions
+
+
+@dataclass
+class Built:
+    stage: loop.Stage
+    tick: Callable[[], int] | None = None
+    batch: int = 500
+    window: float = 0.05
+
+
+def build(name: str, settings: Settings, topics: Topics, publisher: Publisher | None) -> Built:
+    engine = make_engine(settings.stage_url(name))
+    if name == "validator":
+        return Built(Validator(engine, load_all(), topics, publisher), window=settings.batch_window)
+    if name == "deadlines":
+        scheduler = Scheduler(engine, load_all(), topics, publisher)
+        clock = clock_from(settings.clock)
+        return Built(scheduler, lambda: scheduler.tick(clock.now()), window=settings.batch_window)
+    if name == "grants":
+        keeper = GrantKeeper(engine, load_all(), topics, publisher,
+                             access_wait=timedelta(seconds=settings.access_wait_seconds))
+        clock = clock_from(settings.clock)
+        return Built(keeper, lambda: keeper.tick(clock.now()), window=settings.batch_window)
+    if name == "notary":
+        # The signing time attests when the trail was sealed: the real clock, not the
+        # deadline engine's injectable one. A checkpoint per 2,000 records or per interval.
+        notary = Notary(engine, topics, publisher, load_or_create(settings.trail_key_file), SystemClock())
+        return Built(notary, batch=2000, window=settings.checkpoint_seconds)
+    if name == "projector":
+        return Built(Projector(engine, topics), batch=2000, window=settings.batch_window)
+    raise ValueError(f"no stage {name!r}: one of {', '.join(STAGES)}")
+
+
+def bootstrap(settings: Settings) -> str:
+    if settings.bootstrap_servers:
+        return settings.bootstrap_servers
+    try:
+        return json.loads(settings.runtime_file.read_text())["bootstrap"]
+    except FileNotFoundError:
+        raise SystemExit(f"govshare: no broker: set GOVSHARE_BOOTSTRAP_SERVERS or start "
+                         f"`govshare up` (looked for {settings.runtime_file})") from None
+
+
+def run(name: str, settings: Settings) -> None:
+    """Run one stage in the foreground until SIGTERM or SIGINT."""
+    topics = Topics(settings.topic_prefix)
+    kafka = settings.kafka(bootstrap(settings))
+    cluster = read_cluster_id(kafka)
+    publisher = Publisher(kafka)
+    built = build(name, settings, topics, publisher)
+    stage = built.stage
+    group = f"{settings.topic_prefix}-{name}"
+    if name in GROUPED:
+        consumer = loop.subscribed(kafka, group, stage.inputs(), stage.engine, name, cluster,
+                                   settings.session_timeout_s)
+    else:
+        consumer = loop.assigned(kafka, group, stage.inputs(), stage.engine, name, cluster)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    runner = loop.Runner(stage, cluster, batch=built.batch, window=built.window, tick=built.tick,
+                         tick_seconds=settings.tick_seconds)
+    log.info("stage.started", stage=name, database=settings.stage_url(name).split("?")[0])
+    try:
+        runner.run(consumer, stop)
+    finally:
+        publisher.close()
+        log.info("stage.stopped", stage=name)

@@ -1,0 +1,274 @@
+"""The one consumer runtime every stage runs on: validator, deadline engine, grant keeper, notary
+and projector.
+
+One loop: batches from the broker (confluent-kafka `consume`), a filter on the `ce_type` header
+before any decoding, one decode per message, the stage's handler over the whole batch in one
+transaction with the consumed positions and the outbox, publish after the commit.
+
+One failure policy:
+- the broker or the database is away (a transient error): the batch rolled back whole and is
+  run again with backoff, in order; nothing is skipped;
+- a message the stage cannot apply (a constraint, a handler bug, a value its tables cannot
+  hold, bytes it cannot decode): the batch is split until that message stands alone, and the
+  message is **parked** (runtime/parking.py) with the error, its id and position, while the
+  rest of the batch and everything after it goes on. `govshare retry-parked` runs it again.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from events.errors import PublishError
+from runtime import parking, store
+from runtime.message import Incoming, from_kafka
+from runtime.outbox import Outbox, Staged
+
+log = structlog.get_logger("govshare.runtime")
+
+
+class Retry(RuntimeError):
+    """Raised by a stage when the batch met a race another worker won (a stale deadline, a data
+    item claimed meanwhile): the batch rolled back whole and is run again at once, now seeing
+    the other's write. Should the same batch keep raising it, it is a fault, split and parked."""
+
+
+RETRIES = 3
+
+
+def transient(exc: BaseException) -> bool:
+    """Errors about the infrastructure, not the message: retried with backoff, never parked."""
+    if isinstance(exc, (OperationalError, InterfaceError, PublishError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class Stage(Protocol):
+    """What a stage gives the runtime. `wanted`: the ce_type values it acts on (None: all);
+    `decode` turns one message into what `apply` takes (raising for bytes it cannot read);
+    `apply` handles a batch inside the transaction and returns the outputs it staged."""
+    name: str
+    engine: Engine
+    outbox: Outbox | None
+    wanted: frozenset[bytes] | None
+
+    def decode(self, m: Incoming) -> Any: ...
+
+    def apply(self, tx: Connection, batch: list[tuple[Incoming, Any]]) -> Staged: ...
+
+
+@dataclass
+class Runner:
+    stage: Stage
+    cluster_id: str
+    batch: int = 500
+    window: float = 0.05  # seconds a batch may gather: throughput vs latency
+    tick: Callable[[], int] | None = None  # the stage's timer (deadlines, grant expiry)
+    tick_seconds: float = 1.0
+    _next_tick: float = field(default=0.0, init=False)
+    _next_retry_check: float = field(default=0.0, init=False)
+
+    # -- one batch ----------------------------------------------------------------------
+
+    def process(self, messages: list[Incoming]) -> Staged:
+        """Apply a batch, parking what cannot be applied; returns what was published (or left
+        in the outbox for the relay when the broker is away). Raises only transient errors."""
+        staged = self._apply_or_split(messages)
+        self._publish(staged)
+        return staged
+
+    def _apply_or_split(self, messages: list[Incoming]) -> Staged:
+        for _ in range(RETRIES + 1):
+            try:
+                return self._commit(messages)
+            except Retry as exc:
+                failure: Exception = exc
+            except Exception as exc:
+                if transient(exc):
+                    raise
+                failure = exc
+                break
+        if len(messages) == 1:
+            self._park(messages[0], failure)
+            return []
+        mid = len(messages) // 2
+        return self._apply_or_split(messages[:mid]) + self._apply_or_split(messages[mid:])
+
+    def _commit(self, messages: list[Incoming]) -> Staged:
+        stage = self.stage
+        with stage.engine.begin() as tx:
+            consumed = store.Positions(tx, self.cluster_id, stage.name)
+            items = []
+            for m in consumed.unseen(messages):
+                if stage.wanted is not None and m.header("ce_type") not in stage.wanted:
+                    continue  # decided by the header: most messages are not this stage's
+                try:
+                    items.append((m, stage.decode(m)))
+                except Exception as exc:
+                    if transient(exc):
+                        raise
+                    parking.park(tx, stage.name, m, _describe(exc))
+                    log.error("stage.parked", stage=stage.name, topic=m.topic, offset=m.offset,
+                              error=_describe(exc))
+            staged = stage.apply(tx, items) if items else []
+            consumed.save()
+        return staged
+
+    def _park(self, m: Incoming, exc: Exception) -> None:
+        error = _describe(exc)
+        log.error("stage.parked", stage=self.stage.name, topic=m.topic, partition=m.partition,
+                  offset=m.offset, error=error)
+        with self.stage.engine.begin() as tx:
+            consumed = store.Positions(tx, self.cluster_id, self.stage.name)
+            if list(consumed.unseen([m])):
+                parking.park(tx, self.stage.name, m, error)
+            consumed.save()
+
+    def _publish(self, staged: Staged) -> None:
+        if staged and self.stage.outbox is not None:
+            try:
+                self.stage.outbox.publish(staged)
+            except PublishError as exc:
+                # Committed in the outbox: only delivery is left, and the loop relays it.
+                log.warning("stage.publish_failed", stage=self.stage.name, error=str(exc))
+
+    # -- parked messages an operator asked to run again -----------------------------------
+
+    def retry_parked(self) -> int:
+        """Run the messages marked by `govshare retry-parked`; returns how many now applied."""
+        stage, applied = self.stage, 0
+        with stage.engine.connect() as conn:
+            wanted = parking.to_retry(conn, stage.name)
+        for parked_id, m in wanted:
+            try:
+                with stage.engine.begin() as tx:
+                    staged = stage.apply(tx, [(m, stage.decode(m))])
+                    parking.settle(tx, parked_id, None)
+            except Exception as exc:
+                if transient(exc):
+                    raise
+                with stage.engine.begin() as tx:
+                    parking.settle(tx, parked_id, _describe(exc))
+                log.warning("stage.retry_failed", stage=stage.name, parked=parked_id, error=_describe(exc))
+                continue
+            applied += 1
+            log.info("stage.retry_applied", stage=stage.name, parked=parked_id)
+            self._publish(staged)
+        return applied
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, consumer: Consumer, stop: threading.Event) -> None:
+        """Consume until `stop`; the consumer is subscribed or assigned by the caller."""
+        if self.stage.outbox is not None:
+            self._until_done(self.stage.outbox.relay_unpublished, stop)
+        pending: list[Incoming] = []
+        started = 0.0
+        try:
+            while not stop.is_set():
+                wait = 0.1 if not pending else max(0.0, started + self.window - time.monotonic())
+                for m in consumer.consume(self.batch - len(pending), timeout=wait):
+                    if m.error() is None:
+                        pending.append(from_kafka(m))
+                    else:
+                        log.warning("stage.consume_error", stage=self.stage.name, error=str(m.error()))
+                if pending and not started:
+                    started = time.monotonic()
+                if pending and (len(pending) >= self.batch or time.monotonic() - started >= self.window):
+                    batch, pending, started = pending, [], 0.0
+                    self._until_done(lambda: self.process(batch), stop)
+                self._housekeeping(stop)
+        finally:
+            consumer.close()
+
+    def _housekeeping(self, stop: threading.Event) -> None:
+        now = time.monotonic()
+        if self.tick is not None and now >= self._next_tick:
+            self._next_tick = now + self.tick_seconds
+            try:
+                self.tick()
+            except Exception:
+                # A bad clock reading or a database away: the next tick tries again.
+                log.exception("stage.tick_failed", stage=self.stage.name)
+        if now >= self._next_retry_check:
+            self._next_retry_check = now + 1.0
+            self._until_done(self.retry_parked, stop)
+
+    def _until_done(self, step: Callable[[], object], stop: threading.Event) -> None:
+        """Run `step` until it passes, backing off while the broker or database is away; the
+        next batch waits, so outputs keep their order."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                step()
+                return
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                log.warning("stage.retrying", stage=self.stage.name, error=_describe(exc), retry_in=delay)
+                stop.wait(delay)
+                if self.stage.outbox is not None:
+                    try:
+                        self.stage.outbox.relay_unpublished()
+                    except Exception as relay_exc:
+                        if not transient(relay_exc):
+                            raise
+                delay = min(delay * 2, 30.0)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
+# -- consumers ------------------------------------------------------------------------------
+
+def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 6.0) -> dict[str, object]:
+    return {
+        **kafka,
+        "group.id": group,  # positions live in the stage's database, not in the group
+        "enable.auto.commit": False,  # the database transaction is the commit
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        "isolation.level": "read_committed",
+        "session.timeout.ms": int(session_timeout * 1000),
+        "heartbeat.interval.ms": max(int(session_timeout * 1000 / 6), 500),
+    }
+
+
+def assigned(kafka: dict[str, str], group: str, topics: list[str], engine: Engine, stage: str,
+             cluster_id: str) -> Consumer:
+    """A consumer reading every partition of `topics` from the stage's stored positions: for
+    stages that run once per deployment (the notary, the projector)."""
+    consumer = Consumer(consumer_config(kafka, group))
+    known = consumer.list_topics(timeout=10).topics
+    with engine.connect() as conn:
+        stored = store.stored_positions(conn, stage, cluster_id)
+    consumer.assign([TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING))
+                     for t in topics for p in sorted(known[t].partitions)])
+    return consumer
+
+
+def subscribed(kafka: dict[str, str], group: str, topics: list[str], engine: Engine, stage: str,
+               cluster_id: str, session_timeout: float = 6.0) -> Consumer:
+    """A consumer in the stage's group: several instances of a stage share the partitions, each
+    starting a partition it is given from the stored position."""
+    consumer = Consumer(consumer_config(kafka, group, session_timeout))
+
+    def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
+        with engine.connect() as conn:
+            stored = store.stored_positions(conn, stage, cluster_id)
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        c.assign(partitions)
+        log.info("stage.assigned", stage=stage, partitions=len(partitions))
+
+    consumer.subscribe(topics, on_assign=on_assign)
+    return consumer
+

@@ -1,0 +1,74 @@
+"""The transactional outbox every stage uses.
+
+A stage writes what it will publish in the same transaction as its state and consumed
+positions, publishes after the commit, and marks the rows published once the broker
+acknowledged them. Rows left unpublished by a crash are relayed on the next start. A row the
+broker refuses for good (too large for it, say) is parked, never retried at every start: an
+output that cannot be published must not stop a restart.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from events.errors import PublishError
+from events.publisher import Outgoing, Publisher
+from runtime import parking, store
+
+Staged = list[tuple[int, Outgoing]]
+
+
+class Outbox:
+    def __init__(self, engine: Engine, publisher: Publisher, stage: str):
+        self.engine, self.publisher, self.owner = engine, publisher, stage
+
+    def stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
+        return self.stage_many(tx, [(source_id, out)])[0]
+
+    def stage_many(self, tx: Connection, items: list[tuple[str | None, Outgoing]]) -> Staged:
+        """Stage a batch's outputs in one statement, in order."""
+        if not items:
+            return []
+        seqs = tx.execute(insert(store.outbox).returning(store.outbox.c.seq, sort_by_parameter_order=True), [
+            dict(stage=self.owner, source_event_id=source_id, topic=out.topic, key=out.key,
+                 value=out.value, headers=store.headers_to_text(out.headers), published=False)
+            for source_id, out in items]).scalars().all()
+        return list(zip(seqs, (out for _, out in items)))
+
+    def staged_for(self, tx: Connection, source_ids: list[str]) -> dict[str, Staged]:
+        """What was staged before for each of these inputs: a redelivery is answered the same."""
+        found: dict[str, Staged] = {}
+        if source_ids:
+            rows = tx.execute(select(store.outbox).where(
+                store.outbox.c.stage == self.owner, store.outbox.c.source_event_id.in_(source_ids))
+                .order_by(store.outbox.c.seq))
+            for r in rows:
+                found.setdefault(r.source_event_id, []).append((r.seq, store.as_outgoing(r)))
+        return found
+
+    def publish(self, rows: Staged) -> None:
+        """Publish and mark published; rows the broker refuses for good are parked."""
+        if not rows:
+            return
+        refused: dict[int, str] = {}
+        try:
+            self.publisher.publish(out for _, out in rows)
+        except PublishError as exc:
+            if not exc.permanent:
+                raise
+            refused = {rows[i][0]: reason for i, reason in exc.permanent.items()}
+        with self.engine.begin() as tx:
+            tx.execute(update(store.outbox).where(store.outbox.c.seq.in_([s for s, _ in rows]))
+                       .values(published=True))
+            for seq, out in rows:
+                if seq in refused:
+                    parking.park_output(tx, self.owner, out, f"the broker refused it: {refused[seq]}")
+
+    def relay_unpublished(self) -> int:
+        """Publish outputs committed before a crash but never acknowledged by the broker."""
+        with self.engine.connect() as conn:
+            rows = [(r.seq, store.as_outgoing(r)) for r in conn.execute(
+                select(store.outbox).where(store.outbox.c.stage == self.owner,
+                                           store.outbox.c.published.is_(False))
+                .order_by(store.outbox.c.seq))]
+        self.publish(rows)
+        return len(rows)

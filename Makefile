@@ -23,4 +23,5 @@ demo: install
 	$(BIN)/govshare demo
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)

@@ -71,7 +71,7 @@ def main() -> None:
         topics = Topics(f"dl{uuid.uuid4().hex[:6]}")
         ensure_topics(kafka, topics, 3, 1)
         engine = make_engine(url)
-        scheduler = Scheduler(engine, load_all(), topics, "bench", Publisher(kafka))
+        scheduler = Scheduler(engine, load_all(), topics, Publisher(kafka))
         started = time.perf_counter()
         _load(engine, args.pending - args.burst, FAR, "later")
         _load(engine, args.burst, DUE, "burst")

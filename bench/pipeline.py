@@ -142,7 +142,7 @@ def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple
     service = start_service(broker, database_url, home, prefix)
     try:
         topics = Topics(prefix)
-        engine = make_engine(database_url)
+        engine = make_engine(database_url, read_only=True)
         publisher = Publisher({"bootstrap.servers": broker.bootstrap})
         catalog, traffic = events
         drive(publisher, messages(catalog, topics), engine, None, timeout=3600)

@@ -39,13 +39,14 @@ from infra.broker import EmbeddedBroker
 from infra.database import make_engine
 from infra.topics import ensure_topics
 from processors.grants import GrantKeeper
-from processors.messages import Incoming
 from processors.profiles import load_all
 from processors.scheduler import Scheduler
 from processors.validator import Validator
 from projections import queries
 from projections.apply import apply_event
-from projections.runner import Projector, log_row
+from projections.runner import Projector, catch_up, log_row
+from runtime.loop import Runner
+from runtime.message import Incoming, from_kafka
 from projections.tables import event_log, metadata
 
 
@@ -63,9 +64,9 @@ def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 
     now = datetime.now(timezone.utc)
     publisher = Publisher(kafka)
     state = make_engine(state_url)
-    validator = Validator(state, load_all(), topics, "bench", publisher)
-    keeper = GrantKeeper(state, load_all(), topics, "bench", publisher)
-    scheduler = Scheduler(state, load_all(), topics, "bench", publisher)
+    validator = Runner(Validator(state, load_all(), topics, publisher), "bench")
+    keeper = Runner(GrantKeeper(state, load_all(), topics, publisher), "bench")
+    scheduler = Runner(Scheduler(state, load_all(), topics, publisher), "bench")
     events = Province().events(n)
     accepted_topics = {topics.events(a) for a in AGGREGATE_TYPES}
     offset = 0
@@ -74,18 +75,18 @@ def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 
                  for e in events[i:i + chunk]]
         incoming = [Incoming(o.topic, 0, offset + j, now, o.key, o.value, o.headers) for j, o in enumerate(inbox)]
         offset += len(inbox)
-        outputs = validator.process(incoming)
+        outputs = [o for _, o in validator.process(incoming)]
         accepted = [Incoming(o.topic, 0, offset + j, now, o.key, o.value, o.headers)
                     for j, o in enumerate(outputs) if o.topic in accepted_topics]
-        keeper.handle(accepted)
-        scheduler.handle(accepted)
+        keeper.process(accepted)
+        scheduler.process(accepted)
     return len(events)
 
 
 def rebuild(kafka: dict, topics: Topics, url: str) -> dict:
     engine = make_engine(url)
     started = time.perf_counter()
-    applied = Projector(engine, topics, "bench", kafka).catch_up(timeout=7200, batch=5000)
+    applied = catch_up(Projector(engine, topics), kafka, "bench", timeout=7200, batch=5000)
     seconds = time.perf_counter() - started
     return {"events": applied, "seconds": round(seconds, 1), "events_per_s": round(applied / seconds)}
 
@@ -105,12 +106,13 @@ def baseline(kafka: dict, topics: Topics, url: str, n: int) -> dict:
                     continue
                 record = trail_record(m.topic(), m.partition(), m.offset(), m.headers(), m.value(),
                                       dead_letter_topic=topics.dead_letters)
+                incoming = from_kafka(m)
                 if record.event is None:
                     continue
                 with Session(engine) as session, session.begin():
                     if session.get(LoggedEvent, str(record.event.envelope.event_id)) is None:
                         row = LoggedEvent()
-                        for k, v in log_row(m, record).items():
+                        for k, v in log_row(incoming, record).items():
                             setattr(row, k, v)
                         session.add(row)
                         session.flush()

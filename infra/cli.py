@@ -189,25 +189,25 @@ def _bootstrap(settings: Settings) -> str:
     return bootstrap(settings)
 
 
-def _stage_engines(settings: Settings, stage: str | None = None) -> dict[str, Any]:
-    """One engine per distinct database the stages (or the one named) keep their tables in."""
+def _stage_engines(settings: Settings, stage: str | None = None, *, read_only: bool = False) -> list:
+    """One engine per distinct database the stages (or the one named) keep their tables in,
+    leaving out those not created yet (no `govshare up` has run)."""
+    from sqlalchemy import inspect
+
     from runtime import store
-    urls: dict[str, list[str]] = {}
-    for name, url in settings.stage_urls().items():
-        if stage in (None, name):
-            urls.setdefault(url, []).append(name)
-    engines = {}
-    for url, names in urls.items():
-        engine = make_engine(url)
-        store.metadata.create_all(engine)
-        engines[",".join(names)] = engine
+    engines = []
+    for url in dict.fromkeys(u for name, u in settings.stage_urls().items() if stage in (None, name)):
+        engine = make_engine(url, read_only=read_only)
+        with engine.connect() as conn:
+            if inspect(conn).has_table(store.parked.name):
+                engines.append(engine)
     return engines
 
 
 def _query_parked(args, settings: Settings) -> int:
     from runtime import parking
     rows = []
-    for engine in _stage_engines(settings, args.stage).values():
+    for engine in _stage_engines(settings, args.stage, read_only=True):
         rows += parking.listed(engine, stage=args.stage, include_done=args.all)
     _print(rows, args.json, ["id", "stage", "status", "event_type", "event_id", "topic", "offset",
                              "attempts", "error"])
@@ -217,7 +217,7 @@ def _query_parked(args, settings: Settings) -> int:
 def _retry_parked(args, settings: Settings) -> int:
     from runtime import parking
     marked = sum(parking.request_retry(engine, args.stage, args.id)
-                 for engine in _stage_engines(settings, args.stage).values())
+                 for engine in _stage_engines(settings, args.stage))
     print(f"{marked} parked event(s) marked for a retry; each stage runs its own within a second "
           f"(see `govshare query parked --all`)")
     return 0 if marked else 1
@@ -345,10 +345,15 @@ def _query_objections(args, settings: Settings) -> int:
 
 
 def _read_engine(settings: Settings):
-    engine = make_engine(settings.projection_url)
-    # A query before the first `up` shows an empty catalog rather than a missing-table error.
-    from projections.tables import metadata
-    metadata.create_all(engine)
+    """The projections, opened read-only: a query never takes the projector's write lock."""
+    from sqlalchemy import inspect
+
+    from projections.tables import event_log
+    engine = make_engine(settings.projection_url, read_only=True)
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(event_log.name):
+            raise SystemExit(f"govshare: no projections at {settings.projection_url.split('?')[0]} yet: "
+                             f"start `govshare up` first")
     return engine
 
 

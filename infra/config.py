@@ -67,6 +67,11 @@ class Settings:
             return self.database_url
         return f"sqlite:///{self.home / 'state.db'}"
 
+    # A deployment's own read models: `module:function` names, comma-separated, each called as
+    # function(event, connection) for every event the projector applies, after govshare's.
+    extra_projections: tuple[str, ...] = field(default_factory=lambda: tuple(
+        name.strip() for name in os.environ.get("GOVSHARE_EXTRA_PROJECTIONS", "").split(",") if name.strip()))
+
     def stage_url(self, stage: str) -> str:
         """Each stage's own database. On PostgreSQL they share one (their tables differ); on
         SQLite each stage process writes a file of its own, so none waits on another's lock."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from events.topics import Topics
 from infra.config import STAGES, Settings
@@ -26,16 +26,17 @@ def report(settings: Settings) -> dict[str, Any]:
     stages = []
     for name in STAGES:
         url = settings.stage_url(name)
-        engine = make_engine(url)
-        store.metadata.create_all(engine)
+        engine = make_engine(url, read_only=True)
         with engine.connect() as conn:
-            stored = store.stored_positions(conn, name, cluster)
+            present = inspect(conn).has_table(store.positions.name)
+            stored = store.stored_positions(conn, name, cluster) if present else {}
             waiting = conn.scalar(select(func.count()).select_from(processor_store.waiting_accesses)) \
-                if name == "grants" and _has(engine, processor_store.waiting_accesses.name) else 0
+                if name == "grants" and present else 0
         lag = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items()
                   if tp[0] in topics.consumed_by(name))
-        stages.append({"stage": name, "lag": lag, "parked": parking.counts(engine).get(name, 0),
-                       "waiting": waiting, "database": url.split("?")[0]})
+        parked = parking.counts(engine).get(name, 0) if present else 0
+        stages.append({"stage": name, "lag": lag, "parked": parked, "waiting": waiting,
+                       "database": url.split("?")[0]})
         engine.dispose()
     return {"ok": not any(s["parked"] for s in stages), "cluster_id": cluster, "stages": stages}
 
@@ -48,8 +49,3 @@ def _ends(kafka: dict[str, str], names: list[str]) -> dict[tuple[str, int], int]
                 for t in names if t in known for p in known[t].partitions}
     finally:
         consumer.close()
-
-
-def _has(engine, table: str) -> bool:
-    from sqlalchemy import inspect
-    return inspect(engine).has_table(table)

@@ -26,6 +26,7 @@ from events.topics import Topics
 from infra.broker import EmbeddedBroker
 from infra.config import STAGES, Settings
 from infra.database import make_engine
+from infra.stages import prepare_databases
 from infra.topics import ensure_topics
 from runtime import store
 
@@ -139,6 +140,7 @@ def run(settings: Settings) -> None:
     with broker_for(settings) as (bootstrap, embedded):
         kafka = settings.kafka(bootstrap)
         ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
+        prepare_databases(settings)
         if embedded is not None:
             publisher = Publisher(kafka)
             urls = [settings.stage_url(s) for s in STAGES if s != "projector"]

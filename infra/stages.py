@@ -7,6 +7,7 @@ starting more; the notary and the projector read every partition and run once pe
 """
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import threading
@@ -62,8 +63,30 @@ def build(name: str, settings: Settings, topics: Topics, publisher: Publisher | 
         notary = Notary(engine, topics, publisher, load_or_create(settings.trail_key_file), SystemClock())
         return Built(notary, batch=2000, window=settings.checkpoint_seconds)
     if name == "projector":
-        return Built(Projector(engine, topics), batch=2000, window=settings.batch_window)
+        extra = tuple(_named(spec) for spec in settings.extra_projections)
+        return Built(Projector(engine, topics, extra=extra), batch=2000, window=settings.batch_window)
     raise ValueError(f"no stage {name!r}: one of {', '.join(STAGES)}")
+
+
+def _named(spec: str) -> Callable:
+    module, _, function = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"govshare: GOVSHARE_EXTRA_PROJECTIONS names {spec!r}, which does not load: {exc}") from None
+
+
+def prepare_databases(settings: Settings) -> None:
+    """Every stage's tables, created before any stage starts: a reader of the projections never
+    meets a missing table, whichever stage process comes up first."""
+    from processors import store as processor_store
+    from projections.tables import metadata as projection_metadata
+    from runtime import store as runtime_store
+    for name, url in settings.stage_urls().items():
+        engine = make_engine(url)
+        runtime_store.metadata.create_all(engine)
+        (projection_metadata if name == "projector" else processor_store.metadata).create_all(engine)
+        engine.dispose()
 
 
 def bootstrap(settings: Settings) -> str:

@@ -1,1 +1,2 @@
-"""Stream processors: faust wiring (thin) and pure policy modules (no faust, no clock, no I/O)."""
+"""The stages that decide (validator, deadline engine, grant keeper, notary) and the pure rule
+modules they call (no I/O, no clock)."""

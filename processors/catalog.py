@@ -1,6 +1,6 @@
 """The catalog's rules (DOMAIN.md §1): pure decisions over an entry's state and one event.
 
-No faust, no clock, no I/O: the caller passes the entry's state, the current sources of the
+No clock, no I/O: the caller passes the entry's state, the current sources of the
 event's data items, and the policies; ``decide`` says accept or reject, ``evolve`` folds an
 accepted event into the state.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select
@@ -35,10 +35,12 @@ class Projector:
     wanted = None
     outbox = None  # a projection only applies; it never publishes
 
-    def __init__(self, engine: Engine, topics: Topics, as_of: datetime | None = None):
+    def __init__(self, engine: Engine, topics: Topics, as_of: datetime | None = None,
+                 extra: tuple[Callable[[Event, Connection], None], ...] = ()):
         """With `as_of`, only what was recorded by then is applied: the projections as they
-        stood at that instant (`govshare replay`)."""
-        self.engine, self.topics, self.as_of = engine, topics, as_of
+        stood at that instant (`govshare replay`). `extra`: a deployment's own read models,
+        each called with every event after govshare's, in the same transaction."""
+        self.engine, self.topics, self.as_of, self.extra = engine, topics, as_of, extra
         self.applied = 0
         metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)
@@ -69,6 +71,8 @@ class Projector:
             w.execute(insert(event_log), log_row(m, r))
         for _, r in fresh:
             apply_event(r.event, w)
+            for project in self.extra:
+                project(r.event, w)
         self.applied += len(fresh)
         trail.apply_ready(w)
         w.flush()

@@ -168,14 +168,6 @@ trail_pending = Table(
 
 APPEND_ONLY = (event_log, dead_letters, trail_entries, trail_checkpoints)
 
-positions = Table(
-    "projection_positions", metadata,
-    Column("cluster_id", String(128), primary_key=True),
-    Column("topic", String(255), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", Integer, nullable=False),
-)
-
 deadlines = Table(
     "deadlines", metadata,
     Column("deadline_id", String(64), primary_key=True),

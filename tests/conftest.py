@@ -76,7 +76,8 @@ class Service:
     log: Path
 
     def engine(self):
-        return make_engine(self.database_url)
+        """The projections as a reader sees them (read-only: no write lock held while polling)."""
+        return make_engine(self.database_url, read_only=True)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -1,4 +1,4 @@
-"""The validator and the deadline engine as the service wires them, minus faust, on a real
+"""The validator and the deadline engine on the runtime as the service runs them, minus Kafka consumption, on a real
 broker and database: a test feeds events at chosen instants and drives the clock itself."""
 from __future__ import annotations
 

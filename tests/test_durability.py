@@ -80,7 +80,7 @@ def test_a_rebuild_from_the_start_of_the_log_equals_the_live_projections(service
                           env=service.env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"applied {4 + _count(engine, tables.trail_checkpoints)} records" in done.stdout
-    compared = [t for t in tables.metadata.sorted_tables if t is not tables.positions]
+    compared = tables.metadata.sorted_tables  # the runtime's own tables are another metadata
     for table in compared:
         live, again = _table(service.database_url, table), _table(rebuilt, table)
         assert live == again, f"{table.name} differs after a rebuild"

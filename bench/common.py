@@ -44,3 +44,34 @@ def rss_mib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024)
     return 0
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(c) for c in text]
+    return found
+
+
+def tree_rss_mib(pid: int) -> int:
+    """Resident memory of a process and its children: `govshare up` and its stages."""
+    return rss_mib(pid) + sum(rss_mib(c) for c in children(pid))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    import os
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stage_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each stage process under `govshare up`, by stage."""
+    out = {}
+    for child in children(pid):
+        args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        name = args[args.index(b"run") + 1].decode() if b"run" in args else str(child)
+        out[name] = process_cpu_seconds(child)
+    return out

@@ -34,7 +34,15 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.common import fresh_database, percentile, rss_mib, save
+from bench.common import (
+    fresh_database,
+    percentile,
+    process_cpu_seconds,
+    rss_mib,
+    save,
+    stage_cpu_seconds,
+    tree_rss_mib,
+)
 from bench.workload import Province
 from events.publisher import Publisher
 from events.submission import parse_line, to_inbox
@@ -133,6 +141,25 @@ def drive(publisher: Publisher, batch: list, engine, rate: float | None, timeout
             "latency_p99_s": round(percentile(latencies, 0.99), 3)}
 
 
+def _cpu(service_pid: int, broker_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each stage process and of the broker."""
+    return {**stage_cpu_seconds(service_pid), "broker": process_cpu_seconds(broker_pid)}
+
+
+def _quiet_cpu(service_pid: int, broker_pid: int, timeout: float = 600) -> dict[str, float]:
+    """The CPU seconds once every stage has finished what the run gave it (the notary, the
+    grant keeper and the deadline engine may still be at work when the projections show the
+    last event): the total stops growing for a second."""
+    last, deadline = _cpu(service_pid, broker_pid), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)  # sampling the CPU counters, not waiting for a result
+        now = _cpu(service_pid, broker_pid)
+        if sum(now.values()) - sum(last.values()) < 0.05:
+            return now
+        last = now
+    return last
+
+
 def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple[list, list],
                        paced_seconds: float, database_url: str, home: Path,
                        paced_rate: float | None = None) -> dict:
@@ -149,15 +176,20 @@ def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple
         if paced_rate:
             sustained, rate = None, paced_rate
         else:
-            sustained = drive(publisher, messages(traffic, topics), engine, None, timeout=7200)
+            batch = messages(traffic, topics)
+            cpu_before = _cpu(service.pid, broker.process.pid)
+            sustained = drive(publisher, batch, engine, None, timeout=7200)
             sustained["catalog_events_first"] = len(catalog)
+            sustained["cpu_us_per_event"] = {
+                name: round((spent - cpu_before.get(name, 0.0)) * 1e6 / len(batch))
+                for name, spent in _quiet_cpu(service.pid, broker.process.pid).items()}
             rate = sustained["events_per_s"] / 2
         more = Province(seed=11)
         more.entries, more.grants = list(workload.entries), list(workload.grants)
         paced_events = more.phases(max(100, int(rate * paced_seconds)))[1]
         paced = drive(publisher, messages(paced_events, topics), engine, rate, timeout=600)
         paced["offered_per_s"] = round(rate)
-        memory = {"broker_mib": rss_mib(broker.process.pid), "service_mib": rss_mib(service.pid)}
+        memory = {"broker_mib": rss_mib(broker.process.pid), "service_mib": tree_rss_mib(service.pid)}
         memory["total_mib"] = memory["broker_mib"] + memory["service_mib"]
         return {"sustained": sustained, "paced": paced, "memory_at_end": memory}
     finally:
@@ -205,6 +237,9 @@ def main() -> None:
     m = results["memory_at_end"]
     print(f"{'resident memory at end (MiB)':36} broker {m['broker_mib']}, service {m['service_mib']}, "
           f"total {m['total_mib']}")
+    if results["sustained"]:
+        cpu = results["sustained"]["cpu_us_per_event"]
+        print(f"{'CPU per event (µs), sustained':36} " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
     save(f"pipeline-{'paced-' if args.paced_rate else ''}{args.database}", results)
 
 

@@ -103,7 +103,8 @@ def _scalar(kind: Any, value: Any, path: str) -> Any:
 
 
 def avro_builder(kind: Any):
-    """A function building `kind` from a record fastavro decoded against its current schema.
+    """A function building `kind` from a record fastavro decoded against its current schema (or
+    from a state this code wrote itself, whose scalars are already of the right type).
 
     fastavro already yields the right scalar types (str, int, datetime, UUID, ...), so unlike
     from_plain nothing is checked: enums, tuples and nested records are converted by a

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Connection, delete, insert, select
 
-from events.records import from_plain, to_json
+from events.records import avro_builder, to_json
 from processors import store
 
 Key = tuple[str, str]  # aggregate type, aggregate id
@@ -49,7 +49,11 @@ class AggregateStates:
         if key not in self.stored:
             self.prefetch([key])
         text = self.stored[key]
-        return from_plain(kind, json.loads(text)) if text is not None else None
+        if text is None:
+            return None
+        # States are written by this module only: built by a function made once per class,
+        # not by a checked walk of the type hints.
+        return json.loads(text) if kind is dict else avro_builder(kind)(json.loads(text))
 
     def put(self, aggregate_type: str, aggregate_id: str, state: Any) -> None:
         self.pending[(aggregate_type, aggregate_id)] = state

@@ -22,7 +22,9 @@ def apply_rejection(payload: EventRejected, env: Envelope, tx: Connection) -> No
 
 def apply_dead_letter(letter: DeadLetter, record: bytes, recorded_at, tx: Connection) -> None:
     headers = {k: (v or b"").decode("utf-8", "replace") for k, v in letter.headers}
+    # The ce_id of bytes that are no event can be anything: kept printable and within its column.
+    event_id = "".join(c for c in headers.get("ce_id", "") if c.isprintable())[:100] or None
     tx.execute(insert(dead_letters), dict(
-        id=letter.id, source=letter.source, reason=letter.reason, event_id=headers.get("ce_id"),
+        id=letter.id, source=letter.source, reason=letter.reason, event_id=event_id,
         value=letter.value, headers=json.dumps(headers, ensure_ascii=False),
         recorded_at=recorded_at, record=record))

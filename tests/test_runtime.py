@@ -209,3 +209,45 @@ def test_killing_one_stage_process_loses_nothing(broker, tmp_path, stage):
         assert logged == 10
     finally:
         service.stop()
+
+
+def test_accesses_published_right_after_their_approval_are_judged_against_it(broker, database_url, tmp_path):
+    # Given a service where an access waits at most 2 s for its request's decision
+    service = start_service(tmp_path, {
+        "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_DATABASE_URL": database_url,
+        "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}", "GOVSHARE_ACCESS_WAIT_SECONDS": "2"})
+    try:
+        entry, req = new_id(), new_id("req")
+        assert submit(service, registered(entry, codes=["C.1"], share_type="CONDITIONAL", legal_basis=LAW,
+                                          share_conditions="仅限审批")) == [("accepted", None)]
+        from processors.grants import grant_id
+        grant = grant_id(req)
+        accesses = [new_id("acc") for _ in range(20)]
+        stray = new_id("acc")
+
+        def access(access_id, grant_named):
+            return event("DataAccessed", access_id, 1, {
+                "grant_id": grant_named, "entry_id": entry, "items": ["C.1"], "purpose": "企业开办审批",
+                "recipient": "gd-amr", "person": "sys-01"}, department="gd-amr", role="USER")
+        # When the review, the approval and the accesses under it are published at once (they
+        # reach the grant keeper on two topics, in no fixed order), with one access naming a
+        # grant that no request will ever open
+        results = submit(service, request(req, entry, ["C.1"]), event("ProviderConsulted", req, 2, {}, **AUTH),
+                         event("ProviderAnswered", req, 3, {"agrees": True}, **PROVIDER),
+                         event("RequestApproved", req, 4, {}, **AUTH),
+                         *(access(a, grant) for a in accesses), access(stray, "no-such-grant"))
+        assert results == [("accepted", None)] * 25
+        # Then the stray access is flagged once its wait is over, and none of the others is
+        engine = service.engine()
+        flagged = wait_for(lambda: queries.access_list(engine, violations_only=True), 60, "the stray flagged")
+        assert [(a["access_id"], json.loads(a["violations"])) for a in flagged] == [(stray, ["no-grant"])]
+
+        def all_judged():
+            health = json.loads(cli(service, "health", "--json").stdout)
+            grants_stage = {s["stage"]: s for s in health["stages"]}["grants"]
+            return grants_stage["lag"] == 0 and grants_stage["waiting"] == 0
+        wait_for(all_judged, 60, "the grant keeper to judge every access")
+        assert len(queries.access_list(engine)) == 21
+        assert [a["access_id"] for a in queries.access_list(engine, violations_only=True)] == [stray]
+    finally:
+        service.stop()

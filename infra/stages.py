@@ -7,6 +7,7 @@ starting more; the notary and the projector read every partition and run once pe
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import signal
@@ -118,6 +119,11 @@ def run(name: str, settings: Settings) -> None:
         signal.signal(sig, lambda *_: stop.set())
     runner = loop.Runner(stage, cluster, batch=built.batch, window=built.window, tick=built.tick,
                          tick_seconds=settings.tick_seconds)
+    # A stage allocates a few short-lived objects per message and keeps long-lived ones (modules,
+    # schemas, policies): moved out of the collector's sight, and young collections made rarer,
+    # the collector cost 10-20% less CPU per event in the profile (bench/ notes in the README).
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     log.info("stage.started", stage=name, database=settings.stage_url(name).split("?")[0])
     try:
         runner.run(consumer, stop)

@@ -45,9 +45,28 @@ class GrantKeeper(EventConsumer):
         decision before it is judged as it stands (see `_check_use`)."""
         super().__init__(engine, publisher)
         self.policies, self.topics, self.access_wait = policies, topics, access_wait
+        self._known: dict[str, object] = {}  # grant rows read for the batch at hand
 
     def inputs(self) -> list[str]:
         return self.topics.consumed_by(self.name)
+
+    def apply(self, tx: Connection, batch) -> Emitted:
+        """As every event consumer, with the grants the batch's accesses name read in one query
+        (nine events in ten are accesses: one select each was most of this stage's time)."""
+        named = {e.payload.grant_id for _, e in batch
+                 if isinstance(e.payload, sh.DataAccessed) and e.payload.grant_id}
+        self._known = {r.grant_id: r for r in tx.execute(
+            select(store.grants).where(store.grants.c.grant_id.in_(sorted(named))))} if named else {}
+        try:
+            return super().apply(tx, batch)
+        finally:
+            self._known = {}
+
+    def _grant(self, tx: Connection, grant: str):
+        """A grant's row, as read for the batch unless the batch changed it since."""
+        if grant in self._known:
+            return self._known[grant]
+        return tx.execute(select(store.grants).where(store.grants.c.grant_id == grant)).first()
 
     def apply_event(self, tx: Connection, event: Event) -> Emitted:
         p, env = event.payload, event.envelope
@@ -92,6 +111,7 @@ class GrantKeeper(EventConsumer):
             automatic=automatic)
         tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
             status="open", expires_at=store.micros(valid_until), sequence=1))
+        self._known.pop(row.grant_id, None)
         log.info("grant.opened", grant=row.grant_id, request=row.request_id, grantee=row.grantee)
         emitted = [self._emit(tx, sh.GRANT, row.grant_id, 1, opened, env.recorded_at, env, row.policy_id)]
         return emitted + self._release(tx, [row.grant_id])
@@ -99,6 +119,7 @@ class GrantKeeper(EventConsumer):
     def _close(self, tx: Connection, request_id: str, status: str) -> Emitted:
         """The request was refused, or its grant revoked: accesses waiting on it are judged."""
         values = dict(status=status, expires_at=None)
+        self._known.pop(grant_id(request_id), None)
         if status == "refused":  # a refusal leaves an open grant alone (a dispute may follow one)
             done = tx.execute(update(store.grants).where(
                 store.grants.c.request_id == request_id, store.grants.c.status == "requested")
@@ -113,8 +134,7 @@ class GrantKeeper(EventConsumer):
         whose request is not decided yet (its approval may still be on its way, on another
         topic) waits for the decision, at most `access_wait`, in proc_waiting_accesses."""
         env = event.envelope
-        row = tx.execute(select(store.grants).where(store.grants.c.grant_id == p.grant_id)).first() \
-            if p.grant_id else None
+        row = self._grant(tx, p.grant_id) if p.grant_id else None
         if p.grant_id and (row is None or row.status == "requested"):
             tx.execute(insert(store.waiting_accesses), dict(
                 access_id=env.aggregate_id, grant_id=p.grant_id,
@@ -164,7 +184,7 @@ class GrantKeeper(EventConsumer):
         emitted: Emitted = []
         for w in waiting:
             event = decode_message(runtime_store.headers_from_text(w.headers), w.value)
-            row = tx.execute(select(store.grants).where(store.grants.c.grant_id == w.grant_id)).first()
+            row = self._grant(tx, w.grant_id)
             emitted += self._judge_use(tx, event, event.payload, row)
         if waiting:
             tx.execute(delete(store.waiting_accesses).where(

@@ -18,9 +18,11 @@ class DecodeError(EventError):
 
 
 class PublishError(EventError):
-    """The broker did not acknowledge a publish. `permanent` maps the index of each message it
-    will never take to why; the others may succeed on a retry."""
+    """The broker did not acknowledge a publish. `failed` holds the index of every message that
+    did not land (None: unknown, assume all); `permanent` maps those it will never take to why."""
 
-    def __init__(self, message: str, permanent: dict[int, str] | None = None):
+    def __init__(self, message: str, permanent: dict[int, str] | None = None,
+                 failed: set[int] | None = None):
         super().__init__(message)
         self.permanent = permanent or {}
+        self.failed = failed

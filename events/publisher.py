@@ -65,7 +65,8 @@ class Publisher:
             permanent = {i: str(r) for i, r in failures.items()
                          if isinstance(r, KafkaError) and not r.retriable() and not r.fatal()
                          and r.code() in _PERMANENT}
-            raise PublishError(f"publish failed: {next(iter(failures.values()))}", permanent=permanent)
+            raise PublishError(f"publish failed: {next(iter(failures.values()))}", permanent=permanent,
+                               failed=set(failures))
         return results  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -26,7 +26,8 @@ class VerdictWatch:
     def __init__(self, kafka: dict[str, str], topics: Topics):
         self.topics = topics
         self.consumer = Consumer({**kafka, "group.id": f"{topics.prefix}-submit-{uuid.uuid4()}",
-                                  "enable.auto.commit": False})
+                                  "enable.auto.commit": False,
+                                  "fetch.wait.max.ms": 25})  # a verdict shows as soon as it lands
         meta = self.consumer.list_topics(timeout=10)
         assignment = []
         for topic in topics.outputs():

@@ -50,18 +50,25 @@ class Outbox:
         if not rows:
             return
         refused: dict[int, str] = {}
+        retry: PublishError | None = None
+        landed = [seq for seq, _ in rows]
         try:
             self.publisher.publish(out for _, out in rows)
         except PublishError as exc:
-            if not exc.permanent:
+            if not exc.permanent or exc.failed is None:
                 raise
             refused = {rows[i][0]: reason for i, reason in exc.permanent.items()}
+            landed = [seq for i, (seq, _) in enumerate(rows) if i not in exc.failed]
+            if exc.failed - set(exc.permanent):
+                retry = exc  # the others that failed may land on a retry: left for the relay
         with self.engine.begin() as tx:
-            tx.execute(update(store.outbox).where(store.outbox.c.seq.in_([s for s, _ in rows]))
+            tx.execute(update(store.outbox).where(store.outbox.c.seq.in_(landed + list(refused)))
                        .values(published=True))
             for seq, out in rows:
                 if seq in refused:
                     parking.park_output(tx, self.owner, out, f"the broker refused it: {refused[seq]}")
+        if retry is not None:
+            raise retry
 
     def relay_unpublished(self) -> int:
         """Publish outputs committed before a crash but never acknowledged by the broker."""

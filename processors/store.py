@@ -8,7 +8,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Connection,
     Integer,
@@ -17,7 +16,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    delete,
     insert,
     select,
 )

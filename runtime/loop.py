@@ -235,9 +235,10 @@ def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
         "isolation.level": "read_committed",
-        # What a consumer prefetches: the default 64 MiB per stage process made five of them
-        # hold hundreds of MiB at the end of a 200,000-event run.
+        # What a consumer prefetches and fetches at once, bounded whatever the backlog (the
+        # defaults, 64 MiB queued and 50 MiB a fetch, are per process, and there are five).
         "queued.max.messages.kbytes": 8192,
+        "fetch.max.bytes": 8 * 1024 * 1024,
         "session.timeout.ms": int(session_timeout * 1000),
         "heartbeat.interval.ms": max(int(session_timeout * 1000 / 6), 500),
     }

@@ -122,8 +122,10 @@ def test_bounds_refuse_what_the_tables_or_the_broker_could_not_hold(service):
     assert results == [("rejected", "value-out-of-bounds"), ("rejected", "value-out-of-bounds"),
                        ("rejected", "message-too-large"), ("accepted", None)]
     wait_for(lambda: in_catalog(service, fine), 60, "the entry after them")
-    rejected = wait_for(lambda: queries.rejected(service.engine(), rule="value-out-of-bounds"), 60, "rejections")
-    assert "envelope.aggregate_id has" in rejected[0]["message"]
+    rejected = wait_for(lambda: len(found := queries.rejected(service.engine(), rule="value-out-of-bounds")) == 2
+                        and found, 60, "both rejections")
+    messages = " | ".join(r["message"] for r in rejected)
+    assert "envelope.aggregate_id has" in messages and "title holds a control character" in messages
     assert parked(service) == []
 
 

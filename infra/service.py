@@ -7,7 +7,6 @@ alone: `govshare run validator|deadlines|grants|notary|projector`.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -23,12 +22,13 @@ from sqlalchemy import select
 
 from events.publisher import Publisher
 from events.topics import Topics
-from infra.broker import EmbeddedBroker
+from infra.broker import EmbeddedBroker, die_with_parent
 from infra.config import STAGES, Settings
 from infra.database import make_engine
 from infra.stages import prepare_databases
 from infra.topics import ensure_topics
 from runtime import store
+from runtime.outbox import Outbox
 
 log = structlog.get_logger("govshare.service")
 
@@ -62,8 +62,7 @@ def rehydrate(urls: list[str], publisher: Publisher, chunk: int = 5000) -> int:
     """
     count = 0
     for url in dict.fromkeys(urls):
-        engine = make_engine(url)
-        store.metadata.create_all(engine)
+        engine = make_engine(url)  # its tables exist: prepare_databases ran first
         last = 0
         while True:
             with engine.connect() as conn:
@@ -79,16 +78,11 @@ def rehydrate(urls: list[str], publisher: Publisher, chunk: int = 5000) -> int:
 
 
 def _publish_rows(engine, publisher: Publisher, rows) -> None:
-    from runtime.outbox import Outbox
     by_stage: dict[str, list] = {}
     for r in rows:
         by_stage.setdefault(r.stage, []).append((r.seq, store.as_outgoing(r)))
     for stage, staged in by_stage.items():
         Outbox(engine, publisher, stage).publish(staged)
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Supervisor:
@@ -103,7 +97,7 @@ class Supervisor:
         env = {**os.environ, "GOVSHARE_BOOTSTRAP_SERVERS": self.bootstrap,
                "GOVSHARE_HOME": str(self.settings.home)}
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "run", name], env=env, preexec_fn=_die_with_parent)
+            [sys.executable, "-m", "infra.cli", "run", name], env=env, preexec_fn=die_with_parent)
         log.info("stage.spawned", stage=name, pid=self.children[name].pid)
 
     def watch(self, stop: threading.Event) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 import fastavro
 
 from events import schemas
+from events.bounds import AVRO_INT_MAX, AVRO_LONG_MAX
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError, PayloadMismatch
-from events.records import avro_builder, from_plain, to_avro
+from events.records import avro_builder, from_plain, instant, shown, to_avro
 from events.registry import EventKind, kind_for, kind_of
 
 MAGIC = b"\xc3\x01"
@@ -41,7 +42,8 @@ def encode_payload(payload: Any) -> bytes:
     out.write(struct.pack("<Q", schemas.current_fingerprint(kind.schema_name)))
     try:
         fastavro.schemaless_writer(out, schema, to_avro(payload))
-    except (ValueError, TypeError, KeyError) as exc:
+    # OverflowError: a whole number past an Avro long.
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise PayloadMismatch(f"{kind.event_type}: {exc}") from exc
     return out.getvalue()
 
@@ -90,8 +92,23 @@ def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _header_time(h: dict[str, str], name: str) -> datetime:
+    try:
+        return instant(h[name])
+    except ValueError as exc:
+        raise DecodeError(f"header {name} is not a time govshare can keep: {exc}") from None
+
+
+def _header_int(h: dict[str, str], name: str, maximum: int) -> int:
+    """A whole number header that fits the Avro field the stored envelope keeps it in (whether
+    it is the right number is for the validator's rules to say)."""
+    try:
+        value = int(h[name])
+    except ValueError:
+        raise DecodeError(f"header {name} is not a whole number: {shown(h[name])}") from None
+    if not -maximum - 1 <= value <= maximum:
+        raise DecodeError(f"header {name} is {shown(value)}; at most {maximum} in magnitude")
+    return value
 
 
 def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
@@ -137,12 +154,12 @@ def from_headers(raw: list[tuple[str, bytes]] | None) -> Envelope:
         return Envelope(
             event_id=uuid.UUID(h["ce_id"]),
             event_type=h["ce_type"][len(TYPE_PREFIX):],
-            schema_version=int(h["ce_govschemaversion"]),
+            schema_version=_header_int(h, "ce_govschemaversion", AVRO_INT_MAX),
             aggregate_type=h["ce_govaggregatetype"],
             aggregate_id=h["ce_subject"],
-            sequence=int(h["ce_govsequence"]),
-            occurred_at=_parse_time(h["ce_time"]),
-            recorded_at=_parse_time(h["ce_govrecordedat"]) if "ce_govrecordedat" in h else None,
+            sequence=_header_int(h, "ce_govsequence", AVRO_LONG_MAX),
+            occurred_at=_header_time(h, "ce_time"),
+            recorded_at=_header_time(h, "ce_govrecordedat") if "ce_govrecordedat" in h else None,
             actor=Actor(department=h["ce_govactordepartment"], person=h["ce_govactorperson"],
                         role=Role(h["ce_govactorrole"])),
             policy_id=h["ce_govpolicy"],
@@ -232,4 +249,11 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
         "id": letter.id, "source": letter.source, "reason": letter.reason, "value": letter.value,
         "headers": [{"name": k, "value": v} for k, v in letter.headers]})
     return out.getvalue()
+
+
+def decode_dead_letter(data: bytes) -> DeadLetter:
+    """A stored dead letter, read back from the bytes the trail hashed."""
+    r = _read_whole(data, schemas.current("govshare.DeadLetter"), None)
+    return DeadLetter(id=r["id"], source=r["source"], reason=r["reason"], value=r["value"],
+                      headers=tuple((h["name"], h["value"]) for h in r["headers"]))
 

@@ -10,7 +10,7 @@ import enum
 import types
 import typing
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cache
 from typing import Any
 
@@ -64,7 +64,7 @@ def from_plain(kind: Any, value: Any, path: str = "payload") -> Any:
             return kind(value)
         except ValueError:
             raise PayloadMismatch(
-                f"{path}: {value!r} is not one of {', '.join(m.value for m in kind)}") from None
+                f"{path}: {shown(value)} is not one of {', '.join(m.value for m in kind)}") from None
     return _scalar(kind, value, path)
 
 
@@ -91,15 +91,56 @@ def _scalar(kind: Any, value: Any, path: str) -> Any:
         if kind is date and isinstance(value, str):
             return date.fromisoformat(value)
         if kind is datetime and isinstance(value, str):
-            return datetime.fromisoformat(value)
+            return instant(value)
         if kind is uuid.UUID and isinstance(value, str):
             return uuid.UUID(value)
+        if kind is str and isinstance(value, str):
+            return utf8(value)
     except ValueError as exc:
         raise PayloadMismatch(f"{path}: {exc}") from None
     accepted = _SCALARS.get(kind, (kind,) if isinstance(kind, type) else ())
     if accepted and (not isinstance(value, accepted) or (kind is int and isinstance(value, bool))):
-        raise PayloadMismatch(f"{path}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+        raise PayloadMismatch(f"{path}: expected {getattr(kind, '__name__', kind)}, got {shown(value)}")
     return value
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 time as an aware datetime (one without an offset is taken as UTC).
+
+    Raises ValueError unless it also exists in UTC: 0001-01-01T00:00:00+05:00 parses, but every
+    encoder (Avro, the ce_time header) works in UTC, where it would fall in year 0."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{shown(text)} falls outside years 1 to 9999 in UTC") from None
+    return parsed
+
+
+def utf8(text: str) -> str:
+    """The text, if UTF-8 can carry it: JSON's \\ud800 escapes decode to a lone surrogate, which
+    no encoder (Avro, Kafka headers, the databases) can write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"holds {text[exc.start]!r} at position {exc.start}, a lone surrogate "
+                         "that UTF-8 cannot carry") from None
+    return text
+
+
+# How much of a wrong value an error message quotes: enough to recognise it, never a whole
+# megabyte or a 5,000-deep list (whose repr would itself overflow the stack).
+_SHOWN_CHARS = 60
+
+
+def shown(value: Any) -> str:
+    """A wrong value as an error message quotes it."""
+    if isinstance(value, (dict, list, tuple)):
+        return f"a {'list' if isinstance(value, (list, tuple)) else 'JSON object'}"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
 
 
 def avro_builder(kind: Any):

@@ -5,20 +5,25 @@ A line looks like:
    "actor": {"department": "gd-hrss", "person": "li.ming", "role": "PROVIDER"},
    "policy": "guangdong-2018", "payload": {...}}
 Optional: "id" (a retry must reuse it), "occurred_at", "correlation_id", "causation_id", "source".
+
+Whatever a line holds, parse_line returns its event and to_inbox the message it becomes, or
+each raises an EventError whose sentence names the field or limit at fault: a line is answered
+alone. The encoding is checked where it is done, once.
 """
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
+from events.bounds import AVRO_LONG_MAX
 from events.codec import Event, encode_payload, payload_from_json, to_headers
 from events.envelope import Actor, Envelope
-from events.errors import EventError, PayloadMismatch
-from events.publisher import Outgoing
-from events.records import from_plain
-from events.registry import kind_of
+from events.errors import EventError
+from events.publisher import MESSAGE_MAX_BYTES, Outgoing
+from events.records import from_plain, instant, shown, utf8
+from events.registry import EventKind, kind_of
 from events.topics import Topics
 
 REQUIRED = ("type", "aggregate_id", "sequence", "actor", "policy", "payload")
@@ -28,54 +33,88 @@ class SubmissionError(EventError):
     pass
 
 
-def parse_line(text: str, *, now: datetime) -> Event:
+def parse_line(line: str | bytes, *, now: datetime) -> Event:
+    data = _object(line)
+    kind = _field(data, "type", lambda v: kind_of(_text(v)))
+    payload = _field(data, "payload", lambda v: payload_from_json(kind.event_type, v))
+    return Event(_envelope(data, kind, now), payload)
+
+
+def _object(line: str | bytes) -> dict:
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SubmissionError(f"the line is not UTF-8: byte {line[exc.start]:#04x} at "
+                                  f"position {exc.start}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = json.loads(line)
+    except RecursionError:
+        raise SubmissionError("malformed JSON: nested deeper than the parser follows") from None
+    except ValueError as exc:  # JSONDecodeError, or a number of more digits than Python converts
         raise SubmissionError(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise SubmissionError("malformed event: expected a JSON object")
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise SubmissionError(f"missing field(s): {', '.join(missing)}")
-    kind = kind_of(data["type"])
-    payload = payload_from_json(kind.event_type, data["payload"])
+    return data
+
+
+def _envelope(data: dict, kind: EventKind, now: datetime) -> Envelope:
+    actor = _field(data, "actor", lambda v: from_plain(Actor, v, "actor"))
+    return Envelope(
+        event_id=_field(data, "id", _uuid, default=uuid.uuid4),
+        event_type=kind.event_type, schema_version=kind.version, aggregate_type=kind.aggregate_type,
+        aggregate_id=_field(data, "aggregate_id", _text),
+        sequence=_field(data, "sequence", _sequence),
+        occurred_at=_field(data, "occurred_at", lambda v: instant(_text(v)), default=lambda: now),
+        actor=actor, policy_id=_field(data, "policy", _text),
+        correlation_id=_field(data, "correlation_id", _uuid, default=uuid.uuid4),
+        causation_id=_field(data, "causation_id", _uuid, default=lambda: None),
+        source=_field(data, "source", _text, default=lambda: f"/departments/{actor.department}"))
+
+
+def _field(data: dict, key: str, convert: Callable[[Any], Any],
+           default: Callable[[], Any] | None = None) -> Any:
+    """One top-level field, converted; the one place where a conversion's failure becomes a
+    sentence naming the field. An absent or empty optional field takes its default."""
+    value = data.get(key)
+    if default is not None and value in (None, ""):
+        return default()
     try:
-        envelope = Envelope(
-            event_id=uuid.UUID(data["id"]) if data.get("id") else uuid.uuid4(),
-            event_type=kind.event_type, schema_version=kind.version,
-            aggregate_type=kind.aggregate_type, aggregate_id=_text(data, "aggregate_id"),
-            sequence=_positive(data["sequence"]),
-            occurred_at=_time(data.get("occurred_at")) or now,
-            actor=from_plain(Actor, data["actor"], "actor"), policy_id=_text(data, "policy"),
-            correlation_id=uuid.UUID(data["correlation_id"]) if data.get("correlation_id") else uuid.uuid4(),
-            causation_id=uuid.UUID(data["causation_id"]) if data.get("causation_id") else None,
-            source=data.get("source") or f"/departments/{data['actor'].get('department', '')}")
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise SubmissionError(f"malformed envelope: {exc}") from None
-    return Event(envelope, payload)
+        return convert(value)  # an EventError raised deeper down names its field already
+    except (ValueError, TypeError) as exc:  # the value is of the wrong type or form for the field
+        got = shown(value)
+        raise SubmissionError(f"{key}: {exc}" + ("" if got in str(exc) else f" (got {got})")) from None
 
 
-def _text(data: dict, key: str) -> str:
-    if not isinstance(data[key], str) or not data[key]:
-        raise PayloadMismatch(f"{key}: expected a non-empty string")
-    return data[key]
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError("expected a non-empty string")
+    return utf8(value)
 
 
-def _positive(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise PayloadMismatch(f"sequence: expected a positive integer, got {value!r}")
+def _uuid(value: Any) -> uuid.UUID:
+    return uuid.UUID(_text(value))
+
+
+def _sequence(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= AVRO_LONG_MAX:
+        raise ValueError(f"expected a whole number from 1 to {AVRO_LONG_MAX}")
     return value
 
 
-def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def to_inbox(event: Event, topics: Topics) -> Outgoing:
+    """The message an event is published as. Raises SubmissionError for one the broker would
+    refuse (or an encoder fail on, should a check of parse_line have missed it)."""
     env = event.envelope
-    return Outgoing(topics.inbox(env.aggregate_type), env.aggregate_id.encode(),
-                    encode_payload(event.payload), to_headers(env))
+    try:
+        key, value, headers = env.aggregate_id.encode(), encode_payload(event.payload), to_headers(env)
+    except (UnicodeEncodeError, OverflowError) as exc:
+        raise SubmissionError(f"the event cannot be encoded: {exc}") from None
+    size = len(key) + len(value) + sum(len(k) + len(v) for k, v in headers)
+    if size > MESSAGE_MAX_BYTES:
+        raise SubmissionError(f"the event encodes to {size} bytes; a message may hold at most "
+                              f"{MESSAGE_MAX_BYTES} bytes (the broker's limit)")
+    return Outgoing(topics.inbox(env.aggregate_type), key, value, headers)

@@ -7,13 +7,15 @@ import logging
 import os
 import sys
 from datetime import datetime, timedelta, timezone
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import structlog
 
 from events.topics import Topics
+from infra import output
 from infra.config import STAGES, Settings
 from infra.database import make_engine
+from projections.verification import CLOCK_SKEW
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
 
     trail = sub.add_parser("trail", help="the audit trail in order: who, what, when, why, state after")
     _trail_filters(trail)
+    trail.add_argument("--after", type=int, metavar="POSITION",
+                       help="only steps after this trail position (the next page of a long trail)")
+    _limit(trail)
     trail.add_argument("--no-state", action="store_true", help="skip replaying the state after each step")
     trail.add_argument("--json", action="store_true")
     trail.set_defaults(handler=_trail)
@@ -148,8 +153,21 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the public half of this deployment's key)")
     verify.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
                         help="an unsigned record this recent is pending, not inserted (default 60)")
+    verify.add_argument("--skew", type=float, default=CLOCK_SKEW.total_seconds(), metavar="SECONDS",
+                        help="how far in the future a pending record may be dated (default "
+                             f"{CLOCK_SKEW.total_seconds():g})")
+    verify.add_argument("--against", metavar="FILE",
+                        help="a checkpoint kept outside (govshare checkpoint, an export's cover sheet or a "
+                             "proof): prove today's signed trail extends it")
+    verify.add_argument("--offline", action="store_true",
+                        help="do not read the trail topic (a database copy checked away from the broker: "
+                             "a trail cut back at its end then goes unseen)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(handler=_verify)
+
+    checkpoint = sub.add_parser("checkpoint", help="print the newest signed checkpoint, to keep outside "
+                                "and check later with verify --against")
+    checkpoint.set_defaults(handler=_checkpoint)
 
     prove = sub.add_parser("prove", help="print an RFC 9162 inclusion proof of one event")
     prove.add_argument("record_id", metavar="EVENT_ID", help="an event id, or a dead letter's id")
@@ -236,13 +254,16 @@ def _health(args, settings: Settings) -> int:
 def _submit(args, settings: Settings) -> int:
     from infra.submit import submit_lines
 
-    stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    # Bytes, decoded line by line in submit_lines: one line that is not UTF-8 is invalid alone.
+    stream: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     with stream:
         lines = stream.readlines()
     kafka = settings.kafka(_bootstrap(settings)) if any(line.strip() for line in lines) else {}
     results = submit_lines(lines, kafka, Topics(settings.topic_prefix), args.timeout)
+    sys.stdout.reconfigure(errors="backslashreplace")  # a verdict quoting a lone surrogate still prints
     for r in results:
-        print(json.dumps(r, ensure_ascii=False) if args.json else _verdict_line(r))
+        # One printable line per answer, even should a reason span lines or quote a control.
+        print(json.dumps(r, ensure_ascii=False) if args.json else output.printable(_verdict_line(r)))
     if any(r["status"] == "no-verdict" for r in results):
         return 2
     return 0 if all(r["status"] == "accepted" for r in results) else 1
@@ -259,18 +280,16 @@ def _verdict_line(r: dict[str, Any]) -> str:
         return head + f"REJECTED {what}: {r['rule']} ({r['article']}): {r['error']}"
     if r["status"] == "dead-lettered":
         return head + f"DEAD-LETTERED {what}: {r['error']}"
-    return head + f"NO VERDICT {what} within the timeout (event {r['event_id']})"
+    why = f": {r['error']}" if r.get("error") else ""
+    return head + f"NO VERDICT {what} within the timeout (event {r['event_id']}){why}"
 
 
 def _print(rows: Any, as_json: bool, table: list[str]) -> None:
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
-    rows = rows if isinstance(rows, list) else [rows]
-    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in table]
-    print("  ".join(c.ljust(w) for c, w in zip(table, widths)))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(table, widths)))
+    for line in output.table(rows if isinstance(rows, list) else [rows], table):
+        print(line)
 
 
 def _query_catalog(args, settings: Settings) -> int:
@@ -407,9 +426,10 @@ def _rebuild(args, settings: Settings) -> int:
 
 
 def _instant(text: str) -> datetime:
-    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    # In UTC, as the projections store instants (SQLite keeps no zone).
-    return at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    from events.records import instant
+    # In UTC, as the projections store instants (SQLite keeps no zone). A time that does not
+    # parse, or leaves the calendar in UTC, is argparse's one-line error, not a traceback.
+    return instant(text).astimezone(timezone.utc)
 
 
 def _limit(parser: argparse.ArgumentParser) -> None:
@@ -447,23 +467,28 @@ def _replay(args, settings: Settings) -> int:
 
 def _trail(args, settings: Settings) -> int:
     from projections.trail import steps
-    found = steps(_trail_engine(settings), with_state=not args.no_state, **_filters(args))
+    found = steps(_trail_engine(settings), with_state=not args.no_state, after=args.after,
+                  limit=args.limit, **_filters(args))
+    if args.limit and len(found) == args.limit and found[-1]["position"] is not None:
+        print(f"govshare: {args.limit} steps shown; the next page: --after {found[-1]['position']}",
+              file=sys.stderr)
     if args.json:
         _print(found, True, [])
         return 0
     for s in found:
         who, what, why = s["who"], s["what"], s["why"]
-        print(f"#{s['position'] if s['position'] is not None else '-'} {s['when']['recorded_at']} "
-              f"{what['event_type']} {what['aggregate_type']}/{what['aggregate_id']} #{what['sequence']}")
-        print(f"    who: {who['department']}/{who['person']} ({who['role']})")
+        show = output.printable
+        print(show(f"#{s['position'] if s['position'] is not None else '-'} {s['when']['recorded_at']} "
+                   f"{what['event_type']} {what['aggregate_type']}/{what['aggregate_id']} #{what['sequence']}"))
+        print(show(f"    who: {who['department']}/{who['person']} ({who['role']})"))
         reason = f"{why['rule']} ({why['article']}): {why['message']}" if "rule" in why else \
             f"caused by {why['causation_id'] or '-'}, process {why['correlation_id']}"
-        print(f"    why: {reason}")
+        print(show(f"    why: {reason}"))
         state = s.get("state_after")
         if state:
             shown = {k: v for k, v in state.items() if k in ("status", "version", "round", "due_at",
                                                              "share_type", "valid_until")}
-            print(f"    state after: {json.dumps(shown or state, ensure_ascii=False, default=str)}")
+            print(show(f"    state after: {json.dumps(shown or state, ensure_ascii=False, default=str)}"))
     return 0
 
 
@@ -481,7 +506,7 @@ def _export(args, settings: Settings) -> int:
         else:
             writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["position"])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: output.csv_cell(v) for k, v in row.items()} for row in rows)
     cover = {"export": args.out, "rows": len(rows), "filters": {k: str(v) for k, v in _filters(args).items() if v},
              "checkpoint": latest_checkpoint(engine)}
     with open(f"{args.out}.checkpoint.json", "w", encoding="utf-8") as out:
@@ -502,22 +527,73 @@ def _public_key(args, settings: Settings) -> bytes:
 def _verify(args, settings: Settings) -> int:
     from dataclasses import asdict
 
-    from projections.verification import verify
-    report = verify(_trail_engine(settings), _public_key(args, settings), timedelta(seconds=args.grace))
+    from projections.verification import checkpoint_of_file, verify
+    try:
+        kept = checkpoint_of_file(_json_file(args.against)) if args.against else None
+    except ValueError as exc:
+        raise SystemExit(f"govshare: {args.against}: {exc}") from None
+    anchor = None
+    if not args.offline:
+        from infra.anchor import AnchorUnavailable, signed_checkpoints
+        try:
+            anchor, foreign = signed_checkpoints(settings.kafka(_bootstrap(settings)),
+                                                 Topics(settings.topic_prefix))
+        except AnchorUnavailable as exc:
+            raise SystemExit(f"govshare: {exc}; run with --offline to check the database alone")
+        if foreign:
+            print(f"govshare: the trail topic holds {foreign} message(s) that are no checkpoint",
+                  file=sys.stderr)
+    report = verify(_trail_engine(settings), _public_key(args, settings), timedelta(seconds=args.grace),
+                    skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept)
     if args.json:
         print(json.dumps({"intact": report.intact, "records": report.records,
                           "checkpoints": report.checkpoints, "tree_size": report.tree_size,
+                          "newest_checkpoint": report.newest, "anchored_by": report.anchor,
+                          "consistency": report.consistency,
                           "findings": [asdict(f) for f in report.findings],
                           "pending": report.pending}, ensure_ascii=False, indent=2))
-    else:
-        print(f"{'INTACT' if report.intact else 'TAMPERED'}: {report.records} trail records, "
-              f"{report.checkpoints} signed checkpoints, tree size {report.tree_size}")
-        for f in report.findings:
-            where = f"position {f.position}" if f.position is not None else "trail"
-            print(f"  {f.problem.upper()} at {where}{' record ' + f.record_id if f.record_id else ''}: {f.detail}")
-        if report.pending:
-            print(f"  {len(report.pending)} record(s) too recent to be signed yet (--grace)")
+        return 0 if report.intact else 1
+    print(f"{'INTACT' if report.intact else 'TAMPERED'}: {report.records} trail records, "
+          f"{report.checkpoints} signed checkpoints, tree size {report.tree_size}")
+    if report.newest:
+        print(f"  newest signed checkpoint: {report.newest['tree_size']} records, signed "
+              f"{report.newest['signed_at']} ({_age(report.newest['age_seconds'])} ago)")
+    print(f"  checked against: {report.anchor}")
+    if report.consistency:
+        c = report.consistency
+        print(f"  consistency proof {c['from']} -> {c['to']} ({len(c['path'])} hashes): "
+              f"{'verified' if c['verified'] else 'FAILED'}")
+    for f in report.findings:
+        where = f"position {f.position}" if f.position is not None else "trail"
+        print(output.printable(f"  {f.problem.upper()} at {where}"
+                               f"{' record ' + f.record_id if f.record_id else ''}: {f.detail}"))
+    if report.pending:
+        print(f"  {len(report.pending)} record(s) too recent to be signed or projected yet (--grace)")
     return 0 if report.intact else 1
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _json_file(path: str) -> Any:
+    try:
+        with (sys.stdin if path == "-" else open(path, encoding="utf-8")) as stream:
+            return json.load(stream)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"govshare: cannot read {path} as JSON: {exc}") from None
+
+
+def _checkpoint(args, settings: Settings) -> int:
+    from projections.verification import latest_checkpoint
+    cp = latest_checkpoint(_trail_engine(settings))
+    if cp is None:
+        raise SystemExit("govshare: the trail has no signed checkpoint yet")
+    print(json.dumps(cp, indent=2))
+    return 0
 
 
 def _prove(args, settings: Settings) -> int:
@@ -539,7 +615,7 @@ def _verify_proof(args, settings: Settings) -> int:
     if problems:
         print("INVALID: " + "; ".join(problems))
         return 1
-    print(f"VALID: {proof['record_id']} is leaf {proof['leaf_index']} of the signed tree of {proof['tree_size']}")
+    print(output.printable(f"VALID: {proof['record_id']} is leaf {proof['leaf_index']} of the signed tree of {proof['tree_size']}"))
     return 0
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from events.errors import EventError
-from events.publisher import Publisher
+from events.codec import Event
+from events.errors import EventError, PublishError
+from events.publisher import Outgoing, Publisher
 from events.submission import parse_line, to_inbox
 from events.topics import Topics
 from infra.verdicts import VerdictWatch
 
 
-def submit_lines(lines: Iterable[str], kafka: dict[str, str], topics: Topics,
+def submit_lines(lines: Iterable[str | bytes], kafka: dict[str, str], topics: Topics,
                  timeout: float = 30.0) -> list[dict[str, Any]]:
-    """One result per non-blank line: invalid (never published), accepted, rejected,
-    dead-lettered, or no-verdict if none came within the timeout."""
+    """One result per non-blank line, whatever the line holds: invalid (never published),
+    accepted, rejected, dead-lettered, or no-verdict if none came within the timeout. Lines
+    given as bytes are decoded one by one, so a line that is not UTF-8 is invalid alone."""
     now = datetime.now(timezone.utc)
     results: list[dict[str, Any]] = []
     events = []
@@ -22,24 +24,44 @@ def submit_lines(lines: Iterable[str], kafka: dict[str, str], topics: Topics,
         if not line.strip():
             continue
         try:
-            events.append((number, parse_line(line, now=now)))
+            event = parse_line(line, now=now)
+            events.append((number, event, to_inbox(event, topics)))  # encoded once, checked here
         except EventError as exc:
-            results.append({"line": number, "status": "invalid", "error": str(exc)})
+            results.append(_invalid(number, str(exc)))
+        except Exception as exc:
+            # A fault of ours, not the publisher's: named by its type so that it is reported
+            # and mended, but it must not cost the other lines their answer.
+            results.append(_invalid(number, f"the line could not be read ({type(exc).__name__}: {exc})"))
     if events:
         results.extend(_publish_and_wait(events, kafka, topics, timeout))
     return sorted(results, key=lambda r: r["line"])
 
 
-def _publish_and_wait(events, kafka, topics: Topics, timeout: float) -> list[dict[str, Any]]:
+def _invalid(number: int, error: str) -> dict[str, Any]:
+    return {"line": number, "status": "invalid", "error": error}
+
+
+def _publish_and_wait(events: list[tuple[int, Event, Outgoing]], kafka, topics: Topics,
+                      timeout: float) -> list[dict[str, Any]]:
     watch = VerdictWatch(kafka, topics)
+    refused: dict[int, str] = {}  # index in `events` -> why the broker will never take it
+    unsent = ""
     try:
-        publisher = Publisher(kafka)
-        publisher.publish(to_inbox(e, topics) for _, e in events)
-        outcomes = watch.wait({str(e.envelope.event_id) for _, e in events}, timeout)
+        try:
+            Publisher(kafka).publish(message for _, _, message in events)
+        except PublishError as exc:
+            # What the broker refused for good is that line's fault; the rest may have landed
+            # and are waited for (those that did not come out as no-verdict, with why).
+            refused, unsent = exc.permanent, str(exc)
+        wanted = {str(e.envelope.event_id) for i, (_, e, _) in enumerate(events) if i not in refused}
+        outcomes = watch.wait(wanted, timeout)
     finally:
         watch.close()
     results = []
-    for number, e in events:
+    for i, (number, e, _) in enumerate(events):
+        if i in refused:
+            results.append(_invalid(number, f"the broker refused the event: {refused[i]}"))
+            continue
         env = e.envelope
         found = outcomes.get(str(env.event_id))
         result = {"line": number, "event_id": str(env.event_id), "type": env.event_type,
@@ -47,5 +69,7 @@ def _publish_and_wait(events, kafka, topics: Topics, timeout: float) -> list[dic
                   "status": found.status if found else "no-verdict"}
         if found and found.status != "accepted":
             result.update(rule=found.rule, article=found.article, error=found.message)
+        elif not found and unsent:
+            result.update(error=f"perhaps not published: {unsent}")
         results.append(result)
     return results

@@ -20,6 +20,16 @@ from processors import store
 Key = tuple[str, str]  # aggregate type, aggregate id
 
 
+def state_text(state: Any) -> str:
+    return json.dumps(to_json(state))
+
+
+def state_of(kind: type, text: str) -> Any:
+    # States are written by this module only: built by a function made once per class, not by
+    # a checked walk of the type hints.
+    return json.loads(text) if kind is dict else avro_builder(kind)(json.loads(text))
+
+
 class AggregateStates:
     def __init__(self, tx: Connection):
         self.tx = tx
@@ -51,9 +61,7 @@ class AggregateStates:
         text = self.stored[key]
         if text is None:
             return None
-        # States are written by this module only: built by a function made once per class,
-        # not by a checked walk of the type hints.
-        return json.loads(text) if kind is dict else avro_builder(kind)(json.loads(text))
+        return state_of(kind, text)
 
     def put(self, aggregate_type: str, aggregate_id: str, state: Any) -> None:
         self.pending[(aggregate_type, aggregate_id)] = state
@@ -76,6 +84,6 @@ class AggregateStates:
                 store.aggregates.c.aggregate_id.in_(ids)))
         if self.changed:
             self.tx.execute(insert(store.aggregates), [
-                dict(aggregate_type=t, aggregate_id=i, state=json.dumps(to_json(s)))
+                dict(aggregate_type=t, aggregate_id=i, state=state_text(s))
                 for (t, i), s in self.changed.items()])
         self.changed.clear()

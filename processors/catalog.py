@@ -314,6 +314,18 @@ def _(payload: ev.ExtensionRefused, state: EntryState, event: Event) -> EntrySta
                                          extension_requested=False))
 
 
+def obligations_concerned(state: EntryState | None, event: Event) -> tuple[set[str], bool]:
+    """Which of an entry's obligations deciding and applying `event` reads: those it names,
+    the one a pending revision fulfils, and (second) whether it needs every open one (a
+    takedown ends them all). The validator keeps obligations beside the state and loads only
+    these, so an entry's state does not grow with every obligation it ever had."""
+    named = {getattr(event.payload, "obligation_id", None)}
+    if state is not None and state.pending is not None:
+        named.add(state.pending.obligation_id)
+    named.discard(None)
+    return named, isinstance(event.payload, ev.EntryTakenDown)
+
+
 def active_item_codes(state: EntryState) -> tuple[str, ...]:
     """The data items this entry is the source of: none once it is taken down."""
     return state.item_codes if state.status == PUBLISHED else ()

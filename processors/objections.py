@@ -71,7 +71,7 @@ def _open(state: ObjectionState, ctx: Context) -> None:
 def _within_bound(total: int, ctx: Context) -> None:
     bound = ctx.policy.limits.get("objection-processing-extension")
     if bound is None:
-        raise broken(ctx.policy, "extension-not-provided", "")
+        raise broken(ctx.policy, "objection-extension-not-provided", "")
     if total > (bound.natural_days or 0):
         raise broken(ctx.policy, "objection-extension-bound",
                      f"{total} natural days asked; at most {bound.natural_days}.")

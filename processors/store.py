@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Integer,
@@ -36,6 +37,15 @@ item_sources = Table(
     Column("jurisdiction", String(64), primary_key=True),
     Column("code", String(200), primary_key=True),
     Column("entry_id", String(200), nullable=False, index=True),
+)
+
+obligations = Table(
+    "proc_obligations", metadata,
+    # An entry's change obligations, beside its state: a decision loads the ones it concerns.
+    Column("entry_id", String(200), primary_key=True),
+    Column("obligation_id", String(200), primary_key=True),
+    Column("state", Text, nullable=False),  # the catalog.Obligation, as JSON
+    Column("open", Boolean, nullable=False, index=True),
 )
 
 deadlines = Table(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 import structlog
@@ -28,7 +29,7 @@ from events.registry import kind_for
 from events.rejection import EventRejected
 from events.topics import Topics
 from processors import catalog, jurisdiction, objections, requests, store
-from processors.aggregates import AggregateStates
+from processors.aggregates import AggregateStates, state_of, state_text
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken, broken
 from runtime import store as runtime_store
@@ -126,12 +127,40 @@ class Validator:
                      department) -> dict:
         env = event.envelope
         state = states.get(catalog.EntryState, env.aggregate_type, env.aggregate_id)
+        state = self._with_obligations(tx, state, event)
         ctx = catalog.Context(env.aggregate_id, policy, department, self._sources(tx, event, state))
         _accept_or_raise(catalog.decide(state, event, ctx))
         new_state = catalog.evolve(state, event)
-        states.put(env.aggregate_type, new_state.entry_id, new_state)
+        states.put(env.aggregate_type, new_state.entry_id, self._set_obligations_aside(tx, new_state))
         self._save_sources(tx, new_state, policy.jurisdiction)
         return dict(provider=new_state.provider)
+
+    def _with_obligations(self, tx: Connection, state: catalog.EntryState | None,
+                          event: Event) -> catalog.EntryState | None:
+        """The state with the obligations the event concerns, read from beside it. A state
+        stored before obligations moved out still carries them: they move out now."""
+        if state is None:
+            return None
+        state = self._set_obligations_aside(tx, state)
+        named, every_open = catalog.obligations_concerned(state, event)
+        if not named and not every_open:
+            return state
+        rows = store.obligations
+        wanted = rows.c.obligation_id.in_(named)
+        q = select(rows.c.state).where(rows.c.entry_id == state.entry_id,
+                                       (rows.c.open.is_(True) | wanted) if every_open else wanted)
+        return replace(state, obligations=tuple(state_of(catalog.Obligation, text) for text in tx.scalars(q)))
+
+    def _set_obligations_aside(self, tx: Connection, state: catalog.EntryState) -> catalog.EntryState:
+        """Write the state's obligations beside it; the state to store is the rest."""
+        if not state.obligations:
+            return state
+        rows = store.obligations
+        tx.execute(delete(rows).where(rows.c.entry_id == state.entry_id,
+                                      rows.c.obligation_id.in_([o.obligation_id for o in state.obligations])))
+        tx.execute(insert(rows), [dict(entry_id=state.entry_id, obligation_id=o.obligation_id, open=o.open,
+                                       state=state_text(o)) for o in state.obligations])
+        return replace(state, obligations=())
 
     def _judge_access(self, states: AggregateStates, event: Event, policy) -> dict:
         """An access is a fact to keep whatever it breaks (事中留痕): only its form and identity

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from events.codec import Event, decode_message
 from events.topics import Topics
 from events.trail import TrailRecord, trail_record
-from projections import rejections, trail
+from projections import rejections, sealed, trail
 from projections.apply import apply_event
 from projections.batching import Batching
 from projections.tables import dead_letters, event_log, metadata
@@ -143,13 +143,5 @@ def catch_up(projector: Projector, kafka: dict[str, str], cluster_id: str, timeo
 
 def log_row(m: Incoming, record: TrailRecord) -> dict:
     """The event_log row of an event read from the log."""
-    env = record.event.envelope
-    return dict(
-        event_id=str(env.event_id), topic=m.topic, partition=m.partition, offset=m.offset,
-        event_type=env.event_type, aggregate_type=env.aggregate_type,
-        aggregate_id=env.aggregate_id, sequence=env.sequence, occurred_at=env.occurred_at,
-        recorded_at=env.recorded_at, actor_department=env.actor.department,
-        actor_person=env.actor.person, actor_role=env.actor.role.value,
-        policy_id=env.policy_id, correlation_id=str(env.correlation_id),
-        causation_id=str(env.causation_id) if env.causation_id else None, source=env.source,
-        record=record.record)
+    return dict(sealed.event_columns(record.event.envelope), topic=m.topic, partition=m.partition,
+                offset=m.offset, record=record.record)

@@ -108,11 +108,14 @@ def apply_checkpoint(p: TrailCheckpointed, event_id: str, tx: Connection) -> Non
 def steps(engine: Engine, *, aggregate: str | None = None, department: str | None = None,
           actor: str | None = None, since: datetime | None = None,
           until: datetime | None = None, with_state: bool = True,
-          with_record: bool = False) -> list[dict[str, Any]]:
+          with_record: bool = False, after: int | None = None,
+          limit: int | None = None) -> list[dict[str, Any]]:
     """The trail's events in trail order, each with who, what, when, why and the state after.
 
     An aggregate's trail includes the rejections of events published for it: a refusal, and
-    the rule it broke, is part of what happened to it.
+    the rule it broke, is part of what happened to it. Pages: at most `limit` steps, those
+    after trail position `after`; events not yet in a signed checkpoint have no position and
+    come last.
     """
     q = _in_trail_order(event_log, trail_entries.c.position, trail_entries.c.kind, trail_entries.c.leaf_hash)
     if aggregate:
@@ -126,6 +129,10 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
         q = q.where(event_log.c.recorded_at >= since)
     if until:
         q = q.where(event_log.c.recorded_at <= until)
+    if after is not None:
+        q = q.where(or_(trail_entries.c.position > after, trail_entries.c.position.is_(None)))
+    if limit:
+        q = q.limit(limit)
     with engine.connect() as conn:
         rows = conn.execute(q).all()
     out = [_step(r, with_record) for r in rows]
@@ -143,19 +150,23 @@ def _in_trail_order(*columns):
 
 
 def _step(r, with_record: bool) -> dict[str, Any]:
+    """One step, read from the sealed record rather than the columns beside it: what a reader
+    sees is what was signed (`verify` checks that the columns, used to select, agree)."""
     envelope, payload_bytes = decode_record(r.record)
     payload = to_json(decode_payload(payload_bytes, kind_of(envelope.event_type)))
-    why = {"causation_id": r.causation_id, "correlation_id": r.correlation_id}
-    if r.event_type == "EventRejected":
+    e = envelope
+    why = {"causation_id": str(e.causation_id) if e.causation_id else None,
+           "correlation_id": str(e.correlation_id)}
+    if e.event_type == "EventRejected":
         why |= {"rule": payload["rule"], "article": payload["article"], "message": payload["message"]}
     step = {
-        "position": r.position, "kind": r.kind or "NOT YET CHECKPOINTED", "event_id": r.event_id,
-        "who": {"department": r.actor_department, "person": r.actor_person, "role": r.actor_role},
-        "what": {"event_type": r.event_type, "aggregate_type": r.aggregate_type,
-                 "aggregate_id": r.aggregate_id, "sequence": r.sequence, "payload": payload},
-        "when": {"occurred_at": utc(r.occurred_at).isoformat(),
-                 "recorded_at": utc(r.recorded_at).isoformat() if r.recorded_at else None},
-        "why": why, "policy_id": r.policy_id,
+        "position": r.position, "kind": r.kind or "NOT YET CHECKPOINTED", "event_id": str(e.event_id),
+        "who": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value},
+        "what": {"event_type": e.event_type, "aggregate_type": e.aggregate_type,
+                 "aggregate_id": e.aggregate_id, "sequence": e.sequence, "payload": payload},
+        "when": {"occurred_at": e.occurred_at.isoformat(),
+                 "recorded_at": e.recorded_at.isoformat() if e.recorded_at else None},
+        "why": why, "policy_id": e.policy_id,
         "leaf_hash": r.leaf_hash.hex() if r.leaf_hash else None,
     }
     if with_record:
@@ -182,6 +193,8 @@ def _states_after(engine: Engine, selected: list) -> Iterator[dict[str, Any] | N
             apply_event(Event(envelope, decode_payload(payload_bytes, kind_of(envelope.event_type))), tx)
             if r.event_id in targets:
                 states[r.event_id] = _state(tx, *targets[r.event_id])
+                if len(states) == len(targets):
+                    break  # a page's states need nothing after its last step
     for r in selected:
         yield states.get(r.event_id)
 

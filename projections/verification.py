@@ -1,26 +1,49 @@
-"""Checking the stored trail against itself and the notary's signatures, and proving one record.
+"""Checking the stored trail against itself, the notary's signatures and outside anchors, and
+proving one record.
 
 `verify` recomputes every leaf from the stored bytes, the hash chain, and the Merkle root at
-every checkpoint, checks every signature with the pinned public key, and then looks for
-records the trail does not cover. It reads only; it names the first position where the stored
-trail stops agreeing with what was signed, and the kind of change found there.
+every checkpoint, checks every signature with the pinned public key, rebuilds every column
+stored beside a record from the sealed bytes, and then looks for records the trail does not
+cover. The database alone cannot show that its newest checkpoints were cut away with their
+records, nor which record of a checkpoint's range was rewritten together with its hashes; two
+outside anchors can:
+
+- the signed `TrailCheckpointed` events on the trail topic (`anchor`): the newest one must be
+  in the database, and the leaves each carries (they hash to its signed root) name the record
+  at every position;
+- a checkpoint a security team kept (`kept`): an RFC 9162 consistency proof shows that today's
+  signed tree extends it.
+
+It reads only; it names the first position where the stored trail stops agreeing with what was
+signed, and the kind of change found there.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Sequence
 
 from sqlalchemy import Engine, func, select
 
 from events import merkle
 from events import trail as tr
+from events.codec import decode_dead_letter, decode_payload, decode_record
+from events.errors import EventError
 from projections.queries import utc
-from projections.tables import dead_letters, event_log, trail_checkpoints, trail_entries
+from projections.sealed import dead_letter_columns, event_columns, rejection_columns
+from projections.tables import dead_letters, event_log, rejections, trail_checkpoints, trail_entries
 
 MAX_FINDINGS = 50
+# How far ahead of the verifier's clock a record's time may lie and still be pending: the
+# clocks of the validator's and the verifier's hosts differ a little. A deployment choice.
+CLOCK_SKEW = timedelta(seconds=10)
+# The columns of event_log and dead_letters checked against the sealed record, in a fixed order.
+EVENT_COLUMNS = ("event_type", "aggregate_type", "aggregate_id", "sequence", "occurred_at",
+                 "recorded_at", "actor_department", "actor_person", "actor_role", "policy_id",
+                 "correlation_id", "causation_id", "source")
+LETTER_COLUMNS = ("source", "reason", "event_id", "value", "headers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +59,10 @@ class Report:
     records: int = 0  # trail entries walked: the size of the tree they make
     checkpoints: int = 0
     findings: list[Finding] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)  # too recent to be signed yet
+    pending: list[str] = field(default_factory=list)  # too recent to be signed, or to be projected
+    newest: dict[str, Any] | None = None  # the newest signed checkpoint known, and its age
+    anchor: str = "none"  # which outside anchors were checked
+    consistency: dict[str, Any] | None = None  # the proof from a kept checkpoint
 
     @property
     def tree_size(self) -> int:
@@ -51,19 +77,48 @@ class Report:
             self.findings.append(Finding(*args))
 
 
-def verify(engine: Engine, public_key: bytes, grace: timedelta = timedelta(seconds=60)) -> Report:
-    """`grace`: a record not yet covered, recorded less than this before the newest checkpoint
-    was signed (or after), is pending rather than inserted: the notary signs a record within
-    about a second of reading it, but may lag under load."""
+@dataclass
+class _Signed:
+    """The trail as the signed checkpoints on the trail topic carry it."""
+    leaves: list[bytes] = field(default_factory=list)
+    record_ids: list[str] = field(default_factory=list)
+    newest: tr.TrailCheckpointed | None = None
+
+
+def verify(engine: Engine, public_key: bytes, grace: timedelta = timedelta(seconds=60), *,
+           now: datetime | None = None, skew: timedelta = CLOCK_SKEW,
+           anchor: Sequence[tr.TrailCheckpointed] | None = None,
+           kept: dict[str, Any] | None = None) -> Report:
+    """`grace`: how long a record may wait to be signed and its checkpoint projected before
+    its absence from the trail counts as an insertion (the notary signs within about a second
+    of reading a record, but lags under load). `anchor`: the checkpoints read from the trail
+    topic, in order. `kept`: a checkpoint kept outside the system (`checkpoint_of_file`)."""
+    now = now or datetime.now(timezone.utc)
     report = Report()
+    signed = _signed_trail(anchor, public_key, report) if anchor is not None else None
     with engine.connect() as conn:
         checkpoints = conn.execute(select(trail_checkpoints).order_by(trail_checkpoints.c.tree_size)).all()
         _check_signatures(checkpoints, public_key, report)
-        found = _walk(conn, checkpoints, report)
+        leaves: list[bytes] | None = [] if kept is not None else None
+        found = _walk(conn, checkpoints, report, signed, leaves, skew)
+        _check_rejections(conn, report)
         stored = sum(conn.scalar(select(func.count()).select_from(t)) for t in (event_log, dead_letters))
         if stored != found:  # some stored record is in no trail entry: find which
-            last = checkpoints[-1] if checkpoints else None
-            _check_coverage(conn, utc(last.signed_at) - grace if last else None, report)
+            _check_coverage(conn, now, grace, skew, signed, report)
+    anchors = []
+    if signed is not None:
+        _check_newest(signed, checkpoints, now, grace, report)
+        anchors.append(f"the trail topic ({len(anchor)} checkpoint messages)")
+    if kept is not None:
+        _check_kept(kept, public_key, checkpoints, leaves, report)
+        anchors.append(f"the kept checkpoint of {kept['tree_size']}")
+    report.anchor = " and ".join(anchors) or "none"
+    newest = max((c for c in (signed.newest if signed else None, checkpoints[-1] if checkpoints else None)
+                  if c is not None), key=lambda c: c.tree_size, default=None)
+    if newest is not None:
+        at = utc(newest.signed_at)
+        report.newest = {"tree_size": newest.tree_size, "signed_at": at.isoformat(),
+                         "age_seconds": round((now - at).total_seconds(), 1)}
     return report
 
 
@@ -85,27 +140,75 @@ def _check_signatures(checkpoints: list, public_key: bytes, report: Report) -> N
         previous = cp.tree_size
 
 
-def _walk(conn, checkpoints: list, report: Report) -> int:
-    """Every trail entry in position order, against its record, the chain and the roots.
-    Returns how many entries found their record. Hot at a million rows: rows are unpacked as
-    tuples and hashed inline."""
+def _signed_trail(anchor: Sequence[tr.TrailCheckpointed], public_key: bytes, report: Report) -> _Signed:
+    """The leaves the trail topic's checkpoints carry, kept only where the pinned key signed
+    the checkpoint and the leaves hash to its signed root (the signature covers the note, and
+    the note the root, so leaves that reproduce it are the ones signed)."""
+    pinned = tr.key_id(public_key)
+    by_size: dict[int, tr.TrailCheckpointed] = {}
+    for cp in anchor:
+        if cp.tree_size in by_size:
+            continue  # a republished checkpoint: the same bytes again
+        if cp.key_id != pinned or not tr.signature_valid(public_key, cp.note(), cp.signature):
+            report.found("bad-signature", None, None, f"the trail topic holds a checkpoint of "
+                         f"{cp.tree_size} records that the pinned key {pinned} did not sign")
+            continue
+        by_size[cp.tree_size] = cp
+    signed, frontier = _Signed(), merkle.Frontier()
+    for size in sorted(by_size):
+        cp = by_size[size]
+        if cp.previous_size != frontier.size:
+            report.found("deleted", frontier.size, None, f"the trail topic's checkpoints jump from "
+                         f"{frontier.size} to {cp.previous_size} records")
+            break
+        trial = merkle.Frontier(frontier.size, list(frontier.nodes))
+        for leaf in cp.leaves:
+            trial.append(leaf.leaf_hash)
+        if trial.root() != cp.root_hash:
+            report.found("checkpoint-mismatch", cp.previous_size, None, f"the trail topic's checkpoint "
+                         f"{cp.tree_size} carries leaves that do not hash to its signed root")
+            break
+        frontier = trial
+        signed.leaves.extend(leaf.leaf_hash for leaf in cp.leaves)
+        signed.record_ids.extend(leaf.record_id for leaf in cp.leaves)
+        signed.newest = cp
+    return signed
+
+
+def _walk(conn, checkpoints: list, report: Report, signed: _Signed | None,
+          leaves: list[bytes] | None, skew: timedelta) -> int:
+    """Every trail entry in position order, against its record, the chain, the roots, the
+    signed leaves of the trail topic, and the columns beside the record. Returns how many
+    entries found their record. Hot at a million rows: rows are unpacked as tuples and
+    hashed inline."""
     q = (select(trail_entries.c.position, trail_entries.c.record_id, trail_entries.c.leaf_hash,
-                trail_entries.c.chain_hash, event_log.c.record, dead_letters.c.record)
+                trail_entries.c.chain_hash, trail_entries.c.checkpoint_size, event_log.c.record,
+                dead_letters.c.record, dead_letters.c.recorded_at,
+                *(event_log.c[c] for c in EVENT_COLUMNS), *(dead_letters.c[c] for c in LETTER_COLUMNS))
          .select_from(trail_entries
                       .outerjoin(event_log, event_log.c.event_id == trail_entries.c.record_id)
                       .outerjoin(dead_letters, dead_letters.c.id == trail_entries.c.record_id))
          .order_by(trail_entries.c.position))
     sha256 = hashlib.sha256
+    signed_at = {cp.tree_size: utc(cp.signed_at) for cp in checkpoints}
+    signed_leaves = signed.leaves if signed is not None else []
     pending = iter(checkpoints)
     due = next(pending, None)
     frontier, chain, stored_chain = merkle.Frontier(), merkle.CHAIN_START, merkle.CHAIN_START
     expected = found = 0
     result = conn.execution_options(stream_results=True, yield_per=10_000).execute(q)
     for rows in result.partitions():
-        for position, record_id, leaf, chain_hash, event_record, dead_record in rows:
+        for row in rows:
+            position, record_id, leaf, chain_hash, covered_by, event_record, dead_record, arrived = row[:8]
             if position != expected:
                 report.found("deleted" if position > expected else "inserted", expected, None,
                              f"the trail jumps from position {expected - 1} to {position}")
+            if position < len(signed_leaves) and (signed_leaves[position] != leaf
+                                                  or signed.record_ids[position] != record_id):
+                report.found("altered", position, signed.record_ids[position],
+                             f"the trail topic's signed checkpoint puts record {signed.record_ids[position]} "
+                             f"(leaf {signed_leaves[position].hex()[:16]}) here; the database holds "
+                             f"{record_id} (leaf {leaf.hex()[:16]})")
             record = event_record if event_record is not None else dead_record
             if record is None:
                 report.found("deleted", position, record_id,
@@ -115,6 +218,16 @@ def _walk(conn, checkpoints: list, report: Report) -> int:
                 if sha256(b"\x00" + record).digest() != leaf:
                     report.found("altered", position, record_id,
                                  "its stored bytes no longer hash to the leaf the notary signed")
+                elif event_record is not None:
+                    _check_columns(row[8:8 + len(EVENT_COLUMNS)], EVENT_COLUMNS, _event_says(record),
+                                   position, record_id, report)
+                else:
+                    _check_columns(row[8 + len(EVENT_COLUMNS):], LETTER_COLUMNS, _letter_says(record),
+                                   position, record_id, report)
+                    sealed_by = signed_at.get(covered_by)
+                    if sealed_by is not None and (arrived is None or utc(arrived) > sealed_by + skew):
+                        report.found("altered", position, record_id, f"dead_letters.recorded_at says "
+                                     f"{arrived}, after the checkpoint that sealed it was signed ({sealed_by})")
             linked = sha256(stored_chain + leaf).digest()
             chain = linked if chain == stored_chain else sha256(chain + leaf).digest()
             if linked != chain_hash:
@@ -122,6 +235,8 @@ def _walk(conn, checkpoints: list, report: Report) -> int:
                              "the hash chain breaks here: an entry was moved, added or removed")
             stored_chain = chain_hash  # resynchronise, so one break is reported once
             frontier.append(leaf)
+            if leaves is not None:
+                leaves.append(leaf)
             expected = position + 1
             while due is not None and due.tree_size <= frontier.size:
                 _check_head(due, frontier, chain, report)
@@ -145,17 +260,132 @@ def _check_head(cp, frontier: merkle.Frontier, chain: bytes, report: Report) -> 
                      f"or before was changed")
 
 
-def _check_coverage(conn, settled_by, report: Report) -> None:
-    """Records the trail does not name: inserted, unless too recent to have been signed."""
+def _event_says(record: bytes) -> dict[str, Any] | None:
+    try:
+        envelope, _ = decode_record(record)
+    except (EventError, ValueError, EOFError, IndexError, KeyError, TypeError):
+        return None
+    return event_columns(envelope)
+
+
+def _letter_says(record: bytes) -> dict[str, Any] | None:
+    try:
+        return dead_letter_columns(decode_dead_letter(record))
+    except (ValueError, EOFError, IndexError, KeyError, TypeError):
+        return None
+
+
+def _check_columns(stored: Sequence, names: Sequence[str], sealed: dict[str, Any] | None,
+                   position: int | None, record_id: str, report: Report) -> None:
+    """Each column a reader sees beside the record must say what the sealed record says."""
+    if sealed is None:
+        report.found("altered", position, record_id, "its stored bytes no longer decode")
+        return
+    wrong = [f"{name} reads {value!r} but the sealed record says {sealed[name]!r}"
+             for name, value in zip(names, stored)
+             if (utc(value) if isinstance(value, datetime) else value) != sealed[name]]
+    if wrong:
+        report.found("altered", position, record_id, "a column was rewritten: " + "; ".join(wrong))
+
+
+def _check_rejections(conn, report: Report) -> None:
+    """The rejections read model restates the sealed EventRejected records: each row must."""
+    names = [c.name for c in rejections.c if c.name != "event_id"]
+    q = (select(rejections.c.event_id, event_log.c.record, *(rejections.c[n] for n in names))
+         .select_from(rejections.outerjoin(event_log, event_log.c.event_id == rejections.c.event_id)))
+    for row in conn.execute(q):
+        event_id, record = row[0], row[1]
+        if record is None:
+            report.found("inserted", None, event_id, "rejections holds it, but no sealed record does")
+            continue
+        try:
+            envelope, payload = decode_record(record)
+            sealed = rejection_columns(decode_payload(payload), envelope)
+        except (EventError, ValueError, EOFError, IndexError, KeyError, TypeError, AttributeError):
+            sealed = None
+        _check_columns(row[2:], names, sealed, None, event_id, report)
+
+
+def _check_coverage(conn, now: datetime, grace: timedelta, skew: timedelta, signed: _Signed | None,
+                    report: Report) -> None:
+    """Records the trail does not name: inserted, unless signed on the trail topic and not yet
+    projected here, or recorded within `grace` of now (never later than `skew` after it)."""
     covered = select(trail_entries.c.record_id)
+    on_topic = set(signed.record_ids) if signed is not None else set()
     for table, key, at in ((event_log, event_log.c.event_id, event_log.c.recorded_at),
                            (dead_letters, dead_letters.c.id, dead_letters.c.recorded_at)):
         for record_id, recorded in conn.execute(select(key, at).where(key.not_in(covered)).order_by(at)):
-            if settled_by is None or (recorded is not None and utc(recorded) > settled_by):
+            recorded = utc(recorded)
+            if record_id in on_topic or (recorded is not None and now - grace <= recorded <= now + skew):
                 report.pending.append(record_id)
+            elif recorded is not None and recorded > now + skew:
+                report.found("inserted", None, record_id, f"{table.name} holds it, recorded at "
+                             f"{recorded.isoformat()}: in the future, beyond the {skew.total_seconds():g} s "
+                             f"clock skew allowed, and no signed checkpoint covers it")
             else:
                 report.found("inserted", None, record_id,
                              f"{table.name} holds it, but no signed checkpoint covers it")
+
+
+def _check_newest(signed: _Signed, checkpoints: list, now: datetime, grace: timedelta, report: Report) -> None:
+    """The newest checkpoint signed on the trail topic must be in the database once `grace`
+    has passed: a trail cut back, newest checkpoints, entries and records together, leaves
+    no trace inside the database."""
+    newest = signed.newest
+    held = checkpoints[-1].tree_size if checkpoints else 0
+    if newest is None or newest.tree_size <= held:
+        return
+    if now - utc(newest.signed_at) <= grace:
+        report.pending.append(f"checkpoint {newest.tree_size}")
+        return
+    missing = signed.record_ids[held:newest.tree_size]
+    report.found("deleted", held, missing[0] if missing else None,
+                 f"the trail topic holds checkpoint {newest.tree_size} signed at "
+                 f"{utc(newest.signed_at).isoformat()}; the database's newest is {held}: positions "
+                 f"{held}..{newest.tree_size - 1} ({len(missing)} records) are missing")
+
+
+def checkpoint_of_file(data: dict[str, Any]) -> dict[str, Any]:
+    """A kept checkpoint from what `govshare checkpoint`, an export's cover sheet or an
+    inclusion proof holds: its signed note, key id and signature."""
+    cp = data.get("checkpoint", data)
+    try:
+        note = base64.b64decode(cp["note"], validate=True)
+        head = tr.parse_note(note)
+        return {"note": note, "key_id": cp["key_id"], "signature": base64.b64decode(cp["signature"]),
+                "tree_size": head["tree_size"], "root_hash": head["root_hash"]}
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"not a signed checkpoint (expected note, key_id and signature): {exc}") from None
+
+
+def _check_kept(kept: dict[str, Any], public_key: bytes, checkpoints: list, leaves: list[bytes],
+                report: Report) -> None:
+    """A checkpoint kept outside: signed by the pinned key, and today's newest signed tree
+    extends it (RFC 9162 consistency proof from the stored leaves)."""
+    if kept["key_id"] != tr.key_id(public_key) or not tr.signature_valid(public_key, kept["note"],
+                                                                            kept["signature"]):
+        report.found("bad-signature", None, None, "the kept checkpoint was not signed by the pinned key")
+        return
+    m = kept["tree_size"]
+    newest = checkpoints[-1] if checkpoints else None
+    n = newest.tree_size if newest else 0
+    if m > n or m > len(leaves):
+        report.found("deleted", n, None, f"the kept checkpoint covers {m} records; the trail's newest "
+                     f"signed checkpoint covers {n}: the trail was cut back")
+        return
+    if m == 0:
+        report.consistency = {"from": 0, "to": n, "path": [], "verified": True}
+        return
+    path = merkle.consistency_path(m, leaves[:n])
+    ok = merkle.verify_consistency(m, n, kept["root_hash"], newest.root_hash, path)
+    report.consistency = {"from": m, "to": n, "path": [h.hex() for h in path], "verified": ok}
+    if not ok:
+        report.found("checkpoint-mismatch", 0, None, f"today's signed tree of {n} records does not "
+                     f"extend the kept checkpoint of {m}: a record in positions 0..{m - 1} was changed")
+    elif merkle.root(leaves[:m]) != kept["root_hash"]:
+        # The two signed heads agree, but the stored entries under the kept one are not those.
+        report.found("checkpoint-mismatch", 0, None, f"the trail's first {m} entries do not hash to "
+                     f"the kept checkpoint's root: a record in positions 0..{m - 1} was changed")
 
 
 def prove(engine: Engine, record_id: str) -> dict[str, Any] | None:

@@ -120,3 +120,53 @@ def test_a_worker_holding_a_stale_deadline_cannot_fire_it_again(harness):
         with harness.engine.begin() as tx:
             other._fire(tx, stale, due)
     assert harness.types().count("DeadlineBreached") == 1
+
+
+def test_an_entry_keeps_only_its_open_obligations_and_a_closed_id_stays_taken(harness):
+    """Growth: an entry's state holds what a decision needs, not every obligation it ever had."""
+    from sqlalchemy import select
+
+    from processors import store
+    from tests.builders import attributes
+
+    entry = new_id()
+
+    def raised(n: int, sequence: int):
+        return event("ChangeObligationRaised", entry, sequence, {
+            "obligation_id": f"ob-{n}", "trigger": "DUTIES_CHANGED", "reference": "机构改革",
+            "received_on": "2026-09-25"}, **AUTH)
+
+    def cycle(n: int, sequence: int) -> list:
+        return [raised(n, sequence),
+                event("RevisionSubmitted", entry, sequence + 1, {
+                    "revision_id": f"r-{n}", "obligation_id": f"ob-{n}", "attributes": attributes(codes=[f"X.{n}"])},
+                      department="hb-civil", policy="hebei-2023"),
+                event("RevisionApproved", entry, sequence + 2, {"revision_id": f"r-{n}"}, **AUTH)]
+
+    def state_size() -> int:
+        with harness.engine.connect() as conn:
+            return len(conn.scalar(select(store.aggregates.c.state).where(
+                store.aggregates.c.aggregate_id == entry)))
+
+    harness.submit(registered(entry, **HB), *cycle(0, 2))
+    after_one = state_size()
+    for n in range(1, 100):
+        outputs = harness.submit(*cycle(n, 2 + 3 * n))
+        assert all(o.topic != harness.topics.rejections for o in outputs), n
+    sequence = 2 + 3 * 100
+    outputs = harness.submit(*(raised(n, sequence + i) for i, n in enumerate(range(100, 200))))
+    assert all(o.topic != harness.topics.rejections for o in outputs)
+    assert state_size() <= after_one + 20, "a hundred fulfilled and a hundred open obligations stay beside it"
+    sequence += 100
+    for taken in ("ob-0", "ob-150"):  # a fulfilled id and an open one: both stay taken
+        [out] = harness.submit(raised(int(taken[3:]), sequence))
+        assert out.topic == harness.topics.rejections
+        assert decode_message(out.headers, out.value).payload.rule == "obligation-already-raised"
+    # An open one is still there to be fulfilled, and a takedown ends every open one.
+    outputs = harness.submit(*cycle(150, sequence - 1)[1:],
+                             event("EntryTakenDown", entry, sequence + 2, {"reason": "撤销"},
+                                   department="hb-civil", policy="hebei-2023"))
+    assert all(o.topic != harness.topics.rejections for o in outputs)
+    with harness.engine.connect() as conn:
+        assert conn.scalar(select(store.obligations.c.obligation_id).where(
+            store.obligations.c.entry_id == entry, store.obligations.c.open.is_(True))) is None

@@ -74,3 +74,30 @@ def test_a_checkpoint_verifies_only_with_its_key_and_its_exact_note():
     assert not tr.signature_valid(other.public_key, cp.note(), cp.signature)
     moved = tr.checkpoint_note(cp.origin, 7, cp.root_hash, cp.chain_head, at)
     assert not tr.signature_valid(signer.public_key, moved, cp.signature)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 8, 9, 16, 17, 33])
+def test_every_consistency_proof_verifies_and_any_change_before_it_fails(n):
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
+    new_root = merkle.root(leaves)
+    for m in range(1, n + 1):
+        old_root = merkle.root(leaves[:m])
+        path = merkle.consistency_path(m, leaves)
+        assert merkle.verify_consistency(m, n, old_root, new_root, path), (m, n)
+        # The old tree rewritten at any leaf is no prefix of the new one.
+        for changed in {0, m - 1}:
+            forged = list(leaves)
+            forged[changed] = merkle.leaf_hash(b"forged")
+            assert not merkle.verify_consistency(m, n, merkle.root(forged[:m]), new_root, path)
+        if path:
+            bent = [bytes(32)] + path[1:]
+            assert not merkle.verify_consistency(m, n, old_root, new_root, bent)
+        assert not merkle.verify_consistency(m, n, old_root, merkle.leaf_hash(b"another tree"), path)
+
+
+def test_a_consistency_proof_has_rfc_9162_s_length():
+    # RFC 9162 section 2.1.4.3: in a tree of seven leaves, PROOF(3) is [c, d, g, l], PROOF(4) is
+    # [l] and PROOF(6) is [i, j, k].
+    expected = {3: 4, 4: 1, 6: 3}
+    for m, length in expected.items():
+        assert len(merkle.consistency_path(m, LEAVES[:7])) == length

@@ -91,6 +91,21 @@ def test_an_extension_within_sixty_natural_days_and_one_beyond(harness):
     assert extended.due_at == end_of_day(date(2026, 12, 2), "Asia/Shanghai")  # 2 Nov + 30 days
 
 
+def test_an_extension_under_a_profile_that_provides_none_is_rejected_with_its_article(harness):
+    # Hebei extends catalog updates but not objection handling: the answer is a rejection, not
+    # a validator fault.
+    hb = "hebei-2023"
+    entry, objection = new_id(), new_id("ob")
+    harness.submit(registered(entry, department="hb-psb", policy=hb), at=MON)
+    reported = event("ObjectionReported", objection, 1, report(objection, entry)["payload"],
+                     department="hb-civil", role="USER", policy=hb)
+    outputs = harness.submit(reported, event(
+        "ObjectionExtensionRequested", objection, 2, {"total_natural_days": 30, "reason": "跨部门核查"},
+        department="hb-psb", role="PROVIDER", policy=hb), at=MON)
+    assert verdicts(outputs) == ["accepted", "objection-extension-not-provided"]
+    assert decode_message(outputs[1].headers, outputs[1].value).payload.article.startswith("Hebei Measures")
+
+
 def test_a_contest_reopens_with_a_new_limit(harness):
     entry, objection = new_id(), new_id("ob")
     harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)

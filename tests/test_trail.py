@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,11 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, select, text
 
 from events import merkle
-from events.codec import decode_record, encode_payload, encode_record, to_headers
+from events.codec import decode_record, encode_payload, to_headers
 from events.publisher import Outgoing, Publisher
 from events.submission import parse_line
 from events.topics import Topics
+from events import trail as tr
 from events.trail import check_proof
+from infra.anchor import signed_checkpoints
 from infra import keys
 from infra.database import make_engine
 from infra.submit import submit_lines
@@ -37,12 +39,14 @@ from projections.tables import (
     dead_letters,
     event_log,
     grants,
+    rejections,
     share_requests,
     trail_checkpoints,
     trail_entries,
     trail_pending,
 )
-from projections.verification import verify
+from projections.trail import steps
+from projections.verification import checkpoint_of_file, verify
 from tests.builders import (
     LAW,
     USER,
@@ -55,6 +59,7 @@ from tests.builders import (
     reviewed,
 )
 from tests.conftest import Service, start_service, wait_for
+from tests.tampering import cut_newest_checkpoint, flip_a_byte, forge_like, rehash_from
 
 
 @dataclass
@@ -162,14 +167,6 @@ def middle_event(engine, share: float = 0.5):
             .order_by(trail_entries.c.position).limit(1)).one()
 
 
-def flip_a_byte(tx, event_id: str, at: int = 40) -> bytes:
-    record = tx.scalar(select(event_log.c.record).where(event_log.c.event_id == event_id))
-    at %= len(record)
-    changed = record[:at] + bytes([record[at] ^ 0x01]) + record[at + 1:]
-    tx.execute(event_log.update().where(event_log.c.event_id == event_id).values(record=changed))
-    return changed
-
-
 def first_finding(engine, key):
     report = verify(engine, key)
     assert not report.intact
@@ -199,14 +196,9 @@ def test_an_inserted_event_is_found_by_its_id(scenario, tmp_path):
     engine = tampered_copy(scenario, tmp_path)
     model = middle_event(engine)
     with engine.begin() as tx:
-        row = tx.execute(select(event_log).where(event_log.c.event_id == model.record_id)).one()._asdict()
-        forged_id = str(uuid.uuid4())
-        envelope, payload = decode_record(row["record"])
-        forged = replace(envelope, event_id=uuid.UUID(forged_id), sequence=99)
+        at = tx.scalar(select(event_log.c.recorded_at).where(event_log.c.event_id == model.record_id))
         # Backdated, as a forger would, to pass for history the notary should have signed.
-        backdated = row["recorded_at"] - timedelta(days=1)
-        tx.execute(insert(event_log), row | dict(event_id=forged_id, sequence=99, recorded_at=backdated,
-                                                 record=encode_record(forged, payload)))
+        forged_id = forge_like(tx, model.record_id, at - timedelta(days=1))
     found = first_finding(engine, scenario.public_key)
     assert (found.problem, found.record_id) == ("inserted", forged_id)
 
@@ -229,20 +221,12 @@ def test_a_rewritten_entry_with_consistent_hashes_fails_the_signed_root(scenario
     engine = tampered_copy(scenario, tmp_path)
     target = middle_event(engine)
     with engine.begin() as tx:
-        changed = flip_a_byte(tx, target.record_id)
-        chain = tx.scalar(select(trail_entries.c.chain_hash).where(
-            trail_entries.c.position == target.position - 1)) if target.position else merkle.CHAIN_START
-        rows = tx.execute(select(trail_entries).where(trail_entries.c.position >= target.position)
-                          .order_by(trail_entries.c.position)).all()
-        for r in rows:
-            leaf = merkle.leaf_hash(changed) if r.position == target.position else r.leaf_hash
-            chain = merkle.chain_hash(chain, leaf)
-            tx.execute(trail_entries.update().where(trail_entries.c.position == r.position)
-                       .values(leaf_hash=leaf, chain_hash=chain))
+        rehash_from(tx, target.position, flip_a_byte(tx, target.record_id))
     report = verify(engine, scenario.public_key)
-    [first, *_] = report.findings
-    assert {f.problem for f in report.findings} == {"checkpoint-mismatch"}
-    assert first.position <= target.position < int(first.detail.split("signed at ")[1].split(":")[0])
+    [mismatch, *_] = [f for f in report.findings if f.problem == "checkpoint-mismatch"]
+    assert mismatch.position <= target.position < int(mismatch.detail.split("signed at ")[1].split(":")[0])
+    # Where the flipped byte lies in the envelope, the columns beside it name the record too.
+    assert all(f.position == target.position for f in report.findings if f.problem != "checkpoint-mismatch")
 
 
 def test_an_inclusion_proof_verifies_offline_and_a_forged_one_does_not(scenario, tmp_path):
@@ -381,3 +365,170 @@ def test_a_checkpoint_read_before_its_records_waits_for_them(broker, database_ur
     assert report.intact and report.records == 2 and report.checkpoints == 1
     with projection.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(trail_pending)) == 0
+
+
+# The blind spots of a trail checked against the database alone, and the anchors that close them.
+
+def anchor_of(scenario: Scenario) -> list:
+    checkpoints, foreign = signed_checkpoints(scenario.service.kafka, scenario.service.topics)
+    assert checkpoints and foreign == 0
+    return checkpoints
+
+
+def later(minutes: int = 10) -> datetime:
+    """A verifier's clock well after the scenario: nothing is still in its grace period."""
+    return datetime.now(timezone.utc) + timedelta(minutes=minutes)
+
+
+def test_a_forged_record_dated_in_the_future_is_found_not_left_pending(scenario, tmp_path):
+    engine = tampered_copy(scenario, tmp_path)
+    now = datetime.now(timezone.utc)
+    one, two = middle_event(engine).record_id, middle_event(engine, 0.6).record_id
+    with engine.begin() as tx:
+        future = forge_like(tx, one, now + timedelta(days=30))
+        recent = forge_like(tx, two, now - timedelta(seconds=5))
+    report = verify(engine, scenario.public_key, now=now)
+    assert report.pending == [recent], "only a record within the grace of now may be pending"
+    [found] = report.findings
+    assert (found.problem, found.record_id) == ("inserted", future) and "in the future" in found.detail
+    # Once its grace has passed, the recent forgery is no longer pending either.
+    assert {f.record_id for f in verify(engine, scenario.public_key, now=later()).findings} == {future, recent}
+
+
+@pytest.mark.parametrize("table, key, change", [
+    (event_log, "event_id", dict(actor_department="gd-authority", actor_person="forged.person",
+                                 actor_role="DATA_AUTHORITY")),
+    (event_log, "event_id", dict(recorded_at=datetime(2026, 1, 1, tzinfo=timezone.utc))),
+    (dead_letters, "id", dict(reason="nothing to see here")),
+    (rejections, "event_id", dict(rule="no-rule", article="none")),
+], ids=["actor", "time", "dead-letter-reason", "rejection-rule"])
+def test_a_column_rewritten_beside_its_sealed_record_is_found(scenario, tmp_path, table, key, change):
+    engine = tampered_copy(scenario, tmp_path)
+    with engine.connect() as conn:
+        target = middle_event(engine).record_id if table is event_log else conn.scalar(
+            select(table.c[key]).limit(1))
+    with engine.begin() as tx:
+        tx.execute(table.update().where(table.c[key] == target).values(**change))
+    report = verify(engine, scenario.public_key)
+    [found] = report.findings
+    assert (found.problem, found.record_id) == ("altered", target)
+    assert all(column in found.detail for column in change)
+    if table is event_log:
+        # What the trail shows comes from the sealed bytes, not from the rewritten column.
+        with engine.connect() as conn:
+            aggregate = conn.scalar(select(event_log.c.aggregate_id).where(event_log.c.event_id == target))
+        [step] = [s for s in steps(engine, aggregate=aggregate, with_state=False) if s["event_id"] == target]
+        assert step["who"]["person"] != "forged.person"
+        assert step["when"]["recorded_at"] != "2026-01-01T00:00:00+00:00"
+
+
+def test_cutting_off_the_newest_checkpoint_is_found_against_the_trail_topic(scenario, tmp_path):
+    engine = tampered_copy(scenario, tmp_path)
+    anchor = anchor_of(scenario)
+    assert verify(engine, scenario.public_key, anchor=anchor, now=later()).intact
+    with engine.begin() as tx:
+        newest, cut = cut_newest_checkpoint(tx)
+    assert verify(engine, scenario.public_key).intact, "the database alone cannot tell"
+    report = verify(engine, scenario.public_key, anchor=anchor, now=later())
+    [found] = report.findings
+    assert (found.problem, found.position, found.record_id) == ("deleted", newest.previous_size, cut[0])
+    assert f"checkpoint {newest.tree_size}" in found.detail
+
+
+def test_a_consistent_rewrite_is_named_by_the_leaves_the_trail_topic_carries(scenario, tmp_path):
+    engine = tampered_copy(scenario, tmp_path)
+    target = middle_event(engine)
+    with engine.begin() as tx:
+        record = tx.scalar(select(event_log.c.record).where(event_log.c.event_id == target.record_id))
+        _, payload = decode_record(record)
+        # A byte of the payload: the envelope, and so every column beside it, still agrees.
+        changed = flip_a_byte(tx, target.record_id, at=record.index(payload) + len(payload) // 2)
+        rehash_from(tx, target.position, changed)
+    alone = verify(engine, scenario.public_key)
+    assert {f.problem for f in alone.findings} == {"checkpoint-mismatch"}
+    anchored = verify(engine, scenario.public_key, anchor=anchor_of(scenario), now=later())
+    first = anchored.findings[0]
+    assert (first.problem, first.position, first.record_id) == ("altered", target.position, target.record_id)
+
+
+def test_a_kept_checkpoint_is_proven_a_prefix_and_a_cut_back_trail_is_not(scenario, tmp_path):
+    svc = scenario.service
+    kept_now = tmp_path / "now.json"
+    kept_now.write_text(cli(svc, "checkpoint").stdout)
+    report = json.loads(cli(svc, "verify", "--against", str(kept_now), "--json").stdout)
+    assert report["intact"] and report["consistency"]["verified"]
+    assert "trail topic" in report["anchored_by"] and report["newest_checkpoint"]["age_seconds"] >= 0
+
+    engine = tampered_copy(scenario, tmp_path)
+    with engine.connect() as conn:
+        first = conn.execute(select(trail_checkpoints).order_by(trail_checkpoints.c.tree_size).limit(1)).one()
+        newest = conn.scalar(select(func.max(trail_checkpoints.c.tree_size)))
+    assert first.tree_size < newest, "the scenario signs more than one checkpoint"
+    early = checkpoint_of_file({"note": base64.b64encode(tr.checkpoint_note(
+        first.origin, first.tree_size, first.root_hash, first.chain_head, first.signed_at.replace(
+            tzinfo=timezone.utc))).decode(), "key_id": first.key_id,
+        "signature": base64.b64encode(first.signature).decode()})
+    report = verify(engine, scenario.public_key, kept=early)
+    assert report.intact and report.consistency["verified"] and report.consistency["path"]
+    assert (report.consistency["from"], report.consistency["to"]) == (first.tree_size, newest)
+
+    # A record the early checkpoint covers, rewritten with all its hashes: no longer a prefix.
+    target = middle_event(engine, 0.0)
+    assert target.position < first.tree_size
+    with engine.begin() as tx:
+        rehash_from(tx, target.position, flip_a_byte(tx, target.record_id))
+    report = verify(engine, scenario.public_key, kept=early)
+    assert any(f.problem == "checkpoint-mismatch" and "kept checkpoint" in f.detail for f in report.findings)
+    # And a trail cut back below what a security team kept is found at once, offline too.
+    with engine.begin() as tx:
+        tx.execute(trail_checkpoints.delete().where(trail_checkpoints.c.tree_size == newest))
+    report = verify(engine, scenario.public_key, kept=checkpoint_of_file(json.loads(kept_now.read_text())))
+    assert any(f.problem == "deleted" and "cut back" in f.detail for f in report.findings)
+    assert cli(svc, "verify", "--against", str(kept_now), "--offline").returncode == 0
+    forged = json.loads(kept_now.read_text()) | {"signature": base64.b64encode(bytes(64)).decode()}
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    done = cli(svc, "verify", "--against", str(tmp_path / "forged.json"), check=False)
+    assert done.returncode == 1 and "BAD-SIGNATURE" in done.stdout
+
+
+def test_a_long_trail_pages_by_position(scenario):
+    svc = scenario.service
+    whole = json.loads(cli(svc, "trail", "--aggregate", scenario.first, "--no-state", "--json").stdout)
+    first = cli(svc, "trail", "--aggregate", scenario.first, "--no-state", "--json", "--limit", "2")
+    page = json.loads(first.stdout)
+    assert len(page) == 2 and f"--after {page[-1]['position']}" in first.stderr
+    rest = json.loads(cli(svc, "trail", "--aggregate", scenario.first, "--json", "--no-state",
+                          "--after", str(page[-1]["position"])).stdout)
+    assert page + rest == whole
+    # A page's state-after matches the whole trail's for the same step.
+    with_state = json.loads(cli(svc, "trail", "--aggregate", scenario.first, "--json", "--after",
+                                str(page[0]["position"]), "--limit", "2").stdout)
+    full = {s["event_id"]: s for s in json.loads(cli(svc, "trail", "--aggregate", scenario.first,
+                                                     "--json").stdout)}
+    assert [s["state_after"] for s in with_state] == [full[s["event_id"]]["state_after"] for s in with_state]
+
+
+def test_what_readers_receive_is_safe_to_open(scenario, tmp_path):
+    """CSV cells that a spreadsheet would run as formulas are neutralised (OWASP), and tables
+    on a terminal show escape sequences and bidirectional overrides as text."""
+    svc = scenario.service
+    formula, person = "=cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0"
+    entry = formula + new_id()
+    hostile = registered(entry, title="参保信息\u202e名单\r覆盖")
+    hostile["actor"]["person"] = person
+    assert [r["status"] for r in submit_lines(lines(hostile), svc.kafka, svc.topics, 60)] == ["accepted"]
+    engine = svc.engine()
+    wait_for(lambda: queries.entry(engine, entry), 30, "the hostile entry projected")
+
+    out = tmp_path / "trail.csv"
+    cli(svc, "export", "--aggregate", entry, "--format", "csv", "--out", str(out))
+    [row] = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert row["aggregate_id"] == "'" + entry and row["actor_person"] == "'" + person
+    jsonl = tmp_path / "trail.jsonl"
+    cli(svc, "export", "--aggregate", entry, "--out", str(jsonl))
+    assert json.loads(jsonl.read_text())["aggregate_id"] == entry, "JSON Lines keeps the data exact"
+
+    shown = cli(svc, "query", "catalog").stdout + cli(svc, "query", "catalog", entry).stdout
+    assert not any(c in shown for c in "\r\u202e") and "参保信息\\u202e名单\\r覆盖" in shown
+    exact = json.loads(cli(svc, "query", "catalog", entry, "--json").stdout)
+    assert exact["title"] == "参保信息\u202e名单\r覆盖", "--json keeps the data exact"

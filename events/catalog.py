@@ -5,6 +5,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
+from events.envelope import Role
 from events.registry import event_type
 
 AGGREGATE = "catalog-entry"
@@ -91,18 +92,18 @@ class EntryAttributes:
         return frozenset(item.code for item in self.data_items)
 
 
-def _catalog_event(name: str):
-    return event_type(name, schema=f"govshare.catalog.{name}", aggregate=AGGREGATE)
+def _catalog_event(name: str, senders: tuple[Role, ...]):
+    return event_type(name, schema=f"govshare.catalog.{name}", aggregate=AGGREGATE, senders=senders)
 
 
-@_catalog_event("EntryRegistered")
+@_catalog_event("EntryRegistered", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EntryRegistered:
     """A provider registered a new catalog entry; it is published as version 1."""
     attributes: EntryAttributes
 
 
-@_catalog_event("EntryRevised")
+@_catalog_event("EntryRevised", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EntryRevised:
     """The provider revised an entry; the attributes become its next version."""
@@ -110,14 +111,14 @@ class EntryRevised:
     reason: str
 
 
-@_catalog_event("EntryTakenDown")
+@_catalog_event("EntryTakenDown", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EntryTakenDown:
     """The provider took an entry down (下架); its history stays and its data items are freed."""
     reason: str
 
 
-@_catalog_event("ChangeObligationRaised")
+@_catalog_event("ChangeObligationRaised", senders=(Role.PROVIDER, Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChangeObligationRaised:
     """A law was revised or duties changed: the provider must update the entry and submit it
@@ -128,7 +129,7 @@ class ChangeObligationRaised:
     received_on: date
 
 
-@_catalog_event("RevisionSubmitted")
+@_catalog_event("RevisionSubmitted", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RevisionSubmitted:
     """The provider submitted a revision to the data authority for review."""
@@ -138,7 +139,7 @@ class RevisionSubmitted:
     note: str = ""
 
 
-@_catalog_event("RevisionApproved")
+@_catalog_event("RevisionApproved", senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RevisionApproved:
     """The data authority approved a revision; it becomes the entry's next version."""
@@ -146,7 +147,7 @@ class RevisionApproved:
     comment: str = ""
 
 
-@_catalog_event("RevisionRejected")
+@_catalog_event("RevisionRejected", senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RevisionRejected:
     """The data authority rejected a revision; the current version stays."""
@@ -154,7 +155,7 @@ class RevisionRejected:
     reasons: str
 
 
-@_catalog_event("ExtensionRequested")
+@_catalog_event("ExtensionRequested", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ExtensionRequested:
     """The provider asked for more time on a change obligation."""
@@ -162,7 +163,7 @@ class ExtensionRequested:
     reason: str
 
 
-@_catalog_event("ExtensionGranted")
+@_catalog_event("ExtensionGranted", senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ExtensionGranted:
     """The data authority consented to extend a change obligation's limit."""
@@ -170,7 +171,7 @@ class ExtensionGranted:
     comment: str = ""
 
 
-@_catalog_event("ExtensionRefused")
+@_catalog_event("ExtensionRefused", senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ExtensionRefused:
     """The data authority refused to extend a change obligation's limit."""

@@ -1,14 +1,16 @@
 """The only code that knows bytes: payloads, CloudEvents headers and stored envelope records.
 
 On Kafka an event travels in CloudEvents binary mode: the envelope's attributes are ``ce_*``
-headers and the message value is the payload in Avro single-object encoding.
+headers and the message value is the payload in Avro single-object encoding. The contract an
+integrator follows (which headers, which may be left out and what they then default to) is
+generated from this module and the registry into contract/asyncapi.json (events/contract.py).
 """
 from __future__ import annotations
 
 import io
 import struct
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,14 +19,17 @@ import fastavro
 from events import schemas
 from events.bounds import AVRO_INT_MAX, AVRO_LONG_MAX
 from events.envelope import Actor, Envelope, Role
-from events.errors import DecodeError, PayloadMismatch
+from events.errors import DecodeError, PayloadMismatch, UnknownEventType
 from events.records import avro_builder, from_plain, instant, shown, to_avro
-from events.registry import EventKind, kind_for, kind_of
+from events.registry import EventKind, ce_type, kind_by_schema, kind_for, kind_of, kind_of_ce_type
 
 MAGIC = b"\xc3\x01"
 CONTENT_TYPE = "application/avro"
 SPEC_VERSION = "1.0"
-TYPE_PREFIX = "govshare."
+# A CloudEvents id that is not a UUID becomes the event id uuid5(EVENT_ID_NAMESPACE,
+# "<ce_source> <ce_id>"): the spec makes source and id together unique, and a retry with the
+# same pair maps to the same event. Fixed forever: changing it would change stored ids.
+EVENT_ID_NAMESPACE = uuid.UUID("5b0f7a4e-2d4b-5c1e-9a59-6f7e0c6d1a10")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,25 +54,34 @@ def encode_payload(payload: Any) -> bytes:
 
 
 def decode_payload(data: bytes, expected: EventKind | None = None) -> Any:
+    return _decode_payload(data, expected)[0]
+
+
+def _decode_payload(data: bytes, expected: EventKind | None) -> tuple[Any, schemas.Writer]:
+    """The payload and the released schema it was written with."""
     if len(data) < 10 or data[:2] != MAGIC:
         raise DecodeError("value is not Avro single-object encoded (no C3 01 marker)")
     (fp,) = struct.unpack("<Q", data[2:10])
     try:
-        name, writer = schemas.writer_schemas()[fp]
+        writer = schemas.writer_schemas()[fp]
     except KeyError:
         raise DecodeError(f"unknown writer schema fingerprint {fp:016x}") from None
+    name = writer.name
     if expected is not None and name != expected.schema_name:
         raise DecodeError(f"payload schema {name} does not match event type {expected.event_type}")
-    kind = expected or _kind_by_schema(name)
+    try:
+        kind = expected or kind_by_schema(name)
+    except UnknownEventType as exc:
+        raise DecodeError(str(exc)) from None
     reader = schemas.current(name)
     try:
         # Written with the current schema (the usual case), there is nothing to resolve.
-        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer,
-                                            None if fp == schemas.current_fingerprint(name) else reader)
+        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer.schema,
+                                            None if writer.fingerprint == schemas.current_fingerprint(name) else reader)
     except Exception as exc:  # fastavro raises many kinds on truncated or foreign bytes
         raise DecodeError(f"payload does not decode as {name}: {exc}") from exc
     try:
-        return avro_builder(kind.cls)(record)
+        return avro_builder(kind.cls)(record), writer
     except (ValueError, TypeError, KeyError) as exc:
         raise DecodeError(f"payload does not fit {kind.event_type}: {exc}") from exc
 
@@ -80,12 +94,18 @@ def payload_from_json(event_type: str, data: Any) -> Any:
     return payload
 
 
-def _kind_by_schema(name: str) -> EventKind:
-    from events.registry import all_kinds
-    for kind in all_kinds():
-        if kind.schema_name == name:
-            return kind
-    raise DecodeError(f"no event type is written with schema {name}")
+def event_identity(ce_id: str, source: str) -> tuple[uuid.UUID, str | None]:
+    """The event id a CloudEvents id stands for, and the id to keep beside it when it is not
+    itself a UUID (the spec allows any string)."""
+    try:
+        return uuid.UUID(ce_id), None
+    except ValueError:
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{source} {ce_id}"), ce_id
+
+
+def dataschema(kind: EventKind) -> str:
+    """The CloudEvents dataschema of a kind: names contract/schemas/<schema>.v<version>.avsc."""
+    return f"urn:govshare:schema:{kind.schema_name}:v{kind.version}"
 
 
 def _iso(value: datetime) -> str:
@@ -112,13 +132,17 @@ def _header_int(h: dict[str, str], name: str, maximum: int) -> int:
 
 
 def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """What govshare writes: every attribute, derived ones included, so that a consumer reads
+    each message alone."""
+    kind = kind_of(envelope.event_type)
     headers = {
         "ce_specversion": SPEC_VERSION,
-        "ce_id": str(envelope.event_id),
-        "ce_type": TYPE_PREFIX + envelope.event_type,
+        "ce_id": envelope.cloudevent_id or str(envelope.event_id),
+        "ce_type": ce_type(kind),
         "ce_source": envelope.source,
         "ce_subject": envelope.aggregate_id,
         "ce_time": _iso(envelope.occurred_at),
+        "ce_dataschema": dataschema(kind),
         "content-type": CONTENT_TYPE,
         "ce_govschemaversion": str(envelope.schema_version),
         "ce_govaggregatetype": envelope.aggregate_type,
@@ -126,9 +150,10 @@ def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
         "ce_govactordepartment": envelope.actor.department,
         "ce_govactorperson": envelope.actor.person,
         "ce_govactorrole": envelope.actor.role.value,
-        "ce_govpolicy": envelope.policy_id,
         "ce_correlationid": str(envelope.correlation_id),
     }
+    if envelope.policy_id:
+        headers["ce_govpolicy"] = envelope.policy_id
     if envelope.causation_id is not None:
         headers["ce_causationid"] = str(envelope.causation_id)
     if envelope.recorded_at is not None:
@@ -140,30 +165,56 @@ def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     return [(k, v.encode("utf-8")) for k, v in headers.items()]
 
 
+# What a publisher must send: the CloudEvents context attributes govshare cannot do without,
+# and who acts, in which position of the aggregate's history (an optimistic concurrency check:
+# a publisher states the history it acted on). Everything else has a default (OPTIONAL_HEADERS).
+REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_govsequence",
+                    "ce_govactordepartment", "ce_govactorperson", "ce_govactorrole")
+OPTIONAL_HEADERS = {
+    "ce_specversion": "1.0 (the only version)",
+    "content-type": "application/avro (the only content type)",
+    "ce_dataschema": "follows from the payload's fingerprint",
+    "ce_govschemaversion": "follows from the payload's fingerprint",
+    "ce_govaggregatetype": "follows from the event type",
+    "ce_govpolicy": "the policy of the acting department's jurisdiction",
+    "ce_correlationid": "the event id: the event starts a process of its own",
+    "ce_causationid": "none",
+}
+
+
 def from_headers(raw: list[tuple[str, bytes]] | None) -> Envelope:
+    """The envelope the headers describe; `schema_version` is the kind's current one until the
+    payload's fingerprint says which it is (decode_message)."""
     try:
         h = {k: v.decode("utf-8") for k, v in (raw or []) if v is not None}
     except UnicodeDecodeError as exc:
         raise DecodeError(f"a header is not UTF-8: {exc}") from exc
-    missing = [k for k in _REQUIRED if k not in h]
+    missing = [k for k in REQUIRED_HEADERS if k not in h]
     if missing:
         raise DecodeError(f"missing CloudEvents header(s): {', '.join(missing)}")
-    if not h["ce_type"].startswith(TYPE_PREFIX):
-        raise DecodeError(f"ce_type {h['ce_type']!r} is not a govshare event type")
+    if h.get("ce_specversion", SPEC_VERSION) != SPEC_VERSION:
+        raise DecodeError(f"ce_specversion {shown(h['ce_specversion'])} is not {SPEC_VERSION}")
     try:
+        kind = kind_of_ce_type(h["ce_type"])
+    except UnknownEventType as exc:
+        raise DecodeError(str(exc)) from None
+    try:
+        event_id, cloudevent_id = event_identity(h["ce_id"], h["ce_source"])
         return Envelope(
-            event_id=uuid.UUID(h["ce_id"]),
-            event_type=h["ce_type"][len(TYPE_PREFIX):],
-            schema_version=_header_int(h, "ce_govschemaversion", AVRO_INT_MAX),
-            aggregate_type=h["ce_govaggregatetype"],
+            event_id=event_id,
+            cloudevent_id=cloudevent_id,
+            event_type=kind.event_type,
+            schema_version=_header_int(h, "ce_govschemaversion", AVRO_INT_MAX)
+            if "ce_govschemaversion" in h else kind.version,
+            aggregate_type=h.get("ce_govaggregatetype", kind.aggregate_type),
             aggregate_id=h["ce_subject"],
             sequence=_header_int(h, "ce_govsequence", AVRO_LONG_MAX),
             occurred_at=_header_time(h, "ce_time"),
             recorded_at=_header_time(h, "ce_govrecordedat") if "ce_govrecordedat" in h else None,
             actor=Actor(department=h["ce_govactordepartment"], person=h["ce_govactorperson"],
                         role=Role(h["ce_govactorrole"])),
-            policy_id=h["ce_govpolicy"],
-            correlation_id=uuid.UUID(h["ce_correlationid"]),
+            policy_id=h.get("ce_govpolicy", ""),
+            correlation_id=uuid.UUID(h["ce_correlationid"]) if "ce_correlationid" in h else event_id,
             causation_id=uuid.UUID(h["ce_causationid"]) if "ce_causationid" in h else None,
             source=h["ce_source"],
             provider=h.get("ce_govprovider"),
@@ -173,24 +224,19 @@ def from_headers(raw: list[tuple[str, bytes]] | None) -> Envelope:
         raise DecodeError(f"malformed CloudEvents header: {exc}") from exc
 
 
-_REQUIRED = ("ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_govschemaversion",
-             "ce_govaggregatetype", "ce_govsequence", "ce_govactordepartment", "ce_govactorperson",
-             "ce_govactorrole", "ce_govpolicy", "ce_correlationid")
-
-
 def decode_message(headers: list[tuple[str, bytes]] | None, value: bytes | None) -> Event:
     envelope, kind = decode_envelope(headers)
-    return Event(envelope, decode_payload(value or b"", kind))
+    payload, writer = _decode_payload(value or b"", kind)
+    if writer.version != envelope.schema_version:  # the fingerprint, not a header, says which
+        envelope = replace(envelope, schema_version=writer.version)
+    return Event(envelope, payload)
 
 
 def decode_envelope(headers: list[tuple[str, bytes]] | None) -> tuple[Envelope, EventKind]:
     """The envelope of a message and its event kind, without decoding the payload: all the
     notary needs to seal a record."""
     envelope = from_headers(headers)
-    try:
-        kind = kind_of(envelope.event_type)
-    except Exception as exc:
-        raise DecodeError(str(exc)) from exc
+    kind = kind_of(envelope.event_type)
     if envelope.aggregate_type != kind.aggregate_type:
         raise DecodeError(f"{envelope.event_type} belongs to aggregate {kind.aggregate_type}, "
                           f"not {envelope.aggregate_type}")
@@ -207,7 +253,8 @@ def encode_record(envelope: Envelope, payload_bytes: bytes) -> bytes:
               "occurred_at": e.occurred_at, "recorded_at": e.recorded_at,
               "actor": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value},
               "policy_id": e.policy_id, "correlation_id": e.correlation_id, "causation_id": e.causation_id,
-              "source": e.source, "payload": payload_bytes, "provider": e.provider, "route": e.route}
+              "source": e.source, "payload": payload_bytes, "provider": e.provider, "route": e.route,
+              "cloudevent_id": e.cloudevent_id}
     fastavro.schemaless_writer(out, schemas.current("govshare.Envelope"), record)
     return out.getvalue()
 
@@ -219,9 +266,25 @@ def decode_record(data: bytes) -> tuple[Envelope, bytes]:
     try:
         record = _read_whole(data, current, None)
     except (EOFError, ValueError, IndexError, StopIteration):
-        record = _read_whole(data, schemas.released("govshare.Envelope", 1), current)
+        record = _read_released(data, current)
     payload = record.pop("payload")
     return avro_builder(Envelope)(record), payload
+
+
+# Earlier envelope versions, newest first: each added fields at its end (v2 provider and route,
+# v3 cloudevent_id), so an older record runs out of bytes under a newer schema.
+_ENVELOPE_RELEASES = (2, 1)
+
+
+def _read_released(data: bytes, current: Any) -> dict:
+    """A record stored under an earlier envelope version."""
+    *newer, oldest = _ENVELOPE_RELEASES
+    for version in newer:
+        try:
+            return _read_whole(data, schemas.released("govshare.Envelope", version), current)
+        except (EOFError, ValueError, IndexError, StopIteration):
+            pass
+    return _read_whole(data, schemas.released("govshare.Envelope", oldest), current)
 
 
 def _read_whole(data: bytes, writer: Any, reader: Any) -> dict:

@@ -42,6 +42,8 @@ class Envelope:
     # read them from the event instead of from the validator's private state.
     provider: str | None = None  # the department responsible for the subject (an entry's provider)
     route: str | None = None  # a share request's path: auto | conditional | desensitized
+    # The publisher's CloudEvents id where it is not a UUID (codec.event_identity).
+    cloudevent_id: str | None = None
 
     def recorded(self, at: datetime, *, provider: str | None = None, route: str | None = None) -> Envelope:
         """The envelope as accepted: when, and what the validator established (anything a

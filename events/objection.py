@@ -5,6 +5,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from events.envelope import Role
 from events.registry import event_type
 
 AGGREGATE = "objection"
@@ -35,11 +36,11 @@ class Correction:
     data_version: str
 
 
-def _objection_event(name: str):
-    return event_type(name, schema=f"govshare.objection.{name}", aggregate=AGGREGATE)
+def _objection_event(name: str, senders: tuple[Role, ...]):
+    return event_type(name, schema=f"govshare.objection.{name}", aggregate=AGGREGATE, senders=senders)
 
 
-@_objection_event("ObjectionReported")
+@_objection_event("ObjectionReported", senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObjectionReported:
     """A using department reported problem data on a catalog entry (Ningbo Art. 27-28)."""
@@ -52,7 +53,7 @@ class ObjectionReported:
     channel: Channel = Channel.PLATFORM
 
 
-@_objection_event("ObjectionExtensionRequested")
+@_objection_event("ObjectionExtensionRequested", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObjectionExtensionRequested:
     """The provider asked for a longer limit, as a total of natural days from receipt."""
@@ -60,7 +61,7 @@ class ObjectionExtensionRequested:
     reason: str
 
 
-@_objection_event("ObjectionExtensionGranted")
+@_objection_event("ObjectionExtensionGranted", senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObjectionExtensionGranted:
     """The data authority approved the extension after review."""
@@ -68,14 +69,14 @@ class ObjectionExtensionGranted:
     comment: str = ""
 
 
-@_objection_event("ObjectionExtensionRefused")
+@_objection_event("ObjectionExtensionRefused", senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObjectionExtensionRefused:
     """The data authority refused the extension."""
     reasons: str
 
 
-@_objection_event("ObjectionResolved")
+@_objection_event("ObjectionResolved", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObjectionResolved:
     """The provider closed the problem: corrected, confirmed correct, or resolved by talking."""
@@ -84,21 +85,21 @@ class ObjectionResolved:
     correction: Correction | None = None
 
 
-@_objection_event("ResolutionAccepted")
+@_objection_event("ResolutionAccepted", senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResolutionAccepted:
     """The reporter accepted the resolution: the objection is closed."""
     comment: str = ""
 
 
-@_objection_event("ResolutionContested")
+@_objection_event("ResolutionContested", senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResolutionContested:
     """The reporter contested the resolution: the objection reopens with a new limit."""
     reason: str
 
 
-@_objection_event("UrgentLimitSet")
+@_objection_event("UrgentLimitSet", senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class UrgentLimitSet:
     """The data authority set the limit of an urgent objection, case by case (Ningbo Art. 27)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from events.envelope import Role
 from events.errors import UnknownEventType
 
 
@@ -18,17 +19,21 @@ class EventKind:
     aggregate_type: str
     version: int
     cls: type
+    # The roles that may publish it: the first gate of who may act (the rules then say which
+    # department of that role). None for what only govshare's stages emit.
+    senders: tuple[Role, ...] = ()
 
 
 _KINDS: dict[str, EventKind] = {}
 _BY_CLASS: dict[type, EventKind] = {}
 
 
-def event_type(name: str, *, schema: str, aggregate: str, version: int = 1) -> Callable[[type], type]:
+def event_type(name: str, *, schema: str, aggregate: str, version: int = 1,
+               senders: tuple[Role, ...] = ()) -> Callable[[type], type]:
     def register(cls: type) -> type:
         if name in _KINDS:
             raise ValueError(f"event type {name} registered twice")
-        kind = EventKind(name, schema, aggregate, version, cls)
+        kind = EventKind(name, schema, aggregate, version, cls, senders)
         _KINDS[name] = kind
         _BY_CLASS[cls] = kind
         return cls
@@ -43,15 +48,53 @@ def kind_of(name: str) -> EventKind:
         raise UnknownEventType(f"unknown event type {name!r}; known: {', '.join(sorted(_KINDS))}") from None
 
 
+# The ce_type of the first releases: govshare.<EventType>. Still accepted on input, for events
+# already released in that form; govshare now writes the payload schema's full name.
+LEGACY_TYPE_PREFIX = "govshare."
+
+
+def ce_type(kind: EventKind) -> str:
+    """The CloudEvents type of an event kind: its payload schema's full name."""
+    return kind.schema_name
+
+
+def ce_types(kind: EventKind) -> tuple[str, str]:
+    """Every ce_type a message of this kind may carry: the current form and the legacy one."""
+    return kind.schema_name, LEGACY_TYPE_PREFIX + kind.event_type
+
+
+def kind_of_ce_type(value: str) -> EventKind:
+    """The kind a ce_type names, in either form."""
+    _load_all()
+    if not _BY_CE_TYPE:
+        _BY_CE_TYPE.update({t: k for k in _KINDS.values() for t in ce_types(k)})
+    try:
+        return _BY_CE_TYPE[value]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {value!r}; a ce_type is a payload schema's full "
+                               f"name, e.g. govshare.catalog.EntryRegistered") from None
+
+
+_BY_CE_TYPE: dict[str, EventKind] = {}
+
+
+def kind_by_schema(name: str) -> EventKind:
+    _load_all()
+    for kind in _KINDS.values():
+        if kind.schema_name == name:
+            return kind
+    raise UnknownEventType(f"no event type is written with schema {name}")
+
+
 def kind_for(payload: object) -> EventKind:
     _load_all()
     return _BY_CLASS[type(payload)]
 
 
-def type_names(classes: tuple[type, ...]) -> set[str]:
-    """The event type names of payload classes, as the ce_type header carries them."""
+def ce_types_of(classes: tuple[type, ...]) -> set[str]:
+    """Every ce_type the messages of these payload classes may carry."""
     _load_all()
-    return {_BY_CLASS[c].event_type for c in classes}
+    return {t for c in classes for t in ce_types(_BY_CLASS[c])}
 
 
 def all_kinds() -> list[EventKind]:

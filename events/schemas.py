@@ -8,6 +8,7 @@ stay readable.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,55 @@ def _crc64_table() -> list[int]:
 
 
 _TABLE = _crc64_table()
+
+
+# The attributes a parsing canonical form keeps, in the spec's order ([STRIP], [ORDER]).
+_CANONICAL_KEYS = ("name", "type", "fields", "symbols", "items", "values", "size")
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+_COMPLEX = frozenset({"record", "error", "enum", "fixed", "array", "map"})
+
+
+def wrapped_canonical(schema: Any) -> str:
+    """The parsing canonical form as Apache's Python library (avro) and Go's goavro compute it.
+
+    The spec reduces a logical type such as {"type": "int", "logicalType": "date"} to "int";
+    these two libraries keep the object and drop only the annotation, {"type":"int"}, so their
+    CRC-64-AVRO fingerprint of a schema with logical types differs from the spec's (AVRO-4004,
+    linkedin/goavro#174). The writer fingerprints govshare accepts include this form, so that a
+    payload those libraries encode is read with the one schema it was written with.
+    `schema`: a fully resolved schema with full names (as the history keeps them)."""
+    return _wrapped(schema, set())
+
+
+def _wrapped(schema: Any, defined: set[str]) -> str:
+    if isinstance(schema, str):
+        return json.dumps(schema)
+    if isinstance(schema, list):
+        return "[" + ",".join(_wrapped(branch, defined) for branch in schema) + "]"
+    kind = schema["type"]
+    if kind in _PRIMITIVES and "logicalType" in schema:
+        # The spec writes "int"; these libraries keep the object.
+        return "{" + f'"type":{json.dumps(kind)}' + "}"
+    if kind not in _COMPLEX:  # a primitive or a named type in an object of its own
+        return _wrapped(kind, defined)
+    if "name" in schema:
+        if schema["name"] in defined:
+            return json.dumps(schema["name"])
+        defined.add(schema["name"])
+    parts = []
+    for key in _CANONICAL_KEYS:
+        if key not in schema:
+            continue
+        value = schema[key]
+        if key == "fields":
+            text = "[" + ",".join("{" + f'"name":{json.dumps(f["name"])},"type":' + _wrapped(f["type"], defined) + "}"
+                                  for f in value) + "]"
+        elif key in ("items", "values"):
+            text = _wrapped(value, defined)
+        else:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        parts.append(f"{json.dumps(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
 
 
 def fingerprint(canonical: str) -> int:
@@ -72,13 +122,27 @@ def _plain(schema: Any) -> Any:
     return schema
 
 
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """One released schema version: what a fingerprint on the wire stands for."""
+    name: str
+    version: int
+    schema: Any
+    fingerprint: int  # the spec's, whichever form the payload came under
+
+
 @cache
-def writer_schemas() -> dict[int, tuple[str, Any]]:
-    """Fingerprint -> (schema name, parsed writer schema) for every released version."""
-    found: dict[int, tuple[str, Any]] = {}
+def writer_schemas() -> dict[int, Writer]:
+    """Fingerprint -> writer, for every released version, under the spec's fingerprint and
+    under the one Apache's Python library and goavro compute (wrapped_canonical)."""
+    found: dict[int, Writer] = {}
     for path in sorted(HISTORY_DIR.glob("*.json")):
-        schema = fastavro.parse_schema(json.loads(path.read_text(encoding="utf-8")))
-        found[fingerprint(to_parsing_canonical_form(schema))] = (schema["name"], schema)
+        plain = json.loads(path.read_text(encoding="utf-8"))
+        schema = fastavro.parse_schema(plain)
+        spec = fingerprint(to_parsing_canonical_form(schema))
+        writer = Writer(schema["name"], int(path.stem.rsplit(".v", 1)[1]), schema, spec)
+        found[spec] = writer
+        found.setdefault(fingerprint(wrapped_canonical(plain)), writer)
     return found
 
 
@@ -96,7 +160,7 @@ def freeze() -> list[Path]:
     known = set(writer_schemas())
     written = []
     for kind in all_kinds():
-        if fingerprint(canonical(kind.schema_name)) in known:
+        if current_fingerprint(kind.schema_name) in known:
             continue
         n = 1 + len(list(HISTORY_DIR.glob(f"{kind.schema_name}.v*.json")))
         path = HISTORY_DIR / f"{kind.schema_name}.v{n}.json"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from events.catalog import LegalBasis, ShareMethod
+from events.envelope import Role
 from events.registry import event_type
 
 REQUEST = "share-request"
@@ -20,11 +21,11 @@ class DisputeOutcome(enum.StrEnum):
     ESCALATE = "ESCALATE"
 
 
-def _event(name: str, aggregate: str):
-    return event_type(name, schema=f"govshare.sharing.{name}", aggregate=aggregate)
+def _event(name: str, aggregate: str, senders: tuple[Role, ...] = ()):
+    return event_type(name, schema=f"govshare.sharing.{name}", aggregate=aggregate, senders=senders)
 
 
-@_event("RequestSubmitted", REQUEST)
+@_event("RequestSubmitted", REQUEST, senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RequestSubmitted:
     """A using department asked for data of a catalog entry (Ningbo Art. 17)."""
@@ -39,14 +40,14 @@ class RequestSubmitted:
     legal_basis: LegalBasis | None = None
 
 
-@_event("ProviderConsulted", REQUEST)
+@_event("ProviderConsulted", REQUEST, senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProviderConsulted:
     """The data authority asked the provider for its opinion."""
     note: str = ""
 
 
-@_event("ProviderAnswered", REQUEST)
+@_event("ProviderAnswered", REQUEST, senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProviderAnswered:
     """The provider agreed, or refused citing a legal basis."""
@@ -55,28 +56,28 @@ class ProviderAnswered:
     reasons: str = ""
 
 
-@_event("RequestApproved", REQUEST)
+@_event("RequestApproved", REQUEST, senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RequestApproved:
     """The data authority approved the request."""
     comment: str = ""
 
 
-@_event("RequestRejected", REQUEST)
+@_event("RequestRejected", REQUEST, senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RequestRejected:
     """The data authority rejected the request, with reasons."""
     reasons: str
 
 
-@_event("RequestDisputed", REQUEST)
+@_event("RequestDisputed", REQUEST, senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RequestDisputed:
     """The requester disputed a refusal."""
     reason: str
 
 
-@_event("DisputeDecided", REQUEST)
+@_event("DisputeDecided", REQUEST, senders=(Role.DATA_AUTHORITY,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DisputeDecided:
     """The authority granted, upheld the refusal, or escalated to the leadership group."""
@@ -100,7 +101,7 @@ class GrantOpened:
     automatic: bool = False
 
 
-@_event("GrantRevoked", REQUEST)
+@_event("GrantRevoked", REQUEST, senders=(Role.DATA_AUTHORITY, Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GrantRevoked:
     """The authority or the provider revoked the grant a request obtained."""
@@ -114,7 +115,7 @@ class GrantExpired:
     expired_at: datetime
 
 
-@_event("DataAccessed", ACCESS)
+@_event("DataAccessed", ACCESS, senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DataAccessed:
     """A using department's system accessed shared data (事中留痕)."""

@@ -3,8 +3,9 @@
 A line looks like:
   {"type": "EntryRegistered", "aggregate_id": "gd-hrss-001", "sequence": 1,
    "actor": {"department": "gd-hrss", "person": "li.ming", "role": "PROVIDER"},
-   "policy": "guangdong-2018", "payload": {...}}
-Optional: "id" (a retry must reuse it), "occurred_at", "correlation_id", "causation_id", "source".
+   "payload": {...}}
+Optional: "id" (any string, as a CloudEvents id; a retry must reuse it), "policy" (default: the
+department's jurisdiction), "occurred_at", "correlation_id", "causation_id", "source".
 
 Whatever a line holds, parse_line returns its event and to_inbox the message it becomes, or
 each raises an EventError whose sentence names the field or limit at fault: a line is answered
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from events.bounds import AVRO_LONG_MAX
-from events.codec import Event, encode_payload, payload_from_json, to_headers
+from events.codec import Event, encode_payload, event_identity, payload_from_json, to_headers
 from events.envelope import Actor, Envelope
 from events.errors import EventError
 from events.publisher import MESSAGE_MAX_BYTES, Outgoing
@@ -26,7 +27,7 @@ from events.records import from_plain, instant, shown, utf8
 from events.registry import EventKind, kind_of
 from events.topics import Topics
 
-REQUIRED = ("type", "aggregate_id", "sequence", "actor", "policy", "payload")
+REQUIRED = ("type", "aggregate_id", "sequence", "actor", "payload")
 
 
 class SubmissionError(EventError):
@@ -63,16 +64,19 @@ def _object(line: str | bytes) -> dict:
 
 def _envelope(data: dict, kind: EventKind, now: datetime) -> Envelope:
     actor = _field(data, "actor", lambda v: from_plain(Actor, v, "actor"))
+    source = _field(data, "source", _text, default=lambda: f"/departments/{actor.department}")
+    event_id, cloudevent_id = _field(data, "id", lambda v: event_identity(_text(v), source),
+                                     default=lambda: (uuid.uuid4(), None))
     return Envelope(
-        event_id=_field(data, "id", _uuid, default=uuid.uuid4),
+        event_id=event_id, cloudevent_id=cloudevent_id,
         event_type=kind.event_type, schema_version=kind.version, aggregate_type=kind.aggregate_type,
         aggregate_id=_field(data, "aggregate_id", _text),
         sequence=_field(data, "sequence", _sequence),
         occurred_at=_field(data, "occurred_at", lambda v: instant(_text(v)), default=lambda: now),
-        actor=actor, policy_id=_field(data, "policy", _text),
-        correlation_id=_field(data, "correlation_id", _uuid, default=uuid.uuid4),
+        actor=actor, policy_id=_field(data, "policy", _text, default=str),
+        correlation_id=_field(data, "correlation_id", _uuid, default=lambda: event_id),
         causation_id=_field(data, "causation_id", _uuid, default=lambda: None),
-        source=_field(data, "source", _text, default=lambda: f"/departments/{actor.department}"))
+        source=source)
 
 
 def _field(data: dict, key: str, convert: Callable[[Any], Any],

@@ -41,6 +41,18 @@ class Topics:
     def inboxes(self) -> list[str]:
         return [self.inbox(a) for a in AGGREGATE_TYPES]
 
+    @property
+    def inbox_pattern(self) -> str:
+        """Every topic named like an inbox, known or not (a librdkafka regex subscription): a
+        broker that creates any topic it is sent to would otherwise keep a message to a
+        misspelt inbox unread, and its publisher would never hear of it."""
+        return "^" + self.inbox("").replace(".", "\\.") + ".+"
+
+    def subscription(self, stage: str) -> list[str]:
+        """What a stage subscribes to: its topics; the validator every inbox-like name, so that
+        it answers a message to an unknown inbox with a dead letter naming the known ones."""
+        return [self.inbox_pattern] if stage == "validator" else self.consumed_by(stage)
+
     def outputs(self) -> list[str]:
         """Every topic the validator and processors write: what the trail covers."""
         return [self.events(a) for a in AGGREGATE_TYPES + INTERNAL_AGGREGATE_TYPES] + [

@@ -181,6 +181,13 @@ def _parser() -> argparse.ArgumentParser:
     key = sub.add_parser("trail-key", help="print the trail's public key, to pin where trails are checked")
     key.set_defaults(handler=_trail_key)
 
+    contract = sub.add_parser("contract", help="write the integrator's contract: contract/asyncapi.json "
+                              "and each payload schema self-contained under contract/schemas/")
+    contract.add_argument("--out", metavar="DIR", help="where to write it (default: the source tree's contract/)")
+    contract.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 naming each file that is not current")
+    contract.set_defaults(handler=_contract)
+
     demo = sub.add_parser("demo", help="run a catalog scenario on a fresh embedded stack")
     demo.set_defaults(handler=_demo)
 
@@ -624,6 +631,23 @@ def _trail_key(args, settings: Settings) -> int:
     signer = keys.load_or_create(settings.trail_key_file)
     print(json.dumps({"public_key": keys.public_key_text(signer), "key_id": signer.key_id,
                       "algorithm": "Ed25519", "file": str(settings.trail_key_file)}, indent=2))
+    return 0
+
+
+def _contract(args, settings: Settings) -> int:
+    from pathlib import Path
+
+    from events import contract
+    directory = Path(args.out) if args.out else contract.CONTRACT_DIR
+    if args.check:
+        stale = [name for name, text in contract.render().items()
+                 if not (directory / name).exists() or (directory / name).read_text(encoding="utf-8") != text]
+        for name in stale:
+            print(f"not current: {directory / name}", file=sys.stderr)
+        print(f"{'stale' if stale else 'current'}: {directory}")
+        return 1 if stale else 0
+    changed = contract.write(directory)
+    print(f"wrote {len(changed)} file(s) under {directory} ({len(contract.render())} in the contract)")
     return 0
 
 

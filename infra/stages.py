@@ -110,7 +110,7 @@ def run(name: str, settings: Settings) -> None:
     stage = built.stage
     group = f"{settings.topic_prefix}-{name}"
     if name in GROUPED:
-        consumer = loop.subscribed(kafka, group, stage.inputs(), stage.engine, name, cluster,
+        consumer = loop.subscribed(kafka, group, topics.subscription(name), stage.engine, name, cluster,
                                    settings.session_timeout_s)
     else:
         consumer = loop.assigned(kafka, group, stage.inputs(), stage.engine, name, cluster)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, TopicPartition
 
 from events import deadletter
-from events.codec import decode_message
+from events.codec import decode_message, event_identity
 from events.topics import Topics
 
 
@@ -46,16 +46,19 @@ class VerdictWatch:
         return found
 
     def _match(self, m, event_ids: set[str], found: dict[str, Outcome]) -> None:
+        """`event_ids`: event ids (UUIDs); a message's ce_id may be any string that maps to one."""
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
+        event_id = str(event_identity(headers["ce_id"], headers.get("ce_source", ""))[0]) \
+            if "ce_id" in headers else None
         if m.topic() == self.topics.dead_letters:
-            if headers.get("ce_id") in event_ids:
-                found[headers["ce_id"]] = Outcome("dead-lettered", message=headers.get(deadletter.REASON, ""))
+            if event_id in event_ids:
+                found[event_id] = Outcome("dead-lettered", message=headers.get(deadletter.REASON, ""))
         elif m.topic() == self.topics.rejections:
             if headers.get("ce_causationid") in event_ids:
                 p = decode_message(m.headers(), m.value()).payload
                 found[headers["ce_causationid"]] = Outcome("rejected", p.rule, p.article, p.message)
-        elif headers.get("ce_id") in event_ids:
-            found[headers["ce_id"]] = Outcome("accepted")
+        elif event_id in event_ids:
+            found[event_id] = Outcome("accepted")
 
     def close(self) -> None:
         self.consumer.close()

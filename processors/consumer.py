@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine
 
-from events.codec import TYPE_PREFIX, Event, decode_message
+from events.codec import Event, decode_message
 from events.publisher import Publisher
-from events.registry import type_names
+from events.registry import ce_types_of
 from processors import store
 from runtime import store as runtime_store
 from runtime.message import Incoming
@@ -26,7 +26,7 @@ class EventConsumer:
     def __init__(self, engine: Engine, publisher: Publisher):
         self.engine = engine
         self.outbox = Outbox(engine, publisher, self.name)
-        self.wanted = frozenset((TYPE_PREFIX + n).encode() for n in type_names(self.handles))
+        self.wanted = frozenset(t.encode() for t in ce_types_of(self.handles))
         store.metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)
 

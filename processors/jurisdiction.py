@@ -9,14 +9,15 @@ from processors.verdicts import broken
 
 def resolve(event: Event, policies: Policies) -> tuple[Policy, Department]:
     """Raises RuleBroken for an unknown policy or department, or a department acting under
-    another jurisdiction's policy."""
+    another jurisdiction's policy. An event that names no policy acts under its department's."""
     env = event.envelope
-    policy = policies.policy(env.policy_id)
-    if policy is None:
-        raise broken(policies.baseline, "policy-unknown", f"Unknown policy {env.policy_id!r}.")
     department = policies.department(env.actor.department)
+    policy = policies.policy(env.policy_id or (department.policy_id if department else ""))
+    if policy is None and env.policy_id:
+        raise broken(policies.baseline, "policy-unknown", f"Unknown policy {env.policy_id!r}.")
     if department is None:
-        raise broken(policy, "department-unknown", f"Unknown department {env.actor.department!r}.")
+        raise broken(policy or policies.baseline, "department-unknown",
+                     f"Unknown department {env.actor.department!r}.")
     if department.policy_id != policy.id:
         raise broken(policy, "jurisdiction-mismatch",
                      f"{department.id} belongs to {department.policy_id}, not {policy.id}.")

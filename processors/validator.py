@@ -25,7 +25,7 @@ from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
 from events.publisher import Outgoing, Publisher
-from events.registry import kind_for
+from events.registry import kind_for, kind_of
 from events.rejection import EventRejected
 from events.topics import Topics
 from processors import catalog, jurisdiction, objections, requests, store
@@ -52,6 +52,7 @@ class Validator:
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher):
         self.engine, self.policies, self.topics = engine, policies, topics
         self.outbox = Outbox(engine, publisher, self.name)
+        self._inboxes = frozenset(self.inputs())
         store.metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)
 
@@ -59,7 +60,11 @@ class Validator:
         return self.topics.consumed_by(self.name)
 
     def decode(self, message: Incoming) -> Event | DecodeError:
-        """Decoded once, here; bytes that are no event are answered with a dead letter."""
+        """Decoded once, here; bytes that are no event, or a message to a topic that is no
+        inbox, are answered with a dead letter."""
+        if message.topic not in self._inboxes:
+            return DecodeError(f"{message.topic} is not a govshare inbox; the inboxes are "
+                               f"{', '.join(self.inputs())} (contract/asyncapi.json)")
         try:
             return decode_message(message.headers, message.value)
         except DecodeError as exc:
@@ -100,6 +105,10 @@ class Validator:
         try:
             _within_bounds(self.policies, event, message.value or b"")
             policy, department = jurisdiction.resolve(event, self.policies)
+            if env.policy_id != policy.id:  # left out: the department's jurisdiction, on record
+                env = replace(env, policy_id=policy.id)
+                event = Event(env, event.payload)
+            _publishable(event, policy)
             if env.aggregate_type == catalog_events.AGGREGATE:
                 try:
                     with tx.begin_nested():  # item sources a rejected decision must not leave
@@ -239,6 +248,20 @@ def _within_bounds(policies: Policies, event: Event, value: bytes) -> None:
         raise broken(baseline, "value-out-of-bounds", "; ".join(found[:5]) + ".")
     if not event.envelope.actor.person.strip():
         raise broken(baseline, "actor-person-required", "The acting person is blank.")
+
+
+def _publishable(event: Event, policy) -> None:
+    """The first gate of who may act: the roles the event type's registration names (the rules
+    then say which department of that role). What only govshare emits no one may publish."""
+    env = event.envelope
+    senders = kind_of(env.event_type).senders
+    if not senders:
+        raise broken(policy, "event-type-not-publishable",
+                     f"{env.event_type} is emitted by govshare itself; no department publishes it.")
+    if env.actor.role not in senders:
+        raise broken(policy, "actor-not-permitted",
+                     f"{env.actor.department} acting as {env.actor.role.value} may not publish "
+                     f"{env.event_type}: only {' or '.join(r.value for r in senders)} may.")
 
 
 def _keys(events: list[Event]) -> set[tuple[str, str]]:

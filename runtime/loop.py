@@ -243,6 +243,9 @@ def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 
         "queued.max.messages.kbytes": 8192,
         "fetch.max.bytes": 8 * 1024 * 1024,
         "session.timeout.ms": int(session_timeout * 1000),
+        # A regex subscription (the validator's, Topics.inbox_pattern) sees a new topic at the
+        # next metadata refresh: within seconds, not the default five minutes.
+        "topic.metadata.refresh.interval.ms": 5000,
         "heartbeat.interval.ms": max(int(session_timeout * 1000 / 6), 500),
     }
 

@@ -49,7 +49,7 @@ def test_every_message_is_accounted_for(service):
     assert len(dead) == 4
     reasons = " | ".join(d["reason"] for d in dead.values())
     assert "missing CloudEvents header" in reasons
-    assert "unknown event type 'EntryDeleted'" in reasons
+    assert "unknown event type 'govshare.EntryDeleted'" in reasons
     assert "does not match event type EntryRegistered" in reasons
     assert "does not decode" in reasons
     from sqlalchemy import select

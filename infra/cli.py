@@ -493,26 +493,31 @@ def _trail(args, settings: Settings) -> int:
 
 
 def _export(args, settings: Settings) -> int:
-    import csv
-
-    from projections.trail import export_rows
     from projections.verification import latest_checkpoint
     engine = _trail_engine(settings)
-    rows = export_rows(engine, **_filters(args))
     with open(args.out, "w", encoding="utf-8", newline="") as out:
-        if args.format == "jsonl":
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["position"])
-            writer.writeheader()
-            writer.writerows({k: output.csv_cell(v) for k, v in row.items()} for row in rows)
-    cover = {"export": args.out, "rows": len(rows), "filters": {k: str(v) for k, v in _filters(args).items() if v},
+        count = _export_rows(engine, args, out)
+    cover = {"export": args.out, "rows": count, "filters": {k: str(v) for k, v in _filters(args).items() if v},
              "checkpoint": latest_checkpoint(engine)}
     with open(f"{args.out}.checkpoint.json", "w", encoding="utf-8") as out:
         json.dump(cover, out, ensure_ascii=False, indent=2)
-    print(f"wrote {len(rows)} rows to {args.out}; checkpoint in {args.out}.checkpoint.json")
+    print(f"wrote {count} rows to {args.out}; checkpoint in {args.out}.checkpoint.json")
     return 0
+
+
+def _export_rows(engine, args, out: TextIO) -> int:
+    import csv
+
+    from projections.trail import export_rows
+    rows = export_rows(engine, **_filters(args))
+    if args.format == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["position"])
+        writer.writeheader()
+        writer.writerows({k: output.csv_cell(v) for k, v in row.items()} for row in rows)
+    return len(rows)
 
 
 def _public_key(args, settings: Settings) -> bytes:

@@ -141,9 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     trail.add_argument("--json", action="store_true")
     trail.set_defaults(handler=_trail)
 
-    export = sub.add_parser("export", help="write the trail as JSON Lines or CSV, with its checkpoint")
+    export = sub.add_parser("export", help="write the trail as JSON Lines, CSV or OCSF (a SIEM's), with its "
+                            "checkpoint")
     _trail_filters(export)
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--format", choices=["jsonl", "csv", "ocsf"], default="jsonl",
+                        help="ocsf: OCSF 1.8.0 API Activity JSON lines, streamed, progress on stderr")
+    export.add_argument("--progress-every", type=_positive, default=10_000, metavar="N",
+                        help="ocsf: a progress line on stderr every N records (default 10000)")
     export.add_argument("--out", required=True, metavar="FILE",
                         help="the export; FILE.checkpoint.json gets the signed checkpoint covering it")
     export.set_defaults(handler=_export)
@@ -432,6 +436,13 @@ def _instant(text: str) -> datetime:
     return instant(text).astimezone(timezone.utc)
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise ValueError(text)  # argparse's one-line error
+    return number
+
+
 def _limit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=lambda text: int(text) or None, default=1000,
                         help="at most this many rows, oldest first (default 1000; 0: all)")
@@ -496,7 +507,8 @@ def _export(args, settings: Settings) -> int:
     from projections.verification import latest_checkpoint
     engine = _trail_engine(settings)
     with open(args.out, "w", encoding="utf-8", newline="") as out:
-        count = _export_rows(engine, args, out)
+        count = (_export_ocsf(engine, args, out) if args.format == "ocsf" else
+                 _export_rows(engine, args, out))
     cover = {"export": args.out, "rows": count, "filters": {k: str(v) for k, v in _filters(args).items() if v},
              "checkpoint": latest_checkpoint(engine)}
     with open(f"{args.out}.checkpoint.json", "w", encoding="utf-8") as out:
@@ -518,6 +530,19 @@ def _export_rows(engine, args, out: TextIO) -> int:
         writer.writeheader()
         writer.writerows({k: output.csv_cell(v) for k, v in row.items()} for row in rows)
     return len(rows)
+
+
+def _export_ocsf(engine, args, out: TextIO) -> int:
+    """Stream the trail as OCSF JSON lines, one record at a time. A trail can be millions of
+    records long: progress goes to stderr, so stdout keeps the one summary line scripts read."""
+    from projections.ocsf import events
+    count = 0
+    for count, event in enumerate(events(engine, **_filters(args)), start=1):
+        out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        if count % args.progress_every == 0:
+            print(f"govshare: {count} records exported", file=sys.stderr, flush=True)
+    print(f"govshare: {count} records exported, done", file=sys.stderr)
+    return count
 
 
 def _public_key(args, settings: Settings) -> bytes:

@@ -141,9 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     trail.add_argument("--json", action="store_true")
     trail.set_defaults(handler=_trail)
 
-    export = sub.add_parser("export", help="write the trail as JSON Lines or CSV, with its checkpoint")
+    export = sub.add_parser("export", help="write the trail as JSON Lines, CSV or OCSF (a SIEM's), with its "
+                            "checkpoint")
     _trail_filters(export)
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--format", choices=["jsonl", "csv", "ocsf"], default="jsonl",
+                        help="ocsf: OCSF 1.8.0 API Activity JSON lines, streamed, progress on stderr")
+    export.add_argument("--progress-every", type=_positive, default=10_000, metavar="N",
+                        help="ocsf: a progress line on stderr every N records (default 10000)")
     export.add_argument("--out", required=True, metavar="FILE",
                         help="the export; FILE.checkpoint.json gets the signed checkpoint covering it")
     export.set_defaults(handler=_export)
@@ -439,6 +443,13 @@ def _instant(text: str) -> datetime:
     return instant(text).astimezone(timezone.utc)
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise ValueError(text)  # argparse's one-line error
+    return number
+
+
 def _limit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=lambda text: int(text) or None, default=1000,
                         help="at most this many rows, oldest first (default 1000; 0: all)")
@@ -500,26 +511,45 @@ def _trail(args, settings: Settings) -> int:
 
 
 def _export(args, settings: Settings) -> int:
-    import csv
-
-    from projections.trail import export_rows
     from projections.verification import latest_checkpoint
     engine = _trail_engine(settings)
-    rows = export_rows(engine, **_filters(args))
     with open(args.out, "w", encoding="utf-8", newline="") as out:
-        if args.format == "jsonl":
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["position"])
-            writer.writeheader()
-            writer.writerows({k: output.csv_cell(v) for k, v in row.items()} for row in rows)
-    cover = {"export": args.out, "rows": len(rows), "filters": {k: str(v) for k, v in _filters(args).items() if v},
+        count = (_export_ocsf(engine, args, out) if args.format == "ocsf" else
+                 _export_rows(engine, args, out))
+    cover = {"export": args.out, "rows": count, "filters": {k: str(v) for k, v in _filters(args).items() if v},
              "checkpoint": latest_checkpoint(engine)}
     with open(f"{args.out}.checkpoint.json", "w", encoding="utf-8") as out:
         json.dump(cover, out, ensure_ascii=False, indent=2)
-    print(f"wrote {len(rows)} rows to {args.out}; checkpoint in {args.out}.checkpoint.json")
+    print(f"wrote {count} rows to {args.out}; checkpoint in {args.out}.checkpoint.json")
     return 0
+
+
+def _export_rows(engine, args, out: TextIO) -> int:
+    import csv
+
+    from projections.trail import export_rows
+    rows = export_rows(engine, **_filters(args))
+    if args.format == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["position"])
+        writer.writeheader()
+        writer.writerows({k: output.csv_cell(v) for k, v in row.items()} for row in rows)
+    return len(rows)
+
+
+def _export_ocsf(engine, args, out: TextIO) -> int:
+    """Stream the trail as OCSF JSON lines, one record at a time. A trail can be millions of
+    records long: progress goes to stderr, so stdout keeps the one summary line scripts read."""
+    from projections.ocsf import events
+    count = 0
+    for count, event in enumerate(events(engine, **_filters(args)), start=1):
+        out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        if count % args.progress_every == 0:
+            print(f"govshare: {count} records exported", file=sys.stderr, flush=True)
+    print(f"govshare: {count} records exported, done", file=sys.stderr)
+    return count
 
 
 def _public_key(args, settings: Settings) -> bytes:

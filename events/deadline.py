@@ -35,6 +35,9 @@ class DeadlineScheduled:
     obligation_id: str | None = None
     warn_at: datetime | None = None
     escalates: str | None = None
+    # due_at counted days the official schedule does not cover yet: it may still move, and a
+    # DeadlineRescheduled will say so when the schedule arrives.
+    provisional: bool = False
 
 
 @_deadline_event("DeadlineWarningIssued")
@@ -62,6 +65,7 @@ class DeadlineExtended:
     extensions_granted: int
     article: str
     warn_at: datetime | None = None
+    provisional: bool = False
 
 
 @_deadline_event("DeadlineBreached")
@@ -99,7 +103,10 @@ class CriticismCirculated:
 @_deadline_event("DeadlineRescheduled")
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeadlineRescheduled:
-    """The authority set a case-by-case limit: the deadline moved, earlier or later."""
+    """The deadline moved, earlier or later: the authority set a case-by-case limit, or a
+    provisional deadline was computed again once the official schedule for its days arrived
+    (`article` names which; `provisional` says whether it may still move)."""
     previous_due_at: datetime
     due_at: datetime
     article: str
+    provisional: bool = False

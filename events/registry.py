@@ -17,23 +17,29 @@ class EventKind:
     event_type: str
     schema_name: str
     aggregate_type: str
-    version: int
     cls: type
     # The roles that may publish it: the first gate of who may act (the rules then say which
     # department of that role). None for what only govshare's stages emit.
     senders: tuple[Role, ...] = ()
+
+    @property
+    def version(self) -> int:
+        """The released version of the current schema: kept in schemas/history/ alone, so a
+        schema change cannot leave a stale version number behind."""
+        from events import schemas
+        return schemas.current_version(self.schema_name)
 
 
 _KINDS: dict[str, EventKind] = {}
 _BY_CLASS: dict[type, EventKind] = {}
 
 
-def event_type(name: str, *, schema: str, aggregate: str, version: int = 1,
+def event_type(name: str, *, schema: str, aggregate: str,
                senders: tuple[Role, ...] = ()) -> Callable[[type], type]:
     def register(cls: type) -> type:
         if name in _KINDS:
             raise ValueError(f"event type {name} registered twice")
-        kind = EventKind(name, schema, aggregate, version, cls, senders)
+        kind = EventKind(name, schema, aggregate, cls, senders)
         _KINDS[name] = kind
         _BY_CLASS[cls] = kind
         return cls

@@ -147,6 +147,15 @@ def writer_schemas() -> dict[int, Writer]:
 
 
 @cache
+def current_version(name: str) -> int:
+    """Which released version the current schema is."""
+    writer = writer_schemas().get(current_fingerprint(name))
+    if writer is None:
+        raise LookupError(f"schema {name} changed and is not released: run python -m events.schemas")
+    return writer.version
+
+
+@cache
 def released(name: str, version: int) -> Any:
     """One released version of a schema, as the history keeps it."""
     path = HISTORY_DIR / f"{name}.v{version}.json"
@@ -167,6 +176,7 @@ def freeze() -> list[Path]:
         path.write_text(resolved(kind.schema_name) + "\n", encoding="utf-8")
         written.append(path)
     writer_schemas.cache_clear()
+    current_version.cache_clear()
     return written
 
 

@@ -348,8 +348,8 @@ def _query_deadlines(args, settings: Settings) -> int:
     engine = _read_engine(settings)
     rows = queries.deadline_list(engine, overdue=args.overdue, party=args.party, status=args.status,
                                  limit=args.limit)
-    _print(rows, args.json, ["deadline_id", "kind", "subject_id", "party", "due_at", "status",
-                             "extensions", "article"])
+    _print(rows, args.json, ["deadline_id", "kind", "subject_id", "party", "due_at", "provisional",
+                             "status", "extensions", "article"])
     return 0
 
 
@@ -392,7 +392,7 @@ def _query_requests(args, settings: Settings) -> int:
     rows = queries.request_list(_read_engine(settings), status=args.status, requester=args.requester,
                                 limit=args.limit)
     _print(rows, args.json, ["request_id", "entry_id", "requester", "provider", "path", "status",
-                             "next_actor", "due_at"])
+                             "next_actor", "due_at", "due_provisional"])
     return 0
 
 

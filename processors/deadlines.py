@@ -40,6 +40,8 @@ class Deadline:
     sequence: int = 0
     extensions: int = 0
     escalates: str | None = None
+    # Computed with days the official schedule does not cover yet: the end may still move.
+    provisional: bool = False
 
     @property
     def next_fire_at(self) -> datetime | None:
@@ -58,6 +60,11 @@ def _last_day(limit: Limit, start: date, calendar: WorkingCalendar) -> date:
     if limit.working_days is not None:
         return calendar.add_working_days(start, limit.working_days)
     return start + timedelta(days=limit.natural_days or 0)
+
+
+def _provisional(limit: Limit, start: date, last: date, calendar: WorkingCalendar) -> bool:
+    """Natural days need no schedule; working days counted beyond it may move."""
+    return limit.working_days is not None and calendar.provisional_between(start, last)
 
 
 def _warn_at(last_day: date, policy: Policy, calendar: WorkingCalendar) -> datetime | None:
@@ -80,7 +87,7 @@ def schedule(kind: str, limit_id: str, *, subject_type: str, subject_id: str,
         subject_type=subject_type, subject_id=subject_id, obligation_id=obligation_id,
         party=party, policy_id=policy.id, started_on=started_on, last_day=last,
         due_at=end_of_day(last, policy.timezone), warn_at=_warn_at(last, policy, calendar),
-        escalates=escalates)
+        escalates=escalates, provisional=_provisional(limit, started_on, last, calendar))
 
 
 def scheduled_event(d: Deadline, policy: Policy, limit_id: str) -> dl.DeadlineScheduled:
@@ -90,7 +97,8 @@ def scheduled_event(d: Deadline, policy: Policy, limit_id: str) -> dl.DeadlineSc
         obligation_id=d.obligation_id, party=d.party, started_on=d.started_on,
         limit_days=limit.working_days or limit.natural_days or 0,
         day_kind=dl.DayKind.WORKING if limit.working_days is not None else dl.DayKind.NATURAL,
-        due_at=d.due_at, warn_at=d.warn_at, article=limit.article, escalates=d.escalates)
+        due_at=d.due_at, warn_at=d.warn_at, article=limit.article, escalates=d.escalates,
+        provisional=d.provisional)
 
 
 def extend(d: Deadline, policy: Policy, calendar: WorkingCalendar) -> tuple[Deadline, dl.DeadlineExtended] | None:
@@ -101,11 +109,12 @@ def extend(d: Deadline, policy: Policy, calendar: WorkingCalendar) -> tuple[Dead
     last = _last_day(limit, d.last_day, calendar)
     moved = replace(d, last_day=last, due_at=end_of_day(last, policy.timezone),
                     warn_at=_warn_at(last, policy, calendar), warned=False,
-                    extensions=d.extensions + 1)
+                    extensions=d.extensions + 1,
+                    provisional=d.provisional or _provisional(limit, d.last_day, last, calendar))
     return moved, dl.DeadlineExtended(
         previous_due_at=d.due_at, due_at=moved.due_at, warn_at=moved.warn_at,
         extension_days=limit.working_days or limit.natural_days or 0,
-        extensions_granted=moved.extensions, article=limit.article)
+        extensions_granted=moved.extensions, article=limit.article, provisional=moved.provisional)
 
 
 def extend_to_total(d: Deadline, total_natural_days: int, policy: Policy,
@@ -118,13 +127,37 @@ def extend_to_total(d: Deadline, total_natural_days: int, policy: Policy,
     last = d.started_on + timedelta(days=total_natural_days)
     if last <= d.last_day:
         return None
+    # A total in natural days from receipt: the schedule no longer matters.
     moved = replace(d, last_day=last, due_at=end_of_day(last, policy.timezone),
                     warn_at=_warn_at(last, policy, calendar), warned=False,
-                    extensions=d.extensions + 1)
+                    extensions=d.extensions + 1, provisional=False)
     return moved, dl.DeadlineExtended(
         previous_due_at=d.due_at, due_at=moved.due_at, warn_at=moved.warn_at,
         extension_days=(last - d.last_day).days, extensions_granted=moved.extensions,
         article=bound.article)
+
+
+def recalendar(d: Deadline, policy: Policy, calendar: WorkingCalendar,
+               source: str) -> tuple[Deadline, dl.DeadlineRescheduled] | None:
+    """A provisional deadline computed again with the calendar as it now stands (the official
+    schedule or an override arrived): the event says where it moved and whether it is still
+    provisional; None if nothing changed."""
+    limit = policy.limits.get(d.kind)
+    if d.status != OPEN or not d.provisional or limit is None:
+        return None
+    last = _last_day(limit, d.started_on, calendar)
+    provisional = _provisional(limit, d.started_on, last, calendar)
+    extension = policy.limits.get(f"{d.kind}-extension")
+    for _ in range(d.extensions if extension is not None and extension.working_days else 0):
+        start, last = last, _last_day(extension, last, calendar)
+        provisional = provisional or _provisional(extension, start, last, calendar)
+    if last == d.last_day and provisional == d.provisional:
+        return None
+    moved = replace(d, last_day=last, due_at=end_of_day(last, policy.timezone),
+                    warn_at=_warn_at(last, policy, calendar), provisional=provisional,
+                    warned=d.warned and last == d.last_day)
+    return moved, dl.DeadlineRescheduled(previous_due_at=d.due_at, due_at=moved.due_at,
+                                         article=source, provisional=provisional)
 
 
 def fulfil(d: Deadline, at: datetime, by_event: str) -> tuple[Deadline, object] | None:

@@ -27,6 +27,7 @@ from events import trail as tr
 from events.codec import encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.publisher import Outgoing, Publisher
+from events.registry import kind_for
 from events.topics import Topics
 from processors import store
 from processors.clock import Clock
@@ -136,7 +137,8 @@ class Notary:
     def _message(self, checkpoint: tr.TrailCheckpointed, number: int, at: datetime) -> Outgoing:
         envelope = Envelope(
             event_id=uuid.uuid5(CHECKPOINT_NAMESPACE, f"{self.origin}:{checkpoint.tree_size}"),
-            event_type="TrailCheckpointed", schema_version=1, aggregate_type=tr.AGGREGATE,
+            event_type="TrailCheckpointed", schema_version=kind_for(checkpoint).version,
+            aggregate_type=tr.AGGREGATE,
             aggregate_id=self.origin, sequence=number, occurred_at=at, recorded_at=at,
             actor=NOTARY, policy_id="common",
             correlation_id=uuid.uuid5(CHECKPOINT_NAMESPACE, self.origin), source="govshare:notary")

@@ -37,6 +37,8 @@ from runtime.loop import Retry, transient
 log = structlog.get_logger("govshare.deadlines")
 RETRY_FAILED = timedelta(minutes=5)  # how long a deadline whose firing failed waits to fire again
 SCHEDULER = Actor(department="govshare", person="deadline-engine", role=Role.SYSTEM)
+# What a recomputed provisional deadline cites: the schedule that moved it.
+CALENDAR_SOURCE = "State Council holiday schedule (国务院办公厅 放假安排), or policies/calendar.toml"
 
 
 class StaleDeadline(Retry):
@@ -55,6 +57,7 @@ class Scheduler(EventConsumer):
                  calendars: Callable[[str], WorkingCalendar] = calendar_for):
         super().__init__(engine, publisher)
         self.policies, self.topics, self.calendars = policies, topics, calendars
+        self._recalendared = False
 
     def inputs(self) -> list[str]:
         return self.topics.consumed_by(self.name)
@@ -139,7 +142,7 @@ class Scheduler(EventConsumer):
             limit = policy.limits.get("objection-urgent")
             if limit is None:
                 continue
-            moved = replace(d, due_at=due_at, warn_at=None, warned=False,
+            moved = replace(d, due_at=due_at, warn_at=None, warned=False, provisional=False,
                             last_day=due_at.astimezone(ZoneInfo(policy.timezone)).date())
             emitted += self._emit(tx, moved, dl.DeadlineRescheduled(
                 previous_due_at=d.due_at, due_at=due_at, article=limit.article), env.recorded_at, env)[1]
@@ -205,6 +208,9 @@ class Scheduler(EventConsumer):
         others: the batch is then fired one deadline at a time, and a failing one is set aside
         for `RETRY_FAILED` and logged, while the rest fire."""
         total = 0
+        if not self._recalendared:
+            total += self._recalendar(now)
+            self._recalendared = True
         while True:
             with self.engine.connect() as conn:
                 # Workers tick concurrently: on PostgreSQL each fires under row locks below and
@@ -224,6 +230,26 @@ class Scheduler(EventConsumer):
                     total += self._fire_alone(deadline_id, now)
             if len(due) < batch:
                 return total
+
+    def _recalendar(self, now: datetime) -> int:
+        """Compute the open provisional deadlines again with the calendar this worker started
+        with: a new chinese-calendar, or a year's schedule in policies/calendar.toml, arrives
+        with a restart. Each one that moved, or is no longer provisional, says so."""
+        emitted: Emitted = []
+        with self.engine.begin() as tx:
+            for r in tx.execute(select(store.deadlines.c.state)
+                                .where(store.deadlines.c.status == rules.OPEN)):
+                d = self._load(r.state)
+                if not d.provisional:
+                    continue
+                policy = self.policies.policy(d.policy_id)
+                moved = rules.recalendar(d, policy, self.calendars(policy.jurisdiction), CALENDAR_SOURCE)
+                if moved is not None:
+                    log.info("deadline.recalendared", deadline=d.deadline_id, due_at=moved[0].due_at.isoformat(),
+                             provisional=moved[0].provisional)
+                    emitted += self._emit(tx, moved[0], moved[1], now, None)[1]
+        self.outbox.publish(emitted)
+        return len(emitted)
 
     def _fire_all(self, deadline_ids: list[str], now: datetime) -> int:
         with self.engine.begin() as tx:

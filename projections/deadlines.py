@@ -25,7 +25,8 @@ def _(p: dl.DeadlineScheduled, env: Envelope, tx: Connection) -> None:
         deadline_id=env.aggregate_id, kind=p.kind, subject_type=p.subject_type,
         subject_id=p.subject_id, obligation_id=p.obligation_id, party=p.party,
         policy_id=env.policy_id, article=p.article, started_on=p.started_on.isoformat(),
-        due_at=p.due_at, warn_at=p.warn_at, status="open", extensions=0, escalates=p.escalates))
+        due_at=p.due_at, warn_at=p.warn_at, status="open", extensions=0, escalates=p.escalates,
+        provisional=p.provisional))
 
 
 @apply.register
@@ -41,12 +42,12 @@ def _(p: dl.DeadlineMet, env: Envelope, tx: Connection) -> None:
 @apply.register
 def _(p: dl.DeadlineExtended, env: Envelope, tx: Connection) -> None:
     _set(env, tx, due_at=p.due_at, warn_at=p.warn_at, warned_at=None,
-         extensions=p.extensions_granted)
+         extensions=p.extensions_granted, provisional=p.provisional)
 
 
 @apply.register
 def _(p: dl.DeadlineRescheduled, env: Envelope, tx: Connection) -> None:
-    _set(env, tx, due_at=p.due_at, warn_at=None, warned_at=None)
+    _set(env, tx, due_at=p.due_at, warn_at=None, warned_at=None, provisional=p.provisional)
 
 
 @apply.register

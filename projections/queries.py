@@ -161,7 +161,7 @@ def request_list(engine: Engine, *, status: str | None = None, requester: str | 
         catalog_entries.c.entry_id, catalog_entries.c.provider).where(
         catalog_entries.c.entry_id.in_({r["entry_id"] for r in rows})))}
     limits = {r["subject_id"]: r for r in _rows(engine, select(
-        deadlines.c.subject_id, deadlines.c.party, deadlines.c.due_at)
+        deadlines.c.subject_id, deadlines.c.party, deadlines.c.due_at, deadlines.c.provisional)
         .where(deadlines.c.status == "open", deadlines.c.subject_id.in_([r["request_id"] for r in rows]))
         .order_by(deadlines.c.due_at.desc()))}
     for r in rows:
@@ -172,6 +172,7 @@ def request_list(engine: Engine, *, status: str | None = None, requester: str | 
         elif r["status"] == "pending" and r["next_actor"] is None:
             r["next_actor"] = due["party"] if due else f"data authority ({r['policy_id']})"
         r["due_at"] = due["due_at"] if due else None
+        r["due_provisional"] = bool(due and due["provisional"])
     return rows
 
 

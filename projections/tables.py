@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     DDL,
     BigInteger,
     Column,
@@ -186,6 +187,8 @@ deadlines = Table(
     Column("escalates", String(64)),
     _when("warned_at"),
     _when("closed_at"),
+    # due_at counted days beyond the official working-day schedule: it may still move.
+    Column("provisional", Boolean, nullable=False, default=False),
 )
 
 supervision_actions = Table(

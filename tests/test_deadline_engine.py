@@ -6,6 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from events.codec import decode_message
+from events.publisher import Publisher
+from infra.database import make_engine
+from projections import queries
+from projections.runner import Projector, catch_up
+from processors.profiles import load_all
+from processors.scheduler import Scheduler
+from processors.working_days import WorkingCalendar
 from runtime.message import Incoming
 from processors.working_days import end_of_day
 from tests.builders import event, new_id, registered
@@ -170,3 +177,38 @@ def test_an_entry_keeps_only_its_open_obligations_and_a_closed_id_stays_taken(ha
     with harness.engine.connect() as conn:
         assert conn.scalar(select(store.obligations.c.obligation_id).where(
             store.obligations.c.entry_id == entry, store.obligations.c.open.is_(True))) is None
+
+
+def test_a_deadline_beyond_the_official_schedule_is_provisional_and_moves_when_the_schedule_comes(harness, tmp_path):
+    """2027's schedule is not published: a limit counted into it is provisional (shown as
+    such), and recomputed, with an event that says so, once a schedule for 2027 arrives."""
+    entry = new_id()
+    received = datetime(2026, 12, 24, 2, 0, tzinfo=timezone.utc)
+    harness.submit(registered(entry, **HB), event("ChangeObligationRaised", entry, 2, {
+        "obligation_id": "ob", "trigger": "DUTIES_CHANGED", "reference": "机构改革",
+        "received_on": "2026-12-24"}, **AUTH), at=received)
+    [scheduled] = harness.deadline_events()
+    assert scheduled.payload.provisional
+    assert scheduled.payload.due_at == end_of_day(date(2027, 1, 8), "Asia/Shanghai")  # 1 Jan skipped
+    assert harness.scheduler.tick(received) == 0, "nothing moves while the calendar is the same"
+    projection = make_engine(f"sqlite:///{tmp_path / 'view.db'}")
+    catch_up(Projector(projection, harness.topics), harness.kafka, "c", timeout=60)
+    [shown] = queries.deadline_list(projection)
+    assert shown["provisional"] is True and queries.utc(shown["due_at"]) == scheduled.payload.due_at
+
+    # The schedule arrives (here as an override naming 4 January a holiday too), and the
+    # engine restarts with it.
+    published = WorkingCalendar(holidays=frozenset({date(2027, 1, 1), date(2027, 1, 4)}),
+                                scheduled_years=frozenset({2027}))
+    harness.scheduler = Scheduler(harness.engine, load_all(), harness.topics, Publisher(harness.kafka),
+                                  calendars=lambda jurisdiction: published)
+    assert harness.scheduler.tick(received) == 1
+    moved = harness.deadline_events()[-1]
+    assert moved.envelope.event_type == "DeadlineRescheduled" and not moved.payload.provisional
+    assert moved.payload.previous_due_at == scheduled.payload.due_at
+    assert moved.payload.due_at == end_of_day(date(2027, 1, 11), "Asia/Shanghai")
+    harness.restart()
+    assert harness.scheduler.tick(received) == 0, "no longer provisional: computed once"
+    catch_up(Projector(projection, harness.topics), harness.kafka, "c", timeout=60)
+    [shown] = queries.deadline_list(projection)
+    assert shown["provisional"] is False and queries.utc(shown["due_at"]) == moved.payload.due_at

@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from processors.working_days import BeyondSchedule, WorkingCalendar, end_of_day
+from processors.working_days import BeyondSchedule, WorkingCalendar, calendar_for, end_of_day
 
 
 def test_ten_working_days_from_the_friday_before_national_day_2026():
@@ -37,3 +37,22 @@ def test_a_jurisdictions_overrides_win():
                           workdays=frozenset({date(2026, 10, 11)}))
     assert cal.is_working_day(date(2026, 10, 11)) and not cal.is_working_day(date(2026, 10, 12))
     assert cal.working_days_before(date(2026, 10, 15), 2) == date(2026, 10, 13)
+
+
+def test_the_fallback_keeps_the_fixed_date_holidays_and_marks_what_it_counted_provisional():
+    """For a year the State Council has not published, 1 January is still no working day
+    (全国年节及纪念日放假办法 Art. 2), and a limit that counted such days is provisional."""
+    cal = calendar_for("hebei")
+    assert {(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)} <= cal.fixed_holidays
+    assert not cal.is_working_day(date(2027, 1, 1)) and cal.is_working_day(date(2027, 1, 4))
+    # Received Thu 24 Dec 2026: 25, 28-31 Dec, then 4-8 Jan 2027 (1 Jan a holiday).
+    assert cal.add_working_days(date(2026, 12, 24), 10) == date(2027, 1, 8)
+    assert cal.provisional_between(date(2026, 12, 24), date(2027, 1, 8))
+    assert not cal.provisional_between(date(2026, 9, 25), date(2026, 10, 15))
+
+
+def test_a_years_schedule_given_as_an_override_makes_it_official():
+    cal = WorkingCalendar(beyond_schedule="weekends-only", holidays=frozenset({date(2027, 1, 1)}),
+                          scheduled_years=frozenset({2027}))
+    assert not cal.provisional_between(date(2026, 12, 24), date(2027, 1, 8))
+    assert cal.is_working_day(date(2027, 1, 4)) and not cal.is_working_day(date(2027, 1, 2))

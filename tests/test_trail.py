@@ -396,8 +396,9 @@ def test_a_forged_record_dated_in_the_future_is_found_not_left_pending(scenario,
 
 
 @pytest.mark.parametrize("table, key, change", [
-    (event_log, "event_id", dict(actor_department="gd-authority", actor_person="forged.person",
-                                 actor_role="DATA_AUTHORITY")),
+    # Values no scenario event has, so each column differs whichever event is the target.
+    (event_log, "event_id", dict(actor_department="forged-department", actor_person="forged.person",
+                                 actor_role="AUDITOR")),
     (event_log, "event_id", dict(recorded_at=datetime(2026, 1, 1, tzinfo=timezone.utc))),
     (dead_letters, "id", dict(reason="nothing to see here")),
     (rejections, "event_id", dict(rule="no-rule", article="none")),

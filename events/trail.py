@@ -1,29 +1,32 @@
 """The audit trail's contract: what a trail record is, the signed checkpoint, and the offline
-check of an inclusion proof.
+checks of an inclusion proof and of a consistency proof.
 
 Every message on an output topic (accepted event, rejection, dead letter) is one trail record.
 Its canonical bytes are the stored envelope record (codec.encode_record) for an event and the
 stored dead letter (codec.encode_dead_letter) otherwise; the leaf is RFC 9162's hash of them.
-The notary sequences the records, chains them, and signs the Merkle tree head as a checkpoint
-note in the style of C2SP tlog-checkpoint:
+The notary sequences the records, chains them, and signs the Merkle tree head as a C2SP
+tlog-checkpoint (https://c2sp.org/tlog-checkpoint) whose two extension lines carry the chain
+head and the signing time:
 
     <origin>\\n<tree size>\\n<base64 root hash>\\nchain <base64 chain head>\\ntime <RFC 3339>\\n
 
-The signature is Ed25519 over those bytes.
+The signature is Ed25519 over those bytes, and the checkpoint travels as a C2SP signed note
+(events/note.py) under the key name <origin>.
 """
 from __future__ import annotations
 
 import base64
 import enum
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from events import deadletter, merkle
+from events import deadletter, merkle, note
 from events.codec import (
     DeadLetter,
     Event,
@@ -65,12 +68,15 @@ class TrailCheckpointed:
     root_hash: bytes
     chain_head: bytes
     signed_at: datetime
-    key_id: str
+    key_id: str  # the C2SP key id, 8 hex digits (16 hex digits: signed before C2SP notes)
     signature: bytes
 
     def note(self) -> bytes:
         return checkpoint_note(self.origin, self.tree_size, self.root_hash, self.chain_head,
                                self.signed_at)
+
+    def checkpoint(self) -> Checkpoint:
+        return stored_checkpoint(self.origin, self.note(), self.key_id, self.signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,57 +133,215 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def origin_of(prefix: str) -> str:
+    """A deployment's trail origin, which is also its checkpoints' key name: one per topic prefix."""
+    return f"govshare/{prefix}"
+
+
 def checkpoint_note(origin: str, tree_size: int, root_hash: bytes, chain_head: bytes,
                     signed_at: datetime) -> bytes:
+    """The checkpoint's body: the text the notary signs (a C2SP tlog-checkpoint)."""
     return (f"{origin}\n{tree_size}\n{base64.b64encode(root_hash).decode()}\n"
             f"chain {base64.b64encode(chain_head).decode()}\ntime {_iso(signed_at)}\n").encode()
 
 
-def key_id(public_key: bytes) -> str:
-    return hashlib.sha256(public_key).digest()[:8].hex()
+def parse_note(body: bytes) -> dict[str, Any]:
+    """The head a checkpoint body states; ValueError if it is no tlog-checkpoint."""
+    lines = body.decode().split("\n")
+    if len(lines) < 4 or lines[-1] or not all(lines[:-1]):
+        raise ValueError("a checkpoint is three non-empty lines or more, each ending in a newline")
+    size, root = lines[1], base64.b64decode(lines[2], validate=True)
+    if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
+        raise ValueError(f"the tree size {size!r} is not a decimal number")
+    if len(root) != merkle.HASH_SIZE:
+        raise ValueError("the root hash is not 32 bytes of base64")
+    extra = dict(line.split(" ", 1) for line in lines[3:-1] if " " in line)
+    chain = base64.b64decode(extra["chain"]) if "chain" in extra else None
+    return {"origin": lines[0], "tree_size": int(size), "root_hash": root, "chain_head": chain,
+            "time": extra.get("time")}
 
 
-def signature_valid(public_key: bytes, note: bytes, signature: bytes) -> bool:
+# Checkpoints signed before they were C2SP notes name their key by SHA-256(public key)[:8] in
+# hex; their body is the same text, so only finding the key differs.
+LEGACY_KEY_ID_HEX = 16
+
+
+def legacy_key_id(public_key: bytes) -> str:
+    return hashlib.sha256(public_key).digest()[:LEGACY_KEY_ID_HEX // 2].hex()
+
+
+def signature_valid(public_key: bytes, body: bytes, signature: bytes) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, note)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, body)
         return True
     except (InvalidSignature, ValueError):
         return False
 
 
-def parse_note(note: bytes) -> dict[str, Any]:
-    lines = note.decode().split("\n")
-    extra = dict(line.split(" ", 1) for line in lines[3:] if line)
-    return {"origin": lines[0], "tree_size": int(lines[1]), "root_hash": base64.b64decode(lines[2]),
-            "chain_head": base64.b64decode(extra["chain"]), "time": extra["time"]}
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """A public key a verifier pins: from a verifier key (its name pinned too) or bare (any name)."""
+    public_key: bytes
+    name: str | None = None
+
+    def matches(self, name: str, key_id: str) -> bool:
+        if len(key_id) == LEGACY_KEY_ID_HEX:
+            return key_id == legacy_key_id(self.public_key)
+        return (self.name in (None, name) and note.valid_name(name)
+                and key_id == note.key_id(name, self.public_key))
 
 
-def check_proof(proof: dict[str, Any], public_key: bytes) -> list[str]:
+@dataclass(frozen=True)
+class Keys:
+    """Every key a verifier accepts (a key ring: the current key and those rotated out)."""
+    trusted: tuple[TrustedKey, ...]
+
+    @classmethod
+    def of(cls, keys: Keys | bytes) -> Keys:
+        return keys if isinstance(keys, Keys) else cls((TrustedKey(keys),))
+
+    def find(self, name: str, key_id: str) -> bytes | None:
+        return next((k.public_key for k in self.trusted if k.matches(name, key_id)), None)
+
+    def problem(self, body: bytes, signatures: Sequence[note.Signature]) -> str | None:
+        """What is wrong with the signatures on a body, or None. As C2SP asks, a signature by a
+        key not pinned is ignored, one by a pinned key must verify, and one must be there."""
+        known = [(s, self.find(s.name, s.key_id)) for s in signatures]
+        known = [(s, key) for s, key in known if key is not None]
+        if not known:
+            named = ", ".join(s.key_id for s in signatures) or "no key"
+            name = signatures[0].name if signatures else ""
+            return f"signed with key {named}, not the pinned key ({self.pinned(name)})"
+        for s, key in known:
+            if not signature_valid(key, body, s.signature):
+                return f"the signature of key {s.key_id} does not verify over the checkpoint"
+        return None
+
+    def pinned(self, name: str) -> str:
+        """The pinned keys' ids; a bare key's under `name`, the name it was asked to sign as."""
+        return ", ".join(_pinned_id(k, name) for k in self.trusted)
+
+
+def _pinned_id(key: TrustedKey, name: str) -> str:
+    name = key.name or name
+    return note.key_id(name, key.public_key) if note.valid_name(name) else legacy_key_id(key.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed checkpoint as it is kept or exchanged: its body, head and signatures."""
+    body: bytes
+    signatures: tuple[note.Signature, ...]
+    origin: str
+    tree_size: int
+    root_hash: bytes
+
+    @classmethod
+    def signed(cls, body: bytes, signatures: Sequence[note.Signature]) -> Checkpoint:
+        head = parse_note(body)
+        return cls(body, tuple(signatures), head["origin"], head["tree_size"], head["root_hash"])
+
+    def signed_note(self, keys: Keys | None = None) -> str:
+        """The C2SP signed note. A legacy signature is named by its C2SP key id, which the
+        public key gives: `keys` must hold it."""
+        return note.SignedNote(self.body.decode(), tuple(
+            _c2sp(s, keys) for s in self.signatures)).encode()
+
+
+def _c2sp(signature: note.Signature, keys: Keys | None) -> note.Signature:
+    if len(signature.key_id) != LEGACY_KEY_ID_HEX:
+        return signature
+    public_key = keys.find(signature.name, signature.key_id) if keys else None
+    if public_key is None:
+        raise ValueError(f"the checkpoint was signed before C2SP notes by key {signature.key_id}, "
+                         f"whose public key is not at hand to name it in a note")
+    return note.Signature(signature.name, note.key_id(signature.name, public_key), signature.signature)
+
+
+def stored_checkpoint(origin: str, body: bytes, key_id: str, signature: bytes) -> Checkpoint:
+    """A checkpoint as the notary signed it (one signature, by the key named as its origin)."""
+    return Checkpoint.signed(body, (note.Signature(origin, key_id, signature),))
+
+
+def checkpoint_of_text(text: str) -> Checkpoint:
+    """A kept checkpoint: a C2SP signed note (`govshare checkpoint`), or a JSON document
+    holding one as `signed_note` or, written before notes, as note, key_id and signature
+    (`govshare checkpoint --json`, an export's cover sheet, an inclusion proof)."""
+    try:
+        return checkpoint_of_json(json.loads(text))
+    except json.JSONDecodeError:
+        pass
+    try:
+        signed = note.parse(text)
+        return Checkpoint.signed(signed.text.encode(), signed.signatures)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"not a signed checkpoint: {exc}") from None
+
+
+def checkpoint_of_json(data: Any) -> Checkpoint:
+    cp = data.get("checkpoint", data) if isinstance(data, dict) else data
+    try:
+        if "signed_note" in cp:
+            signed = note.parse(cp["signed_note"])
+            return Checkpoint.signed(signed.text.encode(), signed.signatures)
+        body = base64.b64decode(cp["note"], validate=True)
+        return stored_checkpoint(parse_note(body)["origin"], body, cp["key_id"],
+                                 base64.b64decode(cp["signature"], validate=True))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"not a signed checkpoint (a signed note, or note, key_id and signature): "
+                         f"{exc}") from None
+
+
+def check_proof(proof: dict[str, Any], keys: Keys | bytes) -> list[str]:
     """What is wrong with an inclusion proof (`govshare prove`), checked with nothing but the
-    proof and the trail's public key; an empty list means the record is in the signed trail.
+    proof and the trail's pinned keys; an empty list means the record is in the signed trail.
 
     Steps: the record's bytes hash to the leaf; RFC 9162 section 2.1.3.2 takes the leaf and
     audit path to the root; the signed note names that root and tree size; the signature is
-    the pinned key's over the note.
+    a pinned key's over the note.
     """
     problems = []
     record = base64.b64decode(proof["record"])
     leaf = merkle.leaf_hash(record)
     if leaf.hex() != proof["leaf_hash"]:
         problems.append("the record's bytes do not hash to the proof's leaf")
-    cp = proof["checkpoint"]
-    note = base64.b64decode(cp["note"])
     try:
-        head = parse_note(note)
-    except (ValueError, KeyError, IndexError):
+        cp = checkpoint_of_json(proof["checkpoint"])
+    except ValueError:
         return problems + ["the checkpoint note is malformed"]
     path = [bytes.fromhex(h) for h in proof["audit_path"]]
-    if head["tree_size"] != proof["tree_size"]:
+    if cp.tree_size != proof["tree_size"]:
         problems.append("the proof's tree size is not the signed one")
-    if not merkle.verify_inclusion(leaf, proof["leaf_index"], head["tree_size"], path, head["root_hash"]):
+    if not merkle.verify_inclusion(leaf, proof["leaf_index"], cp.tree_size, path, cp.root_hash):
         problems.append("the audit path does not lead from the record to the signed root")
-    if cp["key_id"] != key_id(public_key):
-        problems.append(f"signed with key {cp['key_id']}, not the pinned key {key_id(public_key)}")
-    elif not signature_valid(public_key, note, base64.b64decode(cp["signature"])):
-        problems.append("the checkpoint signature does not verify")
+    signed = Keys.of(keys).problem(cp.body, cp.signatures)
+    return problems + ([signed] if signed else [])
+
+
+def check_consistency(proof: dict[str, Any], keys: Keys | bytes) -> list[str]:
+    """What is wrong with a consistency proof (`govshare prove-consistency`), checked with
+    nothing but the proof and the pinned keys; an empty list means the new signed tree extends
+    the old one (RFC 9162 section 2.1.4.2), so no record the old one covers was changed."""
+    try:
+        old, new = (checkpoint_of_text(proof[k]) for k in ("old_checkpoint", "new_checkpoint"))
+        path = [base64.b64decode(h, validate=True) for h in proof["path"]]
+        sizes = proof["old_size"], proof["new_size"]
+    except (KeyError, TypeError, ValueError) as exc:
+        return [f"not a consistency proof: {exc}"]
+    problems = [f"the {which} checkpoint: {p}" for which, cp in (("old", old), ("new", new))
+                if (p := Keys.of(keys).problem(cp.body, cp.signatures))]
+    if sizes != (old.tree_size, new.tree_size):
+        problems.append(f"the proof is for sizes {sizes[0]} -> {sizes[1]}, the checkpoints sign "
+                        f"{old.tree_size} -> {new.tree_size}")
+    if old.origin != new.origin:
+        problems.append(f"the checkpoints are of two logs: {old.origin} and {new.origin}")
+    if not _extends(old, new, path):
+        problems.append(f"the new tree of {new.tree_size} records does not extend the old one of "
+                        f"{old.tree_size}: a forked or rewritten history")
     return problems
+
+
+def _extends(old: Checkpoint, new: Checkpoint, path: list[bytes]) -> bool:
+    if old.tree_size == 0:  # the empty tree is a prefix of every tree
+        return not path
+    return merkle.verify_consistency(old.tree_size, new.tree_size, old.root_hash, new.root_hash, path)

@@ -1,4 +1,5 @@
-"""The govshare command: up, submit, query, rebuild, replay, trail, export, verify, prove, demo, topics."""
+"""The govshare command: up, submit, query, rebuild, replay, trail, export, verify, prove,
+prove-consistency, trail-key, demo, topics."""
 from __future__ import annotations
 
 import argparse
@@ -153,25 +154,42 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     verify = sub.add_parser("verify", help="recompute the trail's hashes and check every signature")
-    verify.add_argument("--public-key", help="pinned key: base64 of the raw Ed25519 key, or a file of it "
-                        "(default: the public half of this deployment's key)")
+    _pinned_keys(verify)
     verify.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
                         help="an unsigned record this recent is pending, not inserted (default 60)")
     verify.add_argument("--skew", type=float, default=CLOCK_SKEW.total_seconds(), metavar="SECONDS",
                         help="how far in the future a pending record may be dated (default "
                              f"{CLOCK_SKEW.total_seconds():g})")
     verify.add_argument("--against", metavar="FILE",
-                        help="a checkpoint kept outside (govshare checkpoint, an export's cover sheet or a "
-                             "proof): prove today's signed trail extends it")
+                        help="a checkpoint kept outside (govshare checkpoint: a signed note, or its --json, an "
+                             "export's cover sheet or a proof): prove today's signed trail extends it")
     verify.add_argument("--offline", action="store_true",
                         help="do not read the trail topic (a database copy checked away from the broker: "
                              "a trail cut back at its end then goes unseen)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(handler=_verify)
 
-    checkpoint = sub.add_parser("checkpoint", help="print the newest signed checkpoint, to keep outside "
-                                "and check later with verify --against")
+    checkpoint = sub.add_parser("checkpoint", help="print the newest signed checkpoint as a C2SP signed "
+                                "note, to keep outside and check later with verify --against")
+    checkpoint.add_argument("--json", action="store_true",
+                            help="its fields as JSON instead (the note, key id and signature apart, and "
+                                 "the signed note)")
     checkpoint.set_defaults(handler=_checkpoint)
+
+    consistency = sub.add_parser("prove-consistency", help="print an RFC 9162 consistency proof between "
+                                 "two signed checkpoints")
+    consistency.add_argument("old", metavar="OLD", help="a kept checkpoint (file, as govshare checkpoint "
+                             "printed it) or the tree size of a checkpoint the trail signed")
+    consistency.add_argument("new", metavar="NEW", nargs="?",
+                             help="the same, later (default: the newest checkpoint)")
+    consistency.set_defaults(handler=_prove_consistency)
+
+    check_consistency = sub.add_parser("verify-consistency", help="check a consistency proof offline: "
+                                       "the new checkpoint's tree extends the old one's")
+    check_consistency.add_argument("file", help="the proof as `govshare prove-consistency` printed it, "
+                                   "or - for standard input")
+    _pinned_keys(check_consistency)
+    check_consistency.set_defaults(handler=_verify_consistency)
 
     prove = sub.add_parser("prove", help="print an RFC 9162 inclusion proof of one event")
     prove.add_argument("record_id", metavar="EVENT_ID", help="an event id, or a dead letter's id")
@@ -179,10 +197,14 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("verify-proof", help="check an inclusion proof offline")
     check.add_argument("file", help="the proof as `govshare prove` printed it, or - for standard input")
-    check.add_argument("--public-key", help="pinned key, as for verify")
+    _pinned_keys(check)
     check.set_defaults(handler=_verify_proof)
 
     key = sub.add_parser("trail-key", help="print the trail's public key, to pin where trails are checked")
+    key.add_argument("--vkey", action="store_true",
+                     help="print only the verifier key <name>+<key id>+<base64 key> (C2SP signed-note)")
+    key.add_argument("--rotate", action="store_true",
+                     help="sign with a new key from now on; the old public key stays in the key ring")
     key.set_defaults(handler=_trail_key)
 
     contract = sub.add_parser("contract", help="write the integrator's contract: contract/asyncapi.json "
@@ -517,7 +539,7 @@ def _export(args, settings: Settings) -> int:
         count = (_export_ocsf(engine, args, out) if args.format == "ocsf" else
                  _export_rows(engine, args, out))
     cover = {"export": args.out, "rows": count, "filters": {k: str(v) for k, v in _filters(args).items() if v},
-             "checkpoint": latest_checkpoint(engine)}
+             "checkpoint": latest_checkpoint(engine, _local_keys(settings))}
     with open(f"{args.out}.checkpoint.json", "w", encoding="utf-8") as out:
         json.dump(cover, out, ensure_ascii=False, indent=2)
     print(f"wrote {count} rows to {args.out}; checkpoint in {args.out}.checkpoint.json")
@@ -552,23 +574,43 @@ def _export_ocsf(engine, args, out: TextIO) -> int:
     return count
 
 
-def _public_key(args, settings: Settings) -> bytes:
+def _pinned_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--public-key", action="append", default=[],
+                        help="pinned key: base64 of the raw Ed25519 key, or a file of it; repeatable "
+                             "(default: this deployment's key ring)")
+    parser.add_argument("--vkey", action="append", default=[],
+                        help="pinned verifier key <name>+<key id>+<base64 key>, or a file of them, one a "
+                             "line; repeatable")
+
+
+def _keys(args, settings: Settings):
+    """The keys a checkpoint may be signed with: those pinned on the command line, or else
+    every key of this deployment's ring (a checkpoint matches one by its key id)."""
+    from events import trail as tr
     from infra import keys
-    if args.public_key:
-        return keys.public_key_from(args.public_key)
-    if not settings.trail_key_file.exists():
-        raise SystemExit(f"govshare: no trail key at {settings.trail_key_file}; pin one with --public-key")
-    return keys.load(settings.trail_key_file).public_key
+    pinned = [tr.TrustedKey(keys.public_key_from(text)) for text in args.public_key]
+    pinned += [key for text in args.vkey for key in keys.vkeys_from(text)]
+    if pinned:
+        return tr.Keys(tuple(pinned))
+    found = _local_keys(settings)
+    if found is None:
+        raise SystemExit(f"govshare: no trail key at {settings.trail_key_file}; pin one with "
+                         f"--public-key or --vkey")
+    return found
+
+
+def _local_keys(settings: Settings):
+    """This deployment's key ring, or None where it has no key (it names old checkpoints)."""
+    from events.trail import origin_of
+    from infra import keys
+    return keys.ring_keys(settings.trail_key_file, origin_of(settings.topic_prefix))
 
 
 def _verify(args, settings: Settings) -> int:
     from dataclasses import asdict
 
-    from projections.verification import checkpoint_of_file, verify
-    try:
-        kept = checkpoint_of_file(_json_file(args.against)) if args.against else None
-    except ValueError as exc:
-        raise SystemExit(f"govshare: {args.against}: {exc}") from None
+    from projections.verification import verify
+    kept = _checkpoint_file(args.against) if args.against else None
     anchor = None
     if not args.offline:
         from infra.anchor import AnchorUnavailable, signed_checkpoints
@@ -580,7 +622,7 @@ def _verify(args, settings: Settings) -> int:
         if foreign:
             print(f"govshare: the trail topic holds {foreign} message(s) that are no checkpoint",
                   file=sys.stderr)
-    report = verify(_trail_engine(settings), _public_key(args, settings), timedelta(seconds=args.grace),
+    report = verify(_trail_engine(settings), _keys(args, settings), timedelta(seconds=args.grace),
                     skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept)
     if args.json:
         print(json.dumps({"intact": report.intact, "records": report.records,
@@ -616,26 +658,79 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def _json_file(path: str) -> Any:
+def _text_file(path: str) -> str:
     try:
         with (sys.stdin if path == "-" else open(path, encoding="utf-8")) as stream:
-            return json.load(stream)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return stream.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"govshare: cannot read {path}: {exc}") from None
+
+
+def _json_file(path: str) -> Any:
+    try:
+        return json.loads(_text_file(path))
+    except json.JSONDecodeError as exc:
         raise SystemExit(f"govshare: cannot read {path} as JSON: {exc}") from None
+
+
+def _json_object(path: str) -> dict[str, Any]:
+    data = _json_file(path)
+    if not isinstance(data, dict):
+        raise SystemExit(f"govshare: {path} holds no JSON object")
+    return data
+
+
+def _checkpoint_file(path: str):
+    """A kept checkpoint: a signed note, or JSON holding one (see tr.checkpoint_of_text)."""
+    from events.trail import checkpoint_of_text
+    try:
+        return checkpoint_of_text(_text_file(path))
+    except ValueError as exc:
+        raise SystemExit(f"govshare: {path}: {exc}") from None
 
 
 def _checkpoint(args, settings: Settings) -> int:
     from projections.verification import latest_checkpoint
-    cp = latest_checkpoint(_trail_engine(settings))
+    cp = latest_checkpoint(_trail_engine(settings), _local_keys(settings))
     if cp is None:
         raise SystemExit("govshare: the trail has no signed checkpoint yet")
-    print(json.dumps(cp, indent=2))
+    if args.json:
+        print(json.dumps(cp, indent=2))
+    elif "signed_note" in cp:
+        sys.stdout.write(cp["signed_note"])
+    else:
+        raise SystemExit(f"govshare: the newest checkpoint was signed before C2SP notes by key "
+                         f"{cp['key_id']}, which this deployment's key ring does not hold: use --json")
+    return 0
+
+
+def _prove_consistency(args, settings: Settings) -> int:
+    from projections.verification import prove_consistency
+    ends = [None if given is None else int(given) if given.isdigit() else _checkpoint_file(given)
+            for given in (args.old, args.new)]
+    try:
+        proof = prove_consistency(_trail_engine(settings), *ends, keys=_local_keys(settings))
+    except ValueError as exc:
+        raise SystemExit(f"govshare: {exc}") from None
+    print(json.dumps(proof, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _verify_consistency(args, settings: Settings) -> int:
+    from events.trail import check_consistency
+    proof = _json_object(args.file)
+    problems = check_consistency(proof, _keys(args, settings))
+    if problems:
+        print(output.printable("INCONSISTENT: " + "; ".join(problems)))
+        return 1
+    print(f"CONSISTENT: the signed tree of {proof['new_size']} records extends the signed tree of "
+          f"{proof['old_size']} ({len(proof['path'])} hashes)")
     return 0
 
 
 def _prove(args, settings: Settings) -> int:
     from projections.verification import prove
-    proof = prove(_trail_engine(settings), args.record_id)
+    proof = prove(_trail_engine(settings), args.record_id, _local_keys(settings))
     if proof is None:
         print(f"govshare: {args.record_id} is in no signed checkpoint (yet)", file=sys.stderr)
         return 1
@@ -645,10 +740,11 @@ def _prove(args, settings: Settings) -> int:
 
 def _verify_proof(args, settings: Settings) -> int:
     from events.trail import check_proof
-    stream: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-    with stream:
-        proof = json.load(stream)
-    problems = check_proof(proof, _public_key(args, settings))
+    proof = _json_object(args.file)
+    try:
+        problems = check_proof(proof, _keys(args, settings))
+    except (KeyError, TypeError, ValueError) as exc:
+        problems = [f"not an inclusion proof: {exc}"]
     if problems:
         print("INVALID: " + "; ".join(problems))
         return 1
@@ -657,10 +753,26 @@ def _verify_proof(args, settings: Settings) -> int:
 
 
 def _trail_key(args, settings: Settings) -> int:
+    from events import note
+    from events.trail import origin_of
     from infra import keys
-    signer = keys.load_or_create(settings.trail_key_file)
-    print(json.dumps({"public_key": keys.public_key_text(signer), "key_id": signer.key_id,
-                      "algorithm": "Ed25519", "file": str(settings.trail_key_file)}, indent=2))
+    name, path = origin_of(settings.topic_prefix), settings.trail_key_file
+    if args.rotate:
+        old, new = keys.rotate(path, name, datetime.now(timezone.utc))
+        print(f"trail key rotated: the notary signs with key {note.key_id(name, new.public_key)} "
+              f"once restarted (restart `govshare up`, or `govshare run notary`); key "
+              f"{note.key_id(name, old.public_key)} is retired and kept in {keys.ring_file(path)}")
+        print(note.vkey(name, new.public_key))
+        return 0
+    signer = keys.load_or_create(path)
+    if args.vkey:
+        print(note.vkey(name, signer.public_key))
+        return 0
+    ring = [{**e, "vkey": keys.entry_vkey(e)} for e in keys.read_ring(path)]
+    print(json.dumps({"name": name, "key_id": note.key_id(name, signer.public_key),
+                      "vkey": note.vkey(name, signer.public_key),
+                      "public_key": keys.public_key_text(signer), "algorithm": "Ed25519",
+                      "file": str(path), "ring": ring}, indent=2))
     return 0
 
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from events import merkle
+from events import merkle, note
 from events import trail as tr
 from events.codec import encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
@@ -49,12 +49,8 @@ class Signer:
     def public_key(self) -> bytes:
         return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    @property
-    def key_id(self) -> str:
-        return tr.key_id(self.public_key)
-
-    def sign(self, note: bytes) -> bytes:
-        return self.private_key.sign(note)
+    def sign(self, body: bytes) -> bytes:
+        return self.private_key.sign(body)
 
 
 @dataclass
@@ -68,7 +64,8 @@ class _Head:
 def extend_and_sign(frontier: merkle.Frontier, chain: bytes, records: list[tr.TrailRecord], *,
                     origin: str, signer: Signer, at: datetime) -> tr.TrailCheckpointed:
     """Append records to the trail's head (the frontier grows in place), extend the chain,
-    and sign the new tree head."""
+    and sign the new tree head under the key name `origin` (C2SP: the log's key name is its
+    origin)."""
     previous = frontier.size
     leaves = []
     for r in records:
@@ -77,11 +74,11 @@ def extend_and_sign(frontier: merkle.Frontier, chain: bytes, records: list[tr.Tr
         chain = merkle.chain_hash(chain, leaf)
         leaves.append(tr.TrailLeaf(record_id=r.record_id, kind=r.kind, leaf_hash=leaf))
     root = frontier.root()
-    note = tr.checkpoint_note(origin, frontier.size, root, chain, at)
+    body = tr.checkpoint_note(origin, frontier.size, root, chain, at)
     return tr.TrailCheckpointed(
         origin=origin, previous_size=previous, tree_size=frontier.size, leaves=tuple(leaves),
-        root_hash=root, chain_head=chain, signed_at=at, key_id=signer.key_id,
-        signature=signer.sign(note))
+        root_hash=root, chain_head=chain, signed_at=at, key_id=note.key_id(origin, signer.public_key),
+        signature=signer.sign(body))
 
 
 class Notary:
@@ -93,7 +90,10 @@ class Notary:
                  clock: Clock, origin: str | None = None):
         self.engine, self.topics = engine, topics
         self.signer, self.clock = signer, clock
-        self.origin = origin or f"govshare/{topics.prefix}"
+        self.origin = origin or tr.origin_of(topics.prefix)
+        if not note.valid_name(self.origin):
+            raise ValueError(f"the trail origin {self.origin!r} cannot name a signing key: "
+                             f"no spaces or '+' (C2SP signed-note)")
         self.outbox = Outbox(engine, publisher, self.name)
         store.metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)

@@ -85,20 +85,22 @@ class _Signed:
     newest: tr.TrailCheckpointed | None = None
 
 
-def verify(engine: Engine, public_key: bytes, grace: timedelta = timedelta(seconds=60), *,
+def verify(engine: Engine, keys: tr.Keys | bytes, grace: timedelta = timedelta(seconds=60), *,
            now: datetime | None = None, skew: timedelta = CLOCK_SKEW,
            anchor: Sequence[tr.TrailCheckpointed] | None = None,
-           kept: dict[str, Any] | None = None) -> Report:
-    """`grace`: how long a record may wait to be signed and its checkpoint projected before
-    its absence from the trail counts as an insertion (the notary signs within about a second
-    of reading a record, but lags under load). `anchor`: the checkpoints read from the trail
-    topic, in order. `kept`: a checkpoint kept outside the system (`checkpoint_of_file`)."""
+           kept: tr.Checkpoint | None = None) -> Report:
+    """`keys`: the pinned keys (a key ring, or one bare public key). `grace`: how long a record
+    may wait to be signed and its checkpoint projected before its absence from the trail counts
+    as an insertion (the notary signs within about a second of reading a record, but lags under
+    load). `anchor`: the checkpoints read from the trail topic, in order. `kept`: a checkpoint
+    kept outside the system (`tr.checkpoint_of_text`)."""
     now = now or datetime.now(timezone.utc)
+    keys = tr.Keys.of(keys)
     report = Report()
-    signed = _signed_trail(anchor, public_key, report) if anchor is not None else None
+    signed = _signed_trail(anchor, keys, report) if anchor is not None else None
     with engine.connect() as conn:
         checkpoints = conn.execute(select(trail_checkpoints).order_by(trail_checkpoints.c.tree_size)).all()
-        _check_signatures(checkpoints, public_key, report)
+        _check_signatures(checkpoints, keys, report)
         leaves: list[bytes] | None = [] if kept is not None else None
         found = _walk(conn, checkpoints, report, signed, leaves, skew)
         _check_rejections(conn, report)
@@ -110,8 +112,8 @@ def verify(engine: Engine, public_key: bytes, grace: timedelta = timedelta(secon
         _check_newest(signed, checkpoints, now, grace, report)
         anchors.append(f"the trail topic ({len(anchor)} checkpoint messages)")
     if kept is not None:
-        _check_kept(kept, public_key, checkpoints, leaves, report)
-        anchors.append(f"the kept checkpoint of {kept['tree_size']}")
+        _check_kept(kept, keys, checkpoints, leaves, report)
+        anchors.append(f"the kept checkpoint of {kept.tree_size}")
     report.anchor = " and ".join(anchors) or "none"
     newest = max((c for c in (signed.newest if signed else None, checkpoints[-1] if checkpoints else None)
                   if c is not None), key=lambda c: c.tree_size, default=None)
@@ -122,36 +124,31 @@ def verify(engine: Engine, public_key: bytes, grace: timedelta = timedelta(secon
     return report
 
 
-def _check_signatures(checkpoints: list, public_key: bytes, report: Report) -> None:
+def _check_signatures(checkpoints: list, keys: tr.Keys, report: Report) -> None:
     previous = 0
-    pinned = tr.key_id(public_key)
     for cp in checkpoints:
         report.checkpoints += 1
-        note = _note(cp)
-        if cp.key_id != pinned:
-            report.found("bad-signature", None, None,
-                         f"checkpoint {cp.tree_size} is signed with key {cp.key_id}, not the pinned {pinned}")
-        elif not tr.signature_valid(public_key, note, cp.signature):
-            report.found("bad-signature", None, None,
-                         f"checkpoint {cp.tree_size}: the signature does not verify over its note")
+        problem = keys.problem(_note(cp), _checkpoint(cp).signatures)
+        if problem:
+            report.found("bad-signature", None, None, f"checkpoint {cp.tree_size}: {problem}")
         if cp.previous_size != previous:
             report.found("deleted", None, None, f"checkpoint {cp.tree_size} follows {cp.previous_size}, "
                          f"but the previous checkpoint kept is {previous}")
         previous = cp.tree_size
 
 
-def _signed_trail(anchor: Sequence[tr.TrailCheckpointed], public_key: bytes, report: Report) -> _Signed:
-    """The leaves the trail topic's checkpoints carry, kept only where the pinned key signed
+def _signed_trail(anchor: Sequence[tr.TrailCheckpointed], keys: tr.Keys, report: Report) -> _Signed:
+    """The leaves the trail topic's checkpoints carry, kept only where a pinned key signed
     the checkpoint and the leaves hash to its signed root (the signature covers the note, and
     the note the root, so leaves that reproduce it are the ones signed)."""
-    pinned = tr.key_id(public_key)
     by_size: dict[int, tr.TrailCheckpointed] = {}
     for cp in anchor:
         if cp.tree_size in by_size:
             continue  # a republished checkpoint: the same bytes again
-        if cp.key_id != pinned or not tr.signature_valid(public_key, cp.note(), cp.signature):
+        problem = keys.problem(cp.note(), cp.checkpoint().signatures)
+        if problem:
             report.found("bad-signature", None, None, f"the trail topic holds a checkpoint of "
-                         f"{cp.tree_size} records that the pinned key {pinned} did not sign")
+                         f"{cp.tree_size} records that no pinned key signed: {problem}")
             continue
         by_size[cp.tree_size] = cp
     signed, frontier = _Signed(), merkle.Frontier()
@@ -345,28 +342,21 @@ def _check_newest(signed: _Signed, checkpoints: list, now: datetime, grace: time
                  f"{held}..{newest.tree_size - 1} ({len(missing)} records) are missing")
 
 
-def checkpoint_of_file(data: dict[str, Any]) -> dict[str, Any]:
-    """A kept checkpoint from what `govshare checkpoint`, an export's cover sheet or an
-    inclusion proof holds: its signed note, key id and signature."""
-    cp = data.get("checkpoint", data)
-    try:
-        note = base64.b64decode(cp["note"], validate=True)
-        head = tr.parse_note(note)
-        return {"note": note, "key_id": cp["key_id"], "signature": base64.b64decode(cp["signature"]),
-                "tree_size": head["tree_size"], "root_hash": head["root_hash"]}
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ValueError(f"not a signed checkpoint (expected note, key_id and signature): {exc}") from None
+def checkpoint_of_file(data: dict[str, Any]) -> tr.Checkpoint:
+    """A kept checkpoint from the JSON of `govshare checkpoint --json`, an export's cover sheet
+    or an inclusion proof (`tr.checkpoint_of_text` also reads a signed note)."""
+    return tr.checkpoint_of_json(data)
 
 
-def _check_kept(kept: dict[str, Any], public_key: bytes, checkpoints: list, leaves: list[bytes],
+def _check_kept(kept: tr.Checkpoint, keys: tr.Keys, checkpoints: list, leaves: list[bytes],
                 report: Report) -> None:
-    """A checkpoint kept outside: signed by the pinned key, and today's newest signed tree
+    """A checkpoint kept outside: signed by a pinned key, and today's newest signed tree
     extends it (RFC 9162 consistency proof from the stored leaves)."""
-    if kept["key_id"] != tr.key_id(public_key) or not tr.signature_valid(public_key, kept["note"],
-                                                                            kept["signature"]):
-        report.found("bad-signature", None, None, "the kept checkpoint was not signed by the pinned key")
+    problem = keys.problem(kept.body, kept.signatures)
+    if problem:
+        report.found("bad-signature", None, None, f"the kept checkpoint: {problem}")
         return
-    m = kept["tree_size"]
+    m = kept.tree_size
     newest = checkpoints[-1] if checkpoints else None
     n = newest.tree_size if newest else 0
     if m > n or m > len(leaves):
@@ -377,21 +367,21 @@ def _check_kept(kept: dict[str, Any], public_key: bytes, checkpoints: list, leav
         report.consistency = {"from": 0, "to": n, "path": [], "verified": True}
         return
     path = merkle.consistency_path(m, leaves[:n])
-    ok = merkle.verify_consistency(m, n, kept["root_hash"], newest.root_hash, path)
+    ok = merkle.verify_consistency(m, n, kept.root_hash, newest.root_hash, path)
     report.consistency = {"from": m, "to": n, "path": [h.hex() for h in path], "verified": ok}
     if not ok:
         report.found("checkpoint-mismatch", 0, None, f"today's signed tree of {n} records does not "
                      f"extend the kept checkpoint of {m}: a record in positions 0..{m - 1} was changed")
-    elif merkle.root(leaves[:m]) != kept["root_hash"]:
+    elif merkle.root(leaves[:m]) != kept.root_hash:
         # The two signed heads agree, but the stored entries under the kept one are not those.
         report.found("checkpoint-mismatch", 0, None, f"the trail's first {m} entries do not hash to "
                      f"the kept checkpoint's root: a record in positions 0..{m - 1} was changed")
 
 
-def prove(engine: Engine, record_id: str) -> dict[str, Any] | None:
+def prove(engine: Engine, record_id: str, keys: tr.Keys | None = None) -> dict[str, Any] | None:
     """An RFC 9162 inclusion proof of one record in the latest signed tree, with the record's
     bytes and the signed note, checkable offline by `govshare verify-proof` or any RFC 9162
-    implementation plus an Ed25519 check."""
+    implementation plus an Ed25519 check. `keys` name a checkpoint signed before C2SP notes."""
     with engine.connect() as conn:
         entry = conn.execute(select(trail_entries).where(trail_entries.c.record_id == record_id)).first()
         if entry is None:
@@ -413,12 +403,13 @@ def prove(engine: Engine, record_id: str) -> dict[str, Any] | None:
         "audit_path": [h.hex() for h in merkle.inclusion_path(entry.position, leaves)],
         "checkpoint": {"note": base64.b64encode(_note(cp)).decode(), "key_id": cp.key_id,
                        "signature": base64.b64encode(cp.signature).decode(),
-                       "signature_algorithm": "Ed25519"},
+                       "signature_algorithm": "Ed25519", **_signed_note(cp, keys)},
     }
 
 
-def latest_checkpoint(engine: Engine) -> dict[str, Any] | None:
-    """The newest signed tree head, as an export's cover sheet."""
+def latest_checkpoint(engine: Engine, keys: tr.Keys | None = None) -> dict[str, Any] | None:
+    """The newest signed tree head, as an export's cover sheet: its fields, and the C2SP signed
+    note (`keys` name a checkpoint signed before C2SP notes; without them it has none)."""
     with engine.connect() as conn:
         cp = _latest(conn)
         total = conn.scalar(select(func.count()).select_from(trail_entries))
@@ -427,7 +418,49 @@ def latest_checkpoint(engine: Engine) -> dict[str, Any] | None:
     return {"origin": cp.origin, "tree_size": cp.tree_size, "root_hash": cp.root_hash.hex(),
             "chain_head": cp.chain_head.hex(), "signed_at": utc(cp.signed_at).isoformat(),
             "key_id": cp.key_id, "note": base64.b64encode(_note(cp)).decode(),
-            "signature": base64.b64encode(cp.signature).decode(), "trail_entries": total}
+            "signature": base64.b64encode(cp.signature).decode(), "trail_entries": total,
+            **_signed_note(cp, keys)}
+
+
+def prove_consistency(engine: Engine, old: tr.Checkpoint | int, new: tr.Checkpoint | int | None,
+                      keys: tr.Keys | None = None) -> dict[str, Any]:
+    """An RFC 9162 section 2.1.4 consistency proof between two signed checkpoints, each given
+    as kept (a signed note) or by its tree size (a checkpoint the trail signed at that size);
+    `new` None is the newest. Checkable offline by `govshare verify-consistency`. ValueError
+    says why no proof can be made."""
+    with engine.connect() as conn:
+        old, new = _resolve(conn, old, keys), _resolve(conn, new, keys)
+        if old.tree_size > new.tree_size:
+            raise ValueError(f"the old checkpoint covers {old.tree_size} records, more than the new "
+                             f"one's {new.tree_size}")
+        leaves = list(conn.scalars(select(trail_entries.c.leaf_hash)
+                                   .where(trail_entries.c.position < new.tree_size)
+                                   .order_by(trail_entries.c.position)))
+    if len(leaves) < new.tree_size:
+        raise ValueError(f"the trail holds {len(leaves)} entries, fewer than the {new.tree_size} "
+                         f"the new checkpoint signs")
+    m, n = old.tree_size, new.tree_size
+    path = merkle.consistency_path(m, leaves) if 0 < m < n else []
+    return {
+        "format": "govshare-consistency-proof/1",
+        "algorithm": "RFC 9162 section 2.1.4 (SHA-256; leaf = H(0x00 || record), node = H(0x01 || l || r))",
+        "old_size": m, "new_size": n,
+        "old_checkpoint": old.signed_note(keys), "new_checkpoint": new.signed_note(keys),
+        "path": [base64.b64encode(h).decode() for h in path],
+    }
+
+
+def _resolve(conn, given: tr.Checkpoint | int | None, keys: tr.Keys | None) -> tr.Checkpoint:
+    if isinstance(given, tr.Checkpoint):
+        return given
+    q = select(trail_checkpoints)
+    q = q.order_by(trail_checkpoints.c.tree_size.desc()).limit(1) if given is None else \
+        q.where(trail_checkpoints.c.tree_size == given)
+    row = conn.execute(q).first()
+    if row is None:
+        raise ValueError("the trail has no signed checkpoint yet" if given is None else
+                         f"the trail signed no checkpoint of {given} records")
+    return _checkpoint(row)
 
 
 def _latest(conn):
@@ -436,5 +469,18 @@ def _latest(conn):
 
 
 def _note(cp) -> bytes:
-    """The signed note of a stored checkpoint, rebuilt from its columns."""
+    """The signed body of a stored checkpoint, rebuilt from its columns."""
     return tr.checkpoint_note(cp.origin, cp.tree_size, cp.root_hash, cp.chain_head, utc(cp.signed_at))
+
+
+def _checkpoint(cp) -> tr.Checkpoint:
+    return tr.stored_checkpoint(cp.origin, _note(cp), cp.key_id, cp.signature)
+
+
+def _signed_note(cp, keys: tr.Keys | None) -> dict[str, str]:
+    """{"signed_note": ...}, or nothing for a checkpoint signed before C2SP notes whose key
+    `keys` do not hold."""
+    try:
+        return {"signed_note": _checkpoint(cp).signed_note(keys)}
+    except ValueError:
+        return {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, select, text
 
-from events import merkle
+from events import merkle, note
 from events.codec import decode_record, encode_payload, to_headers
 from events.publisher import Outgoing, Publisher
 from events.submission import parse_line
@@ -454,7 +455,7 @@ def test_a_consistent_rewrite_is_named_by_the_leaves_the_trail_topic_carries(sce
 
 def test_a_kept_checkpoint_is_proven_a_prefix_and_a_cut_back_trail_is_not(scenario, tmp_path):
     svc = scenario.service
-    kept_now = tmp_path / "now.json"
+    kept_now = tmp_path / "now.note"
     kept_now.write_text(cli(svc, "checkpoint").stdout)
     report = json.loads(cli(svc, "verify", "--against", str(kept_now), "--json").stdout)
     assert report["intact"] and report["consistency"]["verified"]
@@ -483,10 +484,11 @@ def test_a_kept_checkpoint_is_proven_a_prefix_and_a_cut_back_trail_is_not(scenar
     # And a trail cut back below what a security team kept is found at once, offline too.
     with engine.begin() as tx:
         tx.execute(trail_checkpoints.delete().where(trail_checkpoints.c.tree_size == newest))
-    report = verify(engine, scenario.public_key, kept=checkpoint_of_file(json.loads(kept_now.read_text())))
+    report = verify(engine, scenario.public_key, kept=tr.checkpoint_of_text(kept_now.read_text()))
     assert any(f.problem == "deleted" and "cut back" in f.detail for f in report.findings)
     assert cli(svc, "verify", "--against", str(kept_now), "--offline").returncode == 0
-    forged = json.loads(kept_now.read_text()) | {"signature": base64.b64encode(bytes(64)).decode()}
+    forged = json.loads(cli(svc, "checkpoint", "--json").stdout) | {"signature": base64.b64encode(bytes(64)).decode()}
+    del forged["signed_note"]  # the older form: note, key id and signature apart
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     done = cli(svc, "verify", "--against", str(tmp_path / "forged.json"), check=False)
     assert done.returncode == 1 and "BAD-SIGNATURE" in done.stdout
@@ -533,3 +535,89 @@ def test_what_readers_receive_is_safe_to_open(scenario, tmp_path):
     assert not any(c in shown for c in "\r\u202e") and "参保信息\\u202e名单\\r覆盖" in shown
     exact = json.loads(cli(svc, "query", "catalog", entry, "--json").stdout)
     assert exact["title"] == "参保信息\u202e名单\r覆盖", "--json keeps the data exact"
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def spec_key_id(name: str, public_key: bytes) -> str:
+    """c2sp.org/signed-note, Ed25519: SHA-256(key name || 0x0A || 0x01 || public key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\x0a\x01" + public_key).digest()[:4].hex()
+
+
+def test_the_checkpoint_is_a_c2sp_signed_note_under_the_deployment_s_key(scenario, tmp_path):
+    svc = scenario.service
+    text = cli(svc, "checkpoint").stdout
+    body, _, signatures = text.rpartition("\n\n")
+    origin, size, root, *extensions = body.split("\n")
+    newest = json.loads(cli(svc, "checkpoint", "--json").stdout)
+    assert origin == f"govshare/{svc.topics.prefix}" and int(size) == newest["tree_size"]
+    assert base64.b64decode(root).hex() == newest["root_hash"] and extensions[0].startswith("chain ")
+    [line] = signatures.splitlines()
+    assert line.startswith(f"\u2014 {origin} ")
+    blob = base64.b64decode(line.split(" ")[2])
+    key_id = spec_key_id(origin, scenario.public_key)
+    assert blob[:4].hex() == key_id == newest["key_id"] and tr.signature_valid(
+        scenario.public_key, (body + "\n").encode(), blob[4:])
+    vkey = cli(svc, "trail-key", "--vkey").stdout.strip()
+    ed25519_key = base64.b64encode(b"\x01" + scenario.public_key).decode()
+    assert vkey == f"{origin}+{key_id}+{ed25519_key}"
+    # Either form of a kept checkpoint anchors verify --against.
+    for name, kept in (("kept.note", text), ("kept.json", json.dumps(newest))):
+        (tmp_path / name).write_text(kept)
+        report = json.loads(cli(svc, "verify", "--against", str(tmp_path / name), "--vkey", vkey,
+                                "--json").stdout)
+        assert report["intact"] and report["consistency"]["verified"], name
+
+
+def test_a_consistency_proof_between_real_checkpoints_verifies_offline_and_a_fork_does_not(scenario, tmp_path):
+    svc = scenario.service
+    with svc.engine().connect() as conn:
+        sizes = list(conn.scalars(select(trail_checkpoints.c.tree_size).order_by(trail_checkpoints.c.tree_size)))
+    assert len(sizes) > 1, "the scenario signs more than one checkpoint"
+    (tmp_path / "new.note").write_text(cli(svc, "checkpoint").stdout)
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(cli(svc, "prove-consistency", str(sizes[0]), str(tmp_path / "new.note")).stdout)
+    proof = json.loads(proof_file.read_text())
+    assert (proof["old_size"], proof["new_size"]) == (sizes[0], sizes[-1]) and proof["path"]
+    # Offline: no database, no broker, no key file; only the pinned verifier key.
+    vkey = cli(svc, "trail-key", "--vkey").stdout.strip()
+    away = {**svc.env, "GOVSHARE_HOME": str(tmp_path / "elsewhere"), "GOVSHARE_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "GOVSHARE_DATABASE_URL": f"sqlite:///{tmp_path / 'elsewhere' / 'none.db'}"}
+    done = run_cli(away, "verify-consistency", str(proof_file), "--vkey", vkey)
+    assert done.returncode == 0 and done.stdout.startswith("CONSISTENT"), done.stdout + done.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+    # A fork: the trail's own key signs a tree of the same size whose first record differs.
+    new = tr.checkpoint_of_text(proof["new_checkpoint"])
+    signer = keys.load(Path(svc.env["GOVSHARE_HOME"]) / "trail-key.pem")
+    forked_root = merkle.node_hash(merkle.leaf_hash(b"rewritten"), new.root_hash)
+    body = tr.checkpoint_note(new.origin, new.tree_size, forked_root, bytes(32), datetime.now(timezone.utc))
+    fork = tr.stored_checkpoint(new.origin, body, new.signatures[0].key_id, signer.sign(body))
+    (tmp_path / "fork.json").write_text(json.dumps(proof | {"new_checkpoint": fork.signed_note()}))
+    done = run_cli(away, "verify-consistency", str(tmp_path / "fork.json"), "--vkey", vkey)
+    assert done.returncode == 1 and len(done.stdout.splitlines()) == 1 and "forked" in done.stdout
+
+    # Files that are no proof are answered with a sentence, never a traceback.
+    (tmp_path / "junk.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[]")
+    for junk in ("junk.json", "list.json", "missing.json"):
+        done = run_cli(away, "verify-consistency", str(tmp_path / junk), "--vkey", vkey)
+        assert done.returncode != 0 and "Traceback" not in done.stderr and done.stderr.startswith("govshare:"), junk
+    done = cli(svc, "prove-consistency", str(sizes[-1] + 1000), check=False)
+    assert done.returncode != 0 and "no checkpoint of" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_checkpoints_signed_before_c2sp_notes_still_verify(scenario, tmp_path):
+    engine = tampered_copy(scenario, tmp_path)
+    with engine.begin() as tx:
+        tx.execute(trail_checkpoints.update().values(key_id=tr.legacy_key_id(scenario.public_key)))
+    assert verify(engine, scenario.public_key).intact
+    origin = f"govshare/{scenario.service.topics.prefix}"
+    ring = tr.Keys((tr.TrustedKey(scenario.public_key, origin),))
+    assert verify(engine, ring).intact
+    other = keys.load_or_create(tmp_path / "other.pem").public_key
+    assert {f.problem for f in verify(engine, other).findings} == {"bad-signature"}
+    assert note.key_id(origin, scenario.public_key) == spec_key_id(origin, scenario.public_key)

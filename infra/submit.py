@@ -67,6 +67,8 @@ def _publish_and_wait(events: list[tuple[int, Event, Outgoing]], kafka, topics: 
         result = {"line": number, "event_id": str(env.event_id), "type": env.event_type,
                   "aggregate_id": env.aggregate_id, "sequence": env.sequence,
                   "status": found.status if found else "no-verdict"}
+        if env.cloudevent_id is not None:
+            result["id"] = env.cloudevent_id  # the publisher's own id, as given
         if found and found.status != "accepted":
             result.update(rule=found.rule, article=found.article, error=found.message)
         elif not found and unsent:

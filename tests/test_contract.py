@@ -26,6 +26,7 @@ from events.publisher import Outgoing, Publisher
 from events.registry import all_kinds, kind_of
 from events.submission import parse_line
 from events.topics import AGGREGATE_TYPES
+from infra.submit import submit_lines
 from infra.verdicts import VerdictWatch
 from projections import queries
 from tests.builders import lines, registered, request
@@ -180,3 +181,14 @@ def test_an_event_only_govshare_emits_is_refused_with_a_rule(running):
     found = verdicts(running, [msg], {event_id})[event_id]
     assert (found.status, found.rule) == ("rejected", "event-type-not-publishable")
     assert found.article
+
+
+def test_a_submitted_line_may_carry_any_id_and_leave_the_policy_to_its_department(running):
+    line = registered(f"entry-{uuid.uuid4().hex[:8]}")
+    del line["policy"]
+    line["id"] = "hrss/2026/0001"
+    [result] = submit_lines(lines(line), running.kafka, running.topics, timeout=60)
+    assert (result["status"], result["id"]) == ("accepted", "hrss/2026/0001")
+    assert result["event_id"] == str(event_identity("hrss/2026/0001", "/departments/gd-hrss")[0])
+    [again] = submit_lines(lines(line), running.kafka, running.topics, timeout=60)
+    assert again["event_id"] == result["event_id"] and again["status"] == "accepted", "a retry, answered again"

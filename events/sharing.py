@@ -104,8 +104,10 @@ class GrantOpened:
 @_event("GrantRevoked", REQUEST, senders=(Role.DATA_AUTHORITY, Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GrantRevoked:
-    """The authority or the provider revoked the grant a request obtained."""
+    """The authority or the provider revoked the grant a request obtained: a refusal after the
+    fact, so the provider cites a legal basis (GD-2018 Art. 16) and the authority its reasons."""
     reason: str
+    legal_basis: LegalBasis | None = None
 
 
 @_event("GrantExpired", GRANT)

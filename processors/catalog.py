@@ -35,6 +35,7 @@ class PendingRevision:
     item_codes: tuple[str, ...]
     obligation_id: str | None = None
     share_type: str = ev.ShareType.UNCONDITIONAL.value
+    share_methods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ class EntryState:
     pending: PendingRevision | None = None
     obligations: tuple[Obligation, ...] = ()
     share_type: str = ev.ShareType.UNCONDITIONAL.value
+    # The sharing methods the entry offers (Ningbo Art. 10 提供方式); empty in a state stored
+    # before they were kept, which then offers whatever is asked, as it did.
+    share_methods: tuple[str, ...] = ()
 
     def obligation(self, obligation_id: str | None) -> Obligation | None:
         return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
@@ -247,20 +251,26 @@ def evolve(state: EntryState | None, event: Event) -> EntryState:
     return replace(new, sequence=event.envelope.sequence)
 
 
+def _methods(attrs: ev.EntryAttributes) -> tuple[str, ...]:
+    return tuple(sorted(m.value for m in attrs.share_methods))
+
+
 @_evolve.register
 def _(payload: ev.EntryRegistered, state: None, event: Event) -> EntryState:
     env = event.envelope
     return EntryState(entry_id=env.aggregate_id, provider=env.actor.department,
                       policy_id=env.policy_id, status=PUBLISHED, sequence=env.sequence,
                       version=1, item_codes=tuple(sorted(payload.attributes.item_codes)),
-                      share_type=payload.attributes.share_type.value)
+                      share_type=payload.attributes.share_type.value,
+                      share_methods=_methods(payload.attributes))
 
 
 @_evolve.register
 def _(payload: ev.EntryRevised, state: EntryState, event: Event) -> EntryState:
     return replace(state, version=state.version + 1,
                    item_codes=tuple(sorted(payload.attributes.item_codes)),
-                   share_type=payload.attributes.share_type.value)
+                   share_type=payload.attributes.share_type.value,
+                   share_methods=_methods(payload.attributes))
 
 
 @_evolve.register
@@ -277,7 +287,8 @@ def _(payload: ev.ChangeObligationRaised, state: EntryState, event: Event) -> En
 @_evolve.register
 def _(payload: ev.RevisionSubmitted, state: EntryState, event: Event) -> EntryState:
     pending = PendingRevision(payload.revision_id, tuple(sorted(payload.attributes.item_codes)),
-                              payload.obligation_id, payload.attributes.share_type.value)
+                              payload.obligation_id, payload.attributes.share_type.value,
+                              _methods(payload.attributes))
     return replace(state, pending=pending)
 
 
@@ -285,7 +296,8 @@ def _(payload: ev.RevisionSubmitted, state: EntryState, event: Event) -> EntrySt
 def _(payload: ev.RevisionApproved, state: EntryState, event: Event) -> EntryState:
     pending = state.pending
     approved = replace(state, version=state.version + 1, item_codes=pending.item_codes,
-                       share_type=pending.share_type, pending=None)
+                       share_type=pending.share_type, share_methods=pending.share_methods,
+                       pending=None)
     fulfilled = state.obligation(pending.obligation_id)
     return approved.with_obligation(replace(fulfilled, open=False)) if fulfilled else approved
 

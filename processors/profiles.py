@@ -29,6 +29,9 @@ class Limit:
     working_days: int | None = None
     natural_days: int | None = None
     max_extensions: int | None = None
+    # Who must act within the limit, where the texts differ on it: "provider" or
+    # "data-authority" (GD-2008 Art. 22 gives a request's answer to the provider).
+    party: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

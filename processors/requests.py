@@ -1,15 +1,18 @@
 """Share-request rules (DOMAIN.md §2): pure decisions over a request's state.
 
-Unconditional entries are granted on request; conditional ones, and desensitized provision of
-non-shareable ones, go to the data authority, which may consult the provider; a refusal needs
-a legal basis (provider) or reasons (authority); a refused requester may dispute once.
+Unconditional entries are granted on request (unless the data would land at the user by
+exchange); conditional ones, and desensitized provision of non-shareable ones, go to the data
+authority of the entry's jurisdiction, which approves only once the provider agreed; a refusal
+needs a legal basis (provider) or reasons (authority) and is overturned only by deciding a
+dispute; a refused requester may dispute once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 
 from events import sharing as sh
-from events.catalog import LegalBasisKind, ShareType
+from events.catalog import LegalBasis, LegalBasisKind, ShareMethod, ShareType
 from events.codec import Event
 from events.envelope import Role
 from processors import jurisdiction
@@ -32,6 +35,10 @@ class RequestState:
     path: str  # auto | conditional | desensitized
     sequence: int
     disputed_once: bool = False
+    provider_answer: str = ""  # "", AGREED or REFUSED: the provider's latest answer
+
+
+AGREED, REFUSED_BY_PROVIDER = "agreed", "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,14 @@ class Context:
     policy: Policy
     department: Department
     entry: EntryState | None
+    # The profile of the entry's jurisdiction: its data authority reviews, its rules decide the
+    # review path (None only where the entry is unknown).
+    entry_policy: Policy | None = None
+    received_on: date | None = None  # the day the validator received the event, in its zone
+
+    @property
+    def review(self) -> Policy:
+        return self.entry_policy or self.policy
 
 
 def decide(state: RequestState | None, event: Event, ctx: Context) -> Verdict:
@@ -59,55 +74,127 @@ def _status(state: RequestState, ctx: Context, rule: str, *allowed: str) -> None
 
 
 def _check(p: object, state: RequestState | None, event: Event, ctx: Context) -> None:
-    actor = event.envelope.actor
     if isinstance(p, sh.RequestSubmitted):
-        jurisdiction.require(actor.role == Role.USER, event, ctx, "a using department")
-        entry = ctx.entry
-        if entry is None:
-            raise broken(ctx.policy, "entry-must-exist", f"No catalog entry {p.entry_id}.")
-        if entry.status != PUBLISHED:
-            raise broken(ctx.policy, "entry-taken-down", f"{p.entry_id} was taken down.")
-        missing = sorted(set(p.items) - set(entry.item_codes))
-        if missing or not p.items:
-            raise broken(ctx.policy, "items-not-in-entry", f"Not in {p.entry_id}: {', '.join(missing) or 'none asked'}.")
-        if entry.share_type == ShareType.NON_SHAREABLE and not p.desensitized:
-            raise broken(ctx.policy, "non-shareable", f"{p.entry_id} is non-shareable.")
-        if path_of(entry, p) != "auto" and not all(
-                s.strip() for s in (p.purpose, p.scenario, p.business_process)):
-            raise broken(ctx.policy, "request-details-required", "Purpose, scenario or process missing.")
+        _check_submission(p, event, ctx)
     elif isinstance(p, sh.ProviderConsulted):
-        jurisdiction.require_authority(event, ctx)
+        _require_entry_authority(event, ctx)
         _status(state, ctx, "request-not-pending", PENDING)
     elif isinstance(p, sh.ProviderAnswered):
-        jurisdiction.require(actor.role == Role.PROVIDER and actor.department == state.provider, event, ctx,
-                 f"the provider {state.provider}")
+        _require_provider(state, event, ctx)
         _status(state, ctx, "request-not-pending", PENDING)
-        basis = p.legal_basis
-        if not p.agrees and (basis is None or basis.kind == LegalBasisKind.INTERNAL_RULE):
-            raise broken(ctx.policy, "refusal-needs-legal-basis", "The refusal cites no law, regulation or rule.")
-    elif isinstance(p, (sh.RequestApproved, sh.RequestRejected)):
-        jurisdiction.require_authority(event, ctx)
+        if not p.agrees:
+            _require_legal_basis(p.legal_basis, ctx, "The refusal")
+    elif isinstance(p, sh.RequestApproved):
+        _require_entry_authority(event, ctx)
         _status(state, ctx, "request-not-pending", PENDING)
-        if isinstance(p, sh.RequestRejected) and not p.reasons.strip():
-            raise broken(ctx.policy, "rejection-needs-reasons", "")
+        _check_provider_agreed(state, ctx)
+    elif isinstance(p, sh.RequestRejected):
+        _require_entry_authority(event, ctx)
+        _status(state, ctx, "request-not-pending", PENDING)
+        _require_text(p.reasons, ctx, "rejection-needs-reasons")
     elif isinstance(p, sh.RequestDisputed):
+        actor = event.envelope.actor
         jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
-                 f"the requester {state.requester}")
+                             f"the requester {state.requester}")
         _status(state, ctx, "dispute-needs-refusal", REJECTED)
     elif isinstance(p, sh.DisputeDecided):
-        jurisdiction.require_authority(event, ctx)
+        _require_entry_authority(event, ctx)
         _status(state, ctx, "dispute-needs-refusal", DISPUTED)
     elif isinstance(p, sh.GrantRevoked):
-        jurisdiction.require(actor.role == Role.DATA_AUTHORITY and ctx.department.authority
-                 or actor.role == Role.PROVIDER and actor.department == state.provider,
-                 event, ctx, "the data authority or the provider")
-        _status(state, ctx, "grant-must-be-open", GRANTED)
+        _check_revocation(p, state, event, ctx)
+
+
+def _check_submission(p: sh.RequestSubmitted, event: Event, ctx: Context) -> None:
+    jurisdiction.require(event.envelope.actor.role == Role.USER, event, ctx, "a using department")
+    entry = ctx.entry
+    if entry is None:
+        raise broken(ctx.policy, "entry-must-exist", f"No catalog entry {p.entry_id}.")
+    if entry.status != PUBLISHED:
+        raise broken(ctx.policy, "entry-taken-down", f"{p.entry_id} was taken down.")
+    missing = sorted(set(p.items) - set(entry.item_codes))
+    if missing or not p.items:
+        raise broken(ctx.policy, "items-not-in-entry", f"Not in {p.entry_id}: {', '.join(missing) or 'none asked'}.")
+    if entry.share_type == ShareType.NON_SHAREABLE and not p.desensitized:
+        raise broken(ctx.policy, "non-shareable", f"{p.entry_id} is non-shareable.")
+    if not (p.purpose.strip() and p.business_process.strip()):
+        raise broken(ctx.policy, "purpose-required", "The purpose or the business process is blank.")
+    if path_of(entry, p) != "auto" and not p.scenario.strip():
+        raise broken(ctx.policy, "request-details-required", "The scenario is blank.")
+    if ctx.received_on is not None and p.period_end < ctx.received_on:
+        raise broken(ctx.policy, "share-period-ended",
+                     f"The period ended on {p.period_end}, before the request arrived on {ctx.received_on}.")
+    if entry.share_methods and p.method.value not in entry.share_methods:
+        raise broken(ctx.review, "method-not-offered",
+                     f"{p.entry_id} offers {', '.join(entry.share_methods)}, not {p.method.value}.")
+
+
+def _require_entry_authority(event: Event, ctx: Context) -> None:
+    """The data authority that reviews a request is the one of the entry's jurisdiction: an
+    authority elsewhere, acting under its own profile, decides nothing here."""
+    jurisdiction.require_authority(event, ctx)
+    review = ctx.review
+    if ctx.policy.jurisdiction != review.jurisdiction:
+        raise broken(review, "authority-of-the-entry",
+                     f"{event.envelope.actor.department} is the data authority of {ctx.policy.jurisdiction}; "
+                     f"the entry {ctx.entry.entry_id if ctx.entry else ''} is of {review.jurisdiction}.")
+
+
+def _require_provider(state: RequestState, event: Event, ctx: Context) -> None:
+    actor = event.envelope.actor
+    jurisdiction.require(actor.role == Role.PROVIDER and actor.department == state.provider, event, ctx,
+                         f"the provider {state.provider}")
+
+
+def _require_legal_basis(basis: LegalBasis | None, ctx: Context, what: str) -> None:
+    """Refusing or withdrawing data the law makes shareable needs a law, regulation or rule;
+    a department's internal rule is none (GD-2018 Art. 16)."""
+    if basis is None or basis.kind == LegalBasisKind.INTERNAL_RULE:
+        raise broken(ctx.policy, "refusal-needs-legal-basis", f"{what} cites no law, regulation or rule.")
+
+
+def _require_text(text: str, ctx: Context, rule: str) -> None:
+    if not text.strip():
+        raise broken(ctx.policy, rule, "")
+
+
+def _check_provider_agreed(state: RequestState, ctx: Context) -> None:
+    """Joint review: the provider's agreement comes before the authority's approval; a refusal with a legal basis is overturned only by deciding a
+    dispute, so the trail shows who overruled it and why."""
+    review = ctx.review
+    if state.provider_answer == REFUSED_BY_PROVIDER:
+        raise broken(review, "provider-refusal-stands",
+                     f"{state.provider} refused with a legal basis: reject, and the requester may dispute.")
+    if state.provider_answer != AGREED and _needs_provider(ctx):
+        raise broken(review, "provider-agreement-first", f"{state.provider} has not agreed yet.")
+
+
+def _needs_provider(ctx: Context) -> bool:
+    """The provider's agreement is needed for data it may restrict: a conditional or
+    non-shareable entry. An exchange of unconditional data is reviewed for its method only."""
+    return ctx.entry is not None and ctx.entry.share_type != ShareType.UNCONDITIONAL
+
+
+def _check_revocation(p: sh.GrantRevoked, state: RequestState, event: Event, ctx: Context) -> None:
+    """Withdrawing data the law makes shareable is a refusal: the provider cites a legal basis,
+    the authority gives reasons."""
+    actor = event.envelope.actor
+    if actor.role == Role.PROVIDER:
+        _require_provider(state, event, ctx)
+    else:
+        _require_entry_authority(event, ctx)
+    _status(state, ctx, "grant-must-be-open", GRANTED)
+    if actor.role == Role.PROVIDER:
+        _require_legal_basis(p.legal_basis, ctx, "The revocation")
+    _require_text(p.reason, ctx, "revocation-needs-reasons")
 
 
 def path_of(entry: EntryState, p: sh.RequestSubmitted) -> str:
+    """Only unconditional data by a method that leaves it where it is takes the automatic
+    route: an exchange lands the data at the user and is the authority's to decide."""
     if p.desensitized:
         return "desensitized"
-    return "auto" if entry.share_type == ShareType.UNCONDITIONAL else "conditional"
+    automatic = entry.share_type == ShareType.UNCONDITIONAL and p.method != ShareMethod.EXCHANGE
+    return "auto" if automatic else "conditional"
 
 
 _DISPUTE = {sh.DisputeOutcome.GRANT: GRANTED, sh.DisputeOutcome.UPHOLD_REFUSAL: REFUSED,
@@ -126,5 +213,12 @@ def evolve(state: RequestState | None, event: Event, ctx: Context) -> RequestSta
               sh.RequestDisputed: DISPUTED, sh.GrantRevoked: REVOKED}.get(type(p), state.status)
     if isinstance(p, sh.DisputeDecided):
         status = _DISPUTE[p.outcome]
-    return replace(state, status=status, sequence=env.sequence,
+    return replace(state, status=status, sequence=env.sequence, provider_answer=_answer(state, p),
                    disputed_once=state.disputed_once or isinstance(p, sh.RequestDisputed))
+
+
+def _answer(state: RequestState, p: object) -> str:
+    """The provider's answer to the current consultation: a new consultation asks again."""
+    if isinstance(p, sh.ProviderAnswered):
+        return AGREED if p.agrees else REFUSED_BY_PROVIDER
+    return "" if isinstance(p, sh.ProviderConsulted) else state.provider_answer

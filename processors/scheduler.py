@@ -122,18 +122,34 @@ class Scheduler(EventConsumer):
 
     def _apply_request(self, tx: Connection, event: Event) -> Emitted:
         env, p = event.envelope, event.payload
-        policy = self.policies.policy(env.policy_id)
+        policy = self._review_policy(env)
         if isinstance(p, sh.RequestSubmitted) and env.route != "auto":
-            authority = next((d.id for d in self.policies.departments.values()
-                              if d.authority and d.policy_id == policy.id), "data-authority")
-            return self._start_round(tx, event, rules.REQUEST_DECISION, authority)
+            return self._start_answer(tx, event, policy)
         if isinstance(p, sh.ProviderConsulted):
-            return self._start_round(tx, event, rules.PROVIDER_ANSWER, env.provider)
+            return self._start_round(tx, event, rules.PROVIDER_ANSWER, env.provider, policy=policy)
         if isinstance(p, sh.ProviderAnswered):
             return self._fulfil(tx, event, None, kind=rules.PROVIDER_ANSWER)
         if isinstance(p, (sh.RequestApproved, sh.RequestRejected)):
             return self._fulfil(tx, event, None)
         return []
+
+    def _review_policy(self, env: Envelope):
+        """A request is reviewed under the profile of its entry's jurisdiction: the provider's,
+        whatever the requester's is."""
+        provider = self.policies.department(env.provider or "")
+        return self.policies.policy(provider.policy_id if provider else env.policy_id)
+
+    def _start_answer(self, tx: Connection, event: Event, policy) -> Emitted:
+        """The limit for answering a reviewed request runs for whom the profile names: the data
+        authority (GD-2018 Art. 19), or the provider (GD-2008 Art. 22), whose lateness is then
+        a provider's breach like an unanswered consultation."""
+        limit = policy.limits.get("request-decision")
+        if limit is not None and limit.party == "provider":
+            return self._start_round(tx, event, rules.PROVIDER_ANSWER, event.envelope.provider,
+                                     policy=policy, limit_id="request-decision")
+        authority = next((d.id for d in self.policies.departments.values()
+                          if d.authority and d.policy_id == policy.id), "data-authority")
+        return self._start_round(tx, event, rules.REQUEST_DECISION, authority, policy=policy)
 
     def _reschedule(self, tx: Connection, event: Event, due_at: datetime) -> Emitted:
         env, emitted = event.envelope, []
@@ -148,23 +164,26 @@ class Scheduler(EventConsumer):
                 previous_due_at=d.due_at, due_at=due_at, article=limit.article), env.recorded_at, env)[1]
         return emitted
 
-    def _start_round(self, tx: Connection, event: Event, kind: str, party: str | None) -> Emitted:
-        """A limit named like its kind in the profile, running from the day the event was
-        received. Each start is a new round (a second consultation, a contested resolution),
-        counted from the deadlines of this kind already started, so none is scheduled twice."""
+    def _start_round(self, tx: Connection, event: Event, kind: str, party: str | None, *,
+                     policy=None, limit_id: str | None = None) -> Emitted:
+        """A limit named like its kind in the profile (or `limit_id`), running from the day the
+        event was received, under the event's profile unless `policy` is given. Each start is a
+        new round (a second consultation, a contested resolution), counted from the deadlines
+        of this kind already started, so none is scheduled twice."""
         env = event.envelope
-        policy = self.policies.policy(env.policy_id)
+        policy = policy or self.policies.policy(env.policy_id)
+        limit_id = limit_id or kind
         rounds = tx.execute(select(func.count()).select_from(store.deadlines).where(
             store.deadlines.c.subject_id == env.aggregate_id,
             store.deadlines.c.kind == kind)).scalar_one()
-        d = rules.schedule(kind, kind, subject_type=env.aggregate_type, subject_id=env.aggregate_id,
+        d = rules.schedule(kind, limit_id, subject_type=env.aggregate_type, subject_id=env.aggregate_id,
                            obligation_id=f"round-{rounds + 1}", party=party or env.actor.department,
                            started_on=env.recorded_at.astimezone(ZoneInfo(policy.timezone)).date(),
                            policy=policy, calendar=self.calendars(policy.jurisdiction))
         if d is None:
             log.info("deadlines.no_limit", policy=policy.id, kind=kind)
             return []
-        return self._emit(tx, d, rules.scheduled_event(d, policy, kind), env.recorded_at, env,
+        return self._emit(tx, d, rules.scheduled_event(d, policy, limit_id), env.recorded_at, env,
                           new=True)[1]
 
     def _fulfil(self, tx: Connection, event: Event, obligation_id: str | None,

@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from dataclasses import replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select
@@ -121,7 +122,8 @@ class Validator:
                 established = self._judge_access(states, event, policy)
             else:
                 rules, state_kind = _ON_AN_ENTRY[env.aggregate_type]
-                established = _judge_on_entry(rules, state_kind, states, event, policy, department)
+                established = _judge_on_entry(rules, state_kind, states, event, policy, department,
+                                              self.policies, received)
         except RuleBroken as stop:
             states.drop()
             return self._rejection(event, stop.rejected, received)
@@ -282,13 +284,17 @@ _ON_AN_ENTRY = {objection_events.AGGREGATE: (objections, objections.ObjectionSta
 
 
 def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Event, policy,
-                    department) -> dict:
+                    department, policies: Policies, received: datetime) -> dict:
     env = event.envelope
     state = states.get(state_kind, env.aggregate_type, env.aggregate_id)
     # An event for an objection or request that does not exist names no entry: decide rejects it.
     entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
     entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
     ctx = rules.Context(policy, department, entry)
+    if rules is requests:
+        # A request is reviewed under its entry's jurisdiction, on the day it arrived there.
+        ctx = replace(ctx, entry_policy=policies.policy(entry.policy_id) if entry else None,
+                      received_on=received.astimezone(ZoneInfo(policy.timezone)).date())
     _accept_or_raise(rules.decide(state, event, ctx))
     new_state = rules.evolve(state, event, ctx)
     states.put(env.aggregate_type, env.aggregate_id, new_state)

@@ -60,11 +60,17 @@ USER = dict(department="gd-amr", role="USER")
 PROVIDER = dict(department="gd-hrss", role="PROVIDER")
 
 
+# Far enough ahead that a request sent to the running service (on the system clock) never asks
+# for a period that has already ended.
+PERIOD_END = "2099-12-31"
+
+
 def request(request_id, entry_id, items=("I.1",), *, policy=GD, user=USER, desensitized=False,
-            purpose="企业开办审批"):
+            purpose="企业开办审批", business_process="开办企业一件事", method="INTERFACE",
+            period_end=PERIOD_END):
     return event("RequestSubmitted", request_id, 1, {
         "entry_id": entry_id, "items": list(items), "purpose": purpose, "scenario": "一网通办",
-        "business_process": "开办企业一件事", "method": "INTERFACE", "period_end": "2026-12-31",
+        "business_process": business_process, "method": method, "period_end": period_end,
         "desensitized": desensitized}, policy=policy, **user)
 
 

@@ -13,12 +13,14 @@ from tests.builders import (
     LAW,
     PROVIDER,
     USER,
+    approved,
     event,
     new_id,
     registered,
     request,
+    reviewed,
 )
-from tests.harness import Harness
+from tests.harness import Harness, verdicts
 
 NB = "ningbo-haishu-2021"
 MON = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
@@ -29,17 +31,14 @@ def harness(broker, database_url):
     return Harness(broker, database_url)
 
 
-def verdicts(outputs):
-    return [getattr(decode_message(o.headers, o.value).payload, "rule", "accepted") for o in outputs]
-
-
 def grants(harness):
     return [e.payload for e in harness.emitted("grant") if e.envelope.event_type == "GrantOpened"]
 
 
 def test_an_unconditional_entry_is_granted_automatically_and_recorded(harness):
     entry, req = new_id(), new_id("req")
-    outputs = harness.submit(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1"]), at=MON)
+    outputs = harness.submit(registered(entry, codes=["I.1", "I.2"]),
+                             request(req, entry, ["I.1"], period_end="2026-12-31"), at=MON)
     assert verdicts(outputs) == ["accepted", "accepted"]
     [grant] = grants(harness)
     assert (grant.request_id, grant.grantee, grant.items) == (req, "gd-amr", ("I.1",))
@@ -117,9 +116,10 @@ def test_non_shareable_is_rejected_unless_desensitized_provision_is_asked(harnes
     entry = new_id()
     harness.submit(registered(entry, codes=["I.1"], share_type="NON_SHAREABLE", legal_basis=LAW), at=MON)
     plain, desensitized = new_id("req"), new_id("req")
+    # The provider desensitizes its own non-shareable data: it agrees before the approval.
     outputs = harness.submit(request(plain, entry), request(desensitized, entry, desensitized=True),
-                             event("RequestApproved", desensitized, 2, {}, **AUTH), at=MON)
-    assert verdicts(outputs) == ["non-shareable", "accepted", "accepted"]
+                             *reviewed(desensitized), approved(desensitized), at=MON)
+    assert verdicts(outputs) == ["non-shareable", "accepted", "accepted", "accepted", "accepted"]
     rejected = decode_message(outputs[0].headers, outputs[0].value).payload
     assert rejected.article == "Ningbo Art. 16"
     [grant] = grants(harness)
@@ -157,7 +157,8 @@ def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database
 
 def test_a_grant_expires_at_the_end_of_its_period_and_revoked_ones_flag_use(harness):
     entry, kept, revoked = new_id(), new_id("req"), new_id("req")
-    harness.submit(registered(entry, codes=["I.1"]), request(kept, entry), request(revoked, entry), at=MON)
+    harness.submit(registered(entry, codes=["I.1"]), request(kept, entry, period_end="2026-12-31"),
+                   request(revoked, entry, period_end="2026-12-31"), at=MON)
     harness.submit(event("GrantRevoked", revoked, 2, {"reason": "用途变更"}, **AUTH), at=MON)
     end = end_of_day(date(2026, 12, 31), "Asia/Shanghai")
     assert harness.grants.tick(end - timedelta(seconds=1)) == 0

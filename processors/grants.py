@@ -120,8 +120,9 @@ class GrantKeeper(EventConsumer):
             items=tuple(spec["items"]), purpose=spec["purpose"], scenario=spec["scenario"],
             method=spec["method"], valid_until=valid_until, desensitized=spec["desensitized"],
             automatic=automatic)
-        # When it opened, so that an access dated before it is outside it.
-        spec["opened_at"] = env.recorded_at.isoformat()
+        # When it was decided, on the same clock as an access's occurred_at (the departments'
+        # own), so that an access dated before it is outside it whatever the validator's delay.
+        spec["opened_at"] = env.occurred_at.isoformat()
         tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
             status="open", expires_at=store.micros(valid_until), sequence=1,
             spec=json.dumps(spec, ensure_ascii=False)))

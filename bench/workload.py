@@ -50,7 +50,8 @@ class Province:
         self.rng = random.Random(seed)
         self.run = uuid.UUID(int=self.rng.getrandbits(128)).hex[:8]
         self.entries: list[tuple[str, str, str, str, list[str]]] = []  # id, policy, provider, share type, codes
-        self.grants: list[tuple[str, str, str, str, list[str]]] = []  # grant, policy, grantee, purpose, items
+        # grant, policy, grantee, purpose, items, entry
+        self.grants: list[tuple[str, str, str, str, list[str], str]] = []
         self.counter = 0
 
     def _id(self, prefix: str) -> str:
@@ -120,14 +121,14 @@ class Province:
             "business_process": "开办企业一件事", "method": "INTERFACE", "period_end": "2027-12-31",
             "desensitized": share_type == "NON_SHAREABLE"}, user, "USER", policy)
         if share_type == "UNCONDITIONAL":
-            self.grants.append((grant_id(request), policy, user, purpose, items))
+            self.grants.append((grant_id(request), policy, user, purpose, items, entry))
             return [submitted]
         auth = j["authority"]
         events = [submitted, _event("ProviderConsulted", request, 2, {}, auth, "DATA_AUTHORITY", policy)]
         if self.rng.random() < 0.8:
             events += [_event("ProviderAnswered", request, 3, {"agrees": True}, provider, "PROVIDER", policy),
                        _event("RequestApproved", request, 4, {"comment": "同意"}, auth, "DATA_AUTHORITY", policy)]
-            self.grants.append((grant_id(request), policy, user, purpose, items))
+            self.grants.append((grant_id(request), policy, user, purpose, items, entry))
         else:
             events += [_event("ProviderAnswered", request, 3, {"agrees": False, "legal_basis": LAW,
                                                                "reasons": "涉及个人隐私"}, provider, "PROVIDER", policy),
@@ -141,12 +142,13 @@ class Province:
     def _access(self) -> list[dict[str, Any]]:
         if not self.grants:
             return self._request()
-        grant, policy, grantee, purpose, items = self.rng.choice(self.grants)
+        grant, policy, grantee, purpose, items, entry = self.rng.choice(self.grants)
         if self.rng.random() < 0.01:
             purpose = "商业营销"  # outside the granted purpose: flagged, and still kept
         return [_event("DataAccessed", self._id("acc"), 1, {
-            "grant_id": grant, "entry_id": "", "items": items[:1], "purpose": purpose,
-            "recipient": grantee, "person": "sys-01"}, grantee, "USER", policy)]
+            "grant_id": grant, "entry_id": entry, "items": items[:1], "purpose": purpose,
+            "recipient": grantee, "person": "sys-01", "method": "INTERFACE", "scenario": "一网通办"},
+            grantee, "USER", policy)]
 
     def _objection(self) -> list[dict[str, Any]]:
         ningbo = [e for e in self.entries if e[1] == "ningbo-haishu-2021"]

@@ -110,6 +110,22 @@ class GrantRevoked:
     legal_basis: LegalBasis | None = None
 
 
+@_event("GrantWithdrawn", GRANT)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GrantWithdrawn:
+    """The entry was taken down (下架): nothing is left to share under the grant, so it closed."""
+    reason: str
+
+
+@_event("GrantNarrowed", GRANT)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GrantNarrowed:
+    """A revision removed data items the grant named: the grant keeps the items the entry still
+    has, and later use of the removed ones is outside it."""
+    items: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
 @_event("GrantExpired", GRANT)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GrantExpired:
@@ -120,13 +136,24 @@ class GrantExpired:
 @_event("DataAccessed", ACCESS, senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DataAccessed:
-    """A using department's system accessed shared data (事中留痕)."""
+    """A using department's system accessed shared data (事中留痕). Version 2 states the method
+    and scenario of the use; a version-1 access reads with neither (None)."""
     entry_id: str
     items: tuple[str, ...]
     purpose: str
     recipient: str
     person: str
     grant_id: str | None = None
+    method: ShareMethod | None = None
+    scenario: str | None = None
+
+
+@_event("UsageCorrected", ACCESS, senders=(Role.USER,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UsageCorrected:
+    """The using department corrected a use flagged outside its grant, saying how (限期改正,
+    GD-2008 Art. 40); it meets the supervision deadline the flag opened."""
+    measures: str
 
 
 @_event("UsageViolationFlagged", SUPERVISION)

@@ -66,9 +66,11 @@ class Topics:
         if stage == "validator":
             return self.inboxes()
         if stage == "deadlines":
-            return [self.events(a) for a in AGGREGATE_TYPES]
+            # Usage violations too: each opens a supervision deadline for the using department.
+            return [self.events(a) for a in AGGREGATE_TYPES + (sharing.SUPERVISION,)]
         if stage == "grants":
-            return [self.events(a) for a in (sharing.REQUEST, sharing.ACCESS)]
+            # The catalog too: a takedown or revision changes what a grant still covers.
+            return [self.events(a) for a in (catalog.AGGREGATE, sharing.REQUEST, sharing.ACCESS)]
         if stage == "notary":
             return self.outputs()
         if stage == "projector":

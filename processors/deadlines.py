@@ -15,9 +15,10 @@ CATALOG_UPDATE = "catalog-update"
 OBJECTION_PROCESSING = "objection-processing"
 REQUEST_DECISION = "request-decision"
 PROVIDER_ANSWER = "provider-answer"
-# A provider's breach orders rectification (GD-2008 Art. 40); the authority's own limits
-# (request-decision) are supervised, not sanctioned, here.
-ESCALATES = frozenset({CATALOG_UPDATE, OBJECTION_PROCESSING, PROVIDER_ANSWER})
+USAGE_CORRECTION = "usage-correction"
+# A department's breach orders rectification (GD-2008 Art. 40: refusal, delay, misuse); the
+# authority's own limits (request-decision) are supervised, not sanctioned, here.
+ESCALATES = frozenset({CATALOG_UPDATE, OBJECTION_PROCESSING, PROVIDER_ANSWER, USAGE_CORRECTION})
 RECTIFICATION = "rectification"
 OPEN, MET, BREACHED, CANCELLED = "open", "met", "breached", "cancelled"
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
+from events import catalog as cat
 from events import sharing as sh
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
@@ -21,11 +22,12 @@ from events.registry import kind_for
 from events.topics import Topics
 from processors import store
 from processors.consumer import Emitted, EventConsumer
-from processors.profiles import Policies
+from processors.profiles import Policies, Policy
 from processors.working_days import end_of_day
 from runtime import store as runtime_store
 
 log = structlog.get_logger("govshare.grants")
+
 GRANTS = Actor(department="govshare", person="grant-keeper", role=Role.SYSTEM)
 NAMESPACE = uuid.UUID("3b7e1d2c-8f4a-4c6b-a9e0-5d2f7c1b8e43")
 
@@ -37,7 +39,8 @@ def grant_id(request_id: str) -> str:
 class GrantKeeper(EventConsumer):
     name = "grants"
     handles = (sh.RequestSubmitted, sh.RequestApproved, sh.RequestRejected, sh.DisputeDecided,
-               sh.GrantRevoked, sh.DataAccessed)
+               sh.GrantRevoked, sh.DataAccessed, cat.EntryTakenDown, cat.EntryRevised,
+               cat.RevisionSubmitted, cat.RevisionApproved)
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
                  access_wait: timedelta = timedelta(seconds=60)):
@@ -83,6 +86,14 @@ class GrantKeeper(EventConsumer):
             return self._close(tx, env.aggregate_id, "revoked")
         elif isinstance(p, sh.DataAccessed):
             return self._check_use(tx, event, p)
+        elif isinstance(p, cat.EntryTakenDown):
+            return self._withdraw(tx, env, p.reason)
+        elif isinstance(p, cat.EntryRevised):
+            return self._narrow(tx, env, p.attributes.item_codes)
+        elif isinstance(p, cat.RevisionSubmitted):
+            self._remember_revision(tx, env, p)
+        elif isinstance(p, cat.RevisionApproved):
+            return self._approve_revision(tx, env, p.revision_id)
         return []
 
     def _remember(self, tx: Connection, event: Event, p: sh.RequestSubmitted) -> None:
@@ -109,8 +120,12 @@ class GrantKeeper(EventConsumer):
             items=tuple(spec["items"]), purpose=spec["purpose"], scenario=spec["scenario"],
             method=spec["method"], valid_until=valid_until, desensitized=spec["desensitized"],
             automatic=automatic)
+        # When it was decided, on the same clock as an access's occurred_at (the departments'
+        # own), so that an access dated before it is outside it whatever the validator's delay.
+        spec["opened_at"] = env.occurred_at.isoformat()
         tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
-            status="open", expires_at=store.micros(valid_until), sequence=1))
+            status="open", expires_at=store.micros(valid_until), sequence=1,
+            spec=json.dumps(spec, ensure_ascii=False)))
         self._known.pop(row.grant_id, None)
         log.info("grant.opened", grant=row.grant_id, request=row.request_id, grantee=row.grantee)
         emitted = [self._emit(tx, sh.GRANT, row.grant_id, 1, opened, env.recorded_at, env, row.policy_id)]
@@ -155,23 +170,74 @@ class GrantKeeper(EventConsumer):
                 violations.append("grant-expired")
             if row.status == "revoked":
                 violations.append("grant-revoked")
-            if set(p.items) - set(spec["items"]):
-                violations.append("items-outside-grant")
-            if p.purpose != spec["purpose"]:
-                violations.append("other-purpose")
-            if env.actor.department != row.grantee:
-                violations.append("not-the-grantee")
-            if p.recipient != row.grantee:
-                violations.append("third-party")
+            if row.status == "withdrawn":
+                violations.append("grant-withdrawn")
+            violations += _outside(p, env, row, spec)
         if not violations:
             return []
-        policy = self.policies.policy(env.policy_id)
         flagged = sh.UsageViolationFlagged(
             access_id=env.aggregate_id, grant_id=p.grant_id, department=env.actor.department,
-            violations=tuple(violations), article=policy.rule("usage-bound-to-grant").article)
+            violations=tuple(violations), article=_articles(self.policies.policy(env.policy_id), violations))
         log.warning("usage.violation", access=env.aggregate_id, violations=violations)
         return [self._emit(tx, sh.SUPERVISION, env.aggregate_id, 1, flagged, env.recorded_at, env,
                            env.policy_id)]
+
+    # -- the entry changed under its grants (rule grant-follows-entry) ----------------------
+
+    def _withdraw(self, tx: Connection, env: Envelope, reason: str) -> Emitted:
+        """The entry was taken down: its open grants close, since nothing is left to share."""
+        emitted: Emitted = []
+        for row in self._open_on(tx, env.aggregate_id):
+            tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
+                status="withdrawn", expires_at=None, sequence=row.sequence + 1))
+            log.info("grant.withdrawn", grant=row.grant_id, entry=env.aggregate_id)
+            emitted.append(self._emit(tx, sh.GRANT, row.grant_id, row.sequence + 1,
+                                      sh.GrantWithdrawn(reason=reason), env.recorded_at, env, row.policy_id))
+        return emitted
+
+    def _narrow(self, tx: Connection, env: Envelope, codes: frozenset[str]) -> Emitted:
+        """A revision took items away: grants keep the items the entry still has; a grant
+        left with none closes as if the entry were taken down."""
+        emitted: Emitted = []
+        for row in self._open_on(tx, env.aggregate_id):
+            spec = json.loads(row.spec)
+            kept = tuple(i for i in spec["items"] if i in codes)
+            removed = tuple(i for i in spec["items"] if i not in codes)
+            if not removed:
+                continue
+            status = "open" if kept else "withdrawn"
+            payload = (sh.GrantNarrowed(items=kept, removed=removed) if kept else
+                       sh.GrantWithdrawn(reason=f"the revision removed every granted item: {', '.join(removed)}"))
+            spec["items"] = list(kept)
+            tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
+                status=status, sequence=row.sequence + 1, spec=json.dumps(spec, ensure_ascii=False),
+                **({} if kept else {"expires_at": None})))
+            log.info("grant.narrowed", grant=row.grant_id, removed=removed)
+            emitted.append(self._emit(tx, sh.GRANT, row.grant_id, row.sequence + 1, payload,
+                                      env.recorded_at, env, row.policy_id))
+        return emitted
+
+    def _remember_revision(self, tx: Connection, env: Envelope, p: cat.RevisionSubmitted) -> None:
+        """A reviewed revision changes the entry only when approved; its items wait till then."""
+        tx.execute(delete(store.grant_revisions).where(store.grant_revisions.c.revision_id == p.revision_id))
+        tx.execute(insert(store.grant_revisions), dict(
+            revision_id=p.revision_id, entry_id=env.aggregate_id,
+            item_codes=json.dumps(sorted(p.attributes.item_codes))))
+
+    def _approve_revision(self, tx: Connection, env: Envelope, revision_id: str) -> Emitted:
+        row = tx.execute(select(store.grant_revisions).where(
+            store.grant_revisions.c.revision_id == revision_id)).first()
+        if row is None:
+            return []
+        tx.execute(delete(store.grant_revisions).where(store.grant_revisions.c.revision_id == revision_id))
+        return self._narrow(tx, env, frozenset(json.loads(row.item_codes)))
+
+    def _open_on(self, tx: Connection, entry_id: str) -> list:
+        rows = tx.execute(select(store.grants).where(
+            store.grants.c.entry_id == entry_id, store.grants.c.status == "open")).all()
+        for row in rows:
+            self._known.pop(row.grant_id, None)
+        return rows
 
     def _release(self, tx: Connection, grant_ids: list[str] | None, *, older_than: int | None = None) -> Emitted:
         """Judge the accesses waiting on these grants (or those waiting longer than allowed)."""
@@ -232,3 +298,32 @@ class GrantKeeper(EventConsumer):
         out = Outgoing(self.topics.events(aggregate), aggregate_id.encode(),
                        encode_payload(payload), to_headers(envelope))
         return self.outbox.stage(tx, f"grants:{event_id}", out)
+
+
+def _articles(policy: Policy, violations: list[str]) -> str:
+    """The articles the findings break, each once, from the profile: the rule each finding
+    breaks is named here; the findings not named break usage-bound-to-grant."""
+    scenario = policy.rule("usage-bound-to-scenario").article
+    cited = {"other-entry": scenario, "other-method": scenario, "other-scenario": scenario,
+             "before-grant": policy.rule("usage-before-grant").article,
+             "grant-withdrawn": policy.rule("grant-follows-entry").article}
+    grant = policy.rule("usage-bound-to-grant").article
+    return "; ".join(dict.fromkeys(cited.get(v, grant) for v in violations))
+
+
+def _outside(p: sh.DataAccessed, env: Envelope, row, spec: dict) -> list[str]:
+    """What of the access lies outside its grant: the entry, items, purpose, method and
+    scenario, the time, and who used it and for whom (事中留痕)."""
+    checks = (
+        ("other-entry", p.entry_id != row.entry_id),
+        ("items-outside-grant", bool(set(p.items) - set(spec["items"]))),
+        ("other-purpose", p.purpose != spec["purpose"]),
+        ("other-method", p.method is None or p.method.value != spec["method"]),
+        ("other-scenario", p.scenario != spec["scenario"]),
+        # Grants opened before opened_at was kept have no such bound.
+        ("before-grant", "opened_at" in spec
+         and env.occurred_at < datetime.fromisoformat(spec["opened_at"])),
+        ("not-the-grantee", env.actor.department != row.grantee),
+        ("third-party", p.recipient != row.grantee),
+    )
+    return [name for name, found in checks if found]

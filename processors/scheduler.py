@@ -51,7 +51,7 @@ class Scheduler(EventConsumer):
                cat.EntryTakenDown, ob.ObjectionReported, ob.ResolutionContested,
                ob.ObjectionResolved, ob.UrgentLimitSet, ob.ObjectionExtensionGranted,
                sh.RequestSubmitted, sh.ProviderConsulted, sh.ProviderAnswered,
-               sh.RequestApproved, sh.RequestRejected)
+               sh.RequestApproved, sh.RequestRejected, sh.UsageViolationFlagged, sh.UsageCorrected)
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
                  calendars: Callable[[str], WorkingCalendar] = calendar_for):
@@ -70,6 +70,11 @@ class Scheduler(EventConsumer):
             return self._apply_objection(tx, event)
         if event.envelope.aggregate_type == sh.REQUEST:
             return self._apply_request(tx, event)
+        if isinstance(p, sh.UsageViolationFlagged):
+            # Use outside the grant is corrected within a limit, like a delay (GD-2008 Art. 40(3)).
+            return self._start_round(tx, event, rules.USAGE_CORRECTION, p.department)
+        if isinstance(p, sh.UsageCorrected):
+            return self._fulfil(tx, event, None)
         if isinstance(p, cat.ChangeObligationRaised):
             return self._start(tx, event, p)
         if isinstance(p, cat.RevisionSubmitted) and p.obligation_id:
@@ -307,9 +312,15 @@ class Scheduler(EventConsumer):
                                        dl.DeadlineBreached(due_at=d.due_at), d.due_at, None)
         return emitted + self._escalate(tx, breached)
 
+    def _supervising(self, d: rules.Deadline):
+        """The profile the party is supervised under: its own jurisdiction's (a Ningbo
+        department is ordered under Ningbo Art. 34), whoever's obligation it breached."""
+        department = self.policies.department(d.party)
+        return self.policies.policy(department.policy_id if department else d.policy_id)
+
     def _escalate(self, tx: Connection, d: rules.Deadline) -> Emitted:
-        """限期改正, then 通报批评 (GD-2008 Art. 40), where the policy provides them."""
-        policy = self.policies.policy(d.policy_id)
+        """限期改正, then 通报批评 (GD-2008 Art. 40), where the party's policy provides them."""
+        policy = self._supervising(d)
         if d.kind not in rules.ESCALATES and d.kind != rules.RECTIFICATION:
             return []
         if d.kind == rules.RECTIFICATION:

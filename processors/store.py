@@ -91,13 +91,23 @@ grants = Table(
     "proc_grants", metadata,
     Column("grant_id", String(64), primary_key=True),
     Column("request_id", String(200), nullable=False, unique=True),
-    Column("entry_id", String(200), nullable=False),
+    Column("entry_id", String(200), nullable=False, index=True),  # a takedown finds its grants
     Column("grantee", String(100), nullable=False),
     Column("policy_id", String(64), nullable=False),
-    Column("status", String(16), nullable=False),  # requested | open | revoked | expired
+    Column("status", String(16), nullable=False),  # requested | open | revoked | expired | withdrawn
     Column("expires_at", BigInteger, index=True),  # epoch microseconds, while open
     Column("sequence", Integer, nullable=False),
     Column("spec", Text, nullable=False),  # items, purpose, scenario, method, period
+)
+
+
+grant_revisions = Table(
+    # A submitted revision's data items, kept by the grant keeper until the authority decides:
+    # RevisionApproved names only the revision (rule grant-follows-entry).
+    "proc_grant_revisions", metadata,
+    Column("revision_id", String(200), primary_key=True),
+    Column("entry_id", String(200), nullable=False),
+    Column("item_codes", Text, nullable=False),  # a JSON list
 )
 
 

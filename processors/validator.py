@@ -175,12 +175,23 @@ class Validator:
 
     def _judge_access(self, states: AggregateStates, event: Event, policy) -> dict:
         """An access is a fact to keep whatever it breaks (事中留痕): only its form and identity
-        are checked here; the grant keeper compares it with the grant afterwards."""
-        env = event.envelope
+        are checked here; the grant keeper compares it with the grant afterwards. A correction
+        comes from the department that recorded the access, after it."""
+        env, p = event.envelope, event.payload
         known = states.get(dict, env.aggregate_type, env.aggregate_id)
+        if isinstance(p, sharing_events.UsageCorrected):
+            jurisdiction.expect_next(policy, event, known and known.get("sequence", 1), creates=False,
+                                     exists_rule="access-must-exist", missing_rule="access-must-exist")
+            if known.get("department") not in (None, env.actor.department):
+                raise broken(policy, "actor-not-permitted",
+                             f"Only {known['department']}, which recorded {env.aggregate_id}, corrects its use.")
+            states.put(env.aggregate_type, env.aggregate_id, {**known, "sequence": env.sequence})
+            return {}
         jurisdiction.expect_next(policy, event, 1 if known else None, creates=True,
                                  exists_rule="access-already-recorded", missing_rule="access-already-recorded")
-        states.put(env.aggregate_type, env.aggregate_id, {"access_id": env.aggregate_id})
+        _access_stated(policy, p)
+        states.put(env.aggregate_type, env.aggregate_id, {
+            "access_id": env.aggregate_id, "department": env.actor.department, "sequence": 1})
         return {}
 
     def _sources(self, tx: Connection, event: Event, state: catalog.EntryState | None) -> dict[str, str]:
@@ -250,6 +261,15 @@ def _within_bounds(policies: Policies, event: Event, value: bytes) -> None:
         raise broken(baseline, "value-out-of-bounds", "; ".join(found[:5]) + ".")
     if not event.envelope.actor.person.strip():
         raise broken(baseline, "actor-person-required", "The acting person is blank.")
+
+
+def _access_stated(policy, p: sharing_events.DataAccessed) -> None:
+    """事中留痕: a trace that cannot be compared with its grant traces nothing."""
+    missing = [name for name in ("entry_id", "purpose", "scenario", "method") if not getattr(p, name)]
+    if not p.items:
+        missing.append("items")
+    if missing:
+        raise broken(policy, "access-details-required", f"The access does not state its {', '.join(missing)}.")
 
 
 def _publishable(event: Event, policy) -> None:

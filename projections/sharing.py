@@ -142,11 +142,31 @@ def _(p: sh.GrantExpired, env: Envelope, tx: Connection) -> None:
 
 
 @apply.register
+def _(p: sh.GrantWithdrawn, env: Envelope, tx: Connection) -> None:
+    tx.execute(update(grants).where(grants.c.grant_id == env.aggregate_id)
+               .values(status="withdrawn", closed_at=env.recorded_at))
+
+
+@apply.register
+def _(p: sh.GrantNarrowed, env: Envelope, tx: Connection) -> None:
+    tx.execute(update(grants).where(grants.c.grant_id == env.aggregate_id).values(items=_codes(p.items)))
+
+
+@apply.register
+def _(p: sh.UsageCorrected, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(supervision_actions), dict(
+        event_id=str(env.event_id), action="usage-corrected", party=env.actor.department,
+        # A correction cites nothing itself; its measures stay in the event log.
+        deadline_id=env.aggregate_id, article="", recorded_at=env.recorded_at))
+
+
+@apply.register
 def _(p: sh.DataAccessed, env: Envelope, tx: Connection) -> None:
     tx.execute(insert(accesses), dict(
         access_id=env.aggregate_id, grant_id=p.grant_id, department=env.actor.department,
         entry_id=p.entry_id, items=_codes(p.items), purpose=p.purpose, recipient=p.recipient,
-        person=p.person, occurred_at=env.occurred_at))
+        person=p.person, method=p.method.value if p.method else None, scenario=p.scenario,
+        occurred_at=env.occurred_at))
 
 
 @apply.register

@@ -194,7 +194,8 @@ deadlines = Table(
 supervision_actions = Table(
     "supervision_actions", metadata,
     Column("event_id", String(36), primary_key=True),
-    Column("action", String(32), nullable=False),  # rectification-ordered | criticism-circulated
+    # usage-violation | usage-corrected | rectification-ordered | criticism-circulated
+    Column("action", String(32), nullable=False),
     Column("party", String(100), nullable=False, index=True),
     Column("deadline_id", String(64), nullable=False),
     Column("article", String(300), nullable=False),
@@ -284,6 +285,8 @@ accesses = Table(
     Column("purpose", Text, nullable=False),
     Column("recipient", String(100), nullable=False),
     Column("person", String(200), nullable=False),
+    Column("method", String(32)),  # null for a version-1 access, which did not state it
+    Column("scenario", Text),
     _when("occurred_at", nullable=False, index=True),
 )
 

@@ -65,6 +65,17 @@ class Harness:
         self.feed(self.grants, accepted)
         return outputs
 
+    def supervise(self) -> list:
+        """Feed the usage violations the grant keeper emitted to the deadline engine, as the
+        service's topics would; returns the deadline engine's outputs."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(store.outbox).where(
+                store.outbox.c.topic == self.topics.events("usage-supervision"))
+                .order_by(store.outbox.c.seq)).all()
+        incoming = [Incoming(r.topic, 0, i, T0, b"", r.value, store.headers_from_text(r.headers))
+                    for i, r in enumerate(rows)]
+        return self.feed(self.scheduler, incoming)
+
     def emitted(self, aggregate: str) -> list:
         """Events the processors emitted for an aggregate type, in order."""
         with self.engine.connect() as conn:

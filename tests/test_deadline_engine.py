@@ -67,7 +67,8 @@ def test_warning_breach_rectification_and_criticism_follow_the_clock(harness):
     assert order.kind == "rectification" and order.party == "hb-civil"
     assert harness.scheduler.tick(order.due_at) == 2  # its breach and the circulated criticism
     assert harness.types()[-2:] == ["DeadlineBreached", "CriticismCirculated"]
-    assert "GD-2008 Art. 40" in harness.deadline_events()[-1].payload.article
+    # A Hebei department is supervised under the Hebei measures (issue #12), not GD-2008.
+    assert harness.deadline_events()[-1].payload.article.startswith("Hebei Measures")
 
 
 def test_fulfilment_in_time_is_met_and_nothing_fires_later(harness):
@@ -212,3 +213,51 @@ def test_a_deadline_beyond_the_official_schedule_is_provisional_and_moves_when_t
     catch_up(Projector(projection, harness.topics), harness.kafka, "c", timeout=60)
     [shown] = queries.deadline_list(projection)
     assert shown["provisional"] is False and queries.utc(shown["due_at"]) == moved.payload.due_at
+
+def _misuse(harness, *, user, provider, policy, at):
+    """An entry, its automatic grant to `user`, and one access for another purpose."""
+    entry, req, acc = new_id(), new_id("req"), new_id("acc")
+    harness.submit(registered(entry, codes=["U.1"], department=provider, policy=policy), at=at)
+    harness.submit(event("RequestSubmitted", req, 1, {
+        "entry_id": entry, "items": ["U.1"], "purpose": "审批", "scenario": "一网通办", "business_process": "b",
+        "method": "INTERFACE", "period_end": "2026-12-31"}, department=user, role="USER", policy=policy), at=at)
+    from processors.grants import grant_id
+    harness.submit(event("DataAccessed", acc, 1, {
+        "grant_id": grant_id(req), "entry_id": entry, "items": ["U.1"], "purpose": "营销", "recipient": user,
+        "person": "sys", "method": "INTERFACE", "scenario": "一网通办"}, department=user, role="USER",
+        policy=policy), at=at)
+    harness.supervise()
+    return acc
+
+
+def test_misuse_is_ordered_corrected_then_criticised_under_the_users_own_measures(harness):
+    """GD-2008 Art. 40(3): misuse leads to an order to correct in time, then criticism, as a
+    delay does; a Ningbo department is ordered under Ningbo Art. 34, not Guangdong's."""
+    at = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
+    acc = _misuse(harness, user="nb-market", provider="nb-civil", policy="ningbo-haishu-2021", at=at)
+    [scheduled] = [e for e in harness.deadline_events() if e.envelope.event_type == "DeadlineScheduled"]
+    p = scheduled.payload
+    assert (p.kind, p.party, p.subject_id, p.limit_days) == ("usage-correction", "nb-market", acc, 5)
+    assert p.article.startswith("Ningbo Art. 20, 34")
+    harness.scheduler.tick(p.due_at)
+    order = next(e.payload for e in harness.deadline_events() if e.envelope.event_type == "RectificationOrdered")
+    assert order.party == "nb-market" and order.article.startswith("Ningbo Art. 34")
+    harness.scheduler.tick(order.due_at)
+    [criticism] = [e.payload for e in harness.deadline_events() if e.envelope.event_type == "CriticismCirculated"]
+    assert criticism.party == "nb-market" and criticism.article.startswith("Ningbo Art. 34")
+
+
+def test_misuse_corrected_in_time_meets_its_deadline_and_only_the_user_corrects_it(harness):
+    at = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
+    acc = _misuse(harness, user="gd-amr", provider="gd-hrss", policy="guangdong-2018", at=at)
+    [scheduled] = harness.deadline_events()
+    assert scheduled.payload.article.startswith("GD-2018 Art. 29")
+    measures = {"measures": "停止营销用途，删除副本"}
+    outputs = harness.submit(event("UsageCorrected", acc, 2, measures, department="gd-health", role="USER",
+                                   policy="guangdong-2018"),
+                             event("UsageCorrected", acc, 2, measures, department="gd-amr", role="USER",
+                                   policy="guangdong-2018"), at=at + timedelta(days=1))
+    rules = [getattr(decode_message(o.headers, o.value).payload, "rule", "accepted") for o in outputs]
+    assert rules == ["actor-not-permitted", "accepted"]
+    assert harness.types()[-1] == "DeadlineMet"
+    assert harness.scheduler.tick(scheduled.payload.due_at + timedelta(days=30)) == 0

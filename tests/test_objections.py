@@ -170,7 +170,7 @@ def test_each_access_shows_the_data_version_it_saw(harness, database_url):
     def access(at):
         harness.submit(event("DataAccessed", new_id("acc"), 1, {
             "grant_id": grant_id, "entry_id": entry, "items": ["R.1"], "purpose": "核验",
-            "recipient": "nb-civil", "person": "sys"}, **nb_user), at=at)
+            "recipient": "nb-civil", "person": "sys", "method": "INTERFACE", "scenario": "s"}, **nb_user), at=at)
     access(MON + timedelta(hours=1))
     harness.submit(report(objection, entry), at=MON + timedelta(hours=2))
     harness.submit(corrected(objection, 2, version="v2"), at=MON + timedelta(hours=3))

@@ -230,7 +230,8 @@ def test_accesses_published_right_after_their_approval_are_judged_against_it(bro
         def access(access_id, grant_named):
             return event("DataAccessed", access_id, 1, {
                 "grant_id": grant_named, "entry_id": entry, "items": ["C.1"], "purpose": "企业开办审批",
-                "recipient": "gd-amr", "person": "sys-01"}, department="gd-amr", role="USER")
+                "recipient": "gd-amr", "person": "sys-01", "method": "INTERFACE", "scenario": "一网通办"},
+                department="gd-amr", role="USER")
         # When the review, the approval and the accesses under it are published at once (they
         # reach the grant keeper on two topics, in no fixed order), with one access naming a
         # grant that no request will ever open

@@ -14,6 +14,7 @@ from tests.builders import (
     PROVIDER,
     USER,
     approved,
+    attributes,
     event,
     new_id,
     registered,
@@ -132,9 +133,11 @@ def test_no_grant_for_items_the_entry_does_not_have(harness):
     assert verdicts(harness.submit(request(new_id("req"), entry, ["I.9"]), at=MON)) == ["items-not-in-entry"]
 
 
-def access(access_id, grant_id, items=("I.1",), purpose="企业开办审批", recipient="gd-amr", **actor):
-    return event("DataAccessed", access_id, 1, {"grant_id": grant_id, "entry_id": "x", "items": list(items),
-                 "purpose": purpose, "recipient": recipient, "person": "sys-01"}, **(actor or USER))
+def access(access_id, grant_id, items=("I.1",), purpose="企业开办审批", recipient="gd-amr", *, entry,
+           method="INTERFACE", scenario="一网通办", **actor):
+    return event("DataAccessed", access_id, 1, {"grant_id": grant_id, "entry_id": entry, "items": list(items),
+                 "purpose": purpose, "recipient": recipient, "person": "sys-01", "method": method,
+                 "scenario": scenario}, **(actor or USER))
 
 
 def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database_url):
@@ -142,8 +145,10 @@ def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database
     harness.submit(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1"]), at=MON)
     [grant_id] = [e.envelope.aggregate_id for e in harness.emitted("grant")]
     fine, wide, elsewhere, none = (new_id("acc") for _ in range(4))
-    outputs = harness.submit(access(fine, grant_id), access(wide, grant_id, ["I.1", "I.2"], "营销"),
-                             access(elsewhere, grant_id, recipient="third-co"), access(none, None),
+    outputs = harness.submit(access(fine, grant_id, entry=entry),
+                             access(wide, grant_id, ["I.1", "I.2"], "营销", entry=entry),
+                             access(elsewhere, grant_id, recipient="third-co", entry=entry),
+                             access(none, None, entry=entry),
                              at=MON + timedelta(hours=1))
     assert verdicts(outputs) == ["accepted"] * 4
     flagged = {e.payload.access_id: set(e.payload.violations) for e in harness.emitted("usage-supervision")}
@@ -169,7 +174,7 @@ def test_a_grant_expires_at_the_end_of_its_period_and_revoked_ones_flag_use(harn
                                                          and g.payload.request_id == kept]
     revoked_grant = next(g.envelope.aggregate_id for g in harness.emitted("grant")
                          if getattr(g.payload, "request_id", None) == revoked)
-    harness.submit(access(new_id("acc"), revoked_grant), at=MON + timedelta(days=1))
+    harness.submit(access(new_id("acc"), revoked_grant, entry=entry), at=MON + timedelta(days=1))
     assert set(harness.emitted("usage-supervision")[-1].payload.violations) == {"grant-revoked"}
 
 
@@ -204,3 +209,66 @@ def test_a_review_step_for_a_request_never_submitted_is_rejected_not_dead_letter
     outputs = harness.submit(event("ProviderConsulted", new_id("req"), 2, {}, **AUTH), at=MON)
     [verdict] = verdicts(outputs)
     assert verdict == "request-must-exist"
+
+
+def test_an_access_that_does_not_state_its_method_and_scenario_is_refused(harness):
+    entry, req = new_id(), new_id("req")
+    harness.submit(registered(entry, codes=["I.1"]), request(req, entry), at=MON)
+    [grant_id] = [e.envelope.aggregate_id for e in harness.emitted("grant")]
+    unstated = access(new_id("acc"), grant_id, entry=entry, method=None, scenario="")
+    outputs = harness.submit(unstated, at=MON + timedelta(hours=1))
+    assert verdicts(outputs) == ["access-details-required"]
+    rejected = decode_message(outputs[0].headers, outputs[0].value).payload
+    assert "Hebei" in rejected.article and "scenario, method" in rejected.message
+
+
+def test_use_of_another_entry_method_or_scenario_or_before_the_grant_is_flagged(harness):
+    """Hebei: 严格按照申请的应用场景使用，不得扩大使用范围、改变使用用途、变更使用方式."""
+    entry, other, req = conditional(harness), new_id(), new_id("req")
+    harness.submit(registered(other, codes=["O.1"]), request(req, entry, ["I.1"]), at=MON)
+    early = new_id("acc")
+    # An access recorded while the request is still under review waits for the decision ...
+    harness.submit(access(early, _grant_of(req), entry=entry), at=MON)
+    harness.submit(event("ProviderConsulted", req, 2, {}, **AUTH),
+                   event("ProviderAnswered", req, 3, {"agrees": True}, **PROVIDER),
+                   event("RequestApproved", req, 4, {"comment": "同意"}, **AUTH), at=MON + timedelta(hours=2))
+    grant_id = _grant_of(req)
+    wrong_entry, by_exchange, elsewhere = (new_id("acc") for _ in range(3))
+    harness.submit(access(wrong_entry, grant_id, entry=other),
+                   access(by_exchange, grant_id, entry=entry, method="EXCHANGE"),
+                   access(elsewhere, grant_id, entry=entry, scenario="营销分析"), at=MON + timedelta(hours=3))
+    flagged = {e.payload.access_id: e.payload for e in harness.emitted("usage-supervision")}
+    # ... and is then judged against the grant as opened: it came before it.
+    assert flagged[early].violations == ("before-grant",)
+    assert "GD-2008 Art. 31" in flagged[early].article
+    assert flagged[wrong_entry].violations == ("other-entry",)
+    assert flagged[by_exchange].violations == ("other-method",)
+    assert flagged[elsewhere].violations == ("other-scenario",)
+    assert flagged[elsewhere].article.startswith("GD-2018 Art. 16")
+
+
+def _grant_of(request_id):
+    from processors.grants import grant_id
+    return grant_id(request_id)
+
+
+def test_a_revision_narrows_the_grant_and_a_takedown_withdraws_it(harness):
+    entry, req = new_id(), new_id("req")
+    harness.submit(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1", "I.2"]), at=MON)
+    grant_id = _grant_of(req)
+    revised = event("EntryRevised", entry, 2, {"attributes": attributes(codes=["I.1"]), "reason": "数据项调整"})
+    harness.submit(revised, at=MON + timedelta(hours=1))
+    narrowed = harness.emitted("grant")[-1].payload
+    assert (type(narrowed).__name__, narrowed.items, narrowed.removed) == ("GrantNarrowed", ("I.1",), ("I.2",))
+    removed_item, kept_item = new_id("acc"), new_id("acc")
+    harness.submit(access(removed_item, grant_id, ["I.2"], entry=entry), access(kept_item, grant_id, entry=entry),
+                   at=MON + timedelta(hours=2))
+    assert {e.payload.access_id: e.payload.violations for e in harness.emitted("usage-supervision")} == {
+        removed_item: ("items-outside-grant",)}
+    harness.submit(event("EntryTakenDown", entry, 3, {"reason": "系统停用"}), at=MON + timedelta(hours=3))
+    assert type(harness.emitted("grant")[-1].payload).__name__ == "GrantWithdrawn"
+    after = new_id("acc")
+    harness.submit(access(after, grant_id, entry=entry), at=MON + timedelta(hours=4))
+    last = harness.emitted("usage-supervision")[-1].payload
+    assert (last.access_id, last.violations) == (after, ("grant-withdrawn",))
+    assert "State Council 2016 Art. 9" in last.article

@@ -86,24 +86,30 @@ class EntryAttributes:
     open_type: OpenType = OpenType.NOT_OPEN
     usage_requirements: str | None = None
     share_period: str | None = None
+    restriction_reason: str | None = None
 
     @property
     def item_codes(self) -> frozenset[str]:
         return frozenset(item.code for item in self.data_items)
 
 
-def _catalog_event(name: str, senders: tuple[Role, ...]):
-    return event_type(name, schema=f"govshare.catalog.{name}", aggregate=AGGREGATE, senders=senders)
+def _catalog_event(name: str, senders: tuple[Role, ...], version: int = 1):
+    return event_type(name, schema=f"govshare.catalog.{name}", aggregate=AGGREGATE,
+                      version=version, senders=senders)
 
 
-@_catalog_event("EntryRegistered", senders=(Role.PROVIDER,))
+# v2: EntryAttributes gained restriction_reason (Ningbo Art. 16), optional with a default.
+ATTRIBUTES_VERSION = 2
+
+
+@_catalog_event("EntryRegistered", senders=(Role.PROVIDER,), version=ATTRIBUTES_VERSION)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EntryRegistered:
     """A provider registered a new catalog entry; it is published as version 1."""
     attributes: EntryAttributes
 
 
-@_catalog_event("EntryRevised", senders=(Role.PROVIDER,))
+@_catalog_event("EntryRevised", senders=(Role.PROVIDER,), version=ATTRIBUTES_VERSION)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EntryRevised:
     """The provider revised an entry; the attributes become its next version."""
@@ -129,7 +135,7 @@ class ChangeObligationRaised:
     received_on: date
 
 
-@_catalog_event("RevisionSubmitted", senders=(Role.PROVIDER,))
+@_catalog_event("RevisionSubmitted", senders=(Role.PROVIDER,), version=ATTRIBUTES_VERSION)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RevisionSubmitted:
     """The provider submitted a revision to the data authority for review."""

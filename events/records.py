@@ -175,9 +175,11 @@ def _builder(kind: Any):
         converted = [(name, build) for name, build in fields if build is not None]
 
         def build_record(v: dict) -> Any:
-            args = {name: v[name] for name in plain}
+            # A field missing from a state an older release wrote takes its default.
+            args = {name: v[name] for name in plain if name in v}
             for name, build in converted:
-                args[name] = build(v[name])
+                if name in v:
+                    args[name] = build(v[name])
             return kind(**args)
         return build_record
     if isinstance(kind, type) and issubclass(kind, enum.Enum):

@@ -304,7 +304,8 @@ class PeerApplication(Application):
         entry = self._get(Entry, env.aggregate_id)
         state = entry.state if entry else None
         sources = self.sources.setdefault(policy.jurisdiction, {})
-        verdict = catalog.decide(state, e, catalog.Context(env.aggregate_id, policy, department, sources))
+        verdict = catalog.decide(state, e, catalog.Context(env.aggregate_id, policy, department, sources,
+                                                                env.occurred_at))
         if isinstance(verdict, Rejected):
             raise RuleBroken(verdict)
         new = catalog.evolve(state, e)

@@ -39,7 +39,8 @@ def _attributes(entry: str, share_type: str, codes: list[str]) -> dict[str, Any]
              "classification": "基础信息", "business_name": "政务服务", "information_system": "业务系统",
              "data_items": [{"code": c, "name": f"信息项 {c}"} for c in codes],
              "share_type": share_type, "share_methods": ["INTERFACE"], "storage_format": "database table",
-             "update_frequency": "daily", "security_level": "L2", "usage_scope": "全省政务部门"}
+             "update_frequency": "daily", "security_level": "L2", "usage_scope": "全省政务部门",
+             "usage_requirements": "仅用于本部门履职", "share_period": "长期"}
     if share_type != "UNCONDITIONAL":
         attrs |= {"legal_basis": LAW, "share_conditions": "仅限审批核验"}
     return attrs

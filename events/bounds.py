@@ -27,7 +27,7 @@ TEXT_MAX = 20_000
 FREE_TEXT = frozenset({
     "description", "reason", "reasons", "note", "comment", "purpose", "scenario", "business_process",
     "expected", "share_conditions", "usage_requirements", "usage_scope", "message", "reference",
-    "title_of_law",
+    "title_of_law", "restriction_reason",
 })
 LIMITS = {"title": TITLE_MAX, "source": SOURCE_MAX}
 # Dates a government record can hold, with centuries to spare: deadline arithmetic (working

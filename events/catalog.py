@@ -86,6 +86,7 @@ class EntryAttributes:
     open_type: OpenType = OpenType.NOT_OPEN
     usage_requirements: str | None = None
     share_period: str | None = None
+    restriction_reason: str | None = None
 
     @property
     def item_codes(self) -> frozenset[str]:
@@ -93,7 +94,9 @@ class EntryAttributes:
 
 
 def _catalog_event(name: str, senders: tuple[Role, ...]):
-    return event_type(name, schema=f"govshare.catalog.{name}", aggregate=AGGREGATE, senders=senders)
+    return event_type(name, schema=f"govshare.catalog.{name}", aggregate=AGGREGATE,
+                      senders=senders)
+
 
 
 @_catalog_event("EntryRegistered", senders=(Role.PROVIDER,))

@@ -29,7 +29,7 @@ def _attrs(title: str, items: list[tuple[str, str]], share_type: str = "UNCONDIT
             "data_items": [{"code": c, "name": n} for c, n in items], "share_type": share_type,
             "share_methods": ["INTERFACE", "EXCHANGE"], "storage_format": "database table",
             "update_frequency": "daily", "security_level": "L2", "usage_scope": "全省政务部门",
-            **extra}
+            "usage_requirements": "仅用于本部门履职", "share_period": "长期", **extra}
 
 
 def _event(kind: str, entry: str, seq: int, payload: dict, dept: str, role: str = "PROVIDER",

@@ -6,16 +6,20 @@ accepted event into the state.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from functools import singledispatch
 from typing import Mapping
+from zoneinfo import ZoneInfo
 
 from events import catalog as ev
 from events.codec import Event
 from events.envelope import Role
-from processors import jurisdiction
+from processors import deadlines, jurisdiction
 from processors.profiles import Department, Policy
 from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
+from processors.working_days import calendar_for
 
 PUBLISHED = "published"
 TAKEN_DOWN = "taken_down"
@@ -27,6 +31,9 @@ class Obligation:
     open: bool = True
     extensions_granted: int = 0
     extension_requested: bool = False
+    # The day the change was received (ISO date, as the stored state keeps it): the update
+    # limit runs from it. None for an obligation stored before it was kept.
+    received_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,12 @@ class Context:
     policy: Policy
     department: Department
     item_sources: Mapping[str, str]  # data item code -> entry id that currently provides it
+    now: datetime  # when the validator received the event; a publisher's occurred_at is a claim
+
+
+def received_on(ctx: Context) -> date:
+    """The day the event was received, in the jurisdiction's time zone (limits count days)."""
+    return ctx.now.astimezone(ZoneInfo(ctx.policy.timezone)).date()
 
 
 PROVIDER_EVENTS = (ev.EntryRegistered, ev.EntryRevised, ev.EntryTakenDown, ev.RevisionSubmitted,
@@ -115,13 +128,9 @@ def _check_actor(state: EntryState | None, event: Event, ctx: Context) -> None:
 def check_attributes(attrs: ev.EntryAttributes, entry_id: str, ctx: Context) -> None:
     """The content rules every version of an entry must satisfy."""
     policy, restricted = ctx.policy, attrs.share_type != ev.ShareType.UNCONDITIONAL
-    basis = attrs.legal_basis
-    if restricted and basis is not None and basis.kind == ev.LegalBasisKind.INTERNAL_RULE:
-        rule = "internal-rule-not-a-basis" if policy.applies("internal-rule-not-a-basis") \
-            else "legal-basis-required"
-        raise broken(policy, rule, f"{basis.title} is a department's internal rule.")
-    if restricted and basis is None:
-        raise broken(policy, "legal-basis-required", f"Share type is {attrs.share_type.value}.")
+    _check_complete(attrs, policy)
+    if restricted:
+        _check_legal_basis(attrs, policy)
     if attrs.share_type == ev.ShareType.CONDITIONAL and not (attrs.share_conditions or "").strip():
         raise broken(policy, "conditions-required", "No share_conditions given.")
     if restricted and policy.applies("base-items-unconditional") \
@@ -134,6 +143,52 @@ def check_attributes(attrs: ev.EntryAttributes, entry_id: str, ctx: Context) -> 
             and policy.applies("licensing-data-unconditional"):
         raise broken(policy, "licensing-data-unconditional", "The entry serves licensing.")
     check_sources(attrs.item_codes, entry_id, ctx)
+
+
+def _blank(value: object) -> bool:
+    """Whether an attribute states nothing: absent, whitespace only, or an empty list. An enum
+    or a flag always states something."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, tuple) and not value
+
+
+def _check_complete(attrs: ev.EntryAttributes, policy: Policy) -> None:
+    """The attributes the jurisdiction's catalog must state (the profile lists them), then
+    the data items: at least one, each with a code and a name, each code once."""
+    missing = [name for name in policy.rule("entry-attributes-required").required
+               if _blank(getattr(attrs, name))]
+    if missing:
+        raise broken(policy, "entry-attributes-required", f"Missing: {', '.join(missing)}.")
+    if not attrs.data_items:
+        raise broken(policy, "data-items-required", "The entry lists no data items.")
+    unnamed = [f"#{n}" for n, item in enumerate(attrs.data_items, 1)
+               if _blank(item.code) or _blank(item.name)]
+    if unnamed:
+        raise broken(policy, "data-items-required", f"Items {', '.join(unnamed)} lack a code or a name.")
+    twice = sorted(code for code, n in Counter(i.code for i in attrs.data_items).items() if n > 1)
+    if twice:
+        raise broken(policy, "data-item-duplicated", f"Listed more than once: {', '.join(twice)}.")
+
+
+def _check_legal_basis(attrs: ev.EntryAttributes, policy: Policy) -> None:
+    """A restricted entry cites a norm that is one (a title and an article, not a department's
+    internal rule), and where the jurisdiction asks for it, says why it is restricted."""
+    basis = attrs.legal_basis
+    if basis is not None and basis.kind == ev.LegalBasisKind.INTERNAL_RULE:
+        rule = "internal-rule-not-a-basis" if policy.applies("internal-rule-not-a-basis") \
+            else "legal-basis-required"
+        raise broken(policy, rule, f"{basis.title} is a department's internal rule.")
+    if basis is None:
+        raise broken(policy, "legal-basis-required", f"Share type is {attrs.share_type.value}.")
+    blank = [name for name in ("title", "article") if _blank(getattr(basis, name))]
+    if blank:
+        raise broken(policy, "legal-basis-required",
+                     f"The legal basis cites no {' and no '.join(blank)}.")
+    if policy.applies("restriction-reason-required") and _blank(attrs.restriction_reason):
+        raise broken(policy, "restriction-reason-required", "No restriction_reason given.")
 
 
 def check_sources(codes: frozenset[str] | tuple[str, ...], entry_id: str, ctx: Context) -> None:
@@ -175,6 +230,11 @@ def _(payload: ev.EntryTakenDown, state: EntryState, ctx: Context) -> None:
 def _(payload: ev.ChangeObligationRaised, state: EntryState, ctx: Context) -> None:
     if state.obligation(payload.obligation_id) is not None:
         raise broken(ctx.policy, "obligation-already-raised", f"{payload.obligation_id} exists.")
+    today = received_on(ctx)
+    if payload.received_on > today:
+        # The limit runs from this day: a date to come would push the deadline out unchecked.
+        raise broken(ctx.policy, "obligation-received-in-future",
+                     f"Received on {payload.received_on.isoformat()}, recorded on {today.isoformat()}.")
 
 
 @_check.register
@@ -215,12 +275,39 @@ def _extension_bound(obligation: Obligation, ctx: Context) -> None:
                      f"time(s); {limit.article} allows {limit.max_extensions}.")
 
 
+def update_due_at(obligation: Obligation, ctx: Context) -> datetime | None:
+    """When the obligation's update limit lapses, computed as the deadline engine does
+    (processors/deadlines.py): the profile's limit from the day received, moved by each
+    extension granted. None where the profile sets no limit or the day was not kept."""
+    if obligation.received_on is None:
+        return None
+    calendar = calendar_for(ctx.policy.jurisdiction)
+    due = deadlines.schedule(
+        deadlines.CATALOG_UPDATE, deadlines.CATALOG_UPDATE, subject_type=ev.AGGREGATE,
+        subject_id=ctx.entry_id, obligation_id=obligation.obligation_id, party="",
+        started_on=date.fromisoformat(obligation.received_on), policy=ctx.policy, calendar=calendar)
+    for _ in range(obligation.extensions_granted if due else 0):
+        moved = deadlines.extend(due, ctx.policy, calendar)
+        due = moved[0] if moved else due
+    return due.due_at if due else None
+
+
+def _before_lapse(obligation: Obligation, ctx: Context) -> None:
+    """An extension moves a running limit. Once it lapsed the deadline engine has recorded the
+    breach, which no later consent undoes: the breach path (rectification) runs instead."""
+    due = update_due_at(obligation, ctx)
+    if due is not None and ctx.now >= due:
+        raise broken(ctx.policy, "extension-too-late",
+                     f"The limit of {obligation.obligation_id} lapsed at {due.isoformat()}.")
+
+
 @_check.register
 def _(payload: ev.ExtensionRequested, state: EntryState, ctx: Context) -> None:
     obligation = _open_obligation(state, payload.obligation_id, ctx.policy)
     if obligation.extension_requested:
         raise broken(ctx.policy, "extension-must-be-requested", "A request is already pending.")
     _extension_bound(obligation, ctx)
+    _before_lapse(obligation, ctx)
 
 
 def _requested(state: EntryState, obligation_id: str, ctx: Context) -> Obligation:
@@ -232,7 +319,9 @@ def _requested(state: EntryState, obligation_id: str, ctx: Context) -> Obligatio
 
 @_check.register
 def _(payload: ev.ExtensionGranted, state: EntryState, ctx: Context) -> None:
-    _extension_bound(_requested(state, payload.obligation_id, ctx), ctx)
+    obligation = _requested(state, payload.obligation_id, ctx)
+    _extension_bound(obligation, ctx)
+    _before_lapse(obligation, ctx)
 
 
 @_check.register
@@ -281,7 +370,8 @@ def _(payload: ev.EntryTakenDown, state: EntryState, event: Event) -> EntryState
 
 @_evolve.register
 def _(payload: ev.ChangeObligationRaised, state: EntryState, event: Event) -> EntryState:
-    return state.with_obligation(Obligation(payload.obligation_id))
+    return state.with_obligation(Obligation(payload.obligation_id,
+                                            received_on=payload.received_on.isoformat()))
 
 
 @_evolve.register

@@ -6,14 +6,17 @@ data authority decides an extension, to at most the policy's bound in natural da
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from functools import singledispatch
+from zoneinfo import ZoneInfo
 
 from events import objection as ob
 from events.codec import Event
 from events.envelope import Role
-from processors import jurisdiction
+from processors import deadlines, jurisdiction
 from processors.catalog import PUBLISHED, EntryState
 from processors.profiles import Department, Policy
+from processors.working_days import calendar_for
 from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
 OPEN, RESOLVED, CLOSED = "open", "resolved", "closed"
@@ -32,6 +35,11 @@ class ObjectionState:
     round: int = 1
     extension_requested: int | None = None  # total natural days asked for, while undecided
     total_natural_days: int | None = None  # the granted total, if extended
+    # The day this round's limit runs from (the report, or the contest that reopened it), and
+    # the limit the authority set for an urgent one: ISO text, as the stored state keeps them.
+    # None in a state stored before they were kept.
+    round_started_on: str | None = None
+    urgent_due_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,59 @@ def _within_bound(total: int, ctx: Context) -> None:
                      f"{total} natural days asked; at most {bound.natural_days}.")
 
 
+def _received_at(event: Event) -> datetime:
+    """The rules' "now": when the validator received the event (it stamps recorded_at before
+    deciding; a publisher's occurred_at is only a claim)."""
+    return event.envelope.recorded_at
+
+
+def _ordinary(state: ObjectionState, ctx: Context) -> deadlines.Deadline | None:
+    """This round's processing limit as the deadline engine schedules it, or None where the
+    profile sets none or the round's start was not kept."""
+    if state.round_started_on is None:
+        return None
+    return deadlines.schedule(
+        deadlines.OBJECTION_PROCESSING, deadlines.OBJECTION_PROCESSING,
+        subject_type=ob.AGGREGATE, subject_id=state.objection_id, obligation_id=None, party="",
+        started_on=date.fromisoformat(state.round_started_on), policy=ctx.policy,
+        calendar=calendar_for(ctx.policy.jurisdiction))
+
+
+def _extended(d: deadlines.Deadline, total_natural_days: int, ctx: Context) -> deadlines.Deadline:
+    moved = deadlines.extend_to_total(d, total_natural_days, ctx.policy,
+                                      calendar_for(ctx.policy.jurisdiction))
+    return moved[0] if moved else d
+
+
+def processing_due_at(state: ObjectionState, ctx: Context) -> datetime | None:
+    """When this round's limit lapses: the authority's urgent limit, else the ordinary one as
+    extended."""
+    if state.urgent_due_at is not None:
+        return datetime.fromisoformat(state.urgent_due_at)
+    d = _ordinary(state, ctx)
+    if d is not None and state.total_natural_days:
+        d = _extended(d, state.total_natural_days, ctx)
+    return d.due_at if d else None
+
+
+def _longest_due_at(state: ObjectionState, ctx: Context) -> datetime | None:
+    """The end of the longest limit the objection rules allow this round: the extension bound
+    (Ningbo Art. 27: 60 natural days from receipt), else the ordinary limit."""
+    d = _ordinary(state, ctx)
+    bound = ctx.policy.limits.get("objection-processing-extension")
+    if d is not None and bound is not None and bound.natural_days:
+        d = _extended(d, bound.natural_days, ctx)
+    return d.due_at if d else None
+
+
+def _before_lapse(state: ObjectionState, event: Event, ctx: Context) -> None:
+    """An extension moves a running limit; once it lapsed the engine has recorded the breach."""
+    due = processing_due_at(state, ctx)
+    if due is not None and _received_at(event) >= due:
+        raise broken(ctx.policy, "objection-extension-too-late",
+                     f"The limit of {state.objection_id} lapsed at {due.isoformat()}.")
+
+
 @singledispatch
 def _check(payload: object, state, event: Event, ctx: Context) -> None:
     raise TypeError(f"no objection rule for {type(payload).__name__}")
@@ -96,6 +157,7 @@ def _(p: ob.ObjectionExtensionRequested, state: ObjectionState, event: Event, ct
     _provider(state, event, ctx)
     _open(state, ctx)
     _within_bound(p.total_natural_days, ctx)
+    _before_lapse(state, event, ctx)
 
 
 @_check.register
@@ -105,6 +167,7 @@ def _(p: ob.ObjectionExtensionGranted, state: ObjectionState, event: Event, ctx:
     if state.extension_requested is None:
         raise broken(ctx.policy, "extension-must-be-requested", "No extension was requested.")
     _within_bound(p.total_natural_days, ctx)
+    _before_lapse(state, event, ctx)
 
 
 @_check.register
@@ -132,8 +195,12 @@ def _(p: ob.UrgentLimitSet, state: ObjectionState, event: Event, ctx: Context) -
     _open(state, ctx)
     if not state.urgent:
         raise broken(ctx.policy, "objection-not-urgent", f"{state.objection_id} was not reported urgent.")
-    if p.due_at <= event.envelope.occurred_at:
-        raise broken(ctx.policy, "objection-not-urgent", "The limit must lie after the decision.")
+    if p.due_at <= _received_at(event):
+        raise broken(ctx.policy, "urgent-limit-bound", "The limit must lie after the decision.")
+    latest = _longest_due_at(state, ctx)
+    if latest is not None and p.due_at > latest:
+        raise broken(ctx.policy, "urgent-limit-bound",
+                     f"{p.due_at.isoformat()} is after {latest.isoformat()}.")
 
 
 def _reporter_answers(state: ObjectionState, event: Event, ctx: Context) -> None:
@@ -157,24 +224,28 @@ def _(p: ob.ResolutionContested, state: ObjectionState, event: Event, ctx: Conte
 def evolve(state: ObjectionState | None, event: Event, ctx: Context) -> ObjectionState:
     """The objection's state after an accepted event."""
     p, env = event.payload, event.envelope
+    # A report or a contest starts a round's limit on the day received (as the engine does).
+    today = _received_at(event).astimezone(ZoneInfo(ctx.policy.timezone)).date().isoformat()
     if isinstance(p, ob.ObjectionReported):
         return ObjectionState(objection_id=env.aggregate_id, entry_id=p.entry_id,
                               reporter=env.actor.department, provider=ctx.entry.provider,
                               policy_id=env.policy_id, status=OPEN, sequence=env.sequence,
-                              urgent=p.urgent)
+                              urgent=p.urgent, round_started_on=today)
     if isinstance(p, ob.ObjectionExtensionRequested):
         changes = dict(extension_requested=p.total_natural_days)
     elif isinstance(p, ob.ObjectionExtensionGranted):
-        changes = dict(extension_requested=None, total_natural_days=p.total_natural_days)
+        # The granted total from receipt replaces an urgent limit set before it.
+        changes = dict(extension_requested=None, total_natural_days=p.total_natural_days,
+                       urgent_due_at=None)
     elif isinstance(p, ob.ObjectionExtensionRefused):
         changes = dict(extension_requested=None)
     elif isinstance(p, ob.ObjectionResolved):
         changes = dict(status=RESOLVED)
     elif isinstance(p, ob.UrgentLimitSet):
-        changes = {}
+        changes = dict(urgent_due_at=p.due_at.isoformat())
     elif isinstance(p, ob.ResolutionAccepted):
         changes = dict(status=CLOSED)
     elif isinstance(p, ob.ResolutionContested):
         changes = dict(status=OPEN, round=state.round + 1, extension_requested=None,
-                       total_natural_days=None)
+                       total_natural_days=None, round_started_on=today, urgent_due_at=None)
     return replace(state, sequence=env.sequence, **changes)

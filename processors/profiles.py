@@ -20,6 +20,9 @@ class Rule:
     id: str
     article: str
     text: str
+    # What the rule requires where that is a list the jurisdiction sets (the attributes an
+    # entry must state): data beside its article, so a profile changes it without code.
+    required: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,8 @@ def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
     return Policy(
         id=data["id"], title=data["title"], jurisdiction=data.get("jurisdiction", ""),
         timezone=data.get("timezone", "Asia/Shanghai"),
-        rules={k: Rule(k, v["article"], v["text"]) for k, v in data.get("rules", {}).items()},
+        rules={k: Rule(k, v["article"], v["text"], tuple(v.get("required", ())))
+               for k, v in data.get("rules", {}).items()},
         limits={k: Limit(k, **v) for k, v in data.get("limits", {}).items()},
     )
 

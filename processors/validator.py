@@ -106,9 +106,10 @@ class Validator:
         try:
             _within_bounds(self.policies, event, message.value or b"")
             policy, department = jurisdiction.resolve(event, self.policies)
-            if env.policy_id != policy.id:  # left out: the department's jurisdiction, on record
-                env = replace(env, policy_id=policy.id)
-                event = Event(env, event.payload)
+            # The policy left out is the department's jurisdiction, on record; and the rules'
+            # "now" is when the message was received, whatever a publisher claimed.
+            env = replace(env, policy_id=policy.id, recorded_at=received)
+            event = Event(env, event.payload)
             _publishable(event, policy)
             if env.aggregate_type == catalog_events.AGGREGATE:
                 try:
@@ -139,7 +140,8 @@ class Validator:
         env = event.envelope
         state = states.get(catalog.EntryState, env.aggregate_type, env.aggregate_id)
         state = self._with_obligations(tx, state, event)
-        ctx = catalog.Context(env.aggregate_id, policy, department, self._sources(tx, event, state))
+        ctx = catalog.Context(env.aggregate_id, policy, department, self._sources(tx, event, state),
+                              env.recorded_at)
         _accept_or_raise(catalog.decide(state, event, ctx))
         new_state = catalog.evolve(state, event)
         states.put(env.aggregate_type, new_state.entry_id, self._set_obligations_aside(tx, new_state))

@@ -23,7 +23,8 @@ def attributes(*, codes: list[str] | None = None, share_type: str = "UNCONDITION
         "data_items": [{"code": c, "name": f"信息项 {c}"} for c in codes],
         "share_type": share_type, "share_methods": ["INTERFACE"],
         "storage_format": "database table", "update_frequency": "daily", "security_level": "L2",
-        "usage_scope": "全省政务部门",
+        "usage_scope": "全省政务部门", "usage_requirements": "仅用于本部门履职",
+        "share_period": "长期",
     }
     attrs.update(overrides)
     return attrs

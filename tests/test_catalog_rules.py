@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -11,6 +12,7 @@ from events.submission import parse_line
 from processors import catalog, jurisdiction
 from processors.profiles import load_all
 from processors.verdicts import Accepted, RuleBroken
+from processors.working_days import end_of_day
 from tests.builders import LAW, attributes, event, registered
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -23,7 +25,7 @@ def as_event(data: dict) -> Event:
 
 def resolve_context(e: Event, sources) -> catalog.Context:
     policy, department = jurisdiction.resolve(e, POLICIES)
-    return catalog.Context(e.envelope.aggregate_id, policy, department, sources)
+    return catalog.Context(e.envelope.aggregate_id, policy, department, sources, NOW)
 
 
 def verdict(state, data, sources=None):
@@ -87,7 +89,7 @@ def test_licensing_data_is_unconditional_under_guangdong_2008_only():
     assert verdict(None, registered("e", **attrs)) == catalog.ACCEPTED  # not a GD-2018 rule
     # guangdong-2008 departments are not in the shipped directory: check the rule itself.
     policy = POLICIES.profiles["guangdong-2008"]
-    ctx = catalog.Context("e", policy, POLICIES.departments["gd-hrss"], {})
+    ctx = catalog.Context("e", policy, POLICIES.departments["gd-hrss"], {}, NOW)
     with pytest.raises(RuleBroken) as raised:
         catalog.check_attributes(as_event(registered("e", **attrs)).payload.attributes, "e", ctx)
     assert raised.value.rejected.article == "GD-2008 Art. 4"
@@ -164,7 +166,111 @@ def test_every_rule_the_code_names_has_an_article_in_every_profile():
     for profile in POLICIES.profiles.values():
         optional = {"internal-rule-not-a-basis", "base-items-unconditional",
                     "licensing-data-unconditional", "extension-not-provided", "extension-limit",
-                    "objection-extension-bound"}
+                    "objection-extension-bound", "restriction-reason-required"}
         missing = named - set(profile.rules) - optional
         assert not missing, f"{profile.id} lacks {missing}"
         assert all(rule.article for rule in profile.rules.values())
+
+
+# --- catalog entries: completeness (issue #12)
+
+HEBEI = dict(department="hb-civil", policy="hebei-2023")
+NINGBO = dict(department="nb-market", policy="ningbo-haishu-2021")
+
+
+@pytest.mark.parametrize("where, blank, article", [
+    (HEBEI, "usage_scope", "Hebei Measures"),
+    (HEBEI, "security_level", "Hebei Measures"),
+    (NINGBO, "share_period", "Ningbo Art. 10"),
+    (NINGBO, "information_system", "Ningbo Art. 10"),
+    ({}, "usage_requirements", "GD-2018 Art. 8"),
+    ({}, "classification", "GD-2018 Art. 8"),
+])
+def test_an_entry_missing_what_its_jurisdiction_requires_is_rejected_naming_it(where, blank, article):
+    result = verdict(None, registered("e", **where, **{blank: "   "}))
+    assert result.rule == "entry-attributes-required" and result.article.startswith(article)
+    assert blank in result.message
+
+
+def test_every_attribute_a_profile_requires_is_a_field_of_an_entry():
+    from dataclasses import fields
+
+    from events.catalog import EntryAttributes
+    names = {f.name for f in fields(EntryAttributes)}
+    for profile in POLICIES.profiles.values():
+        assert set(profile.rule("entry-attributes-required").required) <= names, profile.id
+
+
+def test_an_entry_needs_items_each_with_a_code_and_a_name_and_each_code_once():
+    assert verdict(None, registered("e", data_items=[])).rule == "data-items-required"
+    unnamed = [{"code": "A.1", "name": "姓名"}, {"code": "A.2", "name": " "}]
+    result = verdict(None, registered("e", data_items=unnamed))
+    assert result.rule == "data-items-required" and "#2" in result.message
+    assert verdict(None, registered("e", data_items=[{"code": "", "name": "n"}])).rule == "data-items-required"
+    twice = [{"code": "A.1", "name": "姓名"}, {"code": "A.1", "name": "名字"}]
+    result = verdict(None, registered("e", data_items=twice))
+    assert result.rule == "data-item-duplicated" and "A.1" in result.message
+
+
+def test_a_revision_is_held_to_the_same_completeness():
+    state = given(registered("e", codes=["A"]))
+    revised = event("EntryRevised", "e", 2, {"attributes": attributes(codes=["A"], usage_requirements=""),
+                                             "reason": "r"})
+    assert verdict(state, revised, sources={"A": "e"}).rule == "entry-attributes-required"
+    submitted = event("RevisionSubmitted", "e", 2, {"revision_id": "r1", "attributes": attributes(
+        codes=["A", "A"])})
+    assert verdict(state, submitted, sources={"A": "e"}).rule == "data-item-duplicated"
+
+
+@pytest.mark.parametrize("blank", ["title", "article"])
+def test_a_legal_basis_must_cite_a_title_and_an_article(blank):
+    basis = {**LAW, blank: "  "}
+    result = verdict(None, registered("e", share_type="NON_SHAREABLE", legal_basis=basis))
+    assert (result.rule, result.article) == ("legal-basis-required", "GD-2018 Art. 18")
+    assert blank in result.message
+
+
+def test_ningbo_asks_a_reason_as_well_as_a_basis_for_a_restricted_entry():
+    restricted = dict(share_type="NON_SHAREABLE", legal_basis=LAW, **NINGBO)
+    result = verdict(None, registered("e", **restricted))
+    assert result.rule == "restriction-reason-required" and result.article.startswith("Ningbo Art. 16")
+    assert verdict(None, registered("e", restriction_reason="涉及个人隐私", **restricted)) == catalog.ACCEPTED
+    # Guangdong asks no reason: the basis is enough.
+    assert verdict(None, registered("e", share_type="NON_SHAREABLE", legal_basis=LAW)) == catalog.ACCEPTED
+
+
+def raised(received_on: str, sequence: int = 2, **where) -> dict:
+    return event("ChangeObligationRaised", "e", sequence, {
+        "obligation_id": "o", "trigger": "LAW_REVISED", "reference": "r", "received_on": received_on},
+        **where)
+
+
+def test_a_change_obligation_cannot_be_received_after_the_day_it_is_recorded():
+    state = given(registered("e"))
+    # NOW is 20 Nov 2026, 17:00 in Guangdong: the 20th is today, the 21st is to come.
+    assert verdict(state, raised("2026-11-20")) == catalog.ACCEPTED
+    result = verdict(state, raised("2026-11-21"))
+    assert result.rule == "obligation-received-in-future" and result.article.startswith("GD-2018 Art. 9")
+
+
+def verdict_at(state, data, at: datetime):
+    e = as_event(data)
+    return catalog.decide(state, e, replace(resolve_context(e, {}), now=at))
+
+
+def test_an_extension_is_asked_and_granted_before_the_update_limit_lapses():
+    hebei_entry = registered("e", **HEBEI)
+    # Received Fri 25 Sep 2026; the 10 working days skip the National Day holidays (the
+    # official calendar, as the deadline engine counts them).
+    state = given(hebei_entry, raised("2026-09-25", **HEBEI))
+    due = catalog.update_due_at(state.obligation("o"), resolve_context(as_event(hebei_entry), {}))
+    assert due == end_of_day(date(2026, 10, 15), "Asia/Shanghai")
+    ask = event("ExtensionRequested", "e", 3, {"obligation_id": "o", "reason": "机构调整"}, **HEBEI)
+    assert verdict_at(state, ask, due - timedelta(seconds=1)) == catalog.ACCEPTED
+    late = verdict_at(state, ask, due)
+    assert late.rule == "extension-too-late" and late.article.startswith("Hebei Measures")
+    asked = catalog.evolve(state, as_event(ask))
+    grant = event("ExtensionGranted", "e", 4, {"obligation_id": "o"}, department="hb-authority",
+                  role="DATA_AUTHORITY", policy="hebei-2023")
+    assert verdict_at(asked, grant, due - timedelta(seconds=1)) == catalog.ACCEPTED
+    assert verdict_at(asked, grant, due + timedelta(days=1)).rule == "extension-too-late"

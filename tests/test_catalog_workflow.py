@@ -1,6 +1,8 @@
 """The catalog workflow end to end: real broker, real service, SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from infra.submit import submit_lines
 from projections import queries
 from tests.builders import LAW, attributes, event, lines, new_id, registered
@@ -95,8 +97,11 @@ def test_hebei_allows_one_extension_of_a_change_obligation(service):
     results = submit(
         service,
         registered(entry, **hb),
+        # Received two days ago: the service stamps the real time, and an extension is asked
+        # while the limit still runs (extension-too-late otherwise).
         event("ChangeObligationRaised", entry, 2, {"obligation_id": "ob", "trigger": "DUTIES_CHANGED",
-              "reference": "机构改革方案", "received_on": "2026-09-25"}, **auth),
+              "reference": "机构改革方案", "received_on": (date.today() - timedelta(days=2)).isoformat()},
+              **auth),
         event("ExtensionRequested", entry, 3, {"obligation_id": "ob", "reason": "数据量大"}, **hb),
         event("ExtensionGranted", entry, 4, {"obligation_id": "ob"}, **auth),
         event("ExtensionRequested", entry, 5, {"obligation_id": "ob", "reason": "again"}, **hb),
@@ -105,3 +110,25 @@ def test_hebei_allows_one_extension_of_a_change_obligation(service):
         ("accepted", None), ("accepted", None), ("accepted", None), ("accepted", None),
         ("rejected", "extension-limit")]
     assert "Hebei" in results[-1]["article"]
+
+
+# --- catalog entries: completeness (issue #12)
+
+def test_an_incomplete_entry_and_a_change_received_tomorrow_are_rejected_with_their_articles(service):
+    entry, ningbo = new_id(), new_id()
+    nb = dict(department="nb-market", policy="ningbo-haishu-2021")
+    auth = dict(department="gd-authority", role="DATA_AUTHORITY")
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()  # ahead of Beijing time too
+    results = submit(
+        service,
+        registered(ningbo, share_period=None, **nb),
+        registered(entry, data_items=[{"code": "GD.B.1", "name": "姓名"}, {"code": "GD.B.1", "name": "名字"}]),
+        registered(entry),
+        event("ChangeObligationRaised", entry, 2, {"obligation_id": "ob", "trigger": "LAW_REVISED",
+              "reference": "个人信息保护法修订", "received_on": tomorrow}, **auth),
+    )
+    assert [(r["status"], r.get("rule")) for r in results] == [
+        ("rejected", "entry-attributes-required"), ("rejected", "data-item-duplicated"),
+        ("accepted", None), ("rejected", "obligation-received-in-future")]
+    assert results[0]["article"].startswith("Ningbo Art. 10") and "share_period" in results[0]["error"]
+    assert results[3]["article"].startswith("GD-2018 Art. 9")

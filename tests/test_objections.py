@@ -178,3 +178,47 @@ def test_each_access_shows_the_data_version_it_saw(harness, database_url):
     engine = harness.project(database_url)
     seen = queries.entry(engine, entry)["accesses"]
     assert [(s["data_version"], s["objection_id"]) for s in seen] == [(None, None), ("v2", objection)]
+
+
+# --- catalog entries: completeness (issue #12): the timing of extensions and urgent limits
+
+def test_an_extension_asked_after_the_limit_lapsed_is_refused_and_the_breach_stands(harness):
+    entry, objection = new_id(), new_id("ob")
+    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    lapsed = end_of_day(date(2026, 11, 9), "Asia/Shanghai")  # Mon 2 Nov + 5 working days
+    harness.scheduler.tick(lapsed)
+    ask = event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 30, "reason": "跨部门核查"},
+                **PROVIDER)
+    [late] = harness.submit(ask, at=lapsed + timedelta(minutes=1))
+    rejected = decode_message(late.headers, late.value).payload
+    assert rejected.rule == "objection-extension-too-late" and rejected.article.startswith("Ningbo Art. 27")
+    assert "DeadlineBreached" in harness.types() and "DeadlineExtended" not in harness.types()
+
+
+def test_an_extension_asked_in_time_but_granted_after_the_lapse_is_refused(harness):
+    entry, objection = new_id(), new_id("ob")
+    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    ask = event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 30, "reason": "跨部门核查"},
+                **PROVIDER)
+    grant = event("ObjectionExtensionGranted", objection, 3, {"total_natural_days": 30}, **AUTH)
+    assert verdicts(harness.submit(ask, at=MON + timedelta(days=1))) == ["accepted"]
+    lapsed = end_of_day(date(2026, 11, 9), "Asia/Shanghai")
+    assert verdicts(harness.submit(grant, at=lapsed)) == ["objection-extension-too-late"]
+    refuse = event("ObjectionExtensionRefused", objection, 3, {"reasons": "已逾期"}, **AUTH)
+    assert verdicts(harness.submit(refuse, at=lapsed)) == ["accepted"]
+
+
+def test_an_urgent_limit_stays_within_sixty_natural_days_of_the_report(harness):
+    entry, objection = new_id(), new_id("ob")
+    harness.submit(registered(entry, department="nb-market", policy=NB),
+                   report(objection, entry, urgent=True), at=MON)
+    cap = end_of_day(date(2026, 11, 2) + timedelta(days=60), "Asia/Shanghai")  # 1 Jan 2027
+    beyond = event("UrgentLimitSet", objection, 2, {"due_at": (cap + timedelta(seconds=1)).isoformat(),
+                                                     "reason": "涉及群众办事"}, **AUTH)
+    past = event("UrgentLimitSet", objection, 2, {"due_at": (MON - timedelta(hours=1)).isoformat(),
+                                                   "reason": "涉及群众办事"}, **AUTH)
+    within = event("UrgentLimitSet", objection, 2, {"due_at": cap.isoformat(), "reason": "涉及群众办事"}, **AUTH)
+    outputs = harness.submit(beyond, past, within, at=MON + timedelta(hours=1))
+    assert verdicts(outputs) == ["urgent-limit-bound", "urgent-limit-bound", "accepted"]
+    rejected = decode_message(outputs[0].headers, outputs[0].value).payload
+    assert rejected.article.startswith("Ningbo Art. 27")

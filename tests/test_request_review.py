@@ -43,7 +43,8 @@ def conditional_entry(harness, *, policy="guangdong-2018", department="gd-hrss",
     entry = new_id()
     outputs = harness.submit(registered(entry, department=department, policy=policy, codes=["I.1", "I.2"],
                                         share_type="CONDITIONAL", legal_basis=LAW, share_conditions="仅限审批",
-                                        share_methods=list(methods)), at=MON)
+                                        share_methods=list(methods), restriction_reason="涉及个人信息"),
+                             at=MON)
     assert verdicts(outputs) == ["accepted"]
     return entry
 

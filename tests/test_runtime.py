@@ -80,7 +80,8 @@ def test_the_sequences_that_froze_a_stage_are_applied_and_later_events_flow(serv
     revised = new_id()
     assert submit(service,
                   registered(conditional, department="nb-market", policy=NB, codes=["C.1"],
-                             share_type="CONDITIONAL", legal_basis=LAW, share_conditions="仅限审批"),
+                             share_type="CONDITIONAL", legal_basis=LAW, share_conditions="仅限审批",
+                             restriction_reason="涉及个人信息"),
                   registered(nb_entry, department="nb-market", policy=NB),
                   registered(revised)) == [("accepted", None)] * 3
     assert submit(service,
@@ -145,7 +146,7 @@ def test_a_record_its_tables_cannot_hold_is_parked_and_later_events_go_on(servic
     wait_for(lambda: in_catalog(service, after), 60, "the entry after it")
     if service.engine().dialect.name == "postgresql":
         found = wait_for(lambda: parked(service, "--stage", "projector"), 30, "the parked record")
-        assert found[0]["event_type"] == "govshare.EntryRegistered" and "DataError" in found[0]["error"]
+        assert found[0]["event_type"] == "govshare.catalog.EntryRegistered" and "DataError" in found[0]["error"]
     else:
         assert in_catalog(service, forged_id)
 
@@ -169,7 +170,7 @@ def test_an_event_a_read_model_cannot_apply_is_parked_listed_and_retried(faulty_
     # Then the others are projected meanwhile, and the failing one is parked where operators see it
     wait_for(lambda: in_catalog(service, after), 60, "the entry after the failing one")
     [held] = wait_for(lambda: parked(service), 30, "the parked event")
-    assert (held["stage"], held["status"], held["event_type"]) == ("projector", "parked", "govshare.EntryRegistered")
+    assert (held["stage"], held["status"], held["event_type"]) == ("projector", "parked", "govshare.catalog.EntryRegistered")
     assert "cannot take" in held["error"]
     assert in_catalog(service, marked) is None
     done = cli(service, "health", "--json")

@@ -102,7 +102,8 @@ def test_a_dispute_escalated_goes_to_the_problem_list(harness, database_url):
 def test_a_provider_that_does_not_answer_in_time_is_in_breach(harness):
     entry, req = new_id(), new_id("req")
     harness.submit(registered(entry, department="nb-market", policy=NB, codes=["I.1"],
-                              share_type="CONDITIONAL", legal_basis=LAW, share_conditions="c"), at=MON)
+                              share_type="CONDITIONAL", legal_basis=LAW, share_conditions="c",
+                              restriction_reason="涉及个人信息"), at=MON)
     nb_user = dict(department="nb-civil", role="USER")
     harness.submit(request(req, entry, policy=NB, user=nb_user),
                    event("ProviderConsulted", req, 2, {}, department="nb-authority",

@@ -92,3 +92,44 @@ def test_a_refusal_cites_a_basis_with_a_title_and_an_article(harness):
     [(rule, _)] = rules_broken(harness.submit(event("ProviderAnswered", req, 3, {
         "agrees": False, "reasons": "涉密", "legal_basis": blank}, **PROVIDER), at=MON))
     assert rule == "refusal-needs-legal-basis"
+
+
+def test_through_the_service_each_rule_answers_with_its_article(service):
+    """The running service, as an integrator meets it: each point of issue #12 that a department
+    can trip over is refused with its rule and the article of the profile that judged it."""
+    from infra.submit import submit_lines
+    from projections import queries
+    from tests.builders import AUTH, PROVIDER, USER, lines, request
+    from tests.conftest import wait_for
+
+    def submitted(*events):
+        return [(r["status"], r.get("rule"), r.get("article")) for r in
+                submit_lines(lines(*events), service.kafka, service.topics, timeout=60)]
+
+    gd, nb = new_id(), new_id()
+    assert submitted(registered(gd, codes=["I.1"], share_type="CONDITIONAL", legal_basis=LAW,
+                                share_conditions="仅限审批"),
+                     registered(nb, department="nb-market", policy=NB)) == [("accepted", None, None)] * 2
+    req, objection = new_id("req"), new_id("objection")
+    answers = submitted(
+        event("RevisionSubmitted", gd, 2, {"revision_id": "r1", "attributes": attributes(
+            codes=["I.1"], share_type="CONDITIONAL", legal_basis=LAW, share_conditions="仅限审批")}),
+        event("RevisionApproved", gd, 3, {"revision_id": "r1"}, **HB_AUTH),
+        request(new_id("req"), gd, method="EXCHANGE"),
+        request(new_id("req"), gd, period_end="2026-01-31"),
+        request(new_id("req"), gd, purpose="  "),
+        request(req, gd), event("ProviderConsulted", req, 2, {}, **AUTH),
+        event("ProviderAnswered", req, 3, {"agrees": False, "reasons": "涉密",
+                                           "legal_basis": {"kind": "LAW", "title": "", "article": ""}}, **PROVIDER),
+        event("DataAccessed", new_id("access"), 1, {"entry_id": gd, "items": ["I.1"], "purpose": "p",
+                                                     "recipient": "gd-amr", "person": "sys-01"}, **USER),
+        event("ObjectionReported", objection, 1, {"entry_id": nb, "kind": "ERROR", "records": ["r"],
+                                                  "fields": ["f"], "expected": "x"}, **USER))
+    rules = [rule for _, rule, _ in answers]
+    assert rules == [None, "authority-of-the-entry", "method-not-offered", "share-period-ended",
+                     "purpose-required", None, None, "refusal-needs-legal-basis", "access-details-required", None]
+    assert all(article for status, _, article in answers if status == "rejected")
+    # The objection runs under Ningbo's measures: its processing limit is theirs, for its provider.
+    [limit] = wait_for(lambda: [d for d in queries.deadline_list(service.engine()) if d["subject_id"] == objection],
+                       30, "the objection's deadline")
+    assert limit["policy_id"] == NB and limit["party"] == "nb-market" and "Ningbo" in limit["article"]

@@ -45,7 +45,10 @@ class Envelope:
     # The publisher's CloudEvents id where it is not a UUID (codec.event_identity).
     cloudevent_id: str | None = None
 
-    def recorded(self, at: datetime, *, provider: str | None = None, route: str | None = None) -> Envelope:
+    def recorded(self, at: datetime, *, provider: str | None = None, route: str | None = None,
+                 policy_id: str | None = None) -> Envelope:
         """The envelope as accepted: when, and what the validator established (anything a
-        publisher claimed for these is replaced)."""
-        return replace(self, recorded_at=at, provider=provider, route=route)
+        publisher claimed for these is replaced); `policy_id`: the profile the event was judged
+        under, where that is its subject's rather than the actor's."""
+        return replace(self, recorded_at=at, provider=provider, route=route,
+                       policy_id=policy_id or self.policy_id)

@@ -113,6 +113,8 @@ def _check_actor(state: EntryState | None, event: Event, ctx: Context) -> None:
     provider = state.provider if state else actor.department
     is_provider = actor.role == Role.PROVIDER and actor.department == provider
     is_authority = actor.role == Role.DATA_AUTHORITY and ctx.department.authority
+    if is_authority and not is_provider:
+        jurisdiction.require_of_jurisdiction(event, ctx)  # the entry's own authority decides
     if isinstance(payload, ev.ChangeObligationRaised):
         allowed = is_provider or is_authority
     elif isinstance(payload, AUTHORITY_EVENTS):
@@ -155,6 +157,11 @@ def _blank(value: object) -> bool:
     return isinstance(value, tuple) and not value
 
 
+def uncited(basis: ev.LegalBasis) -> list[str]:
+    """What a legal basis leaves blank of what makes it a citation: its title, its article."""
+    return [name for name in ("title", "article") if _blank(getattr(basis, name))]
+
+
 def _check_complete(attrs: ev.EntryAttributes, policy: Policy) -> None:
     """The attributes the jurisdiction's catalog must state (the profile lists them), then
     the data items: at least one, each with a code and a name, each code once."""
@@ -183,7 +190,7 @@ def _check_legal_basis(attrs: ev.EntryAttributes, policy: Policy) -> None:
         raise broken(policy, rule, f"{basis.title} is a department's internal rule.")
     if basis is None:
         raise broken(policy, "legal-basis-required", f"Share type is {attrs.share_type.value}.")
-    blank = [name for name in ("title", "article") if _blank(getattr(basis, name))]
+    blank = uncited(basis)
     if blank:
         raise broken(policy, "legal-basis-required",
                      f"The legal basis cites no {' and no '.join(blank)}.")

@@ -50,5 +50,17 @@ def require(allowed: bool, event: Event, ctx, who: str) -> None:
 
 
 def require_authority(event: Event, ctx) -> None:
+    """The data authority of the subject's jurisdiction (`ctx.policy`, the profile the subject
+    is judged under): an authority elsewhere decides nothing here."""
     require(event.envelope.actor.role == Role.DATA_AUTHORITY and ctx.department.authority,
             event, ctx, "the data authority")
+    require_of_jurisdiction(event, ctx)
+
+
+def require_of_jurisdiction(event: Event, ctx) -> None:
+    """The acting department belongs to the jurisdiction whose profile judges the subject."""
+    department = ctx.department
+    if department.policy_id != ctx.policy.id:
+        raise broken(ctx.policy, "authority-of-the-entry",
+                     f"{department.id} acts under {department.policy_id}; the subject is under "
+                     f"{ctx.policy.id}, whose data authority decides.")

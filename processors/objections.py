@@ -229,7 +229,7 @@ def evolve(state: ObjectionState | None, event: Event, ctx: Context) -> Objectio
     if isinstance(p, ob.ObjectionReported):
         return ObjectionState(objection_id=env.aggregate_id, entry_id=p.entry_id,
                               reporter=env.actor.department, provider=ctx.entry.provider,
-                              policy_id=env.policy_id, status=OPEN, sequence=env.sequence,
+                              policy_id=ctx.policy.id, status=OPEN, sequence=env.sequence,
                               urgent=p.urgent, round_started_on=today)
     if isinstance(p, ob.ObjectionExtensionRequested):
         changes = dict(extension_requested=p.total_natural_days)

@@ -16,7 +16,7 @@ from events.catalog import LegalBasis, LegalBasisKind, ShareMethod, ShareType
 from events.codec import Event
 from events.envelope import Role
 from processors import jurisdiction
-from processors.catalog import PUBLISHED, EntryState
+from processors.catalog import PUBLISHED, EntryState, uncited
 from processors.profiles import Department, Policy
 from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
@@ -150,6 +150,9 @@ def _require_legal_basis(basis: LegalBasis | None, ctx: Context, what: str) -> N
     a department's internal rule is none (GD-2018 Art. 16)."""
     if basis is None or basis.kind == LegalBasisKind.INTERNAL_RULE:
         raise broken(ctx.policy, "refusal-needs-legal-basis", f"{what} cites no law, regulation or rule.")
+    blank = uncited(basis)
+    if blank:
+        raise broken(ctx.policy, "refusal-needs-legal-basis", f"{what}'s legal basis cites no {' and no '.join(blank)}.")
 
 
 def _require_text(text: str, ctx: Context, rule: str) -> None:

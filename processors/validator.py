@@ -140,13 +140,16 @@ class Validator:
         env = event.envelope
         state = states.get(catalog.EntryState, env.aggregate_type, env.aggregate_id)
         state = self._with_obligations(tx, state, event)
+        if state is not None:
+            # An entry is judged under its own jurisdiction's profile, whoever acts on it.
+            policy = self.policies.policy(state.policy_id) or policy
         ctx = catalog.Context(env.aggregate_id, policy, department, self._sources(tx, event, state),
                               env.recorded_at)
         _accept_or_raise(catalog.decide(state, event, ctx))
         new_state = catalog.evolve(state, event)
         states.put(env.aggregate_type, new_state.entry_id, self._set_obligations_aside(tx, new_state))
         self._save_sources(tx, new_state, policy.jurisdiction)
-        return dict(provider=new_state.provider)
+        return dict(provider=new_state.provider, policy_id=policy.id)
 
     def _with_obligations(self, tx: Connection, state: catalog.EntryState | None,
                           event: Event) -> catalog.EntryState | None:
@@ -312,6 +315,10 @@ def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Eve
     # An event for an objection or request that does not exist names no entry: decide rejects it.
     entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
     entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+    if rules is objections and entry:
+        # Problem data is reported and processed under the entry's jurisdiction, whoever
+        # reports it: its limits, its articles, its data authority (issue #12).
+        policy = policies.policy(entry.policy_id) or policy
     ctx = rules.Context(policy, department, entry)
     if rules is requests:
         # A request is reviewed under its entry's jurisdiction, on the day it arrived there.
@@ -320,7 +327,8 @@ def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Eve
     _accept_or_raise(rules.decide(state, event, ctx))
     new_state = rules.evolve(state, event, ctx)
     states.put(env.aggregate_type, env.aggregate_id, new_state)
-    return dict(provider=new_state.provider, route=getattr(new_state, "path", None))
+    return dict(provider=new_state.provider, route=getattr(new_state, "path", None),
+                policy_id=new_state.policy_id if rules is objections else None)
 
 
 def _accept_or_raise(verdict) -> None:

@@ -14,7 +14,7 @@ import structlog
 
 from events.topics import Topics
 from infra import output
-from infra.config import STAGES, Settings
+from infra.config import STAGES, Settings, SettingsError
 from infra.database import make_engine
 from projections.verification import CLOCK_SKEW
 
@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.getLevelName(os.environ.get("GOVSHARE_LOG_LEVEL", "INFO").upper())
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
     args = _parser().parse_args(argv)
-    return args.handler(args, Settings()) or 0
+    try:
+        settings = Settings()
+    except SettingsError as exc:
+        raise SystemExit(f"govshare: {exc}") from None
+    return args.handler(args, settings) or 0
 
 
 def _parser() -> argparse.ArgumentParser:

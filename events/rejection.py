@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from events.bounds import SHORT_MAX
+from events.envelope import Actor
 from events.registry import event_type
 
 AGGREGATE = "rejection"
@@ -13,7 +15,10 @@ EVENT_TYPE = "EventRejected"
 @event_type(EVENT_TYPE, schema="govshare.EventRejected", aggregate=AGGREGATE)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EventRejected:
-    """govshare refused to apply a published event; the event is never applied."""
+    """govshare refused to apply a published event; the event is never applied.
+
+    Its envelope's actor is the validator, which refused; `attempted_by` is who tried, so that
+    what a department or a person tried and was refused can be listed by them."""
     rejected_event_id: uuid.UUID
     rejected_event_type: str
     rejected_aggregate_type: str
@@ -21,3 +26,18 @@ class EventRejected:
     rule: str
     article: str
     message: str
+    # None only in rejections recorded before the field existed (schema v1).
+    attempted_by: Actor | None = None
+    # The refused event's signing key; None until submissions are signed (issue #15).
+    attempted_key_id: str | None = None
+
+
+def attempter(actor: Actor) -> Actor:
+    """Who tried, as a rejection keeps them. A name out of bounds may be the very reason for
+    the refusal, so it is cut to the narrowest column and its unprintable characters replaced
+    (PostgreSQL text refuses NUL): the refusal must still fit the tables that record it."""
+    return Actor(department=_kept(actor.department), person=_kept(actor.person), role=actor.role)
+
+
+def _kept(text: str) -> str:
+    return "".join(c if c.isprintable() else "\ufffd" for c in text[:SHORT_MAX])

@@ -36,7 +36,7 @@ class SubmissionError(EventError):
 
 def parse_line(line: str | bytes, *, now: datetime) -> Event:
     data = _object(line)
-    kind = _field(data, "type", lambda v: kind_of(_text(v)))
+    kind = _field(data, "type", lambda v: _publishable(kind_of(_text(v))))
     payload = _field(data, "payload", lambda v: payload_from_json(kind.event_type, v))
     return Event(_envelope(data, kind, now), payload)
 
@@ -77,6 +77,16 @@ def _envelope(data: dict, kind: EventKind, now: datetime) -> Envelope:
         correlation_id=_field(data, "correlation_id", _uuid, default=lambda: event_id),
         causation_id=_field(data, "causation_id", _uuid, default=lambda: None),
         source=source)
+
+
+def _publishable(kind: EventKind) -> EventKind:
+    """What only govshare emits (registered with no senders) is answered here, before it is
+    published: the validator would refuse it with this rule, and a line known to be refused is
+    not sent to the broker for the answer."""
+    if not kind.senders:
+        raise SubmissionError(f"type: {kind.event_type} is emitted by govshare itself and no department "
+                              f"publishes it (rule event-type-not-publishable)")
+    return kind
 
 
 def _field(data: dict, key: str, convert: Callable[[Any], Any],

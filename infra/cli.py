@@ -14,7 +14,7 @@ import structlog
 
 from events.topics import Topics
 from infra import output
-from infra.config import STAGES, Settings
+from infra.config import STAGES, Settings, SettingsError
 from infra.database import make_engine
 from projections.verification import CLOCK_SKEW
 
@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.getLevelName(os.environ.get("GOVSHARE_LOG_LEVEL", "INFO").upper())
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
     args = _parser().parse_args(argv)
-    return args.handler(args, Settings()) or 0
+    try:
+        settings = Settings()
+    except SettingsError as exc:
+        raise SystemExit(f"govshare: {exc}") from None
+    return args.handler(args, settings) or 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     rej.add_argument("--entry", dest="aggregate_id")
     rej.add_argument("--event-id")
     rej.add_argument("--rule")
+    rej.add_argument("--department", help="refusals of what this department tried")
+    rej.add_argument("--actor", help="refusals of what this person tried")
     rej.add_argument("--json", action="store_true")
     _limit(rej)
     rej.set_defaults(handler=_query_rejections)
@@ -360,8 +366,9 @@ def _query_rejections(args, settings: Settings) -> int:
     from projections import queries
     engine = _read_engine(settings)
     rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule,
-                            limit=args.limit)
-    _print(rows, args.json, ["rejected_event_type", "aggregate_id", "rule", "article", "message"])
+                            department=args.department, person=args.actor, limit=args.limit)
+    _print(rows, args.json, ["rejected_event_type", "aggregate_id", "attempted_by_department",
+                             "attempted_by_person", "rule", "article", "message"])
     return 0
 
 
@@ -479,8 +486,8 @@ def _limit(parser: argparse.ArgumentParser) -> None:
 
 def _trail_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aggregate", help="one aggregate: entry, request, grant, objection, ... id")
-    parser.add_argument("--department", help="events whose actor is this department")
-    parser.add_argument("--actor", help="events whose actor is this person")
+    parser.add_argument("--department", help="events whose actor is this department, and refusals of what it tried")
+    parser.add_argument("--actor", help="events whose actor is this person, and refusals of what they tried")
     parser.add_argument("--since", type=_instant, metavar="TIME", help="recorded at or after")
     parser.add_argument("--until", type=_instant, metavar="TIME", help="recorded at or before")
 
@@ -524,6 +531,9 @@ def _trail(args, settings: Settings) -> int:
         reason = f"{why['rule']} ({why['article']}): {why['message']}" if "rule" in why else \
             f"caused by {why['causation_id'] or '-'}, process {why['correlation_id']}"
         print(show(f"    why: {reason}"))
+        tried = why.get("attempted_by")
+        if tried:
+            print(show(f"    tried by: {tried['department']}/{tried['person']} ({tried['role']})"))
         state = s.get("state_after")
         if state:
             shown = {k: v for k, v in state.items() if k in ("status", "version", "round", "due_at",

@@ -6,10 +6,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+class SettingsError(ValueError):
+    """A setting in the environment that govshare cannot use; the message names it."""
+
+
+KAFKA_PREFIX = "GOVSHARE_KAFKA_"
+# The librdkafka settings a deployment may hand every producer, consumer and admin client of
+# govshare's as GOVSHARE_KAFKA_<NAME> (dots as underscores): those that reach a cluster secured
+# with SASL/SCRAM over TLS (README "Securing the broker"), and a few of the connection. Any other
+# name is refused when the settings are read: a misspelt GOVSHARE_KAFKA_SASL_PASWORD would
+# otherwise be dropped silently and surface far away as an authentication failure.
+KAFKA_SETTINGS = frozenset({
+    "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username", "sasl.password",
+    "ssl.ca.location", "ssl.certificate.location", "ssl.key.location", "ssl.key.password",
+    "ssl.endpoint.identification.algorithm", "client.id", "socket.keepalive.enable",
+    "broker.address.family",
+})
+
+
 def _kafka_extra() -> dict[str, str]:
-    # GOVSHARE_KAFKA_SECURITY_PROTOCOL=SASL_SSL -> security.protocol=SASL_SSL, and so on.
-    return {k[len("GOVSHARE_KAFKA_"):].lower().replace("_", "."): v
-            for k, v in os.environ.items() if k.startswith("GOVSHARE_KAFKA_")}
+    """GOVSHARE_KAFKA_SECURITY_PROTOCOL=SASL_SSL -> security.protocol=SASL_SSL, and so on."""
+    found = {k[len(KAFKA_PREFIX):].lower().replace("_", "."): v
+             for k, v in os.environ.items() if k.startswith(KAFKA_PREFIX)}
+    unknown = sorted(set(found) - KAFKA_SETTINGS)
+    if unknown:
+        names = ", ".join(KAFKA_PREFIX + name.upper().replace(".", "_") for name in unknown)
+        raise SettingsError(f"{names}: not a Kafka client setting govshare passes on; known: "
+                            + ", ".join(sorted(KAFKA_SETTINGS)))
+    return found
 
 
 # The stages of the pipeline, each a process of its own under `govshare up`.

@@ -27,7 +27,7 @@ from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_for, kind_of
-from events.rejection import EventRejected
+from events.rejection import EventRejected, attempter
 from events.topics import Topics
 from processors import catalog, jurisdiction, objections, requests, store
 from processors.aggregates import AggregateStates, state_of, state_text
@@ -227,7 +227,9 @@ class Validator:
             rejected_aggregate_type=env.aggregate_type,
             # Cut to what the tables hold: an id out of bounds is itself the reason for refusal.
             rejected_aggregate_id=env.aggregate_id[:bounds.SHORT_MAX],
-            rule=rejected.rule, article=rejected.article, message=rejected.message[:bounds.TEXT_MAX])
+            rule=rejected.rule, article=rejected.article, message=rejected.message[:bounds.TEXT_MAX],
+            # Who tried, as the refused envelope names them: the refusal's own actor is VALIDATOR.
+            attempted_by=attempter(env.actor))
         kind = kind_for(payload)
         policy_id = env.policy_id if self.policies.policy(env.policy_id) else self.policies.baseline.id
         envelope = Envelope(

@@ -128,8 +128,11 @@ def _dead_letters(engine: Engine, since, until, after: int | None, limit: int | 
 
 def _from_step(s: dict[str, Any], beside) -> dict[str, Any]:
     """An accepted event or a rejection; a rejection describes the refused call (its type and
-    aggregate), made by the validator that refused it: the refused event is never stored."""
+    aggregate) and who made it, as the sealed rejection names them; the validator that refused
+    it is kept unmapped. A rejection recorded before it named who tried has the validator as
+    its actor, as it did then."""
     what, why, who = s["what"], s["why"], s["who"]
+    refused_by = None
     refused = what["payload"] if what["event_type"] == REJECTED else None
     if refused:
         activity, status, severity = UNKNOWN, FAILURE, LOW
@@ -137,6 +140,8 @@ def _from_step(s: dict[str, Any], beside) -> dict[str, Any]:
         resource = {"uid": refused["rejected_aggregate_id"], "type": refused["rejected_aggregate_type"]}
         outcome = dict(status_code=why["rule"], status_detail=f"{why['rule']} ({why['article']})",
                        message=why["message"])
+        if why.get("attempted_by"):
+            refused_by, who = f"{who['department']}/{who['person']}", why["attempted_by"]
     else:
         activity, status, severity = CREATE if what["sequence"] == 1 else UPDATE, SUCCESS, INFORMATIONAL
         operation = what["event_type"]
@@ -154,7 +159,7 @@ def _from_step(s: dict[str, Any], beside) -> dict[str, Any]:
         resources=[resource],
         unmapped=dict(trail_kind=s["kind"], leaf_hash=s["leaf_hash"], checkpoint_size=beside.checkpoint_size,
                       policy_id=s["policy_id"], aggregate_sequence=None if refused else what["sequence"],
-                      causation_uid=why["causation_id"]))
+                      causation_uid=why["causation_id"], refused_by=refused_by))
 
 
 def _from_dead_letter(r) -> dict[str, Any]:

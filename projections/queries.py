@@ -63,10 +63,14 @@ def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
 
 
 def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str | None = None,
-             rule: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+             rule: str | None = None, department: str | None = None, person: str | None = None,
+             limit: int | None = None) -> list[dict[str, Any]]:
+    """Refusals, oldest first; `department` and `person`: of what they tried."""
     q = select(rejections).order_by(rejections.c.recorded_at).limit(limit)
     for column, value in ((rejections.c.aggregate_id, aggregate_id),
-                          (rejections.c.rejected_event_id, event_id), (rejections.c.rule, rule)):
+                          (rejections.c.rejected_event_id, event_id), (rejections.c.rule, rule),
+                          (rejections.c.attempted_by_department, department),
+                          (rejections.c.attempted_by_person, person)):
         if value:
             q = q.where(column == value)
     return _rows(engine, q)

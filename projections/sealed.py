@@ -26,13 +26,19 @@ def event_columns(env: Envelope) -> dict:
 
 
 def rejection_columns(payload: EventRejected, env: Envelope) -> dict:
-    """A rejection's row: every column comes from the sealed EventRejected."""
+    """A rejection's row: every column comes from the sealed EventRejected. The attempting
+    actor is the payload's, not the envelope's (the validator, which refused)."""
+    tried = payload.attempted_by
     return dict(
         event_id=str(env.event_id), rejected_event_id=str(payload.rejected_event_id),
         rejected_event_type=payload.rejected_event_type,
         aggregate_type=payload.rejected_aggregate_type, aggregate_id=payload.rejected_aggregate_id,
         rule=payload.rule, article=payload.article, message=payload.message,
-        policy_id=env.policy_id, recorded_at=env.recorded_at)
+        policy_id=env.policy_id, recorded_at=env.recorded_at,
+        attempted_by_department=tried.department if tried else None,
+        attempted_by_person=tried.person if tried else None,
+        attempted_by_role=tried.role.value if tried else None,
+        attempted_key_id=payload.attempted_key_id)
 
 
 def dead_letter_columns(letter: DeadLetter) -> dict:

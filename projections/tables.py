@@ -117,6 +117,12 @@ rejections = Table(
     Column("message", Text, nullable=False),
     Column("policy_id", String(64), nullable=False),
     _when("recorded_at", nullable=False, index=True),
+    # Who tried (the refusal's own actor, in event_log, is the validator); null in rejections
+    # recorded before EventRejected carried them.
+    Column("attempted_by_department", String(100), index=True),
+    Column("attempted_by_person", String(200), index=True),
+    Column("attempted_by_role", String(32)),
+    Column("attempted_key_id", String(100)),
 )
 
 dead_letters = Table(

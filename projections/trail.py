@@ -113,7 +113,9 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
     """The trail's events in trail order, each with who, what, when, why and the state after.
 
     An aggregate's trail includes the rejections of events published for it: a refusal, and
-    the rule it broke, is part of what happened to it. Pages: at most `limit` steps, those
+    the rule it broke, is part of what happened to it. So are a department's or a person's:
+    `department` and `actor` select the events they acted in and the refusals of what they
+    tried (whose own actor is the validator). Pages: at most `limit` steps, those
     after trail position `after`; events not yet in a signed checkpoint have no position and
     come last.
     """
@@ -122,9 +124,10 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
         refused = select(rejections.c.event_id).where(rejections.c.aggregate_id == aggregate)
         q = q.where(or_(event_log.c.aggregate_id == aggregate, event_log.c.event_id.in_(refused)))
     if department:
-        q = q.where(event_log.c.actor_department == department)
+        q = q.where(_acted_or_tried(event_log.c.actor_department, rejections.c.attempted_by_department,
+                                    department))
     if actor:
-        q = q.where(event_log.c.actor_person == actor)
+        q = q.where(_acted_or_tried(event_log.c.actor_person, rejections.c.attempted_by_person, actor))
     if since:
         q = q.where(event_log.c.recorded_at >= since)
     if until:
@@ -140,6 +143,13 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
         for step, state in zip(out, _states_after(engine, rows)):
             step["state_after"] = state
     return out
+
+
+def _acted_or_tried(acted, tried, value: str):
+    """Events whose actor is `value`, and rejections of what `value` tried (the rejections
+    columns are checked against their sealed records by `verify`, so may select)."""
+    refused = select(rejections.c.event_id).where(tried == value)
+    return or_(acted == value, event_log.c.event_id.in_(refused))
 
 
 def _in_trail_order(*columns):
@@ -158,7 +168,9 @@ def _step(r, with_record: bool) -> dict[str, Any]:
     why = {"causation_id": str(e.causation_id) if e.causation_id else None,
            "correlation_id": str(e.correlation_id)}
     if e.event_type == "EventRejected":
-        why |= {"rule": payload["rule"], "article": payload["article"], "message": payload["message"]}
+        why |= {"rule": payload["rule"], "article": payload["article"], "message": payload["message"],
+                # Who tried what was refused (None in rejections recorded before it was kept).
+                "attempted_by": payload.get("attempted_by")}
     step = {
         "position": r.position, "kind": r.kind or "NOT YET CHECKPOINTED", "event_id": str(e.event_id),
         "who": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value},
@@ -223,8 +235,15 @@ def export_rows(engine: Engine, **filters) -> list[dict[str, Any]]:
             "actor_role": s["who"]["role"], "occurred_at": s["when"]["occurred_at"],
             "recorded_at": s["when"]["recorded_at"], "correlation_id": s["why"]["correlation_id"],
             "causation_id": s["why"]["causation_id"], "rule": s["why"].get("rule"),
-            "article": s["why"].get("article"), "policy_id": s["policy_id"],
+            "article": s["why"].get("article"), **_attempted_by(s["why"].get("attempted_by")),
+            "policy_id": s["policy_id"],
             "leaf_hash": s["leaf_hash"],
             "record": s["record"],
         })
     return rows
+
+
+def _attempted_by(actor: dict | None) -> dict[str, Any]:
+    actor = actor or {}
+    return {"attempted_by_department": actor.get("department"), "attempted_by_person": actor.get("person"),
+            "attempted_by_role": actor.get("role")}

@@ -119,6 +119,13 @@ HOSTILE = {
     "an event bigger than a message": (
         _payload_line(description="x" * MESSAGE_MAX_BYTES), f"at most {MESSAGE_MAX_BYTES} bytes"),
     "bytes that are not UTF-8": (_line(aggregate_id="a-b").replace(b"a-b", b"a\xff"), "not UTF-8"),
+    # What only govshare emits: refused before it is published, naming the validator's rule.
+    "a grant, which only govshare opens": (
+        json.dumps(event("GrantOpened", "grant-1", 1, {}, department="gd-authority",
+                         role="DATA_AUTHORITY")).encode(),
+        "type: GrantOpened is emitted by govshare itself .* event-type-not-publishable"),
+    "a rejection, which only the validator gives": (
+        _line(type="EventRejected"), "type: EventRejected is emitted by govshare itself .* event-type-not-publishable"),
 }
 
 

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from cloudevents.core.bindings.kafka import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
 from events import contract, schemas
-from events.codec import MAGIC, encode_payload, event_identity, to_headers
+from events.codec import MAGIC, encode_payload, event_identity, payload_from_json, to_headers
+from events.envelope import Actor, Role
 from events.publisher import Outgoing, Publisher
 from events.registry import all_kinds, kind_of
 from events.submission import parse_line
@@ -169,15 +171,18 @@ def test_a_message_to_an_unknown_inbox_is_dead_lettered_naming_the_inboxes(runni
 
 
 def test_an_event_only_govshare_emits_is_refused_with_a_rule(running):
-    line = {"type": "GrantOpened", "aggregate_id": f"grant-{uuid.uuid4().hex[:8]}", "sequence": 1,
-            "actor": {"department": "gd-authority", "person": "wang.fang", "role": "DATA_AUTHORITY"},
-            "payload": {"request_id": "r", "entry_id": "e", "grantee": "gd-amr", "items": ["I.1"],
-                        "purpose": "p", "scenario": "s", "method": "INTERFACE",
-                        "valid_until": "2026-12-31T00:00:00+08:00"}}
-    event = parse_line(json.dumps(line), now=NOW)
+    # `submit` refuses to send it (tests/test_bad_input.py): a forger's own producer does not ask.
+    sent = parse_line(lines(request(f"req-{uuid.uuid4().hex[:8]}", "e"))[0], now=NOW).envelope
+    grant = kind_of("GrantOpened")
+    envelope = replace(sent, event_type=grant.event_type, schema_version=grant.version,
+                       aggregate_type=grant.aggregate_type, aggregate_id=f"grant-{uuid.uuid4().hex[:8]}",
+                       actor=Actor(department="gd-authority", person="wang.fang", role=Role.DATA_AUTHORITY))
+    payload = payload_from_json(grant.event_type, {
+        "request_id": "r", "entry_id": "e", "grantee": "gd-amr", "items": ["I.1"], "purpose": "p",
+        "scenario": "s", "method": "INTERFACE", "valid_until": "2026-12-31T00:00:00+08:00"})
     # Sent where a forger would: the inbox of the aggregate it pretends to belong to.
-    msg = Outgoing(running.topics.inbox("share-request"), b"k", encode_payload(event.payload), to_headers(event.envelope))
-    event_id = str(event.envelope.event_id)
+    msg = Outgoing(running.topics.inbox("share-request"), b"k", encode_payload(payload), to_headers(envelope))
+    event_id = str(envelope.event_id)
     found = verdicts(running, [msg], {event_id})[event_id]
     assert (found.status, found.rule) == ("rejected", "event-type-not-publishable")
     assert found.article

@@ -109,6 +109,10 @@ def test_accepted_events_succeed_and_refusals_fail_with_their_reason(scenario, t
         assert e["resources"] == [{"uid": r.aggregate_id, "type": r.aggregate_type}]
     again = next(e for e in by_kind["REJECTED"] if e["resources"][0]["uid"] == scenario.first)
     assert again["api"]["operation"] == "RequestApproved"
+    # The refused call's actor is who made it; the validator that refused it stays beside.
+    assert again["actor"]["user"] == {"name": "li.ming", "uid": "gd-amr/li.ming", "org": {"uid": "gd-amr"},
+                                      "type_id": 1, "groups": [{"name": "USER"}]}
+    assert again["unmapped"]["refused_by"] == "govshare/validator"
 
     [dead] = by_kind["DEAD_LETTERED"]
     assert (dead["status_id"], dead["status"]) == (2, "Failure")

@@ -283,6 +283,34 @@ def test_a_request_s_trail_says_who_what_when_why_and_the_state_after(scenario):
     assert "who: gd-amr/li.ming (USER)" in text_out and '"status": "granted"' in text_out
 
 
+def test_a_department_s_refused_attempts_are_listed_by_department_and_by_person(scenario):
+    """The scenario's gd-amr user tried to approve its own request: the validator refused it,
+    and the refusal is found under who tried, with its rule and article."""
+    svc = scenario.service
+    by_amr = json.loads(cli(svc, "trail", "--department", "gd-amr", "--no-state", "--json").stdout)
+    [refused] = [s for s in by_amr if s["kind"] == "REJECTED"]
+    assert refused["who"] == {"department": "govshare", "person": "validator", "role": "SYSTEM"}, \
+        "the refusal's own actor stays the validator"
+    assert refused["why"]["attempted_by"] == {"department": "gd-amr", "person": "li.ming", "role": "USER"}
+    assert refused["why"]["rule"] == "actor-not-permitted" and refused["why"]["article"]
+    assert refused["what"]["payload"]["rejected_event_type"] == "RequestApproved"
+    assert "RequestSubmitted" in {s["what"]["event_type"] for s in by_amr}, "and what it did"
+
+    # Both refusals of the scenario were tried by a li.ming, of two departments.
+    by_person = json.loads(cli(svc, "trail", "--actor", "li.ming", "--no-state", "--json").stdout)
+    tried = {(s["why"]["attempted_by"]["department"], s["why"]["rule"]) for s in by_person
+             if s["kind"] == "REJECTED"}
+    assert tried == {("gd-amr", "actor-not-permitted"), ("gd-hrss", "legal-basis-required")}
+
+    shown = cli(svc, "trail", "--department", "gd-amr", "--no-state").stdout
+    assert "tried by: gd-amr/li.ming (USER)" in shown and "why: actor-not-permitted (" in shown
+    rows = json.loads(cli(svc, "query", "rejections", "--department", "gd-amr", "--json").stdout)
+    assert [(r["rejected_event_type"], r["attempted_by_person"], r["attempted_by_role"], r["rule"])
+            for r in rows] == [("RequestApproved", "li.ming", "USER", "actor-not-permitted")]
+    assert rows[0]["article"] == refused["why"]["article"]
+    assert json.loads(cli(svc, "query", "rejections", "--department", "gd-nobody", "--json").stdout) == []
+
+
 def test_exports_carry_each_record_and_the_checkpoint_that_covers_them(scenario, tmp_path):
     svc = scenario.service
     jsonl, table = tmp_path / "trail.jsonl", tmp_path / "trail.csv"
@@ -403,7 +431,10 @@ def test_a_forged_record_dated_in_the_future_is_found_not_left_pending(scenario,
     (event_log, "event_id", dict(recorded_at=datetime(2026, 1, 1, tzinfo=timezone.utc))),
     (dead_letters, "id", dict(reason="nothing to see here")),
     (rejections, "event_id", dict(rule="no-rule", article="none")),
-], ids=["actor", "time", "dead-letter-reason", "rejection-rule"])
+    # Who tried, as a security team selects a department's refused attempts by it.
+    (rejections, "event_id", dict(attempted_by_department="forged-department",
+                                  attempted_by_person="forged.person")),
+], ids=["actor", "time", "dead-letter-reason", "rejection-rule", "rejection-attempter"])
 def test_a_column_rewritten_beside_its_sealed_record_is_found(scenario, tmp_path, table, key, change):
     engine = tampered_copy(scenario, tmp_path)
     with engine.connect() as conn:

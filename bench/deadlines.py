@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from bench.common import fresh_database, percentile, save
+from events.provenance import StageKeys
 from events.publisher import Publisher
 from events.records import to_json
 from events.topics import Topics
@@ -71,7 +72,7 @@ def main() -> None:
         topics = Topics(f"dl{uuid.uuid4().hex[:6]}")
         ensure_topics(kafka, topics, 3, 1)
         engine = make_engine(url)
-        scheduler = Scheduler(engine, load_all(), topics, Publisher(kafka))
+        scheduler = Scheduler(engine, load_all(), topics, Publisher(kafka), keys=StageKeys.generated())
         started = time.perf_counter()
         _load(engine, args.pending - args.burst, FAR, "later")
         _load(engine, args.burst, DUE, "burst")

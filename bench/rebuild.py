@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, registry
 
 from bench.common import fresh_database, percentile, rss_mib, save
 from bench.workload import Province
+from events.provenance import StageKeys
 from events.publisher import Publisher
 from events.submission import parse_line, to_inbox
 from events.topics import AGGREGATE_TYPES, Topics
@@ -57,6 +58,10 @@ class LoggedEvent:
 registry().map_imperatively(LoggedEvent, event_log)
 
 
+# The bench deployment's stage keys: the stages sign their outputs, the projector checks them.
+KEYS = StageKeys.generated()
+
+
 def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 5000) -> int:
     """The real validator decides the workload (in-process, batch by batch, so the catalog is
     decided before the requests that name it); the real grant keeper and deadline engine act
@@ -64,9 +69,9 @@ def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 
     now = datetime.now(timezone.utc)
     publisher = Publisher(kafka)
     state = make_engine(state_url)
-    validator = Runner(Validator(state, load_all(), topics, publisher), "bench")
-    keeper = Runner(GrantKeeper(state, load_all(), topics, publisher), "bench")
-    scheduler = Runner(Scheduler(state, load_all(), topics, publisher), "bench")
+    validator = Runner(Validator(state, load_all(), topics, publisher, keys=KEYS), "bench")
+    keeper = Runner(GrantKeeper(state, load_all(), topics, publisher, keys=KEYS), "bench")
+    scheduler = Runner(Scheduler(state, load_all(), topics, publisher, keys=KEYS), "bench")
     events = Province().events(n)
     accepted_topics = {topics.events(a) for a in AGGREGATE_TYPES}
     offset = 0
@@ -86,7 +91,9 @@ def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 
 def rebuild(kafka: dict, topics: Topics, url: str) -> dict:
     engine = make_engine(url)
     started = time.perf_counter()
-    applied = catch_up(Projector(engine, topics), kafka, "bench", timeout=7200, batch=5000)
+    # No notary runs here, so no checkpoint reaches the log: no trail key to check one with.
+    projector = Projector(engine, topics, ring=KEYS.ring, trail_keys=lambda: None)
+    applied = catch_up(projector, kafka, "bench", timeout=7200, batch=5000)
     seconds = time.perf_counter() - started
     return {"events": applied, "seconds": round(seconds, 1), "events_per_s": round(applied / seconds)}
 

@@ -116,8 +116,8 @@ def trail_record(topic: str, partition: int, offset: int, headers: list | None,
             envelope, _ = decode_envelope(headers)
             event = None
     except DecodeError as exc:
-        # Only govshare writes output topics, so this is a bug or a foreign writer: the bytes
-        # still enter the trail, as a dead letter, rather than vanish from it.
+        # A stage signed it (a foreign writer's record is parked before this, runtime.loop.decoded),
+        # so this is a bug: the bytes still enter the trail, as a dead letter, rather than vanish.
         letter = DeadLetter(id=where, source=where, reason=f"could not decode: {exc}", value=value,
                             headers=tuple(headers))
         return TrailRecord(LeafKind.DEAD_LETTERED, where, encode_dead_letter(letter), dead_letter=letter)

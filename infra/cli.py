@@ -457,9 +457,10 @@ def _query_dead(args, settings: Settings) -> int:
 
 def _rebuild(args, settings: Settings) -> int:
     from infra.topics import cluster_id
-    from projections.runner import Projector, catch_up
+    from infra import stages
+    from projections.runner import catch_up
     kafka = settings.kafka(_bootstrap(settings))
-    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix))
+    projector = stages.projector(make_engine(args.into), settings, Topics(settings.topic_prefix))
     applied = catch_up(projector, kafka, cluster_id(kafka))
     print(f"applied {applied} records (events, dead letters, trail checkpoints) into {args.into}")
     return 0
@@ -504,9 +505,10 @@ def _trail_engine(settings: Settings):
 
 def _replay(args, settings: Settings) -> int:
     from infra.topics import cluster_id
-    from projections.runner import Projector, catch_up
+    from infra import stages
+    from projections.runner import catch_up
     kafka = settings.kafka(_bootstrap(settings))
-    projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), as_of=args.as_of)
+    projector = stages.projector(make_engine(args.into), settings, Topics(settings.topic_prefix), as_of=args.as_of)
     applied = catch_up(projector, kafka, cluster_id(kafka))
     print(f"applied {applied} records made by {args.as_of.isoformat()} into {args.into}")
     return 0

@@ -78,6 +78,14 @@ class Settings:
     def trail_key_file(self) -> Path:
         return self.trail_key or self.home / "trail-key.pem"
 
+    # Where each stage's signing key and every stage's public key live (infra/keys.py).
+    stage_keys: Path | None = field(default_factory=lambda: Path(os.environ["GOVSHARE_STAGE_KEYS"])
+                                    if os.environ.get("GOVSHARE_STAGE_KEYS") else None)
+
+    @property
+    def stage_key_dir(self) -> Path:
+        return self.stage_keys or self.home / "stage-keys"
+
     @property
     def projection_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'govshare.db'}"

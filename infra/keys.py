@@ -9,6 +9,12 @@ verifier key (`govshare trail-key --vkey`) wherever trails are verified.
 ring beside it (`<key file stem>.ring.json`: name, key id, public key, valid from, retired at),
 so checkpoints signed before a rotation keep verifying. The notary loads its key when it
 starts: it signs with a new one once restarted.
+
+Stage keys (events/provenance.py): each stage that publishes to output topics signs with a key
+of its own, `<stage>.pem` in the stage key directory (`var/stage-keys/`, mode 0600), whose public
+key is `<stage>.pub` beside it. Verifiers read every `*.pub` there (a retired key kept under
+another name still verifies what it signed) and never a private key. `govshare up` creates the
+missing ones before any stage starts.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from events import note
+from events import provenance
 from events import trail as tr
 from processors.notary import Signer
 
@@ -50,10 +57,63 @@ def _write_new_key(path: Path) -> None:
 
 
 def load(path: Path) -> Signer:
+    return Signer(_private(path))
+
+
+def _private(path: Path) -> Ed25519PrivateKey:
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise SystemExit(f"govshare: {path} is not an Ed25519 private key")
-    return Signer(key)
+    return key
+
+
+# -- stage keys ----------------------------------------------------------------------------
+
+def stage_signer(directory: Path, stage: str) -> provenance.StageSigner:
+    """The stage's key, created on first use; its public key is written beside it."""
+    path = directory / f"{stage}.pem"
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_new_key(path)
+    except FileExistsError:
+        pass  # the usual case; or another process of this stage created it just now
+    signer = provenance.StageSigner(stage, _private(path))
+    public = directory / f"{stage}.pub"
+    entry = {"stage": stage, "key_id": signer.key_id,
+             "public_key": base64.b64encode(signer.public_key).decode()}
+    if not public.exists() or json.loads(public.read_text()) != entry:
+        _write_json(public, entry)
+    return signer
+
+
+def stage_ring(directory: Path) -> dict[str, bytes]:
+    """Every stage public key of the deployment, by key id."""
+    ring = {}
+    for path in sorted(directory.glob("*.pub")):
+        try:
+            entry = json.loads(path.read_text())
+            key = base64.b64decode(entry["public_key"], validate=True)
+            if provenance.key_id(entry["stage"], key) != entry["key_id"]:
+                raise ValueError(f"key {entry['key_id']} is not the id of its stage and public key")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"govshare: the stage key {path} is unreadable: {exc}") from None
+        ring[entry["key_id"]] = key
+    return ring
+
+
+def stage_keys(directory: Path, stage: str | None) -> provenance.StageKeys:
+    """What a stage process holds: its own key (`stage` None: none, for a verifier) and every
+    stage's public key, read again when a record names one not known yet."""
+    signers = {stage: stage_signer(directory, stage)} if stage in provenance.SIGNING_STAGES else {}
+    ring = provenance.StageRing(stage_ring(directory), load=lambda: stage_ring(directory))
+    return provenance.StageKeys(ring, signers)
+
+
+def prepare(trail_key_file: Path, stage_key_dir: Path) -> None:
+    """Every key the stages use, created before any starts: none meets a key not made yet."""
+    load_or_create(trail_key_file)
+    for stage in provenance.SIGNING_STAGES:
+        stage_signer(stage_key_dir, stage)
 
 
 def public_key_from(text: str) -> bytes:

@@ -25,6 +25,7 @@ from events.topics import Topics
 from infra.broker import EmbeddedBroker, die_with_parent
 from infra.config import STAGES, Settings
 from infra.database import make_engine
+from infra import keys
 from infra.stages import prepare_databases
 from infra.topics import ensure_topics
 from runtime import store
@@ -135,6 +136,7 @@ def run(settings: Settings) -> None:
         kafka = settings.kafka(bootstrap)
         ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
         prepare_databases(settings)
+        keys.prepare(settings.trail_key_file, settings.stage_key_dir)
         if embedded is not None:
             publisher = Publisher(kafka)
             urls = [settings.stage_url(s) for s in STAGES if s != "projector"]

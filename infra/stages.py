@@ -22,7 +22,8 @@ from events.publisher import Publisher
 from events.topics import Topics
 from infra.config import STAGES, Settings
 from infra.database import make_engine
-from infra.keys import load_or_create
+from events.trail import origin_of
+from infra import keys
 from infra.topics import cluster_id as read_cluster_id
 from processors.clock import SystemClock, clock_from
 from processors.grants import GrantKeeper
@@ -47,26 +48,38 @@ class Built:
 
 def build(name: str, settings: Settings, topics: Topics, publisher: Publisher | None) -> Built:
     engine = make_engine(settings.stage_url(name))
+    # Its own signing key (none for the projector) and every stage's public key.
+    stage_keys = keys.stage_keys(settings.stage_key_dir, name)
     if name == "validator":
-        return Built(Validator(engine, load_all(), topics, publisher), window=settings.batch_window)
+        return Built(Validator(engine, load_all(), topics, publisher, keys=stage_keys),
+                     window=settings.batch_window)
     if name == "deadlines":
-        scheduler = Scheduler(engine, load_all(), topics, publisher)
+        scheduler = Scheduler(engine, load_all(), topics, publisher, keys=stage_keys)
         clock = clock_from(settings.clock)
         return Built(scheduler, lambda: scheduler.tick(clock.now()), window=settings.batch_window)
     if name == "grants":
         keeper = GrantKeeper(engine, load_all(), topics, publisher,
-                             access_wait=timedelta(seconds=settings.access_wait_seconds))
+                             access_wait=timedelta(seconds=settings.access_wait_seconds), keys=stage_keys)
         clock = clock_from(settings.clock)
         return Built(keeper, lambda: keeper.tick(clock.now()), window=settings.batch_window)
     if name == "notary":
         # The signing time attests when the trail was sealed: the real clock, not the
         # deadline engine's injectable one. A checkpoint per 2,000 records or per interval.
-        notary = Notary(engine, topics, publisher, load_or_create(settings.trail_key_file), SystemClock())
+        notary = Notary(engine, topics, publisher, keys.load_or_create(settings.trail_key_file), SystemClock(),
+                        keys=stage_keys)
         return Built(notary, batch=2000, window=settings.checkpoint_seconds)
     if name == "projector":
         extra = tuple(_named(spec) for spec in settings.extra_projections)
-        return Built(Projector(engine, topics, extra=extra), batch=2000, window=settings.batch_window)
+        return Built(projector(engine, settings, topics, extra=extra), batch=2000, window=settings.batch_window)
     raise ValueError(f"no stage {name!r}: one of {', '.join(STAGES)}")
+
+
+def projector(engine, settings: Settings, topics: Topics, **options) -> Projector:
+    """The projector with the deployment's keys: every record checked against the stage keys,
+    every checkpoint against the trail key ring (`govshare up`, `replay`, `rebuild`)."""
+    return Projector(engine, topics, ring=keys.stage_keys(settings.stage_key_dir, None).ring,
+                     trail_keys=lambda: keys.ring_keys(settings.trail_key_file,
+                                                       origin_of(settings.topic_prefix)), **options)
 
 
 def _named(spec: str) -> Callable:

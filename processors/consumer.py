@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine
 
 from events.codec import Event, decode_message
+from events.provenance import StageKeys
 from events.publisher import Publisher
 from events.registry import ce_types_of
 from processors import store
@@ -18,14 +19,16 @@ Emitted = Staged
 
 class EventConsumer:
     """Subclasses name themselves, list the payload types they act on, and implement
-    `apply_event(tx, event) -> Emitted`."""
+    `apply_event(tx, event) -> Emitted`. What they read is checked against the stage keys'
+    ring before it is decoded (runtime.loop.decoded); what they emit is signed with their own."""
 
     name: str
     handles: tuple[type, ...]
 
-    def __init__(self, engine: Engine, publisher: Publisher):
+    def __init__(self, engine: Engine, publisher: Publisher, keys: StageKeys):
         self.engine = engine
-        self.outbox = Outbox(engine, publisher, self.name)
+        self.ring = keys.ring
+        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
         self.wanted = frozenset(t.encode() for t in ce_types_of(self.handles))
         store.metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)

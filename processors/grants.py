@@ -17,6 +17,7 @@ from events import catalog as cat
 from events import sharing as sh
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
+from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_for
 from events.topics import Topics
@@ -43,10 +44,10 @@ class GrantKeeper(EventConsumer):
                cat.RevisionSubmitted, cat.RevisionApproved)
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
-                 access_wait: timedelta = timedelta(seconds=60)):
+                 access_wait: timedelta = timedelta(seconds=60), *, keys: StageKeys):
         """`access_wait`: the longest an access whose request is not decided yet waits for the
         decision before it is judged as it stands (see `_check_use`)."""
-        super().__init__(engine, publisher)
+        super().__init__(engine, publisher, keys)
         self.policies, self.topics, self.access_wait = policies, topics, access_wait
         self._known: dict[str, object] = {}  # grant rows read for the batch at hand
 

@@ -26,6 +26,7 @@ from events import merkle, note
 from events import trail as tr
 from events.codec import encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
+from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_for
 from events.topics import Topics
@@ -87,14 +88,18 @@ class Notary:
     wanted = None  # every output message is a trail record
 
     def __init__(self, engine: Engine, topics: Topics, publisher: Publisher, signer: Signer,
-                 clock: Clock, origin: str | None = None):
+                 clock: Clock, origin: str | None = None, *, keys: StageKeys):
+        """`signer`: the trail key, over checkpoints; `keys`: the notary's stage key, over the
+        messages it publishes, and the ring what it seals must be signed with (a record no stage
+        signed is parked, never sealed as govshare's)."""
         self.engine, self.topics = engine, topics
         self.signer, self.clock = signer, clock
+        self.ring = keys.ring
         self.origin = origin or tr.origin_of(topics.prefix)
         if not note.valid_name(self.origin):
             raise ValueError(f"the trail origin {self.origin!r} cannot name a signing key: "
                              f"no spaces or '+' (C2SP signed-note)")
-        self.outbox = Outbox(engine, publisher, self.name)
+        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
         store.metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)
 

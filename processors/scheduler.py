@@ -23,6 +23,7 @@ from events import objection as ob
 from events import sharing as sh
 from events.codec import Event, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
+from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.records import from_plain, to_json
 from events.registry import kind_for
@@ -54,8 +55,8 @@ class Scheduler(EventConsumer):
                sh.RequestApproved, sh.RequestRejected, sh.UsageViolationFlagged, sh.UsageCorrected)
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
-                 calendars: Callable[[str], WorkingCalendar] = calendar_for):
-        super().__init__(engine, publisher)
+                 calendars: Callable[[str], WorkingCalendar] = calendar_for, *, keys: StageKeys):
+        super().__init__(engine, publisher, keys)
         self.policies, self.topics, self.calendars = policies, topics, calendars
         self._recalendared = False
 

@@ -25,6 +25,7 @@ from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
+from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_for, kind_of
 from events.rejection import EventRejected, attempter
@@ -49,10 +50,12 @@ class Validator:
     """The first stage: decides each inbox message (see the module's docstring)."""
     name = "validator"
     wanted = None  # every inbox message gets an answer
+    ring = None  # inboxes are anyone's to write: what arrives there is judged, not trusted
 
-    def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher):
+    def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
+                 *, keys: StageKeys):
         self.engine, self.policies, self.topics = engine, policies, topics
-        self.outbox = Outbox(engine, publisher, self.name)
+        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
         self._inboxes = frozenset(self.inputs())
         store.metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)

@@ -16,8 +16,9 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, select
 
 from events.codec import Event, decode_message
+from events.provenance import RELOAD_SECONDS, NotGovshares, StageRing
 from events.topics import Topics
-from events.trail import TrailRecord, trail_record
+from events.trail import Keys, TrailCheckpointed, TrailRecord, trail_record
 from projections import rejections, sealed, trail
 from projections.apply import apply_event
 from projections.batching import Batching
@@ -36,11 +37,18 @@ class Projector:
     outbox = None  # a projection only applies; it never publishes
 
     def __init__(self, engine: Engine, topics: Topics, as_of: datetime | None = None,
-                 extra: tuple[Callable[[Event, Connection], None], ...] = ()):
+                 extra: tuple[Callable[[Event, Connection], None], ...] = (), *,
+                 ring: StageRing, trail_keys: Callable[[], Keys | None]):
         """With `as_of`, only what was recorded by then is applied: the projections as they
         stood at that instant (`govshare replay`). `extra`: a deployment's own read models,
-        each called with every event after govshare's, in the same transaction."""
+        each called with every event after govshare's, in the same transaction. `ring`: the
+        stage keys every record must be signed with; `trail_keys` reads the trail's key ring,
+        which every checkpoint must be signed with (read again when one names a key not in it:
+        the notary may have started with a new key)."""
         self.engine, self.topics, self.as_of, self.extra = engine, topics, as_of, extra
+        self.ring, self.trail_keys = ring, trail_keys
+        self._trail: Keys | None = None
+        self._trail_read = 0.0
         self.applied = 0
         metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)
@@ -50,9 +58,30 @@ class Projector:
 
     def decode(self, m: Incoming) -> Event | TrailRecord:
         if m.topic == self.topics.trail:
-            return decode_message(m.headers, m.value)
+            event = decode_message(m.headers, m.value)
+            self._check_signed_head(event.payload)
+            return event
         return trail_record(m.topic, m.partition, m.offset, m.headers, m.value,
                             dead_letter_topic=self.topics.dead_letters)
+
+    def _check_signed_head(self, cp: Any) -> None:
+        """A checkpoint is held only if the trail key signed its head: the stage signature says
+        the notary published it, this one is what `verify` and a security team check."""
+        if not isinstance(cp, TrailCheckpointed):
+            raise NotGovshares(f"not govshare's: a {type(cp).__name__} on the trail topic")
+        problem = self._trail_problem(cp)
+        if problem and time.monotonic() - self._trail_read > RELOAD_SECONDS:
+            self._trail = None  # a key rotated in since: read the ring again, once
+            problem = self._trail_problem(cp)
+        if problem:
+            raise NotGovshares(f"not govshare's: checkpoint of {cp.tree_size} records {problem}")
+
+    def _trail_problem(self, cp: TrailCheckpointed) -> str | None:
+        if self._trail is None:
+            self._trail, self._trail_read = self.trail_keys(), time.monotonic()
+        if self._trail is None:
+            return "arrived, and this deployment has no trail key to check it with"
+        return self._trail.problem(cp.note(), cp.checkpoint().signatures)
 
     def apply(self, tx: Connection, batch: list[tuple[Incoming, Any]]) -> Staged:
         """Inserts are gathered per table and written with one statement each (Batching), and
@@ -92,8 +121,8 @@ class Projector:
 
     def _apply_dead_letter(self, tx: Connection, m: Incoming, record: TrailRecord) -> bool:
         if m.topic != self.topics.dead_letters:
-            # Only govshare writes these topics, so this is a bug or a foreign writer: keep the
-            # bytes where an operator sees them rather than stop the projection.
+            # A stage signed it (a foreign writer's is parked before this), so this is a bug:
+            # keep the bytes where an operator sees them rather than stop the projection.
             log.error("projector.undecodable", topic=m.topic, offset=m.offset,
                       reason=record.dead_letter.reason)
         at = m.timestamp

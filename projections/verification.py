@@ -143,14 +143,14 @@ def _signed_trail(anchor: Sequence[tr.TrailCheckpointed], keys: tr.Keys, report:
     the note the root, so leaves that reproduce it are the ones signed)."""
     by_size: dict[int, tr.TrailCheckpointed] = {}
     for cp in anchor:
-        if cp.tree_size in by_size:
-            continue  # a republished checkpoint: the same bytes again
+        # Checked before a size seen already is skipped: a forged checkpoint naming the size
+        # of a signed one is reported, not taken for a republished copy.
         problem = keys.problem(cp.note(), cp.checkpoint().signatures)
         if problem:
             report.found("bad-signature", None, None, f"the trail topic holds a checkpoint of "
                          f"{cp.tree_size} records that no pinned key signed: {problem}")
             continue
-        by_size[cp.tree_size] = cp
+        by_size.setdefault(cp.tree_size, cp)  # a republished checkpoint: the same bytes again
     signed, frontier = _Signed(), merkle.Frontier()
     for size in sorted(by_size):
         cp = by_size[size]

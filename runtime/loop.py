@@ -12,6 +12,10 @@ One failure policy:
   hold, bytes it cannot decode): the batch is split until that message stands alone, and the
   message is **parked** (runtime/parking.py) with the error, its id and position, while the
   rest of the batch and everything after it goes on. `govshare retry-parked` runs it again.
+
+A stage that reads output topics names the ring of stage keys (`ring`): a message no stage of
+the deployment signed is parked before it is decoded, so it is never sealed or applied as
+govshare's, and a retry checks it again.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from events.errors import PublishError
+from events.provenance import NotGovshares, StageRing
 from runtime import parking, store
 from runtime.message import Incoming, from_kafka
 from runtime.outbox import Outbox, Staged
@@ -51,13 +56,15 @@ def transient(exc: BaseException) -> bool:
 
 class Stage(Protocol):
     """What a stage gives the runtime. `inputs`: the topics it reads (Topics.consumed_by);
-    `wanted`: the ce_type values it acts on (None: all); `decode` turns one message into what
-    `apply` takes (raising for bytes it cannot read); `apply` handles a batch inside the
-    transaction and returns the outputs it staged."""
+    `wanted`: the ce_type values it acts on (None: all); `ring`: the stage keys its inputs must
+    be signed with (None: it reads inboxes, which anyone may write); `decode` turns one message
+    into what `apply` takes (raising for bytes it cannot read); `apply` handles a batch inside
+    the transaction and returns the outputs it staged."""
     name: str
     engine: Engine
     outbox: Outbox | None
     wanted: frozenset[bytes] | None
+    ring: StageRing | None
 
     def inputs(self) -> list[str]: ...
 
@@ -112,12 +119,14 @@ class Runner:
                 if stage.wanted is not None and m.header("ce_type") not in stage.wanted:
                     continue  # decided by the header: most messages are not this stage's
                 try:
-                    items.append((m, stage.decode(m)))
+                    items.append((m, decoded(stage, m)))
                 except Exception as exc:
                     if transient(exc):
                         raise
                     parking.park(tx, stage.name, m, _describe(exc))
-                    log.error("stage.parked", stage=stage.name, topic=m.topic, offset=m.offset,
+                    # A record no stage signed is a security event, not a bug: named as such.
+                    log.error("output.foreign" if isinstance(exc, NotGovshares) else "stage.parked",
+                              stage=stage.name, topic=m.topic, partition=m.partition, offset=m.offset,
                               error=_describe(exc))
             staged = stage.apply(tx, items) if items else []
             consumed.save()
@@ -149,7 +158,7 @@ class Runner:
         for parked_id, m in wanted:
             try:
                 with stage.engine.begin() as tx:
-                    staged = stage.apply(tx, [(m, stage.decode(m))])
+                    staged = stage.apply(tx, [(m, decoded(stage, m))])
                     parking.settle(tx, parked_id, None)
             except Exception as exc:
                 if transient(exc):
@@ -221,6 +230,14 @@ class Runner:
                         if not transient(relay_exc):
                             raise
                 delay = min(delay * 2, 30.0)
+
+
+def decoded(stage: Stage, m: Incoming) -> Any:
+    """The one decode step of every stage: a message on an output topic must be signed by a
+    stage of the deployment (events/provenance.py) before anything reads what it says."""
+    if stage.ring is not None:
+        stage.ring.check(m.headers, m.value)
+    return stage.decode(m)
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,12 +5,16 @@ positions, publishes after the commit, and marks the rows published once the bro
 acknowledged them. Rows left unpublished by a crash are relayed on the next start. A row the
 broker refuses for good (too large for it, say) is parked, never retried at every start: an
 output that cannot be published must not stop a restart.
+
+Every output is signed here, by the staging stage's key (events/provenance.py), before it is
+stored: the row holds what is published, and a relay or a rehydration publishes it as signed.
 """
 from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from events.errors import PublishError
+from events.provenance import StageSigner
 from events.publisher import Outgoing, Publisher
 from runtime import parking, store
 
@@ -18,8 +22,10 @@ Staged = list[tuple[int, Outgoing]]
 
 
 class Outbox:
-    def __init__(self, engine: Engine, publisher: Publisher, stage: str):
-        self.engine, self.publisher, self.owner = engine, publisher, stage
+    def __init__(self, engine: Engine, publisher: Publisher, stage: str, signer: StageSigner | None = None):
+        """`signer`: the stage's key, which every staged output is signed with; None for an
+        outbox that only publishes rows staged before (a relay, a rehydration)."""
+        self.engine, self.publisher, self.owner, self.signer = engine, publisher, stage, signer
 
     def stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
         return self.stage_many(tx, [(source_id, out)])[0]
@@ -28,6 +34,9 @@ class Outbox:
         """Stage a batch's outputs in one statement, in order."""
         if not items:
             return []
+        if self.signer is None:
+            raise RuntimeError(f"the {self.owner} outbox has no key to sign its outputs with")
+        items = [(source_id, self.signer.sign(out)) for source_id, out in items]
         seqs = tx.execute(insert(store.outbox).returning(store.outbox.c.seq, sort_by_parameter_order=True), [
             dict(stage=self.owner, source_event_id=source_id, topic=out.topic, key=out.key,
                  value=out.value, headers=store.headers_to_text(out.headers), published=False)

@@ -79,6 +79,16 @@ class Service:
         """The projections as a reader sees them (read-only: no write lock held while polling)."""
         return make_engine(self.database_url, read_only=True)
 
+    @property
+    def settings(self):
+        from infra.config import Settings
+        return Settings(home=Path(self.env["GOVSHARE_HOME"]), topic_prefix=self.topics.prefix)
+
+    def projector(self, engine):
+        """A projector of this deployment's log, with its keys (as `govshare rebuild` builds it)."""
+        from infra.stages import projector
+        return projector(engine, self.settings, self.topics)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

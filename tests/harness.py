@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from events.codec import decode_message, encode_payload, to_headers
+from events.provenance import StageKeys
 from events.publisher import Publisher
 from events.submission import parse_line
 from events.topics import AGGREGATE_TYPES, Topics
@@ -35,14 +36,21 @@ class Harness:
         self.database_url = database_url
         publisher = Publisher(self.kafka)
         self.policies = policies or load_all()  # another department directory, for a test
-        self.validator = Validator(self.engine, self.policies, self.topics, publisher)
-        self.scheduler = Scheduler(self.engine, self.policies, self.topics, publisher)
-        self.grants = GrantKeeper(self.engine, self.policies, self.topics, publisher)
+        self.keys = StageKeys.generated()  # the test deployment's stage keys
+        self.validator = Validator(self.engine, self.policies, self.topics, publisher, keys=self.keys)
+        self.scheduler = Scheduler(self.engine, self.policies, self.topics, publisher, keys=self.keys)
+        self.grants = GrantKeeper(self.engine, self.policies, self.topics, publisher, keys=self.keys)
         self.offset = 0
 
     def restart(self):
         """A new scheduler over the same database: what a restarted worker would be."""
-        self.scheduler = Scheduler(self.engine, self.policies, self.topics, Publisher(self.kafka))
+        self.scheduler = Scheduler(self.engine, self.policies, self.topics, Publisher(self.kafka),
+                                   keys=self.keys)
+
+    def projector(self, engine):
+        """A projector of this harness's log (no notary runs here: no trail key)."""
+        from projections.runner import Projector
+        return Projector(engine, self.topics, ring=self.keys.ring, trail_keys=lambda: None)
 
     @staticmethod
     def feed(stage, messages: list[Incoming]) -> list:
@@ -85,9 +93,9 @@ class Harness:
 
     def project(self, url: str):
         """Build the projections from what is on the topics now, as the projector would."""
-        from projections.runner import Projector, catch_up
+        from projections.runner import catch_up
         engine = make_engine(url)
-        catch_up(Projector(engine, self.topics), self.kafka, "c", timeout=60)
+        catch_up(self.projector(engine), self.kafka, "c", timeout=60)
         return engine
 
     def deadline_events(self) -> list:

@@ -9,7 +9,7 @@ from events.codec import decode_message
 from events.publisher import Publisher
 from infra.database import make_engine
 from projections import queries
-from projections.runner import Projector, catch_up
+from projections.runner import catch_up
 from processors.profiles import load_all
 from processors.scheduler import Scheduler
 from processors.working_days import WorkingCalendar
@@ -123,7 +123,7 @@ def test_a_worker_holding_a_stale_deadline_cannot_fire_it_again(harness):
     with harness.engine.connect() as conn:
         stale = Scheduler._load(conn.execute(select(store.deadlines.c.state)).scalar_one())
     assert harness.scheduler.tick(due) == 3  # breach, rectification order, its deadline
-    other = Scheduler(harness.engine, load_all(), harness.topics, Publisher(harness.kafka))
+    other = Scheduler(harness.engine, load_all(), harness.topics, Publisher(harness.kafka), keys=harness.keys)
     with pytest.raises(StaleDeadline):
         with harness.engine.begin() as tx:
             other._fire(tx, stale, due)
@@ -193,7 +193,7 @@ def test_a_deadline_beyond_the_official_schedule_is_provisional_and_moves_when_t
     assert scheduled.payload.due_at == end_of_day(date(2027, 1, 8), "Asia/Shanghai")  # 1 Jan skipped
     assert harness.scheduler.tick(received) == 0, "nothing moves while the calendar is the same"
     projection = make_engine(f"sqlite:///{tmp_path / 'view.db'}")
-    catch_up(Projector(projection, harness.topics), harness.kafka, "c", timeout=60)
+    catch_up(harness.projector(projection), harness.kafka, "c", timeout=60)
     [shown] = queries.deadline_list(projection)
     assert shown["provisional"] is True and queries.utc(shown["due_at"]) == scheduled.payload.due_at
 
@@ -202,7 +202,7 @@ def test_a_deadline_beyond_the_official_schedule_is_provisional_and_moves_when_t
     published = WorkingCalendar(holidays=frozenset({date(2027, 1, 1), date(2027, 1, 4)}),
                                 scheduled_years=frozenset({2027}))
     harness.scheduler = Scheduler(harness.engine, load_all(), harness.topics, Publisher(harness.kafka),
-                                  calendars=lambda jurisdiction: published)
+                                  calendars=lambda jurisdiction: published, keys=harness.keys)
     assert harness.scheduler.tick(received) == 1
     moved = harness.deadline_events()[-1]
     assert moved.envelope.event_type == "DeadlineRescheduled" and not moved.payload.provisional
@@ -210,7 +210,7 @@ def test_a_deadline_beyond_the_official_schedule_is_provisional_and_moves_when_t
     assert moved.payload.due_at == end_of_day(date(2027, 1, 11), "Asia/Shanghai")
     harness.restart()
     assert harness.scheduler.tick(received) == 0, "no longer provisional: computed once"
-    catch_up(Projector(projection, harness.topics), harness.kafka, "c", timeout=60)
+    catch_up(harness.projector(projection), harness.kafka, "c", timeout=60)
     [shown] = queries.deadline_list(projection)
     assert shown["provisional"] is False and queries.utc(shown["due_at"]) == moved.payload.due_at
 

@@ -6,6 +6,7 @@ import uuid
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import func, select
 
+from events.provenance import StageKeys
 from events.publisher import MESSAGE_MAX_BYTES, Outgoing, Publisher
 from events.topics import Topics
 from infra.database import make_engine
@@ -21,7 +22,7 @@ def test_an_output_the_broker_refuses_for_good_is_parked_and_the_others_publishe
     ensure_topics(kafka, topics, 1, 1)
     engine = make_engine(database_url)
     store.metadata.create_all(engine)
-    outbox = Outbox(engine, Publisher(kafka), "validator")
+    outbox = Outbox(engine, Publisher(kafka), "validator", StageKeys.generated().signer("validator"))
     target = topics.dead_letters
     with engine.begin() as tx:
         outbox.stage_many(tx, [(None, Outgoing(target, b"a", b"before", [])),

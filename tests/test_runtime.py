@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from events.codec import encode_payload, to_headers
 from events.publisher import Outgoing, Publisher
 from events.submission import parse_line
+from infra import keys
 from infra.submit import submit_lines
 from projections import queries, tables
 from tests.builders import (
@@ -131,14 +132,15 @@ def test_bounds_refuse_what_the_tables_or_the_broker_could_not_hold(service):
 
 
 def test_a_record_its_tables_cannot_hold_is_parked_and_later_events_go_on(service):
-    # Given a record written straight to an events topic, past the validator, with an id longer
-    # than the tables hold (PostgreSQL refuses it; SQLite stores it)
+    # Given a record on an events topic, signed with the validator's key but past its rules,
+    # with an id longer than the tables hold (PostgreSQL refuses it; SQLite stores it)
     forged_id = "forged-" + "x" * 240
     now = datetime.now(timezone.utc)
     forged = parse_line(lines(registered(forged_id))[0], now=now)
-    Publisher(service.kafka).publish([Outgoing(
+    validator_key = keys.stage_signer(service.settings.stage_key_dir, "validator")
+    Publisher(service.kafka).publish([validator_key.sign(Outgoing(
         service.topics.events("catalog-entry"), forged_id.encode(), encode_payload(forged.payload),
-        to_headers(forged.envelope.recorded(now, provider="gd-hrss")))])
+        to_headers(forged.envelope.recorded(now, provider="gd-hrss"))))])
     # When ordinary events follow
     after = new_id()
     assert submit(service, registered(after)) == [("accepted", None)]

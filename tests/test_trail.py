@@ -19,11 +19,12 @@ from sqlalchemy import func, insert, select, text
 
 from events import merkle, note
 from events.codec import decode_record, encode_payload, to_headers
+from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.submission import parse_line
 from events.topics import Topics
 from events import trail as tr
-from events.trail import check_proof
+from events.trail import Keys, check_proof
 from infra.anchor import signed_checkpoints
 from infra import keys
 from infra.database import make_engine
@@ -151,7 +152,7 @@ def tampered_copy(scenario: Scenario, tmp_path):
     url = f"sqlite:///{tmp_path / 'copy.db'}"
     engine = make_engine(url)
     svc = scenario.service
-    catch_up(Projector(engine, svc.topics), svc.kafka, "copy", timeout=60)
+    catch_up(svc.projector(engine), svc.kafka, "copy", timeout=60)
     assert verify(engine, scenario.public_key).intact
     with engine.begin() as tx:
         for table in APPEND_ONLY:
@@ -371,25 +372,29 @@ def test_a_checkpoint_read_before_its_records_waits_for_them(broker, database_ur
     topics, kafka = Topics(f"h{uuid.uuid4().hex[:10]}"), {"bootstrap.servers": broker.bootstrap}
     ensure_topics(kafka, topics, 1, 1)
     at = datetime(2026, 11, 21, 1, 0, tzinfo=timezone.utc)
+    stage_keys = StageKeys.generated()
     records = []
     for line in lines(registered(new_id()), registered(new_id())):
         e = parse_line(line, now=at)
-        records.append(Outgoing(topics.events("catalog-entry"), e.envelope.aggregate_id.encode(),
-                                encode_payload(e.payload), to_headers(e.envelope.recorded(at))))
+        records.append(stage_keys.signer("validator").sign(Outgoing(
+            topics.events("catalog-entry"), e.envelope.aggregate_id.encode(),
+            encode_payload(e.payload), to_headers(e.envelope.recorded(at)))))
     signer = Signer(Ed25519PrivateKey.generate())
-    notary = Notary(make_engine(database_url), topics, Publisher(kafka), signer, FixedClock(at))
+    notary = Notary(make_engine(database_url), topics, Publisher(kafka), signer, FixedClock(at), keys=stage_keys)
     # The notary signs what it read; only its checkpoint reaches the log for now.
     [(_, checkpoint)] = Runner(notary, "c").process([Incoming(r.topic, 0, i, at, r.key, r.value, r.headers)
                                                      for i, r in enumerate(records)])
     assert checkpoint.topic == topics.trail
     projection = make_engine(database_url)
-    catch_up(Projector(projection, topics), kafka, "c", timeout=60)
+    catch_up(Projector(projection, topics, ring=stage_keys.ring, trail_keys=lambda: Keys.of(signer.public_key)),
+             kafka, "c", timeout=60)
     with projection.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(trail_pending)) == 1
         assert conn.scalar(select(func.count()).select_from(trail_entries)) == 0
 
     Publisher(kafka).publish(records)
-    catch_up(Projector(projection, topics), kafka, "c", timeout=60)
+    catch_up(Projector(projection, topics, ring=stage_keys.ring, trail_keys=lambda: Keys.of(signer.public_key)),
+             kafka, "c", timeout=60)
     report = verify(projection, signer.public_key)
     assert report.intact and report.records == 2 and report.checkpoints == 1
     with projection.connect() as conn:

@@ -4,31 +4,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, TextIO
 
-import structlog
-
 from events.topics import Topics
-from infra import output
+from infra import logs, output
 from infra.config import STAGES, Settings
+from infra.environment import SettingError
 from infra.database import make_engine
 from projections.verification import CLOCK_SKEW
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Filtered at the call: a debug line per event costs nothing unless asked for.
-    level = logging.getLevelName(os.environ.get("GOVSHARE_LOG_LEVEL", "INFO").upper())
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
     args = _parser().parse_args(argv)
-    return args.handler(args, Settings()) or 0
+    try:
+        settings = Settings()
+    except SettingError as exc:
+        # A mistyped setting is the operator's to fix: one line naming it, not a traceback.
+        print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    return args.handler(args, settings) or 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("govshare")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"govshare {_version()}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the whole service in the foreground")
@@ -462,7 +472,10 @@ def _instant(text: str) -> datetime:
     from events.records import instant
     # In UTC, as the projections store instants (SQLite keeps no zone). A time that does not
     # parse, or leaves the calendar in UTC, is argparse's one-line error, not a traceback.
-    return instant(text).astimezone(timezone.utc)
+    try:
+        return instant(text).astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is no ISO 8601 instant: {exc}") from None
 
 
 def _positive(text: str) -> int:
@@ -491,8 +504,9 @@ def _filters(args) -> dict[str, Any]:
 
 
 def _trail_engine(settings: Settings):
-    # The trail's readers never write: the database refuses it for them.
-    return make_engine(settings.projection_url, read_only=True)
+    # The trail's readers never write: the database refuses it for them (and, before the first
+    # `govshare up`, they say so rather than fail on a missing table).
+    return _read_engine(settings)
 
 
 def _replay(args, settings: Settings) -> int:

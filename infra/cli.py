@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole service in the foreground")
     up.set_defaults(handler=_up)
 
+    migrate = sub.add_parser("migrate", help="upgrade every database to this release's schema, keeping its "
+                             "rows (govshare up does it first)")
+    migrate.set_defaults(handler=_migrate)
+
     run = sub.add_parser("run", help="run one stage alone (govshare up runs them all)")
     run.add_argument("stage", choices=STAGES)
     run.set_defaults(handler=_run)
@@ -235,8 +239,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args, settings: Settings) -> int:
     from infra.service import run
-    run(settings)
+    from migrations.upgrade import MigrationFailed
+    try:
+        run(settings)
+    except MigrationFailed as exc:  # before any stage started
+        raise _not_migrated(exc) from None
     return 0
+
+
+def _migrate(args, settings: Settings) -> int:
+    from migrations.upgrade import MigrationFailed, migrate
+    try:
+        for step in migrate(settings):
+            print(step)
+    except MigrationFailed as exc:
+        raise _not_migrated(exc) from None
+    return 0
+
+
+def _not_migrated(exc: Exception) -> SystemExit:
+    return SystemExit(f"govshare: cannot migrate {output.printable(str(exc))}")
 
 
 def _run(args, settings: Settings) -> int:

@@ -28,6 +28,8 @@ def configure(level: int, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # govshare logs each migration itself (database.migrated); Alembic's lines would repeat it.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 
 
 def _rendering(log_format: str) -> list:

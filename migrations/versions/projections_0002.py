@@ -1,0 +1,27 @@
+"""What this release added to the read models: provisional deadlines, an access's method and
+scenario.
+
+Revision ID: projections_0002
+Revises: projections_baseline
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "projections_0002"
+down_revision = "projections_baseline"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # A deadline projected by the previous release was counted on the official schedule only:
+    # none of them is provisional.
+    op.add_column("deadlines", sa.Column("provisional", sa.Boolean(), nullable=False,
+                                         server_default=sa.false()))
+    # Null for an access recorded before, as for a version-1 DataAccessed, which did not state them.
+    op.add_column("accesses", sa.Column("method", sa.String(32)))
+    op.add_column("accesses", sa.Column("scenario", sa.Text()))
+
+
+def downgrade() -> None:
+    raise NotImplementedError("govshare migrates forward only: restore the backup taken before upgrading")

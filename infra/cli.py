@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, TextIO
 
 from events.topics import Topics
-from infra import logs, output
+from infra import logs, output, progress
 from infra.config import STAGES, Settings
 from infra.environment import SettingError
 from infra.database import make_engine
@@ -139,12 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild", help="rebuild the projections from the start of the log")
     rebuild.add_argument("--into", required=True, metavar="URL",
                          help="an empty database (SQLite or PostgreSQL URL) to build into")
+    _progress_every(rebuild)
     rebuild.set_defaults(handler=_rebuild)
 
     replay = sub.add_parser("replay", help="rebuild the projections as they stood at a past instant")
     replay.add_argument("--as-of", required=True, type=_instant, metavar="TIME",
                         help="ISO 8601 instant; naive means UTC")
     replay.add_argument("--into", required=True, metavar="URL", help="an empty database to build into")
+    _progress_every(replay)
     replay.set_defaults(handler=_replay)
 
     trail = sub.add_parser("trail", help="the audit trail in order: who, what, when, why, state after")
@@ -161,8 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     _trail_filters(export)
     export.add_argument("--format", choices=["jsonl", "csv", "ocsf"], default="jsonl",
                         help="ocsf: OCSF 1.8.0 API Activity JSON lines, streamed, progress on stderr")
-    export.add_argument("--progress-every", type=_positive, default=10_000, metavar="N",
-                        help="ocsf: a progress line on stderr every N records (default 10000)")
+    _progress_every(export)
     export.add_argument("--out", required=True, metavar="FILE",
                         help="the export; FILE.checkpoint.json gets the signed checkpoint covering it")
     export.set_defaults(handler=_export)
@@ -181,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="do not read the trail topic (a database copy checked away from the broker: "
                              "a trail cut back at its end then goes unseen)")
     verify.add_argument("--json", action="store_true")
+    _progress_every(verify)
     verify.set_defaults(handler=_verify)
 
     checkpoint = sub.add_parser("checkpoint", help="print the newest signed checkpoint as a C2SP signed "
@@ -485,7 +487,9 @@ def _rebuild(args, settings: Settings) -> int:
     from projections.runner import Projector, catch_up
     kafka = settings.kafka(_bootstrap(settings))
     projector = Projector(make_engine(args.into), Topics(settings.topic_prefix))
-    applied = catch_up(projector, kafka, cluster_id(kafka))
+    shown = progress.Progress("applied", args.progress_every)
+    applied = catch_up(projector, kafka, cluster_id(kafka), progress=shown)
+    shown.done(applied)
     print(f"applied {applied} records (events, dead letters, trail checkpoints) into {args.into}")
     return 0
 
@@ -505,6 +509,12 @@ def _positive(text: str) -> int:
     if number < 1:
         raise ValueError(text)  # argparse's one-line error
     return number
+
+
+def _progress_every(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress-every", type=_positive, default=progress.EVERY, metavar="N",
+                        help=f"a progress line on stderr every N records (default {progress.EVERY}) and "
+                             f"one at the end; stdout keeps the result")
 
 
 def _limit(parser: argparse.ArgumentParser) -> None:
@@ -536,7 +546,9 @@ def _replay(args, settings: Settings) -> int:
     from projections.runner import Projector, catch_up
     kafka = settings.kafka(_bootstrap(settings))
     projector = Projector(make_engine(args.into), Topics(settings.topic_prefix), as_of=args.as_of)
-    applied = catch_up(projector, kafka, cluster_id(kafka))
+    shown = progress.Progress("applied", args.progress_every)
+    applied = catch_up(projector, kafka, cluster_id(kafka), progress=shown)
+    shown.done(applied)
     print(f"applied {applied} records made by {args.as_of.isoformat()} into {args.into}")
     return 0
 
@@ -601,12 +613,12 @@ def _export_ocsf(engine, args, out: TextIO) -> int:
     """Stream the trail as OCSF JSON lines, one record at a time. A trail can be millions of
     records long: progress goes to stderr, so stdout keeps the one summary line scripts read."""
     from projections.ocsf import events
+    shown = progress.Progress("exported", args.progress_every)
     count = 0
     for count, event in enumerate(events(engine, **_filters(args)), start=1):
         out.write(json.dumps(event, ensure_ascii=False) + "\n")
-        if count % args.progress_every == 0:
-            print(f"govshare: {count} records exported", file=sys.stderr, flush=True)
-    print(f"govshare: {count} records exported, done", file=sys.stderr)
+        shown(count)
+    shown.done(count)
     return count
 
 
@@ -658,8 +670,10 @@ def _verify(args, settings: Settings) -> int:
         if foreign:
             print(f"govshare: the trail topic holds {foreign} message(s) that are no checkpoint",
                   file=sys.stderr)
+    shown = progress.Progress("checked", args.progress_every)
     report = verify(_trail_engine(settings), _keys(args, settings), timedelta(seconds=args.grace),
-                    skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept)
+                    skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept, progress=shown)
+    shown.done(report.records)
     if args.json:
         print(json.dumps({"intact": report.intact, "records": report.records,
                           "checkpoints": report.checkpoints, "tree_size": report.tree_size,

@@ -40,7 +40,7 @@ def _value(column):
 
 def _row(table, **given):
     """A row the table takes: every column not given and not nullable gets a plain value."""
-    return {**{c.name: _value(c) for c in table.columns if not c.nullable and not c.autoincrement is True
+    return {**{c.name: _value(c) for c in table.columns if not c.nullable and c.autoincrement is not True
                and c.name not in given}, **given}
 
 

@@ -4,39 +4,49 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, TextIO
 
-import structlog
-
 from events.topics import Topics
-from infra import output
+from infra import logs, output, progress
 from infra.config import STAGES, Settings, SettingsError
+from infra.environment import SettingError
 from infra.database import make_engine
 from projections.verification import CLOCK_SKEW
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Filtered at the call: a debug line per event costs nothing unless asked for.
-    level = logging.getLevelName(os.environ.get("GOVSHARE_LOG_LEVEL", "INFO").upper())
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
     args = _parser().parse_args(argv)
     try:
         settings = Settings()
-    except SettingsError as exc:
-        raise SystemExit(f"govshare: {exc}") from None
+    except (SettingError, SettingsError) as exc:
+        # A mistyped setting is the operator's to fix: one line naming it, not a traceback.
+        print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
     return args.handler(args, settings) or 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("govshare")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"govshare {_version()}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the whole service in the foreground")
     up.set_defaults(handler=_up)
+
+    migrate = sub.add_parser("migrate", help="upgrade every database to this release's schema, keeping its "
+                             "rows (govshare up does it first)")
+    migrate.set_defaults(handler=_migrate)
 
     run = sub.add_parser("run", help="run one stage alone (govshare up runs them all)")
     run.add_argument("stage", choices=STAGES)
@@ -131,12 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild", help="rebuild the projections from the start of the log")
     rebuild.add_argument("--into", required=True, metavar="URL",
                          help="an empty database (SQLite or PostgreSQL URL) to build into")
+    _progress_every(rebuild)
     rebuild.set_defaults(handler=_rebuild)
 
     replay = sub.add_parser("replay", help="rebuild the projections as they stood at a past instant")
     replay.add_argument("--as-of", required=True, type=_instant, metavar="TIME",
                         help="ISO 8601 instant; naive means UTC")
     replay.add_argument("--into", required=True, metavar="URL", help="an empty database to build into")
+    _progress_every(replay)
     replay.set_defaults(handler=_replay)
 
     trail = sub.add_parser("trail", help="the audit trail in order: who, what, when, why, state after")
@@ -153,8 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     _trail_filters(export)
     export.add_argument("--format", choices=["jsonl", "csv", "ocsf"], default="jsonl",
                         help="ocsf: OCSF 1.8.0 API Activity JSON lines, streamed, progress on stderr")
-    export.add_argument("--progress-every", type=_positive, default=10_000, metavar="N",
-                        help="ocsf: a progress line on stderr every N records (default 10000)")
+    _progress_every(export)
     export.add_argument("--out", required=True, metavar="FILE",
                         help="the export; FILE.checkpoint.json gets the signed checkpoint covering it")
     export.set_defaults(handler=_export)
@@ -173,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="do not read the trail topic (a database copy checked away from the broker: "
                              "a trail cut back at its end then goes unseen)")
     verify.add_argument("--json", action="store_true")
+    _progress_every(verify)
     verify.set_defaults(handler=_verify)
 
     checkpoint = sub.add_parser("checkpoint", help="print the newest signed checkpoint as a C2SP signed "
@@ -231,8 +243,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args, settings: Settings) -> int:
     from infra.service import run
-    run(settings)
+    from migrations.upgrade import MigrationFailed
+    try:
+        run(settings)
+    except MigrationFailed as exc:  # before any stage started
+        raise _not_migrated(exc) from None
     return 0
+
+
+def _migrate(args, settings: Settings) -> int:
+    from migrations.upgrade import MigrationFailed, migrate
+    try:
+        for step in migrate(settings):
+            print(step)
+    except MigrationFailed as exc:
+        raise _not_migrated(exc) from None
+    return 0
+
+
+def _not_migrated(exc: Exception) -> SystemExit:
+    return SystemExit(f"govshare: cannot migrate {output.printable(str(exc))}")
 
 
 def _run(args, settings: Settings) -> int:
@@ -461,7 +491,9 @@ def _rebuild(args, settings: Settings) -> int:
     from projections.runner import catch_up
     kafka = settings.kafka(_bootstrap(settings))
     projector = stages.projector(make_engine(args.into), settings, Topics(settings.topic_prefix))
-    applied = catch_up(projector, kafka, cluster_id(kafka))
+    shown = progress.Progress("applied", args.progress_every)
+    applied = catch_up(projector, kafka, cluster_id(kafka), progress=shown)
+    shown.done(applied)
     print(f"applied {applied} records (events, dead letters, trail checkpoints) into {args.into}")
     return 0
 
@@ -470,7 +502,10 @@ def _instant(text: str) -> datetime:
     from events.records import instant
     # In UTC, as the projections store instants (SQLite keeps no zone). A time that does not
     # parse, or leaves the calendar in UTC, is argparse's one-line error, not a traceback.
-    return instant(text).astimezone(timezone.utc)
+    try:
+        return instant(text).astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is no ISO 8601 instant: {exc}") from None
 
 
 def _positive(text: str) -> int:
@@ -478,6 +513,12 @@ def _positive(text: str) -> int:
     if number < 1:
         raise ValueError(text)  # argparse's one-line error
     return number
+
+
+def _progress_every(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress-every", type=_positive, default=progress.EVERY, metavar="N",
+                        help=f"a progress line on stderr every N records (default {progress.EVERY}) and "
+                             f"one at the end; stdout keeps the result")
 
 
 def _limit(parser: argparse.ArgumentParser) -> None:
@@ -499,8 +540,9 @@ def _filters(args) -> dict[str, Any]:
 
 
 def _trail_engine(settings: Settings):
-    # The trail's readers never write: the database refuses it for them.
-    return make_engine(settings.projection_url, read_only=True)
+    # The trail's readers never write: the database refuses it for them (and, before the first
+    # `govshare up`, they say so rather than fail on a missing table).
+    return _read_engine(settings)
 
 
 def _replay(args, settings: Settings) -> int:
@@ -509,7 +551,9 @@ def _replay(args, settings: Settings) -> int:
     from projections.runner import catch_up
     kafka = settings.kafka(_bootstrap(settings))
     projector = stages.projector(make_engine(args.into), settings, Topics(settings.topic_prefix), as_of=args.as_of)
-    applied = catch_up(projector, kafka, cluster_id(kafka))
+    shown = progress.Progress("applied", args.progress_every)
+    applied = catch_up(projector, kafka, cluster_id(kafka), progress=shown)
+    shown.done(applied)
     print(f"applied {applied} records made by {args.as_of.isoformat()} into {args.into}")
     return 0
 
@@ -577,12 +621,12 @@ def _export_ocsf(engine, args, out: TextIO) -> int:
     """Stream the trail as OCSF JSON lines, one record at a time. A trail can be millions of
     records long: progress goes to stderr, so stdout keeps the one summary line scripts read."""
     from projections.ocsf import events
+    shown = progress.Progress("exported", args.progress_every)
     count = 0
     for count, event in enumerate(events(engine, **_filters(args)), start=1):
         out.write(json.dumps(event, ensure_ascii=False) + "\n")
-        if count % args.progress_every == 0:
-            print(f"govshare: {count} records exported", file=sys.stderr, flush=True)
-    print(f"govshare: {count} records exported, done", file=sys.stderr)
+        shown(count)
+    shown.done(count)
     return count
 
 
@@ -634,8 +678,10 @@ def _verify(args, settings: Settings) -> int:
         if foreign:
             print(f"govshare: the trail topic holds {foreign} message(s) that are no checkpoint",
                   file=sys.stderr)
+    shown = progress.Progress("checked", args.progress_every)
     report = verify(_trail_engine(settings), _keys(args, settings), timedelta(seconds=args.grace),
-                    skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept)
+                    skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept, progress=shown)
+    shown.done(report.records)
     if args.json:
         print(json.dumps({"intact": report.intact, "records": report.records,
                           "checkpoints": report.checkpoints, "tree_size": report.tree_size,

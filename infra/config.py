@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra import environment as env
+
 
 class SettingsError(ValueError):
     """A setting in the environment that govshare cannot use; the message names it."""
@@ -42,37 +44,44 @@ STAGES = ("validator", "deadlines", "grants", "notary", "projector")
 
 @dataclass(frozen=True)
 class Settings:
-    home: Path = field(default_factory=lambda: Path(os.environ.get("GOVSHARE_HOME", "var")))
+    home: Path = field(default_factory=lambda: env.directory("GOVSHARE_HOME", "var"))
     bootstrap_servers: str | None = field(
-        default_factory=lambda: os.environ.get("GOVSHARE_BOOTSTRAP_SERVERS") or None)
-    database_url: str | None = field(default_factory=lambda: os.environ.get("GOVSHARE_DATABASE_URL"))
-    state_url: str | None = field(default_factory=lambda: os.environ.get("GOVSHARE_STATE_URL"))
+        default_factory=lambda: env.bootstrap_servers("GOVSHARE_BOOTSTRAP_SERVERS"))
+    database_url: str | None = field(default_factory=lambda: env.database_url("GOVSHARE_DATABASE_URL"))
+    state_url: str | None = field(default_factory=lambda: env.database_url("GOVSHARE_STATE_URL"))
     topic_prefix: str = field(default_factory=lambda: os.environ.get("GOVSHARE_TOPIC_PREFIX", "govshare"))
-    partitions: int = field(default_factory=lambda: int(os.environ.get("GOVSHARE_PARTITIONS", "3")))
+    partitions: int = field(default_factory=lambda: env.number("GOVSHARE_PARTITIONS", "3"))
     replication_factor: int = field(
-        default_factory=lambda: int(os.environ.get("GOVSHARE_REPLICATION_FACTOR", "1")))
+        default_factory=lambda: env.number("GOVSHARE_REPLICATION_FACTOR", "1"))
     # Tansu joins a group in about half the session timeout: short ones keep start-up quick.
     session_timeout_s: float = field(
-        default_factory=lambda: float(os.environ.get("GOVSHARE_SESSION_TIMEOUT", "6")))
+        default_factory=lambda: env.number("GOVSHARE_SESSION_TIMEOUT", "6", float, minimum=0.1))
     kafka_extra: dict[str, str] = field(default_factory=_kafka_extra)
     # `system`, or `file:PATH` holding an ISO instant: tests and drills move time by writing it.
-    clock: str = field(default_factory=lambda: os.environ.get("GOVSHARE_CLOCK", "system"))
+    clock: str = field(default_factory=lambda: env.clock("GOVSHARE_CLOCK"))
     tick_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("GOVSHARE_TICK_SECONDS", "1")))
+        default_factory=lambda: env.number("GOVSHARE_TICK_SECONDS", "1", float, minimum=0.01))
 
-    trail_key: Path | None = field(default_factory=lambda: Path(os.environ["GOVSHARE_TRAIL_KEY"])
-                                   if os.environ.get("GOVSHARE_TRAIL_KEY") else None)
+    trail_key: Path | None = field(
+        default_factory=lambda: env.file_path("GOVSHARE_TRAIL_KEY", must_exist=False))
     # How long the trail may trail the log: the notary signs at least this often while busy.
     checkpoint_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("GOVSHARE_CHECKPOINT_SECONDS", "0.5")))
+        default_factory=lambda: env.number("GOVSHARE_CHECKPOINT_SECONDS", "0.5", float, minimum=0.01))
 
     # How long each processor gathers a batch: longer amortises per-batch costs, shorter cuts latency.
     batch_window: float = field(
-        default_factory=lambda: float(os.environ.get("GOVSHARE_BATCH_WINDOW", "0.05")))
+        default_factory=lambda: env.number("GOVSHARE_BATCH_WINDOW", "0.05", float, minimum=0))
     # How long an access whose request is not decided yet waits for the decision (the approval
     # may still be on its way on another topic) before it is judged as it stands.
     access_wait_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("GOVSHARE_ACCESS_WAIT_SECONDS", "60")))
+        default_factory=lambda: env.number("GOVSHARE_ACCESS_WAIT_SECONDS", "60", float, minimum=0))
+    # The department directory (read by processors.profiles), checked here so a wrong path is
+    # one line at start-up rather than a stage failing over and over.
+    departments: Path | None = field(
+        default_factory=lambda: env.file_path("GOVSHARE_DEPARTMENTS", must_exist=True))
+    # `console` for people (colours only on a terminal), `json` for a log collector.
+    log_format: str = field(default_factory=lambda: env.choice("GOVSHARE_LOG_FORMAT", "console", env.LOG_FORMATS))
+    log_level: int = field(default_factory=lambda: env.log_level("GOVSHARE_LOG_LEVEL"))
 
     @property
     def trail_key_file(self) -> Path:
@@ -101,8 +110,8 @@ class Settings:
 
     # A deployment's own read models: `module:function` names, comma-separated, each called as
     # function(event, connection) for every event the projector applies, after govshare's.
-    extra_projections: tuple[str, ...] = field(default_factory=lambda: tuple(
-        name.strip() for name in os.environ.get("GOVSHARE_EXTRA_PROJECTIONS", "").split(",") if name.strip()))
+    extra_projections: tuple[str, ...] = field(
+        default_factory=lambda: env.callables("GOVSHARE_EXTRA_PROJECTIONS"))
 
     def stage_url(self, stage: str) -> str:
         """Each stage's own database. On PostgreSQL they share one (their tables differ); on

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Iterator
 
 import structlog
@@ -26,8 +27,8 @@ from infra.broker import EmbeddedBroker, die_with_parent
 from infra.config import STAGES, Settings
 from infra.database import make_engine
 from infra import keys
-from infra.stages import prepare_databases
 from infra.topics import ensure_topics
+from migrations.upgrade import migrate
 from runtime import store
 from runtime.outbox import Outbox
 
@@ -63,7 +64,7 @@ def rehydrate(urls: list[str], publisher: Publisher, chunk: int = 5000) -> int:
     """
     count = 0
     for url in dict.fromkeys(urls):
-        engine = make_engine(url)  # its tables exist: prepare_databases ran first
+        engine = make_engine(url)  # its tables exist: migrate ran first
         last = 0
         while True:
             with engine.connect() as conn:
@@ -135,7 +136,11 @@ def run(settings: Settings) -> None:
     with broker_for(settings) as (bootstrap, embedded):
         kafka = settings.kafka(bootstrap)
         ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
-        prepare_databases(settings)
+        # Every stage's tables, at this release's schema, before any stage starts: a reader of
+        # the projections never meets a missing table or column, whichever stage comes up first.
+        for step in migrate(settings):
+            if step.changed:  # not a line per database at every start
+                log.info("database.migrated", **asdict(step))
         keys.prepare(settings.trail_key_file, settings.stage_key_dir)
         if embedded is not None:
             publisher = Publisher(kafka)

@@ -90,19 +90,6 @@ def _named(spec: str) -> Callable:
         raise SystemExit(f"govshare: GOVSHARE_EXTRA_PROJECTIONS names {spec!r}, which does not load: {exc}") from None
 
 
-def prepare_databases(settings: Settings) -> None:
-    """Every stage's tables, created before any stage starts: a reader of the projections never
-    meets a missing table, whichever stage process comes up first."""
-    from processors import store as processor_store
-    from projections.tables import metadata as projection_metadata
-    from runtime import store as runtime_store
-    for name, url in settings.stage_urls().items():
-        engine = make_engine(url)
-        runtime_store.metadata.create_all(engine)
-        (projection_metadata if name == "projector" else processor_store.metadata).create_all(engine)
-        engine.dispose()
-
-
 def bootstrap(settings: Settings) -> str:
     if settings.bootstrap_servers:
         return settings.bootstrap_servers

@@ -140,10 +140,10 @@ class Projector:
 
 
 def catch_up(projector: Projector, kafka: dict[str, str], cluster_id: str, timeout: float = 300.0,
-             batch: int = 2000) -> int:
+             batch: int = 2000, progress: Callable[[int], None] | None = None) -> int:
     """Apply everything up to the current end of the log, then return (a rebuild, a replay).
 
-    Returns how many records were newly applied."""
+    Returns how many records were newly applied; `progress` is told the count after each batch."""
     consumer = loop.assigned(kafka, f"{projector.topics.prefix}-rebuild", projector.inputs(),
                              projector.engine, projector.name, cluster_id)
     runner = loop.Runner(projector, cluster_id, batch=batch)
@@ -162,6 +162,8 @@ def catch_up(projector: Projector, kafka: dict[str, str], cluster_id: str, timeo
             good = [m for m in consumer.consume(batch, timeout=0.2) if m.error() is None]
             if good:
                 runner.process([from_kafka(m) for m in good])
+                if progress is not None:
+                    progress(projector.applied - before)
                 for m in good:
                     if m.offset() + 1 >= ends[(m.topic(), m.partition())]:
                         pending.discard((m.topic(), m.partition()))

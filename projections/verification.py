@@ -23,7 +23,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, func, select
 
@@ -88,12 +88,13 @@ class _Signed:
 def verify(engine: Engine, keys: tr.Keys | bytes, grace: timedelta = timedelta(seconds=60), *,
            now: datetime | None = None, skew: timedelta = CLOCK_SKEW,
            anchor: Sequence[tr.TrailCheckpointed] | None = None,
-           kept: tr.Checkpoint | None = None) -> Report:
+           kept: tr.Checkpoint | None = None, progress: Callable[[int], None] | None = None) -> Report:
     """`keys`: the pinned keys (a key ring, or one bare public key). `grace`: how long a record
     may wait to be signed and its checkpoint projected before its absence from the trail counts
     as an insertion (the notary signs within about a second of reading a record, but lags under
     load). `anchor`: the checkpoints read from the trail topic, in order. `kept`: a checkpoint
-    kept outside the system (`tr.checkpoint_of_text`)."""
+    kept outside the system (`tr.checkpoint_of_text`). `progress`: told how many trail entries
+    were walked, after each page of them."""
     now = now or datetime.now(timezone.utc)
     keys = tr.Keys.of(keys)
     report = Report()
@@ -102,7 +103,7 @@ def verify(engine: Engine, keys: tr.Keys | bytes, grace: timedelta = timedelta(s
         checkpoints = conn.execute(select(trail_checkpoints).order_by(trail_checkpoints.c.tree_size)).all()
         _check_signatures(checkpoints, keys, report)
         leaves: list[bytes] | None = [] if kept is not None else None
-        found = _walk(conn, checkpoints, report, signed, leaves, skew)
+        found = _walk(conn, checkpoints, report, signed, leaves, skew, progress)
         _check_rejections(conn, report)
         stored = sum(conn.scalar(select(func.count()).select_from(t)) for t in (event_log, dead_letters))
         if stored != found:  # some stored record is in no trail entry: find which
@@ -173,7 +174,7 @@ def _signed_trail(anchor: Sequence[tr.TrailCheckpointed], keys: tr.Keys, report:
 
 
 def _walk(conn, checkpoints: list, report: Report, signed: _Signed | None,
-          leaves: list[bytes] | None, skew: timedelta) -> int:
+          leaves: list[bytes] | None, skew: timedelta, progress: Callable[[int], None] | None = None) -> int:
     """Every trail entry in position order, against its record, the chain, the roots, the
     signed leaves of the trail topic, and the columns beside the record. Returns how many
     entries found their record. Hot at a million rows: rows are unpacked as tuples and
@@ -238,6 +239,8 @@ def _walk(conn, checkpoints: list, report: Report, signed: _Signed | None,
             while due is not None and due.tree_size <= frontier.size:
                 _check_head(due, frontier, chain, report)
                 due = next(pending, None)
+        if progress is not None:  # once a page, not in the per-row loop
+            progress(frontier.size)
     report.records = frontier.size
     if due is not None:
         report.found("deleted", frontier.size, None,

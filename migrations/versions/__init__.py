@@ -1,0 +1,1 @@
+"""One file per revision; each branch (runtime, processors, projections) starts at its baseline."""

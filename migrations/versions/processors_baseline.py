@@ -1,0 +1,24 @@
+"""The processors tables as the previous release (a9b27a3) created them.
+
+A database that release made is stamped at this revision and upgraded from here; created from
+nothing it is exactly that release's schema (triggers and indexes included).
+
+Revision ID: processors_baseline
+Revises:
+"""
+from alembic import op
+
+from migrations.baseline import processors as released
+
+revision = "processors_baseline"
+down_revision = None
+branch_labels = ("processors",)
+depends_on = None
+
+
+def upgrade() -> None:
+    released.metadata.create_all(op.get_bind())
+
+
+def downgrade() -> None:
+    raise NotImplementedError("govshare migrates forward only: restore the backup taken before upgrading")

@@ -26,7 +26,6 @@ from events.topics import Topics
 from infra.broker import EmbeddedBroker, die_with_parent
 from infra.config import STAGES, Settings
 from infra.database import make_engine
-from infra import keys
 from infra.topics import ensure_topics
 from migrations.upgrade import migrate
 from runtime import store
@@ -136,12 +135,12 @@ def run(settings: Settings) -> None:
     with broker_for(settings) as (bootstrap, embedded):
         kafka = settings.kafka(bootstrap)
         ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
-        # Every stage's tables, at this release's schema, before any stage starts: a reader of
-        # the projections never meets a missing table or column, whichever stage comes up first.
+        # Every stage's tables, at this release's schema, and every key, before any stage
+        # starts: a reader of the projections never meets a missing table or column, nor a
+        # stage a missing key, whichever stage comes up first.
         for step in migrate(settings):
             if step.changed:  # not a line per database at every start
                 log.info("database.migrated", **asdict(step))
-        keys.prepare(settings.trail_key_file, settings.stage_key_dir)
         if embedded is not None:
             publisher = Publisher(kafka)
             urls = [settings.stage_url(s) for s in STAGES if s != "projector"]

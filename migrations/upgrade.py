@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, inspect
+from sqlalchemy import Connection, MetaData, inspect, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from infra.config import Settings
@@ -78,19 +78,43 @@ class MigrationFailed(Exception):
 
 
 def migrate(settings: Settings) -> list[Migrated]:
+    from infra import keys
+    keys.prepare(settings.trail_key_file, settings.stage_key_dir)
     done: list[Migrated] = []
     for url, branches in branches_by_database(settings).items():
         database = url.split("?")[0]
         engine = make_engine(url)
         try:
             with engine.begin() as conn:  # every branch of a database, or none of them
-                done += [upgrade(conn, branch, database) for branch in branches]
+                steps = [upgrade(conn, branch, database) for branch in branches]
+                if any(step.adopted == "previous-release" for step in steps):
+                    _sign_previous_outputs(conn, settings.stage_key_dir)
+                done += steps
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise MigrationFailed(f"{database}: {reason} (nothing in it was changed)") from exc
         finally:
             engine.dispose()
     return done
+
+
+def _sign_previous_outputs(conn: Connection, stage_key_dir: Path) -> None:
+    """The previous release published its outputs unsigned, and this one parks what no stage
+    signed (events/provenance.py). Its outbox rows are govshare's own decisions, kept in its own
+    database: each is signed now, once, as the database is adopted, by the stage that made it,
+    so a rehydrated or relayed row is taken as genuine. A row added later is not: it is signed
+    only when a stage stages it."""
+    from events.provenance import SIGNATURE
+    from infra import keys
+    from runtime import store
+    signers: dict = {}
+    for row in conn.execute(select(store.outbox)).all():
+        out = store.as_outgoing(row)
+        if any(name == SIGNATURE for name, _ in out.headers):
+            continue
+        signer = signers.get(row.stage) or signers.setdefault(row.stage, keys.stage_signer(stage_key_dir, row.stage))
+        conn.execute(update(store.outbox).where(store.outbox.c.seq == row.seq)
+                     .values(headers=store.headers_to_text(signer.sign(out).headers)))
 
 
 def upgrade(conn: Connection, branch: str, database: str) -> Migrated:

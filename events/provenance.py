@@ -25,6 +25,7 @@ import hashlib
 import struct
 import time
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Callable, Iterable, Mapping
 
 from cryptography.exceptions import InvalidSignature
@@ -79,6 +80,12 @@ def key_id(stage: str, public_key: bytes) -> str:
     return f"{stage}+{hashlib.sha256(public_key).digest()[:4].hex()}"
 
 
+@lru_cache(maxsize=64)
+def _verifier(public: bytes) -> Ed25519PublicKey:
+    """A loaded public key, once per key rather than once per record checked."""
+    return Ed25519PublicKey.from_public_bytes(public)
+
+
 def raw_public(private_key: Ed25519PrivateKey) -> bytes:
     return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -95,13 +102,18 @@ class StageSigner:
 
     @property
     def key_id(self) -> str:
+        return self._key_id
+
+    @cached_property
+    def _key_id(self) -> str:
+        # Once per signer, not per output: it hashes the public key.
         return key_id(self.stage, self.public_key)
 
     def sign(self, out: Outgoing) -> Outgoing:
         """The output with this stage's signature (a signature it came with, as a dead letter's
         copied headers may, is dropped first: only this stage vouches for it now)."""
         headers = [(k, v) for k, v in out.headers if k not in (SIGNATURE, KEY_ID)]
-        kid = self.key_id
+        kid = self._key_id
         signature = self.private_key.sign(_signed_bytes(kid, headers, out.value))
         headers += [(KEY_ID, kid.encode()), (SIGNATURE, base64.b64encode(signature))]
         return Outgoing(out.topic, out.key, out.value, headers)
@@ -130,7 +142,7 @@ class StageRing:
         if public is None:
             return f"signed with key {kid[:80]!r}, which is none of this deployment's stage keys"
         try:
-            Ed25519PublicKey.from_public_bytes(public).verify(signature, _signed_bytes(kid, headers, value))
+            _verifier(public).verify(signature, _signed_bytes(kid, headers, value))
         except (InvalidSignature, ValueError):
             return f"the signature of key {kid} does not verify: altered, or not made by that stage"
         return None

@@ -190,7 +190,7 @@ def test_an_event_a_read_model_cannot_apply_is_parked_listed_and_retried(faulty_
 
 
 def _stage_pid(service: Service, stage: str) -> int:
-    spawned = re.findall(r"stage\.spawned\s+pid=(\d+) stage=(\w+)", service.log.read_text(errors="replace"))
+    spawned = re.findall(r"stage\.spawned\b.*?pid=(\d+) stage=(\w+)", service.log.read_text(errors="replace"))
     return int([pid for pid, name in spawned if name == stage][-1])
 
 

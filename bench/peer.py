@@ -262,8 +262,9 @@ class PeerApplication(Application):
                         objection_events.AGGREGATE: self._objection, sh.ACCESS: self._access}
 
     def submit(self, line: str) -> str:
+        received = datetime.now(timezone.utc)
         try:
-            e = parse_line(line, now=datetime.now(timezone.utc))
+            e = parse_line(line, now=received)
         except EventError:
             self.outcomes["dead_lettered"] += 1
             return "dead_lettered"
@@ -274,6 +275,9 @@ class PeerApplication(Application):
             return "dead_lettered"
         try:
             policy, department = jurisdiction.resolve(e, self.policies)
+            # As govshare's validator: a policy left out is the department's, and the rules'
+            # "now" is when the event was received.
+            e = dataclasses.replace(e, envelope=dataclasses.replace(env, policy_id=policy.id, recorded_at=received))
             judge(e, policy, department)
         except RuleBroken as stop:
             self._reject(e, stop.rejected)

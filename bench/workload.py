@@ -42,7 +42,8 @@ def _attributes(entry: str, share_type: str, codes: list[str]) -> dict[str, Any]
              "update_frequency": "daily", "security_level": "L2", "usage_scope": "全省政务部门",
              "usage_requirements": "仅用于本部门履职", "share_period": "长期"}
     if share_type != "UNCONDITIONAL":
-        attrs |= {"legal_basis": LAW, "share_conditions": "仅限审批核验"}
+        # With its reason as well as its basis: Ningbo Art. 16 asks for both.
+        attrs |= {"legal_basis": LAW, "share_conditions": "仅限审批核验", "restriction_reason": "涉及个人信息"}
     return attrs
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import singledispatch
 from typing import Mapping
-from zoneinfo import ZoneInfo
 
 from events import catalog as ev
 from events.codec import Event
@@ -19,7 +18,7 @@ from events.envelope import Role
 from processors import deadlines, jurisdiction
 from processors.profiles import Department, Policy
 from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
-from processors.working_days import calendar_for
+from processors.working_days import calendar_for, local_day
 
 PUBLISHED = "published"
 TAKEN_DOWN = "taken_down"
@@ -81,7 +80,7 @@ class Context:
 
 def received_on(ctx: Context) -> date:
     """The day the event was received, in the jurisdiction's time zone (limits count days)."""
-    return ctx.now.astimezone(ZoneInfo(ctx.policy.timezone)).date()
+    return local_day(ctx.now, ctx.policy.timezone)
 
 
 PROVIDER_EVENTS = (ev.EntryRegistered, ev.EntryRevised, ev.EntryTakenDown, ev.RevisionSubmitted,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import singledispatch
-from zoneinfo import ZoneInfo
 
 from events import objection as ob
 from events.codec import Event
@@ -16,7 +15,7 @@ from events.envelope import Role
 from processors import deadlines, jurisdiction
 from processors.catalog import PUBLISHED, EntryState
 from processors.profiles import Department, Policy
-from processors.working_days import calendar_for
+from processors.working_days import calendar_for, local_day
 from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
 OPEN, RESOLVED, CLOSED = "open", "resolved", "closed"
@@ -225,7 +224,7 @@ def evolve(state: ObjectionState | None, event: Event, ctx: Context) -> Objectio
     """The objection's state after an accepted event."""
     p, env = event.payload, event.envelope
     # A report or a contest starts a round's limit on the day received (as the engine does).
-    today = _received_at(event).astimezone(ZoneInfo(ctx.policy.timezone)).date().isoformat()
+    today = local_day(_received_at(event), ctx.policy.timezone).isoformat()
     if isinstance(p, ob.ObjectionReported):
         return ObjectionState(objection_id=env.aggregate_id, entry_id=p.entry_id,
                               reporter=env.actor.department, provider=ctx.entry.provider,

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -32,7 +31,7 @@ from processors import deadlines as rules
 from processors import store
 from processors.consumer import Emitted, EventConsumer
 from processors.profiles import Policies
-from processors.working_days import WorkingCalendar, calendar_for
+from processors.working_days import WorkingCalendar, calendar_for, local_day
 from runtime.loop import Retry, transient
 
 log = structlog.get_logger("govshare.deadlines")
@@ -165,7 +164,7 @@ class Scheduler(EventConsumer):
             if limit is None:
                 continue
             moved = replace(d, due_at=due_at, warn_at=None, warned=False, provisional=False,
-                            last_day=due_at.astimezone(ZoneInfo(policy.timezone)).date())
+                            last_day=local_day(due_at, policy.timezone))
             emitted += self._emit(tx, moved, dl.DeadlineRescheduled(
                 previous_due_at=d.due_at, due_at=due_at, article=limit.article), env.recorded_at, env)[1]
         return emitted
@@ -184,7 +183,7 @@ class Scheduler(EventConsumer):
             store.deadlines.c.kind == kind)).scalar_one()
         d = rules.schedule(kind, limit_id, subject_type=env.aggregate_type, subject_id=env.aggregate_id,
                            obligation_id=f"round-{rounds + 1}", party=party or env.actor.department,
-                           started_on=env.recorded_at.astimezone(ZoneInfo(policy.timezone)).date(),
+                           started_on=local_day(env.recorded_at, policy.timezone),
                            policy=policy, calendar=self.calendars(policy.jurisdiction))
         if d is None:
             log.info("deadlines.no_limit", policy=policy.id, kind=kind)

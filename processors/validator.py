@@ -12,7 +12,6 @@ import hashlib
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select
@@ -34,6 +33,7 @@ from processors import catalog, jurisdiction, objections, requests, store
 from processors.aggregates import AggregateStates, state_of, state_text
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken, broken
+from processors.working_days import local_day
 from runtime import store as runtime_store
 from runtime.loop import Retry
 from runtime.message import Incoming
@@ -328,7 +328,7 @@ def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Eve
     if rules is requests:
         # A request is reviewed under its entry's jurisdiction, on the day it arrived there.
         ctx = replace(ctx, entry_policy=policies.policy(entry.policy_id) if entry else None,
-                      received_on=received.astimezone(ZoneInfo(policy.timezone)).date())
+                      received_on=local_day(received, policy.timezone))
     _accept_or_raise(rules.decide(state, event, ctx))
     new_state = rules.evolve(state, event, ctx)
     states.put(env.aggregate_type, env.aggregate_id, new_state)

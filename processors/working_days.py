@@ -110,6 +110,11 @@ def end_of_day(day: date, timezone: str) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone))
 
 
+def local_day(instant: datetime, timezone: str) -> date:
+    """The day an instant falls on in the jurisdiction's time zone: limits count such days."""
+    return instant.astimezone(ZoneInfo(timezone)).date()
+
+
 def start_of_day(day: date, timezone: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone))
 

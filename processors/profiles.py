@@ -59,6 +59,26 @@ class Department:
     name: str
     policy_id: str
     authority: bool = False
+    # The roles it may act in. The file may list them; by default a data authority acts as one
+    # and any other department provides and uses data.
+    roles: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            object.__setattr__(self, "roles", (DATA_AUTHORITY,) if self.authority else DEPARTMENT_ROLES)
+
+    @classmethod
+    def of_roles(cls, id: str, name: str, policy_id: str, roles: tuple[str, ...]) -> Department:
+        return cls(id, name, policy_id, DATA_AUTHORITY in roles, tuple(roles))
+
+
+DATA_AUTHORITY, DEPARTMENT_ROLES = "DATA_AUTHORITY", ("PROVIDER", "USER")
+
+
+def _department(id: str, entry: dict[str, Any]) -> Department:
+    if "roles" in entry:
+        return Department.of_roles(id, entry["name"], entry["policy"], tuple(entry["roles"]))
+    return Department(id, entry["name"], entry["policy"], entry.get("authority", False))
 
 
 # Data files beside the profiles that are not profiles themselves.
@@ -106,7 +126,12 @@ class Policies:
     baseline: Policy  # the common rules, for events whose own policy is unknown
 
     def policy(self, policy_id: str) -> Policy | None:
-        return self.profiles.get(policy_id)
+        """A jurisdiction's profile; the baseline's own id names the baseline (the platform
+        administrator, of no jurisdiction, acts under it)."""
+        found = self.profiles.get(policy_id)
+        if found is None and policy_id == self.baseline.id:
+            return self.baseline
+        return found
 
     def department(self, department_id: str) -> Department | None:
         return self.departments.get(department_id)
@@ -117,9 +142,6 @@ def load_all(directory: Path = POLICY_DIR, departments_file: str | None = None) 
     ids = [p.stem for p in directory.glob("*.toml") if p.stem not in NOT_PROFILES]
     dept_path = Path(departments_file or os.environ.get("GOVSHARE_DEPARTMENTS")
                      or directory / "departments.toml")
-    departments = {
-        k: Department(k, v["name"], v["policy"], v.get("authority", False))
-        for k, v in _read(dept_path)["departments"].items()
-    }
+    departments = {k: _department(k, v) for k, v in _read(dept_path)["departments"].items()}
     return Policies({i: load_policy(i, directory) for i in ids}, departments,
                     load_policy("common", directory))

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -176,8 +176,22 @@ def test_a_met_and_a_breached_limit_show_in_the_scorecard_and_a_rebuild_gives_it
         assert scorecard_trend(engine, "hb-civil", "quarter") == scorecards(engine, period="quarter",
                                                                           department="hb-civil")
 
+        # And past the rectification order's own limit, the criticism counts too.
+        [order] = queries.supervision(engine, party="hb-civil")
+        clock.write_text(_utc(order["due_at"]).isoformat())
+        wait_for(lambda: sum(c["criticisms"] for c in scorecards(engine, period="year")), 30, "the criticism")
+        [year] = [c for c in scorecards(engine, period="year") if c["period"] == _labels(_utc(order["due_at"]))[0][:4]]
+        assert year["criticisms"] == 1 and year["breaches"] == 2, "the rectification's own breach counts"
+
+        # A use outside any grant is a usage violation of the using department, which had
+        # nothing due: counted, and no score.
+        _misuse(service)
+        [nb] = wait_for(lambda: scorecards(engine, department="nb-market"), 30, "the usage violation")
+        assert (nb["usage_violations"], nb["score"], nb["formula"]) == (1, None, formula("ningbo-haishu-2021").id)
+        table = _cli(service, "--period", "year")
+        assert table.returncode == 0 and "nb-market" in table.stdout and "hb-civil" in table.stdout
+
         # A rebuild from the start of the log gives the same scorecards.
-        wait_for(lambda: queries.supervision(engine, party="hb-civil"), 30, "the supervision view")
         rebuilt = f"sqlite:///{tmp_path / 'rebuilt.db'}"
         done = subprocess.run([sys.executable, "-m", "infra.cli", "rebuild", "--into", rebuilt],
                               env=service.env, capture_output=True, text=True, timeout=120)
@@ -187,3 +201,21 @@ def test_a_met_and_a_breached_limit_show_in_the_scorecard_and_a_rebuild_gives_it
     finally:
         service.stop()
 
+
+
+def _misuse(service) -> None:
+    from processors.grants import grant_id
+    entry, req = new_id(), new_id("req")
+    nb = dict(policy="ningbo-haishu-2021")
+    submit_lines(lines(registered(entry, codes=["N.1"], department="nb-civil", **nb)),
+                 service.kafka, service.topics, timeout=60)
+    use = {"grant_id": grant_id(req), "entry_id": entry, "items": ["N.1"], "purpose": "营销",
+           "recipient": "nb-market", "person": "sys", "method": "INTERFACE", "scenario": "一网通办"}
+    results = submit_lines(lines(
+        event("RequestSubmitted", req, 1, {"entry_id": entry, "items": ["N.1"], "purpose": "审批",
+              "scenario": "一网通办", "business_process": "b", "method": "INTERFACE",
+              "period_end": (date.today() + timedelta(days=365)).isoformat()},
+              department="nb-market", role="USER", **nb),
+        event("DataAccessed", new_id("acc"), 1, use, department="nb-market", role="USER", **nb)),
+        service.kafka, service.topics, timeout=60)
+    assert [r["status"] for r in results] == ["accepted"] * 2, [r.get("error") for r in results]

@@ -12,7 +12,7 @@ weighting shows at once, without a rebuild.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import singledispatch
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,11 +45,17 @@ def apply(payload: object, env: Envelope, tx: Connection) -> None:
 
 def _fact(env: Envelope, tx: Connection, department: str, fact: str, at: datetime, subject_id: str,
           kind: str | None = None) -> None:
+    tx.execute(insert(facts), dict(event_id=str(env.event_id), department=department, fact=fact, kind=kind,
+                                   subject_id=subject_id, at=at, **period_labels(department, at)))
+
+
+def period_labels(department: str, at: datetime) -> dict[str, str]:
+    """The month, quarter and year `at` falls in, in the department's jurisdiction's zone."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)  # SQLite gives stored instants back naive, in UTC
     local = at.astimezone(ZoneInfo(jurisdiction_of(department).timezone))
-    tx.execute(insert(facts), dict(
-        event_id=str(env.event_id), department=department, fact=fact, kind=kind, subject_id=subject_id,
-        at=at, month=f"{local.year}-{local.month:02d}", quarter=f"{local.year}-Q{(local.month - 1) // 3 + 1}",
-        year=f"{local.year}"))
+    return {"month": f"{local.year}-{local.month:02d}", "quarter": f"{local.year}-Q{(local.month - 1) // 3 + 1}",
+            "year": f"{local.year}"}
 
 
 def _settled(env: Envelope, tx: Connection, fact: str, at: datetime) -> None:

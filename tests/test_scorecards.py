@@ -219,3 +219,30 @@ def _misuse(service) -> None:
         event("DataAccessed", new_id("acc"), 1, use, department="nb-market", role="USER", **nb)),
         service.kafka, service.topics, timeout=60)
     assert [r["status"] for r in results] == ["accepted"] * 2, [r.get("error") for r in results]
+
+
+# -- upgrading a database the previous release made -------------------------------------------
+
+def test_an_upgraded_database_scores_what_its_views_already_held(tmp_path, database_url):
+    from migrations.baseline import projections as old
+    from migrations.upgrade import branches_by_database
+    from tests.test_migrations import _row, _settings, given_the_previous_release, govshare_migrate
+    settings = _settings(tmp_path, database_url)
+    given_the_previous_release(settings)
+    [url] = [u for u, branches in branches_by_database(settings).items() if "projections" in branches]
+    met_at = datetime(2026, 9, 30, 17, 0, tzinfo=timezone.utc)  # 1 Oct in Shanghai: Q4
+    with make_engine(url).begin() as conn:
+        conn.execute(old.deadlines.insert(), _row(old.deadlines, deadline_id="d-2", party="hb-civil",
+                                                  kind="catalog-update", status="met", closed_at=met_at))
+        conn.execute(old.event_log.insert(), _row(old.event_log, event_id=str(uuid.uuid4()), event_type="DeadlineMet",
+                                                  aggregate_id="d-2"))
+        conn.execute(old.supervision_actions.insert(), _row(old.supervision_actions, event_id=str(uuid.uuid4()),
+                                                            action="criticism-circulated", party="hb-civil",
+                                                            recorded_at=met_at))
+
+    done = govshare_migrate(settings)
+
+    assert done.returncode == 0, done.stderr
+    [card] = scorecards(make_engine(url), period="quarter")
+    assert (card["department"], card["period"], card["catalog_due"], card["catalog_in_time"], card["criticisms"],
+            card["score"]) == ("hb-civil", "2026-Q4", 1, 1, 1, 100 - POINTS["criticisms"])

@@ -149,6 +149,14 @@ def _parser() -> argparse.ArgumentParser:
     acc.add_argument("--json", action="store_true")
     _limit(acc)
     acc.set_defaults(handler=_query_accesses)
+    sc = qsub.add_parser("scorecards", help="per department and period: limits met in time, breaches, "
+                                            "sanctions, usage violations, and the score")
+    sc.add_argument("--period", choices=["month", "quarter", "year"], default="month")
+    sc.add_argument("--department")
+    sc.add_argument("--since", metavar="LABEL", help="the first period shown: 2026-11, 2026-Q4 or 2026")
+    sc.add_argument("--json", action="store_true")
+    _limit(sc)
+    sc.set_defaults(handler=_query_scorecards)
     parked = qsub.add_parser("parked", help="events a stage could not apply, set aside (retry-parked)")
     parked.add_argument("--stage", choices=STAGES)
     parked.add_argument("--all", action="store_true", help="also those applied on a retry")
@@ -525,6 +533,21 @@ def _query_accesses(args, settings: Settings) -> int:
     rows = queries.access_list(_read_engine(settings), violations_only=args.violations,
                                limit=args.limit)
     _print(rows, args.json, ["access_id", "grant_id", "department", "items", "purpose", "recipient", "violations"])
+    return 0
+
+
+def _query_scorecards(args, settings: Settings) -> int:
+    from projections import scorecards
+    try:
+        scorecards.check_period(args.period, args.since)
+    except ValueError as exc:
+        print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
+        return 2
+    rows = scorecards.scorecards(_read_engine(settings), period=args.period, department=args.department,
+                                 since=args.since, limit=args.limit)
+    _print(rows, args.json, ["department", "period", "catalog_in_time", "catalog_due", "requests_in_time",
+                             "requests_due", "objections_in_time", "objections_due", "breaches",
+                             "rectifications", "criticisms", "usage_violations", "score", "formula"])
     return 0
 
 

@@ -49,9 +49,24 @@ def _parser() -> argparse.ArgumentParser:
                              "rows (govshare up does it first)")
     migrate.set_defaults(handler=_migrate)
 
-    run = sub.add_parser("run", help="run one stage alone (govshare up runs them all)")
-    run.add_argument("stage", choices=STAGES)
+    run = sub.add_parser("run", help="run one stage, or the HTTP API, alone (govshare up runs them all)")
+    run.add_argument("stage", choices=STAGES + ("api",))
     run.set_defaults(handler=_run)
+
+    token = sub.add_parser("api-token", help="HTTP API tokens: issue, list, revoke")
+    tsub = token.add_subparsers(required=True, metavar="ACTION")
+    issue = tsub.add_parser("issue", help="print a new token once (only its SHA-256 is kept)")
+    issue.add_argument("--department", required=True, help="the department it speaks for")
+    issue.add_argument("--scope", required=True, choices=["read", "write", "audit"],
+                       help="read: the department's rows; write: also submit its events; audit: "
+                            "every row and the trail, read-only")
+    issue.set_defaults(handler=_token_issue)
+    tlist = tsub.add_parser("list", help="every token issued: id, department, scope, when, revoked")
+    tlist.add_argument("--json", action="store_true")
+    tlist.set_defaults(handler=_token_list)
+    revoke = tsub.add_parser("revoke", help="refuse this token from now on")
+    revoke.add_argument("id", type=int, help="its id in `api-token list`")
+    revoke.set_defaults(handler=_token_revoke)
 
     retry = sub.add_parser("retry-parked", help="run parked events again (after the cause is fixed)")
     retry.add_argument("--stage", choices=STAGES, help="only this stage's (default: every stage's)")
@@ -294,8 +309,47 @@ def _not_migrated(exc: Exception) -> SystemExit:
 
 
 def _run(args, settings: Settings) -> int:
+    if args.stage == "api":
+        from web.serve import run as serve
+        serve(settings)
+        return 0
     from infra.stages import run
     run(args.stage, settings)
+    return 0
+
+
+def _api_engine(settings: Settings):
+    from migrations.upgrade import MigrationFailed, migrate
+    try:
+        migrate(settings, only="api")  # issuing the first token may come before `govshare up`
+    except MigrationFailed as exc:
+        raise _not_migrated(exc) from None
+    return make_engine(settings.api_database_url)
+
+
+def _token_issue(args, settings: Settings) -> int:
+    from processors.profiles import load_all
+    from web import tokens
+    if args.department not in load_all().departments:
+        raise SystemExit(f"govshare: {output.printable(args.department)} is not in the department directory")
+    token_id, token = tokens.issue(_api_engine(settings), args.department, args.scope)
+    print(f"token {token_id} for {args.department} ({args.scope}); shown once, keep it secret:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _token_list(args, settings: Settings) -> int:
+    from web import tokens
+    _print(tokens.listed(_api_engine(settings)), args.json,
+           ["id", "department", "scope", "issued_at", "revoked_at"])
+    return 0
+
+
+def _token_revoke(args, settings: Settings) -> int:
+    from web import tokens
+    if not tokens.revoke(_api_engine(settings), args.id):
+        raise SystemExit(f"govshare: no live token {args.id} (see `govshare api-token list`)")
+    print(f"token {args.id} revoked")
     return 0
 
 
@@ -413,7 +467,7 @@ def _verdict_line(r: dict[str, Any]) -> str:
 
 def _print(rows: Any, as_json: bool, table: list[str]) -> None:
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        print(json.dumps(output.jsonable(rows), ensure_ascii=False, indent=2, default=str))
         return
     for line in output.table(rows if isinstance(rows, list) else [rows], table):
         print(line)

@@ -83,6 +83,14 @@ class Settings:
     log_format: str = field(default_factory=lambda: env.choice("GOVSHARE_LOG_FORMAT", "console", env.LOG_FORMATS))
     log_level: int = field(default_factory=lambda: env.log_level("GOVSHARE_LOG_LEVEL"))
 
+    # The HTTP API (web/), one more process under `govshare up`, or alone: `govshare run api`.
+    # Loopback by default: a deployment that serves other hosts says so.
+    api_host: str = field(default_factory=lambda: env.host("GOVSHARE_API_HOST", "127.0.0.1"))
+    api_port: int = field(default_factory=lambda: env.port("GOVSHARE_API_PORT", "8470"))
+    # How long POST /v1/events waits for the verdicts before it answers 202 and where to poll.
+    api_verdict_wait: float = field(
+        default_factory=lambda: env.number("GOVSHARE_API_VERDICT_WAIT", "5", float, minimum=0.1))
+
     @property
     def trail_key_file(self) -> Path:
         return self.trail_key or self.home / "trail-key.pem"
@@ -135,6 +143,14 @@ class Settings:
 
     def stage_urls(self) -> dict[str, str]:
         return {stage: self.stage_url(stage) for stage in STAGES}
+
+    @property
+    def api_database_url(self) -> str:
+        """The API's own tables (tokens, idempotent answers, subscriptions): beside the
+        projections on PostgreSQL, a file of their own on SQLite (api.db)."""
+        if self.database_url and not self.database_url.startswith("sqlite"):
+            return self.database_url
+        return f"sqlite:///{self.home / 'api.db'}"
 
     @property
     def runtime_file(self) -> Path:

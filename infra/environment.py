@@ -125,3 +125,19 @@ def callables(name: str) -> tuple[str, ...]:
 
 def log_level(name: str) -> int:
     return logging.getLevelName(choice(name, "INFO", LOG_LEVELS, upper=True))
+
+
+def port(name: str, default: str) -> int:
+    """A TCP port to listen on (0: any free one, the system picks)."""
+    text = raw(name, default)
+    if not text.isdigit() or not 0 <= int(text) < 65536:
+        raise SettingError(name, text, "not a TCP port (0-65535)")
+    return int(text)
+
+
+def host(name: str, default: str) -> str:
+    """An address to listen on: a host name or an IP address, nothing else."""
+    text = raw(name, default)
+    if any(c.isspace() or c in "/@?#" for c in text):
+        raise SettingError(name, text, "not a host name or IP address to listen on")
+    return text

@@ -9,7 +9,10 @@ characters itself); tables and CSV go through here.
 from __future__ import annotations
 
 import unicodedata
+from datetime import date, datetime, timezone
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # OWASP, "CSV Injection": a cell starting with one of these is read as a formula by Excel,
 # LibreOffice and Google Sheets; a leading apostrophe makes it text.
@@ -60,3 +63,26 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def jsonable(value: Any) -> Any:
+    """A value as `--json` and the HTTP API both hand it out: every instant in ISO 8601 with
+    the jurisdiction's offset (+08:00), so a reader sees the clock the deadlines were counted
+    on and both give the same text for the same row. SQLite hands back naive UTC instants."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return aware.astimezone(_zone()).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@cache
+def _zone() -> ZoneInfo:
+    # The common profile's zone: every jurisdiction govshare serves counts its days there.
+    from processors.profiles import load_all
+    return ZoneInfo(load_all().baseline.timezone)

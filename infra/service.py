@@ -3,7 +3,8 @@ process of its own under one supervisor, so that the stages use every core.
 
 The supervisor restarts a stage that exits (with backoff) and stops them all on SIGTERM or
 SIGINT; each stage dies with it even on `kill -9` (parent-death signal). Each stage also runs
-alone: `govshare run validator|deadlines|grants|notary|projector`.
+alone: `govshare run validator|deadlines|grants|notary|projector`, and so does the HTTP API:
+`govshare run api`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ from runtime import store
 from runtime.outbox import Outbox
 
 log = structlog.get_logger("govshare.service")
+# What the supervisor runs: every stage, and the HTTP API beside them (no Kafka stage: it reads
+# the projections and publishes as a submitter would).
+CHILDREN = STAGES + ("api",)
 
 
 @contextmanager
@@ -92,7 +96,7 @@ class Supervisor:
     def __init__(self, settings: Settings, bootstrap: str):
         self.settings, self.bootstrap = settings, bootstrap
         self.children: dict[str, subprocess.Popen] = {}
-        self.restarts: dict[str, int] = {name: 0 for name in STAGES}
+        self.restarts: dict[str, int] = {name: 0 for name in CHILDREN}
 
     def start(self, name: str) -> None:
         env = {**os.environ, "GOVSHARE_BOOTSTRAP_SERVERS": self.bootstrap,
@@ -151,10 +155,10 @@ def run(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         try:
-            for name in STAGES:
+            for name in CHILDREN:
                 supervisor.start(name)
             log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url.split("?")[0],
-                     stages=list(STAGES))
+                     stages=list(STAGES), api=f"http://{settings.api_host}:{settings.api_port}/")
             supervisor.watch(stop)
         finally:
             supervisor.stop()

@@ -33,8 +33,9 @@ def _models() -> dict[str, MetaData]:
     from processors import store as processor_store
     from projections import tables
     from runtime import store as runtime_store
+    from web import store as api_store
     return {"runtime": runtime_store.metadata, "processors": processor_store.metadata,
-            "projections": tables.metadata}
+            "projections": tables.metadata, "api": api_store.metadata}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def branches_by_database(settings: Settings) -> dict[str, list[str]]:
         kind = "projections" if stage == "projector" else "processors"
         if kind not in branches:
             branches.append(kind)
+    # The HTTP API's tables: a file of their own on SQLite, which holds no runtime tables.
+    found.setdefault(settings.api_database_url, []).append("api")
     return found
 
 
@@ -77,11 +80,16 @@ class MigrationFailed(Exception):
     """A database could not be brought to this release's schema; it was left as it was."""
 
 
-def migrate(settings: Settings) -> list[Migrated]:
+def migrate(settings: Settings, *, only: str | None = None) -> list[Migrated]:
+    """Every database, or (`only`) the branch named, wherever it lives."""
     from infra import keys
-    keys.prepare(settings.trail_key_file, settings.stage_key_dir, settings.department_key_dir)
+    if only is None:
+        keys.prepare(settings.trail_key_file, settings.stage_key_dir, settings.department_key_dir)
     done: list[Migrated] = []
     for url, branches in branches_by_database(settings).items():
+        branches = [b for b in branches if only in (None, b)]
+        if not branches:
+            continue
         database = url.split("?")[0]
         engine = make_engine(url)
         try:

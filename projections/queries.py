@@ -5,9 +5,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, false, func, or_, select
 
 from events.topics import AGGREGATE_TYPES
+from projections import paging
 from projections.tables import (
     accesses,
     catalog_entries,
@@ -24,6 +25,7 @@ from projections.tables import (
     rejections,
     share_requests,
     supervision_actions,
+    trail_checkpoints,
     usage_violations,
 )
 
@@ -33,10 +35,52 @@ def _rows(engine: Engine, query) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
+# Each list's order: the sort its rows come in, and the key a page resumes after (the last
+# column is unique, so rows that tie on the first keep one order from page to page).
+ORDER = {
+    "catalog": (catalog_entries.c.entry_id,),
+    "rejections": (rejections.c.recorded_at, rejections.c.event_id),
+    "dead-letters": (dead_letters.c.recorded_at, dead_letters.c.id),
+    "deadlines": (deadlines.c.due_at, deadlines.c.deadline_id),
+    "supervision": (supervision_actions.c.recorded_at, supervision_actions.c.event_id),
+    "objections": (objections.c.reported_at, objections.c.objection_id),
+    "requests": (share_requests.c.submitted_at, share_requests.c.request_id),
+    "grants": (grants.c.opened_at, grants.c.grant_id),
+    "problems": (problems.c.listed_at, problems.c.request_id),
+    "accesses": (accesses.c.occurred_at, accesses.c.access_id),
+}
+
+
+def next_cursor(view: str, rows: list[dict[str, Any]], limit: int | None) -> str | None:
+    """Where the page after `rows` starts; None when `rows` was the last page."""
+    return paging.cursor(ORDER[view], rows[-1]) if limit and len(rows) == limit else None
+
+
+def _page(query, view: str, after: str | None, limit: int | None):
+    return paging.after(query.order_by(*ORDER[view]), ORDER[view], after).limit(limit)
+
+
+def _party(query, parties, *columns):
+    """Only rows one of `parties` (departments) is a party to, through any of `columns`;
+    None: every row (the command line, an auditor)."""
+    return query if parties is None else query.where(_among(parties, *columns))
+
+
+def _among(parties, *columns):
+    wanted = sorted(parties)
+    return or_(*(c.in_(wanted) for c in columns)) if wanted else false()
+
+
+def _provided_by(parties, entry_column):
+    """`entry_column` names an entry one of `parties` provides."""
+    return entry_column.in_(select(catalog_entries.c.entry_id).where(
+        catalog_entries.c.provider.in_(sorted(parties or ()))))
+
+
 def catalog(engine: Engine, *, provider: str | None = None, status: str | None = None,
             share_type: str | None = None, policy: str | None = None,
-            limit: int | None = None) -> list[dict[str, Any]]:
-    q = select(catalog_entries).order_by(catalog_entries.c.entry_id)
+            limit: int | None = None, after: str | None = None) -> list[dict[str, Any]]:
+    q = _page(select(catalog_entries), "catalog", after, None)
     for column, value in ((catalog_entries.c.provider, provider), (catalog_entries.c.status, status),
                           (catalog_entries.c.share_type, share_type),
                           (catalog_entries.c.policy_id, policy)):
@@ -64,9 +108,11 @@ def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
 
 def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str | None = None,
              rule: str | None = None, department: str | None = None, person: str | None = None,
-             limit: int | None = None) -> list[dict[str, Any]]:
+             limit: int | None = None, after: str | None = None,
+             parties=None) -> list[dict[str, Any]]:
     """Refusals, oldest first; `department` and `person`: of what they tried."""
-    q = select(rejections).order_by(rejections.c.recorded_at).limit(limit)
+    q = _party(_page(select(rejections), "rejections", after, limit), parties,
+               rejections.c.attempted_by_department)
     for column, value in ((rejections.c.aggregate_id, aggregate_id),
                           (rejections.c.rejected_event_id, event_id), (rejections.c.rule, rule),
                           (rejections.c.attempted_by_department, department),
@@ -76,11 +122,10 @@ def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str |
     return _rows(engine, q)
 
 
-def dead(engine: Engine) -> list[dict[str, Any]]:
-    rows = _rows(engine, select(dead_letters.c.id, dead_letters.c.source, dead_letters.c.reason,
-                                dead_letters.c.event_id, dead_letters.c.recorded_at)
-                 .order_by(dead_letters.c.recorded_at))
-    return rows
+def dead(engine: Engine, *, limit: int | None = None, after: str | None = None) -> list[dict[str, Any]]:
+    return _rows(engine, _page(select(dead_letters.c.id, dead_letters.c.source, dead_letters.c.reason,
+                                      dead_letters.c.event_id, dead_letters.c.recorded_at),
+                               "dead-letters", after, limit))
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -101,9 +146,10 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def deadline_list(engine: Engine, *, overdue: bool = False, party: str | None = None,
-                  status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                  status: str | None = None, limit: int | None = None, after: str | None = None,
+                  parties=None) -> list[dict[str, Any]]:
     """Deadlines by due instant; overdue ones are those that fell due with the duty undone."""
-    q = select(deadlines).order_by(deadlines.c.due_at).limit(limit)
+    q = _party(_page(select(deadlines), "deadlines", after, limit), parties, deadlines.c.party)
     if overdue:
         q = q.where(deadlines.c.status == "breached")
     for column, value in ((deadlines.c.party, party), (deadlines.c.status, status)):
@@ -112,8 +158,10 @@ def deadline_list(engine: Engine, *, overdue: bool = False, party: str | None = 
     return _rows(engine, q)
 
 
-def supervision(engine: Engine, *, party: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    q = select(supervision_actions).order_by(supervision_actions.c.recorded_at).limit(limit)
+def supervision(engine: Engine, *, party: str | None = None, limit: int | None = None,
+                after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    q = _party(_page(select(supervision_actions), "supervision", after, limit), parties,
+               supervision_actions.c.party)
     if party:
         q = q.where(supervision_actions.c.party == party)
     return _rows(engine, q)
@@ -121,13 +169,15 @@ def supervision(engine: Engine, *, party: str | None = None, limit: int | None =
 
 def objection_list(engine: Engine, *, status: str | None = None, overdue: bool = False,
                    provider: str | None = None, outcome: str | None = None,
-                   limit: int | None = None) -> list[dict[str, Any]]:
+                   limit: int | None = None, after: str | None = None,
+                   parties=None) -> list[dict[str, Any]]:
     """Objections, oldest first. Overdue: still open with a processing limit breached."""
     # The provider comes from the catalog at read time (the entry's events and the objection's
     # reach the projector in no fixed order).
-    q = (select(objections, catalog_entries.c.provider)
-         .join(catalog_entries, catalog_entries.c.entry_id == objections.c.entry_id, isouter=True)
-         .order_by(objections.c.reported_at).limit(limit))
+    q = _party(_page(select(objections, catalog_entries.c.provider)
+                     .join(catalog_entries, catalog_entries.c.entry_id == objections.c.entry_id,
+                           isouter=True), "objections", after, limit),
+               parties, objections.c.reporter, catalog_entries.c.provider)
     for column, value in ((objections.c.status, status), (catalog_entries.c.provider, provider),
                           (objections.c.outcome, outcome)):
         if value:
@@ -138,9 +188,9 @@ def objection_list(engine: Engine, *, status: str | None = None, overdue: bool =
     return _rows(engine, q)
 
 
-def objection_stats(engine: Engine) -> dict[str, Any]:
+def objection_stats(engine: Engine, *, parties=None) -> dict[str, Any]:
     """Counts by status and outcome, and the mean time from report to resolution."""
-    rows = objection_list(engine)
+    rows = objection_list(engine, parties=parties)
     hours = [(r["resolved_at"] - r["reported_at"]).total_seconds() / 3600
              for r in rows if r["resolved_at"] is not None]
     by = lambda key: {v: sum(1 for r in rows if r[key] == v) for v in sorted({r[key] for r in rows if r[key]})}  # noqa: E731
@@ -148,8 +198,12 @@ def objection_stats(engine: Engine) -> dict[str, Any]:
             "mean_hours_to_resolve": round(sum(hours) / len(hours), 2) if hours else None}
 
 
-def _filtered(engine: Engine, table, order, limit: int | None = None, **filters) -> list[dict[str, Any]]:
-    q = select(table).order_by(order).limit(limit)
+def _filtered(engine: Engine, table, view: str, limit: int | None = None, after: str | None = None,
+              parties=None, party_columns=(), **filters) -> list[dict[str, Any]]:
+    q = _page(select(table), view, after, limit)
+    if parties is not None:
+        q = q.where(or_(_among(parties, *party_columns),
+                        _provided_by(parties, table.c.entry_id)))
     for name, value in filters.items():
         if value:
             q = q.where(table.c[name] == value)
@@ -157,10 +211,11 @@ def _filtered(engine: Engine, table, order, limit: int | None = None, **filters)
 
 
 def request_list(engine: Engine, *, status: str | None = None, requester: str | None = None,
-                 limit: int | None = None) -> list[dict[str, Any]]:
+                 limit: int | None = None, after: str | None = None,
+                 parties=None) -> list[dict[str, Any]]:
     """Requests with who must act next and, where a limit runs, by when."""
-    rows = _filtered(engine, share_requests, share_requests.c.submitted_at, limit, status=status,
-                     requester=requester)
+    rows = _filtered(engine, share_requests, "requests", limit, after, parties,
+                     (share_requests.c.requester,), status=status, requester=requester)
     # Only the rows shown are joined, so a page costs the same at any size.
     providers = {r["entry_id"]: r["provider"] for r in _rows(engine, select(
         catalog_entries.c.entry_id, catalog_entries.c.provider).where(
@@ -181,22 +236,26 @@ def request_list(engine: Engine, *, status: str | None = None, requester: str | 
     return rows
 
 
-def grant_list(engine: Engine, *, status: str | None = None,
-               grantee: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    return _filtered(engine, grants, grants.c.opened_at, limit, status=status, grantee=grantee)
+def grant_list(engine: Engine, *, status: str | None = None, grantee: str | None = None,
+               limit: int | None = None, after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    return _filtered(engine, grants, "grants", limit, after, parties, (grants.c.grantee,),
+                     status=status, grantee=grantee)
 
 
-def problem_list(engine: Engine) -> list[dict[str, Any]]:
-    return _filtered(engine, problems, problems.c.listed_at)
+def problem_list(engine: Engine, *, limit: int | None = None, after: str | None = None,
+                 parties=None) -> list[dict[str, Any]]:
+    return _filtered(engine, problems, "problems", limit, after, parties, (problems.c.requester,))
 
 
 def access_list(engine: Engine, *, violations_only: bool = False,
-                limit: int | None = None) -> list[dict[str, Any]]:
+                limit: int | None = None, after: str | None = None, parties=None) -> list[dict[str, Any]]:
     """Recorded accesses with the violations flagged on them, if any."""
-    q = (select(accesses, usage_violations.c.violations)
-         .join(usage_violations, usage_violations.c.access_id == accesses.c.access_id,
-               isouter=not violations_only)
-         .order_by(accesses.c.occurred_at).limit(limit))
+    q = _page(select(accesses, usage_violations.c.violations)
+              .join(usage_violations, usage_violations.c.access_id == accesses.c.access_id,
+                    isouter=not violations_only), "accesses", after, limit)
+    if parties is not None:
+        q = q.where(or_(_among(parties, accesses.c.department),
+                        _provided_by(parties, accesses.c.entry_id)))
     return _rows(engine, q)
 
 
@@ -222,3 +281,20 @@ def versions_seen(engine: Engine, entry_id: str,
 def utc(value: datetime | None) -> datetime | None:
     """SQLite returns naive UTC datetimes, PostgreSQL aware ones: both as aware instants."""
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def tallies(engine: Engine) -> dict[str, Any]:
+    """What /metrics counts: accepted events by type, refusals by type and rule, dead letters,
+    deadlines pending (open) and overdue (fell due undone), and the newest signature's time."""
+    with engine.connect() as conn:
+        accepted = conn.execute(select(event_log.c.event_type, func.count()).where(
+            event_log.c.aggregate_type.in_(AGGREGATE_TYPES)).group_by(event_log.c.event_type)).all()
+        refused = conn.execute(select(rejections.c.rejected_event_type, rejections.c.rule, func.count())
+                               .group_by(rejections.c.rejected_event_type, rejections.c.rule)).all()
+        by_status = dict(conn.execute(select(deadlines.c.status, func.count())
+                                      .group_by(deadlines.c.status)).all())
+        return {"accepted": {t: n for t, n in accepted},
+                "rejected": {(t, rule): n for t, rule, n in refused},
+                "dead_lettered": conn.execute(select(func.count()).select_from(dead_letters)).scalar_one(),
+                "deadlines": {"pending": by_status.get("open", 0), "overdue": by_status.get("breached", 0)},
+                "signed_at": utc(conn.execute(select(func.max(trail_checkpoints.c.signed_at))).scalar())}

@@ -97,6 +97,7 @@ class Service:
     kafka: dict[str, str]
     database_url: str
     log: Path
+    api_url: str = ""  # the HTTP API under this `govshare up`: http://127.0.0.1:PORT
 
     def engine(self):
         """The projections as a reader sees them (read-only: no write lock held while polling)."""
@@ -125,7 +126,9 @@ class Service:
 def start_service(tmp_path: Path, env_extra: dict[str, str]) -> Service:
     prefix = env_extra.get("GOVSHARE_TOPIC_PREFIX", "")
     log = tmp_path / f"service-{uuid.uuid4().hex[:6]}.log"
-    env = {**os.environ, "GOVSHARE_HOME": str(tmp_path / "home"), **env_extra}
+    # A port of its own for the HTTP API: never the default one another run may hold.
+    env = {**os.environ, "GOVSHARE_HOME": str(tmp_path / "home"), "GOVSHARE_API_PORT": str(free_port()),
+           **env_extra}
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                                cwd=Path(__file__).resolve().parent.parent)
@@ -136,7 +139,14 @@ def start_service(tmp_path: Path, env_extra: dict[str, str]) -> Service:
     bootstrap = env_extra.get("GOVSHARE_BOOTSTRAP_SERVERS") or _embedded_bootstrap(tmp_path)
     return Service(process, env, Topics(prefix or "govshare"), {"bootstrap.servers": bootstrap},
                    env.get("GOVSHARE_DATABASE_URL", f"sqlite:///{tmp_path / 'home' / 'govshare.db'}"),
-                   log)
+                   log, f"http://127.0.0.1:{env['GOVSHARE_API_PORT']}")
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _embedded_bootstrap(tmp_path: Path) -> str:

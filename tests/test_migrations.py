@@ -50,7 +50,10 @@ def given_the_previous_release(settings: Settings) -> None:
         engine = make_engine(url)
         with engine.begin() as conn:
             for branch in branches:
-                RELEASED[branch].create_all(conn)
+                if branch in RELEASED:  # the API's tables came after that release
+                    RELEASED[branch].create_all(conn)
+            if "runtime" not in branches:
+                continue
             conn.execute(insert(old_runtime.outbox), _row(old_runtime.outbox, stage="validator", published=True,
                                                                headers='[["ce_id", "x"]]'))
             if "processors" in branches:
@@ -90,10 +93,13 @@ def test_the_previous_release_upgrades_in_place_keeping_its_rows(tmp_path, datab
         engine = make_engine(url)
         with engine.connect() as conn:
             found = inspect(conn)
-            assert conn.scalar(select(func.count()).select_from(old_runtime.outbox)) == 1
-            # That release published unsigned: its outbox row is now signed by its stage.
-            headers = conn.scalar(select(old_runtime.outbox.c.headers))
-            assert '"ce_govstagekey", "validator+' in headers and "ce_govstagesig" in headers
+            if "runtime" in branches:
+                assert conn.scalar(select(func.count()).select_from(old_runtime.outbox)) == 1
+                # That release published unsigned: its outbox row is now signed by its stage.
+                headers = conn.scalar(select(old_runtime.outbox.c.headers))
+                assert '"ce_govstagekey", "validator+' in headers and "ce_govstagesig" in headers
+            if "api" in branches:
+                assert "api created at api_baseline" in done.stdout
             if "processors" in branches:
                 assert {"proc_obligations", "proc_grant_revisions"} <= set(found.get_table_names())
                 assert "ix_proc_grants_entry_id" in {i["name"] for i in found.get_indexes("proc_grants")}

@@ -1,0 +1,97 @@
+"""The HTTP application: the API (/v1), the operator endpoints and, where it is installed, the
+dashboard. OpenAPI at /openapi.json, its pages at /docs."""
+from __future__ import annotations
+
+from functools import cache
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from infra.config import Settings
+from infra.database import make_engine
+from projections.paging import BadCursor
+from web import ops, submissions, views
+from web.callers import Refused
+
+# /readyz counts a stage caught up at this many records behind the log or fewer: a stage under
+# steady load is always a batch or so behind, and ready means "answers current", not "idle".
+READY_LAG = 0
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(title="govshare", version=_version(),
+                  description="Sharing government data between departments: submit events, read "
+                              "the catalog, requests, grants, deadlines and the trail.")
+    _state(app, settings)
+    app.include_router(submissions.router)
+    app.include_router(views.router)
+    app.include_router(ops.router)
+    try:
+        from web.subscriptions import router as subscriptions
+        app.include_router(subscriptions)
+    except ImportError:
+        pass
+    try:
+        from web.dashboard import router as dashboard
+    except ImportError:  # built on another branch; the API stands without it
+        dashboard = None
+    if dashboard is not None:
+        app.include_router(dashboard, prefix="/dashboard")
+        app.add_api_route("/", lambda: RedirectResponse("/dashboard"), include_in_schema=False)
+    _errors(app)
+    return app
+
+
+def _state(app: FastAPI, settings: Settings) -> None:
+    from events.trail import origin_of
+    from infra import keys
+    from infra.stages import bootstrap
+    app.state.settings = settings
+    app.state.ready_lag = READY_LAG
+    app.state.api_engine = make_engine(settings.api_database_url)
+    # Read-only: the API never takes the projector's write lock, nor writes a projection.
+    app.state.projections = cache(lambda: make_engine(settings.projection_url, read_only=True))
+    def kafka() -> dict[str, str]:
+        try:
+            return settings.kafka(bootstrap(settings))
+        except SystemExit as exc:  # no broker configured nor running: the caller hears why
+            raise Refused(503, "broker-unavailable", str(exc.code)) from None
+    app.state.kafka = kafka
+    app.state.trail_keys = lambda: keys.ring_keys(settings.trail_key_file, origin_of(settings.topic_prefix))
+
+
+def _errors(app: FastAPI) -> None:
+    def refused(status: int, rule: str, message: str) -> JSONResponse:
+        return JSONResponse({"error": message, "rule": rule}, status_code=status,
+                            headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused):
+        return refused(exc.status, exc.rule, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        # One sentence per fault, as the CLI's argparse gives: where, and what is wrong.
+        faults = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return refused(422, "invalid-request", faults)
+
+    @app.exception_handler(BadCursor)
+    async def _cursor(request: Request, exc: BadCursor):
+        return refused(400, "bad-cursor", str(exc))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(ProgrammingError)
+    async def _database(request: Request, exc: Exception):
+        # No projections yet (before the first `govshare up`), or the database is away.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return refused(503, "database-unavailable", f"the projections cannot be read: {reason}")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("govshare")
+    except PackageNotFoundError:
+        return "unknown"

@@ -27,7 +27,7 @@ from functools import cache
 from typing import Any, Callable
 
 from events.bounds import AVRO_LONG_MAX
-from events.codec import Event, encode_payload, event_identity, payload_from_json, to_headers
+from events.codec import Event, encode_payload, event_identity, iso_utc, payload_from_json, to_headers
 from events.envelope import Actor, Envelope
 from events.errors import EventError
 from events.publisher import MESSAGE_MAX_BYTES, Outgoing
@@ -58,6 +58,27 @@ def parse_line(line: str | bytes, *, now: datetime, keys: Keystore | None = None
         if key is not None:
             envelope = key.sign(envelope, encode_payload(payload))
     return Event(envelope, payload)
+
+
+# A line signed without an id gets one derived from what it says: signed again, the same line
+# is the same event, and a retry of it is answered, not taken twice.
+LINE_ID_NAMESPACE = uuid.UUID("9d8f4b61-3c1e-5f0a-8e2b-7a6c5d4e3f21")
+
+
+def signed_line(line: str | bytes, keys: Keystore, *, now: datetime) -> str:
+    """The line as its department's system sends it over HTTP: everything the signature covers
+    fixed in it (an id, the time it happened) and the signature added (`govshare sign`)."""
+    data = _object(line)
+    data.pop("signature", None)
+    if not data.get("id"):
+        data["id"] = str(uuid.uuid5(LINE_ID_NAMESPACE, json.dumps(data, sort_keys=True, ensure_ascii=False)))
+    if not data.get("occurred_at"):
+        data["occurred_at"] = iso_utc(now)
+    env = parse_line(json.dumps(data, ensure_ascii=False), now=now, keys=keys).envelope
+    if env.signature is None:
+        raise SubmissionError(f"no key to sign for {env.actor.department}: give its key file")
+    data["signature"] = {"key_id": env.signing_key, "value": base64.b64encode(env.signature).decode("ascii")}
+    return json.dumps(data, ensure_ascii=False)
 
 
 @cache

@@ -26,16 +26,17 @@ from typing import Any, Sequence
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from events import deadletter, merkle, note
+from events import deadletter, merkle, note, signing
 from events.codec import (
     DeadLetter,
     Event,
     decode_envelope,
     decode_message,
+    decode_record,
     encode_dead_letter,
     encode_record,
 )
-from events.errors import DecodeError
+from events.errors import DecodeError, EventError
 from events.registry import event_type
 from events.rejection import EVENT_TYPE as REJECTED_TYPE
 
@@ -315,7 +316,27 @@ def check_proof(proof: dict[str, Any], keys: Keys | bytes) -> list[str]:
     if not merkle.verify_inclusion(leaf, proof["leaf_index"], cp.tree_size, path, cp.root_hash):
         problems.append("the audit path does not lead from the record to the signed root")
     signed = Keys.of(keys).problem(cp.body, cp.signatures)
-    return problems + ([signed] if signed else [])
+    return problems + ([signed] if signed else []) + _signer_problems(proof, record)
+
+
+def _signer_problems(proof: dict[str, Any], record: bytes) -> list[str]:
+    """The submitting department's signature over the sealed event, checked with the public key
+    the proof carries (the directory's, registered by the event it names)."""
+    signer = proof.get("signer")
+    if signer is None:
+        return []
+    try:
+        envelope, payload = decode_record(record)
+        public = signing.public_from_text(signer["public_key"] or "")
+    except (EventError, ValueError, TypeError) as exc:
+        return [f"the signer cannot be checked: {exc}"]
+    if signing.key_id(public) != envelope.signing_key or signer["key_id"] != envelope.signing_key:
+        return [f"the proof's public key is not key {envelope.signing_key}, which signed the record"]
+    if envelope.actor.department != signer["department"]:
+        return [f"the record was submitted by {envelope.actor.department}, not {signer['department']}"]
+    if not signing.verifies(envelope, payload, public):
+        return [f"the record's signature is not {signer['department']}'s key {envelope.signing_key}"]
+    return []
 
 
 def check_consistency(proof: dict[str, Any], keys: Keys | bytes) -> list[str]:

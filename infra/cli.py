@@ -700,7 +700,8 @@ def _trail(args, settings: Settings) -> int:
         show = output.printable
         print(show(f"#{s['position'] if s['position'] is not None else '-'} {s['when']['recorded_at']} "
                    f"{what['event_type']} {what['aggregate_type']}/{what['aggregate_id']} #{what['sequence']}"))
-        print(show(f"    who: {who['department']}/{who['person']} ({who['role']})"))
+        signed = f", signed with key {who['signing_key']}" if who.get("signing_key") else ""
+        print(show(f"    who: {who['department']}/{who['person']} ({who['role']}){signed}"))
         reason = f"{why['rule']} ({why['article']}): {why['message']}" if "rule" in why else \
             f"caused by {why['causation_id'] or '-'}, process {why['correlation_id']}"
         print(show(f"    why: {reason}"))
@@ -933,7 +934,10 @@ def _verify_proof(args, settings: Settings) -> int:
     if problems:
         print("INVALID: " + "; ".join(problems))
         return 1
-    print(output.printable(f"VALID: {proof['record_id']} is leaf {proof['leaf_index']} of the signed tree of {proof['tree_size']}"))
+    signer = proof.get("signer")
+    signed = f"; signed by {signer['department']} with key {signer['key_id']}" if signer else ""
+    print(output.printable(f"VALID: {proof['record_id']} is leaf {proof['leaf_index']} of the signed tree of "
+                           f"{proof['tree_size']}{signed}"))
     return 0
 
 

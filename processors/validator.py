@@ -288,7 +288,9 @@ class Validator:
             rejected_aggregate_id=env.aggregate_id[:bounds.SHORT_MAX],
             rule=rejected.rule, article=rejected.article, message=rejected.message[:bounds.TEXT_MAX],
             # Who tried, as the refused envelope names them: the refusal's own actor is VALIDATOR.
-            attempted_by=attempter(env.actor))
+            attempted_by=attempter(env.actor),
+            # The key it came signed with, if any (a refused signature names the key it claims).
+            attempted_key_id=env.signing_key and env.signing_key[:bounds.SHORT_MAX])
         kind = kind_for(payload)
         policy_id = env.policy_id if self.policies.policy(env.policy_id) else self.policies.baseline.id
         envelope = Envelope(

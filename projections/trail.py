@@ -173,7 +173,9 @@ def _step(r, with_record: bool) -> dict[str, Any]:
                 "attempted_by": payload.get("attempted_by")}
     step = {
         "position": r.position, "kind": r.kind or "NOT YET CHECKPOINTED", "event_id": str(e.event_id),
-        "who": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value},
+        "who": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value,
+                # The department key the submission was signed with (none for govshare's own).
+                "signing_key": e.signing_key},
         "what": {"event_type": e.event_type, "aggregate_type": e.aggregate_type,
                  "aggregate_id": e.aggregate_id, "sequence": e.sequence, "payload": payload},
         "when": {"occurred_at": e.occurred_at.isoformat(),
@@ -232,7 +234,8 @@ def export_rows(engine: Engine, **filters) -> list[dict[str, Any]]:
             "event_type": s["what"]["event_type"], "aggregate_type": s["what"]["aggregate_type"],
             "aggregate_id": s["what"]["aggregate_id"], "sequence": s["what"]["sequence"],
             "actor_department": s["who"]["department"], "actor_person": s["who"]["person"],
-            "actor_role": s["who"]["role"], "occurred_at": s["when"]["occurred_at"],
+            "actor_role": s["who"]["role"], "signing_key": s["who"]["signing_key"],
+            "occurred_at": s["when"]["occurred_at"],
             "recorded_at": s["when"]["recorded_at"], "correlation_id": s["why"]["correlation_id"],
             "causation_id": s["why"]["causation_id"], "rule": s["why"].get("rule"),
             "article": s["why"].get("article"), **_attempted_by(s["why"].get("attempted_by")),

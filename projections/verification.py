@@ -394,6 +394,7 @@ def prove(engine: Engine, record_id: str, keys: tr.Keys | None = None) -> dict[s
                                    .where(trail_entries.c.position < cp.tree_size)
                                    .order_by(trail_entries.c.position)))
         record = conn.scalar(select(event_log.c.record).where(event_log.c.event_id == record_id))
+        signer = record and _signer(conn, record)
         if record is None:
             record = conn.scalar(select(dead_letters.c.record).where(dead_letters.c.id == record_id))
     return {
@@ -407,7 +408,26 @@ def prove(engine: Engine, record_id: str, keys: tr.Keys | None = None) -> dict[s
         "checkpoint": {"note": base64.b64encode(_note(cp)).decode(), "key_id": cp.key_id,
                        "signature": base64.b64encode(cp.signature).decode(),
                        "signature_algorithm": "Ed25519", **_signed_note(cp, keys)},
+        **({"signer": signer} if signer else {}),
     }
+
+
+def _signer(conn, record: bytes) -> dict[str, Any] | None:
+    """Who signed a submitted event: its department, the key's id and public key, and the
+    directory event that registered the key (itself provable), so `verify-proof` checks the
+    signature offline. None for what govshare emitted."""
+    envelope, _ = decode_record(record)
+    if envelope.signing_key is None:
+        return None
+    registered = conn.execute(select(event_log.c.event_id, event_log.c.record).where(
+        event_log.c.event_type == "DepartmentKeyRegistered",
+        event_log.c.aggregate_id == envelope.actor.department)).all()
+    for event_id, stored in registered:
+        key = decode_payload(decode_record(stored)[1])
+        if key.key_id == envelope.signing_key:
+            return {"department": envelope.actor.department, "key_id": key.key_id,
+                    "public_key": key.public_key, "registered_by": event_id}
+    return {"department": envelope.actor.department, "key_id": envelope.signing_key, "public_key": None}
 
 
 def latest_checkpoint(engine: Engine, keys: tr.Keys | None = None) -> dict[str, Any] | None:

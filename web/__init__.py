@@ -1,0 +1,1 @@
+"""govshare over HTTP: the supervisor dashboard (and, beside it, the API)."""

@@ -1,6 +1,7 @@
 """How the dashboard shows instants and departments: one place for each."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -32,3 +33,8 @@ def department_name(department: str | None, departments_file: str | None = None)
     if not department:
         return "—"
     return _names(departments_file).get(department, department)
+
+
+def pretty_json(value) -> str:
+    """An event's payload as indented JSON with its Chinese as written (not \\u escapes)."""
+    return json.dumps(value, ensure_ascii=False, indent=1, default=str)

@@ -18,7 +18,7 @@ from projections.tables import event_log
 from projections.trail import steps
 from runtime import parking
 from web.dashboard import charts
-from web.dashboard.display import department_name, local_time
+from web.dashboard.display import department_name, local_time, pretty_json
 
 try:  # written beside the dashboard; until it is merged the page says so
     from projections import scorecards as scoring
@@ -29,6 +29,7 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["local"] = local_time
+templates.env.filters["pretty"] = pretty_json
 
 
 class Problem(Exception):

@@ -7,6 +7,7 @@ generated from this module and the registry into contract/asyncapi.json (events/
 """
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import uuid
@@ -108,7 +109,7 @@ def dataschema(kind: EventKind) -> str:
     return f"urn:govshare:schema:{kind.schema_name}:v{kind.version}"
 
 
-def _iso(value: datetime) -> str:
+def iso_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -141,7 +142,7 @@ def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
         "ce_type": ce_type(kind),
         "ce_source": envelope.source,
         "ce_subject": envelope.aggregate_id,
-        "ce_time": _iso(envelope.occurred_at),
+        "ce_time": iso_utc(envelope.occurred_at),
         "ce_dataschema": dataschema(kind),
         "content-type": CONTENT_TYPE,
         "ce_govschemaversion": str(envelope.schema_version),
@@ -157,11 +158,15 @@ def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     if envelope.causation_id is not None:
         headers["ce_causationid"] = str(envelope.causation_id)
     if envelope.recorded_at is not None:
-        headers["ce_govrecordedat"] = _iso(envelope.recorded_at)
+        headers["ce_govrecordedat"] = iso_utc(envelope.recorded_at)
     if envelope.provider is not None:
         headers["ce_govprovider"] = envelope.provider
     if envelope.route is not None:
         headers["ce_govroute"] = envelope.route
+    if envelope.signature is not None:
+        headers["ce_govsignature"] = base64.b64encode(envelope.signature).decode("ascii")
+    if envelope.signing_key is not None:
+        headers["ce_govkeyid"] = envelope.signing_key
     return [(k, v.encode("utf-8")) for k, v in headers.items()]
 
 
@@ -179,6 +184,10 @@ OPTIONAL_HEADERS = {
     "ce_govpolicy": "the policy of the acting department's jurisdiction",
     "ce_correlationid": "the event id: the event starts a process of its own",
     "ce_causationid": "none",
+    # Optional to decode, required by the rules: an unsigned submission is refused with
+    # submission-unsigned (events/signing.py says what is signed).
+    "ce_govsignature": "none: the submission is refused (rule submission-unsigned)",
+    "ce_govkeyid": "none: the submission is refused (rule submission-unsigned)",
 }
 
 
@@ -219,9 +228,20 @@ def from_headers(raw: list[tuple[str, bytes]] | None) -> Envelope:
             source=h["ce_source"],
             provider=h.get("ce_govprovider"),
             route=h.get("ce_govroute"),
+            signature=_header_signature(h),
+            signing_key=h.get("ce_govkeyid"),
         )
     except ValueError as exc:
         raise DecodeError(f"malformed CloudEvents header: {exc}") from exc
+
+
+def _header_signature(h: dict[str, str]) -> bytes | None:
+    if "ce_govsignature" not in h:
+        return None
+    try:
+        return base64.b64decode(h["ce_govsignature"], validate=True)
+    except ValueError:
+        raise DecodeError(f"header ce_govsignature is not base64: {shown(h['ce_govsignature'])}") from None
 
 
 def decode_message(headers: list[tuple[str, bytes]] | None, value: bytes | None) -> Event:
@@ -254,7 +274,7 @@ def encode_record(envelope: Envelope, payload_bytes: bytes) -> bytes:
               "actor": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value},
               "policy_id": e.policy_id, "correlation_id": e.correlation_id, "causation_id": e.causation_id,
               "source": e.source, "payload": payload_bytes, "provider": e.provider, "route": e.route,
-              "cloudevent_id": e.cloudevent_id}
+              "cloudevent_id": e.cloudevent_id, "signature": e.signature, "signing_key": e.signing_key}
     fastavro.schemaless_writer(out, schemas.current("govshare.Envelope"), record)
     return out.getvalue()
 
@@ -272,8 +292,9 @@ def decode_record(data: bytes) -> tuple[Envelope, bytes]:
 
 
 # Earlier envelope versions, newest first: each added fields at its end (v2 provider and route,
-# v3 cloudevent_id), so an older record runs out of bytes under a newer schema.
-_ENVELOPE_RELEASES = (2, 1)
+# v3 cloudevent_id, v4 signature and signing_key), so an older record runs out of bytes under
+# a newer schema.
+_ENVELOPE_RELEASES = (3, 2, 1)
 
 
 def _read_released(data: bytes, current: Any) -> dict:

@@ -42,13 +42,20 @@ HEADER_MEANINGS = {
                       "publisher acted on (optimistic concurrency).",
     "ce_govactordepartment": "The acting department's id (policies/departments.toml).",
     "ce_govactorperson": "The acting person; never blank.",
-    "ce_govactorrole": "The role the department acts in: PROVIDER, USER or DATA_AUTHORITY.",
+    "ce_govactorrole": "The role the department acts in, one it holds in the directory: PROVIDER, USER, "
+                       "DATA_AUTHORITY or PLATFORM_ADMIN.",
     "ce_govpolicy": "Policy profile (jurisdiction) whose rules apply, e.g. guangdong-2018.",
     "ce_correlationid": "UUID shared by every event of one business process.",
     "ce_causationid": "UUID of the event that caused this one.",
     "ce_govrecordedat": "When govshare accepted it (RFC 3339).",
     "ce_govprovider": "The department responsible for the subject, established on acceptance.",
     "ce_govroute": "A share request's path, established on acceptance: auto, conditional or desensitized.",
+    "ce_govsignature": "Base64 of the acting department's Ed25519 signature over the submission's signing "
+                       "base (README 'Signed submissions'): the JSON array [\"govshare.submission.v1\", ce_type, "
+                       "ce_source, ce_id, ce_subject, ce_govsequence, ce_time, department, person, role, "
+                       "hex SHA-256 of the value].",
+    "ce_govkeyid": "The id of the department key that signed: the first 16 bytes of the SHA-256 of its raw "
+                   "public key, hex.",
 }
 _EMITTED_ONLY = ("ce_govrecordedat", "ce_govprovider", "ce_govroute")
 
@@ -204,7 +211,7 @@ def _headers(*, inbox: bool) -> dict[str, Any]:
             prop["enum"] = sorted({r.value for k in all_kinds() for r in k.senders})
         properties[name] = prop
     required = list(codec.REQUIRED_HEADERS) if inbox else [h for h in names if h not in (
-        "ce_causationid", "ce_govpolicy", *_EMITTED_ONLY)]
+        "ce_causationid", "ce_govpolicy", "ce_govsignature", "ce_govkeyid", *_EMITTED_ONLY)]
     return {"type": "object", "required": required, "properties": properties}
 
 

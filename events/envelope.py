@@ -14,6 +14,7 @@ class Role(enum.StrEnum):
     LEADERSHIP_GROUP = "LEADERSHIP_GROUP"
     AUDITOR = "AUDITOR"
     SYSTEM = "SYSTEM"
+    PLATFORM_ADMIN = "PLATFORM_ADMIN"  # keeps the department directory (events/directory.py)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,6 +45,10 @@ class Envelope:
     route: str | None = None  # a share request's path: auto | conditional | desensitized
     # The publisher's CloudEvents id where it is not a UUID (codec.event_identity).
     cloudevent_id: str | None = None
+    # The acting department's signature of the submission and the id of its key
+    # (events/signing.py); None for what govshare emits, which its stages sign instead.
+    signature: bytes | None = None
+    signing_key: str | None = None
 
     def recorded(self, at: datetime, *, provider: str | None = None, route: str | None = None,
                  policy_id: str | None = None) -> Envelope:

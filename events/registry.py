@@ -112,6 +112,7 @@ def _load_all() -> None:
     # Importing the modules runs their @event_type decorators.
     import events.catalog  # noqa: F401
     import events.deadline  # noqa: F401
+    import events.directory  # noqa: F401
     import events.objection  # noqa: F401
     import events.rejection  # noqa: F401
     import events.sharing  # noqa: F401

@@ -5,7 +5,11 @@ A line looks like:
    "actor": {"department": "gd-hrss", "person": "li.ming", "role": "PROVIDER"},
    "payload": {...}}
 Optional: "id" (any string, as a CloudEvents id; a retry must reuse it), "policy" (default: the
-department's jurisdiction), "occurred_at", "correlation_id", "causation_id", "source".
+department's jurisdiction), "occurred_at", "correlation_id", "causation_id", "source", and
+"signature": {"key_id": ..., "value": base64} made over the event's signing base
+(events/signing.py). A line without one is signed with the acting department's key where the
+keystore given has it (`govshare submit --key`, or GOVSHARE_SIGNING_KEYS); the validator refuses
+an unsigned event.
 
 Whatever a line holds, parse_line returns its event and to_inbox the message it becomes, or
 each raises an EventError whose sentence names the field or limit at fault: a line is answered
@@ -13,9 +17,13 @@ alone. The encoding is checked where it is done, once.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
+from functools import cache
 from typing import Any, Callable
 
 from events.bounds import AVRO_LONG_MAX
@@ -24,6 +32,7 @@ from events.envelope import Actor, Envelope
 from events.errors import EventError
 from events.publisher import MESSAGE_MAX_BYTES, Outgoing
 from events.records import from_plain, instant, shown, utf8
+from events.signing import Keystore
 from events.registry import EventKind, kind_of
 from events.topics import Topics
 
@@ -34,11 +43,35 @@ class SubmissionError(EventError):
     pass
 
 
-def parse_line(line: str | bytes, *, now: datetime) -> Event:
+def parse_line(line: str | bytes, *, now: datetime, keys: Keystore | None = None) -> Event:
+    """`keys`: what signs a line that carries no signature; by default the keystore
+    GOVSHARE_SIGNING_KEYS names (none: the line stays unsigned)."""
     data = _object(line)
     kind = _field(data, "type", lambda v: _publishable(kind_of(_text(v))))
     payload = _field(data, "payload", lambda v: payload_from_json(kind.event_type, v))
-    return Event(_envelope(data, kind, now), payload)
+    envelope = _envelope(data, kind, now)
+    given = _field(data, "signature", _signature, default=lambda: None)
+    if given is not None:
+        envelope = replace(envelope, signing_key=given[0], signature=given[1])
+    else:
+        key = (keys or _environment_keys()).for_department(envelope.actor.department)
+        if key is not None:
+            envelope = key.sign(envelope, encode_payload(payload))
+    return Event(envelope, payload)
+
+
+@cache
+def _environment_keys() -> Keystore:
+    return Keystore.from_environment()
+
+
+def _signature(value: Any) -> tuple[str, bytes]:
+    if not isinstance(value, dict) or set(value) != {"key_id", "value"}:
+        raise TypeError('expected {"key_id": "...", "value": "<base64>"}')
+    try:
+        return _text(value["key_id"]), base64.b64decode(_text(value["value"]), validate=True)
+    except binascii.Error:
+        raise ValueError("value is not base64") from None
 
 
 def _object(line: str | bytes) -> dict:

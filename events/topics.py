@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import catalog, deadline, objection, rejection, sharing
+from events import catalog, deadline, directory, objection, rejection, sharing
 
 # Aggregates whose events integrators publish, and so have an inbox the validator checks.
-AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE, sharing.REQUEST, sharing.ACCESS)
+AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE, sharing.REQUEST, sharing.ACCESS, directory.AGGREGATE)
 # Aggregates only govshare's processors write.
 INTERNAL_AGGREGATE_TYPES = (deadline.AGGREGATE, sharing.GRANT, sharing.SUPERVISION)
 
@@ -67,7 +67,8 @@ class Topics:
             return self.inboxes()
         if stage == "deadlines":
             # Usage violations too: each opens a supervision deadline for the using department.
-            return [self.events(a) for a in AGGREGATE_TYPES + (sharing.SUPERVISION,)]
+            return [self.events(a) for a in (catalog.AGGREGATE, objection.AGGREGATE, sharing.REQUEST,
+                                             sharing.ACCESS, sharing.SUPERVISION)]
         if stage == "grants":
             # The catalog too: a takedown or revision changes what a grant still covers.
             return [self.events(a) for a in (catalog.AGGREGATE, sharing.REQUEST, sharing.ACCESS)]

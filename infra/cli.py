@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, TextIO
 
@@ -65,7 +66,26 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("file", help="a file of JSON lines, or - for standard input")
     submit.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for verdicts")
     submit.add_argument("--json", action="store_true", help="one JSON object per line out")
+    submit.add_argument("--key", metavar="FILE", help="the department's private key (PEM, from `govshare keygen`) to "
+                        "sign each line that carries no signature (default: <department>.pem in "
+                        "GOVSHARE_SIGNING_KEYS, if set)")
     submit.set_defaults(handler=_submit)
+
+    keygen = sub.add_parser("keygen", help="make a department's signing key pair and register its public key "
+                            "(as the platform administrator)")
+    keygen.add_argument("--department", required=True)
+    keygen.add_argument("--out", metavar="DIR", help="where to write <department>.pem and .pub "
+                        "(default: the deployment's department key directory)")
+    keygen.add_argument("--no-register", action="store_true", help="only write the files; register the "
+                        "public key later (or let the first directory pick it up on first start)")
+    keygen.set_defaults(handler=_keygen)
+
+    revoke = sub.add_parser("revoke-key", help="revoke a department's key (as the platform administrator): "
+                            "later submissions signed with it are refused, earlier ones still verify")
+    revoke.add_argument("--department", required=True)
+    revoke.add_argument("--key-id", required=True)
+    revoke.add_argument("--reason", required=True)
+    revoke.set_defaults(handler=_revoke_key)
 
     query = sub.add_parser("query", help="read the projections")
     qsub = query.add_subparsers(required=True, metavar="VIEW")
@@ -129,6 +149,14 @@ def _parser() -> argparse.ArgumentParser:
     acc.add_argument("--json", action="store_true")
     _limit(acc)
     acc.set_defaults(handler=_query_accesses)
+    sc = qsub.add_parser("scorecards", help="per department and period: limits met in time, breaches, "
+                                            "sanctions, usage violations, and the score")
+    sc.add_argument("--period", choices=["month", "quarter", "year"], default="month")
+    sc.add_argument("--department")
+    sc.add_argument("--since", metavar="LABEL", help="the first period shown: 2026-11, 2026-Q4 or 2026")
+    sc.add_argument("--json", action="store_true")
+    _limit(sc)
+    sc.set_defaults(handler=_query_scorecards)
     parked = qsub.add_parser("parked", help="events a stage could not apply, set aside (retry-parked)")
     parked.add_argument("--stage", choices=STAGES)
     parked.add_argument("--all", action="store_true", help="also those applied on a retry")
@@ -313,7 +341,7 @@ def _submit(args, settings: Settings) -> int:
     with stream:
         lines = stream.readlines()
     kafka = settings.kafka(_bootstrap(settings)) if any(line.strip() for line in lines) else {}
-    results = submit_lines(lines, kafka, Topics(settings.topic_prefix), args.timeout)
+    results = submit_lines(lines, kafka, Topics(settings.topic_prefix), args.timeout, keys=_keystore(args.key))
     sys.stdout.reconfigure(errors="backslashreplace")  # a verdict quoting a lone surrogate still prints
     for r in results:
         # One printable line per answer, even should a reason span lines or quote a control.
@@ -321,6 +349,36 @@ def _submit(args, settings: Settings) -> int:
     if any(r["status"] == "no-verdict" for r in results):
         return 2
     return 0 if all(r["status"] == "accepted" for r in results) else 1
+
+
+def _keystore(path: str | None):
+    from events.signing import DepartmentKey, Keystore
+    if path is None:
+        return None
+    try:
+        return Keystore(single=DepartmentKey.read(Path(path)))
+    except ValueError as exc:
+        raise SystemExit(f"govshare: --key {output.printable(str(exc))}") from None
+
+
+def _keygen(args, settings: Settings) -> int:
+    from infra import identity
+    written = identity.keygen(args.department, Path(args.out) if args.out else settings.department_key_dir)
+    print(f"wrote {written.private} (private: keep it on the department's systems) and {written.public}")
+    print(f"key id {written.key_id}")
+    if args.no_register:
+        return 0
+    return _admin_verdict(identity.register_key(settings, args.department, written))
+
+
+def _revoke_key(args, settings: Settings) -> int:
+    from infra import identity
+    return _admin_verdict(identity.revoke_key(settings, args.department, args.key_id, args.reason))
+
+
+def _admin_verdict(result: dict[str, Any]) -> int:
+    print(output.printable(_verdict_line(result)))
+    return 0 if result["status"] == "accepted" else 1
 
 
 def _verdict_line(r: dict[str, Any]) -> str:
@@ -460,6 +518,21 @@ def _query_accesses(args, settings: Settings) -> int:
     rows = queries.access_list(_read_engine(settings), violations_only=args.violations,
                                limit=args.limit)
     _print(rows, args.json, ["access_id", "grant_id", "department", "items", "purpose", "recipient", "violations"])
+    return 0
+
+
+def _query_scorecards(args, settings: Settings) -> int:
+    from projections import scorecards
+    try:
+        scorecards.check_period(args.period, args.since)
+    except ValueError as exc:
+        print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
+        return 2
+    rows = scorecards.scorecards(_read_engine(settings), period=args.period, department=args.department,
+                                 since=args.since, limit=args.limit)
+    _print(rows, args.json, ["department", "period", "catalog_in_time", "catalog_due", "requests_in_time",
+                             "requests_due", "objections_in_time", "objections_due", "breaches",
+                             "rectifications", "criticisms", "usage_violations", "score", "formula"])
     return 0
 
 

@@ -95,6 +95,16 @@ class Settings:
     def stage_key_dir(self) -> Path:
         return self.stage_keys or self.home / "stage-keys"
 
+    # Department keys (README "Identity"): the public keys (`<department>.pub`) the first
+    # directory registers, and on the embedded default the platform administrator's private key
+    # (`platform-admin.pem`), made on first start, which `govshare keygen` registers new keys with.
+    department_keys: Path | None = field(default_factory=lambda: env.directory("GOVSHARE_DEPARTMENT_KEYS", "")
+                                         if os.environ.get("GOVSHARE_DEPARTMENT_KEYS") else None)
+
+    @property
+    def department_key_dir(self) -> Path:
+        return self.department_keys or self.home / "department-keys"
+
     @property
     def projection_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'govshare.db'}"

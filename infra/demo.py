@@ -15,6 +15,7 @@ from typing import Any
 from events.topics import Topics
 from infra import keys
 from infra.database import make_engine
+from events.signing import DepartmentKey, Keystore
 from infra.submit import submit_lines
 from projections import queries
 from projections.verification import verify
@@ -91,8 +92,14 @@ def scenario() -> list[tuple[str, list[str]]]:
 def run_demo() -> int:
     home = Path(tempfile.mkdtemp(prefix="govshare-demo-"))
     env = {**os.environ, "GOVSHARE_HOME": str(home)}
-    env.pop("GOVSHARE_BOOTSTRAP_SERVERS", None)
-    env.pop("GOVSHARE_DATABASE_URL", None)
+    for name in ("GOVSHARE_BOOTSTRAP_SERVERS", "GOVSHARE_DATABASE_URL", "GOVSHARE_DEPARTMENT_KEYS"):
+        env.pop(name, None)
+    # Each department's systems hold a key: made here, before the first start, whose first
+    # directory registers their public keys; every line is signed with its department's.
+    key_dir = home / "department-keys"
+    for department in sorted({json.loads(line)["actor"]["department"] for _, lines in scenario() for line in lines}):
+        DepartmentKey.generate(department).write(key_dir / f"{department}.pem")
+    signing = Keystore(key_dir)
     log = home / "service.log"
     print(f"Starting a fresh embedded stack in {home} (log: {log}) ...")
     service = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env,
@@ -102,7 +109,7 @@ def run_demo() -> int:
         topics = Topics()
         for title, lines in scenario():
             print(f"\n== {title}")
-            for r in submit_lines(lines, kafka, topics, timeout=60):
+            for r in submit_lines(lines, kafka, topics, timeout=60, keys=signing):
                 verdict = r["status"].upper()
                 detail = f" -> {r['rule']} ({r['article']})" if r.get("rule") else ""
                 print(f"  {verdict:9} {r['type']:22} {r['aggregate_id']} #{r['sequence']}{detail}")

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from events import note
+from events.signing import DepartmentKey
 from events import provenance
 from events import trail as tr
 from processors.notary import Signer
@@ -109,11 +110,20 @@ def stage_keys(directory: Path, stage: str | None) -> provenance.StageKeys:
     return provenance.StageKeys(ring, signers)
 
 
-def prepare(trail_key_file: Path, stage_key_dir: Path) -> None:
-    """Every key the stages use, created before any starts: none meets a key not made yet."""
+def prepare(trail_key_file: Path, stage_key_dir: Path, department_key_dir: Path) -> None:
+    """Every key the stages use, created before any starts: none meets a key not made yet; and
+    a platform administrator's key where the deployment provisioned none, so that the first
+    directory registers it and `govshare keygen` can register the keys of departments."""
     load_or_create(trail_key_file)
     for stage in provenance.SIGNING_STAGES:
         stage_signer(stage_key_dir, stage)
+    admin = department_key_dir / f"{PLATFORM_ADMIN}.pem"
+    if not admin.with_suffix(".pub").exists():
+        DepartmentKey.generate(PLATFORM_ADMIN).write(admin)
+
+
+# The platform administrator's department id in policies/departments.toml.
+PLATFORM_ADMIN = "platform-admin"
 
 
 def public_key_from(text: str) -> bytes:

@@ -51,8 +51,8 @@ def build(name: str, settings: Settings, topics: Topics, publisher: Publisher | 
     # Its own signing key (none for the projector) and every stage's public key.
     stage_keys = keys.stage_keys(settings.stage_key_dir, name)
     if name == "validator":
-        return Built(Validator(engine, load_all(), topics, publisher, keys=stage_keys),
-                     window=settings.batch_window)
+        return Built(Validator(engine, load_all(), topics, publisher, keys=stage_keys,
+                               department_keys=settings.department_key_dir), window=settings.batch_window)
     if name == "deadlines":
         scheduler = Scheduler(engine, load_all(), topics, publisher, keys=stage_keys)
         clock = clock_from(settings.clock)

@@ -7,16 +7,18 @@ from typing import Any, Iterable
 from events.codec import Event
 from events.errors import EventError, PublishError
 from events.publisher import Outgoing, Publisher
+from events.signing import Keystore
 from events.submission import parse_line, to_inbox
 from events.topics import Topics
 from infra.verdicts import VerdictWatch
 
 
 def submit_lines(lines: Iterable[str | bytes], kafka: dict[str, str], topics: Topics,
-                 timeout: float = 30.0) -> list[dict[str, Any]]:
+                 timeout: float = 30.0, keys: Keystore | None = None) -> list[dict[str, Any]]:
     """One result per non-blank line, whatever the line holds: invalid (never published),
     accepted, rejected, dead-lettered, or no-verdict if none came within the timeout. Lines
-    given as bytes are decoded one by one, so a line that is not UTF-8 is invalid alone."""
+    given as bytes are decoded one by one, so a line that is not UTF-8 is invalid alone.
+    `keys`: what signs a line without a signature (default: GOVSHARE_SIGNING_KEYS's)."""
     now = datetime.now(timezone.utc)
     results: list[dict[str, Any]] = []
     events = []
@@ -24,7 +26,7 @@ def submit_lines(lines: Iterable[str | bytes], kafka: dict[str, str], topics: To
         if not line.strip():
             continue
         try:
-            event = parse_line(line, now=now)
+            event = parse_line(line, now=now, keys=keys)
             events.append((number, event, to_inbox(event, topics)))  # encoded once, checked here
         except EventError as exc:
             results.append(_invalid(number, str(exc)))

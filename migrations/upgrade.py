@@ -79,7 +79,7 @@ class MigrationFailed(Exception):
 
 def migrate(settings: Settings) -> list[Migrated]:
     from infra import keys
-    keys.prepare(settings.trail_key_file, settings.stage_key_dir)
+    keys.prepare(settings.trail_key_file, settings.stage_key_dir, settings.department_key_dir)
     done: list[Migrated] = []
     for url, branches in branches_by_database(settings).items():
         database = url.split("?")[0]

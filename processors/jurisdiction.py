@@ -1,17 +1,22 @@
 """Which policy and department an event acts under: the first check of every workflow."""
 from __future__ import annotations
 
+from typing import Callable
+
 from events.codec import Event
 from events.envelope import Role
 from processors.profiles import Department, Policies, Policy
 from processors.verdicts import broken
 
 
-def resolve(event: Event, policies: Policies) -> tuple[Policy, Department]:
+def resolve(event: Event, policies: Policies,
+            departments: Callable[[str], Department | None] | None = None) -> tuple[Policy, Department]:
     """Raises RuleBroken for an unknown policy or department, or a department acting under
-    another jurisdiction's policy. An event that names no policy acts under its department's."""
+    another jurisdiction's policy. An event that names no policy acts under its department's.
+    `departments`: the directory to look the actor up in (the validator's, as it stood when
+    the event was received); by default the policies' file."""
     env = event.envelope
-    department = policies.department(env.actor.department)
+    department = (departments or policies.department)(env.actor.department)
     policy = policies.policy(env.policy_id or (department.policy_id if department else ""))
     if policy is None and env.policy_id:
         raise broken(policies.baseline, "policy-unknown", f"Unknown policy {env.policy_id!r}.")

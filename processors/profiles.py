@@ -5,14 +5,13 @@ jurisdiction's numbers are data (policies/*.toml), never constants in code.
 """
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+from policies.files import DEFAULT_TIMEZONE, POLICY_DIR, departments_path
+from policies.files import merged as _merged
+from policies.files import read as _read
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +58,26 @@ class Department:
     name: str
     policy_id: str
     authority: bool = False
+    # The roles it may act in. The file may list them; by default a data authority acts as one
+    # and any other department provides and uses data.
+    roles: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            object.__setattr__(self, "roles", (DATA_AUTHORITY,) if self.authority else DEPARTMENT_ROLES)
+
+    @classmethod
+    def of_roles(cls, id: str, name: str, policy_id: str, roles: tuple[str, ...]) -> Department:
+        return cls(id, name, policy_id, DATA_AUTHORITY in roles, tuple(roles))
+
+
+DATA_AUTHORITY, DEPARTMENT_ROLES = "DATA_AUTHORITY", ("PROVIDER", "USER")
+
+
+def _department(id: str, entry: dict[str, Any]) -> Department:
+    if "roles" in entry:
+        return Department.of_roles(id, entry["name"], entry["policy"], tuple(entry["roles"]))
+    return Department(id, entry["name"], entry["policy"], entry.get("authority", False))
 
 
 # Data files beside the profiles that are not profiles themselves.
@@ -69,29 +88,13 @@ class UnknownPolicy(KeyError):
     pass
 
 
-def _read(path: Path) -> dict[str, Any]:
-    with path.open("rb") as f:
-        return tomllib.load(f)
-
-
-def _merged(name: str, directory: Path) -> dict[str, Any]:
-    data = _read(directory / f"{name}.toml")
-    base = data.get("extends")
-    if base is None:
-        return data
-    parent = _merged(base, directory)
-    return {**parent, **data,
-            "rules": {**parent.get("rules", {}), **data.get("rules", {})},
-            "limits": {**parent.get("limits", {}), **data.get("limits", {})}}
-
-
 def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
     if not (directory / f"{policy_id}.toml").exists() or policy_id in NOT_PROFILES[1:]:
         raise UnknownPolicy(policy_id)
     data = _merged(policy_id, directory)
     return Policy(
         id=data["id"], title=data["title"], jurisdiction=data.get("jurisdiction", ""),
-        timezone=data.get("timezone", "Asia/Shanghai"),
+        timezone=data.get("timezone", DEFAULT_TIMEZONE),
         rules={k: Rule(k, v["article"], v["text"], tuple(v.get("required", ())))
                for k, v in data.get("rules", {}).items()},
         limits={k: Limit(k, **v) for k, v in data.get("limits", {}).items()},
@@ -106,7 +109,12 @@ class Policies:
     baseline: Policy  # the common rules, for events whose own policy is unknown
 
     def policy(self, policy_id: str) -> Policy | None:
-        return self.profiles.get(policy_id)
+        """A jurisdiction's profile; the baseline's own id names the baseline (the platform
+        administrator, of no jurisdiction, acts under it)."""
+        found = self.profiles.get(policy_id)
+        if found is None and policy_id == self.baseline.id:
+            return self.baseline
+        return found
 
     def department(self, department_id: str) -> Department | None:
         return self.departments.get(department_id)
@@ -115,11 +123,7 @@ class Policies:
 @cache
 def load_all(directory: Path = POLICY_DIR, departments_file: str | None = None) -> Policies:
     ids = [p.stem for p in directory.glob("*.toml") if p.stem not in NOT_PROFILES]
-    dept_path = Path(departments_file or os.environ.get("GOVSHARE_DEPARTMENTS")
-                     or directory / "departments.toml")
-    departments = {
-        k: Department(k, v["name"], v["policy"], v.get("authority", False))
-        for k, v in _read(dept_path)["departments"].items()
-    }
+    dept_path = departments_path(directory, departments_file)
+    departments = {k: _department(k, v) for k, v in _read(dept_path)["departments"].items()}
     return Policies({i: load_policy(i, directory) for i in ids}, departments,
                     load_policy("common", directory))

@@ -132,3 +132,27 @@ notary = Table(
     Column("chain_head", LargeBinary, nullable=False),
     Column("checkpoints", Integer, nullable=False),
 )
+
+
+directory_versions = Table(
+    # The department directory as the validator decides with it (processors/directory.py):
+    # every version of each department, from the instant it was recorded (epoch microseconds;
+    # 0 for the directory govshare started with), so an event is judged with the directory as
+    # it stood when the event was received.
+    "proc_directory_versions", metadata,
+    Column("department_id", String(100), primary_key=True),
+    Column("since", BigInteger, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("roles", String(200), nullable=False),  # comma-separated
+)
+
+directory_keys = Table(
+    # Department signing keys: valid from `registered_at` until `revoked_at` (epoch microseconds).
+    "proc_directory_keys", metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("department_id", String(100), nullable=False, index=True),
+    Column("public_key", String(64), nullable=False),  # base64 of the raw 32 bytes
+    Column("registered_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)

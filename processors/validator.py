@@ -9,16 +9,19 @@ output is harmless downstream.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
+from pathlib import Path
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from events import catalog as catalog_events
-from events import bounds, deadletter
+from events import bounds, deadletter, signing
+from events import directory as directory_events
 from events import objection as objection_events
 from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
@@ -29,7 +32,7 @@ from events.publisher import Outgoing, Publisher
 from events.registry import kind_for, kind_of
 from events.rejection import EventRejected, attempter
 from events.topics import Topics
-from processors import catalog, jurisdiction, objections, requests, store
+from processors import catalog, directory, jurisdiction, objections, requests, store
 from processors.aggregates import AggregateStates, state_of, state_text
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken, broken
@@ -44,6 +47,8 @@ log = structlog.get_logger("govshare.validator")
 # Deterministic ids for what the validator emits, so a redelivered input yields the same ids.
 OUTPUT_NAMESPACE = uuid.UUID("6f1c2c3e-6a8e-4d0f-9a51-5a7c0e0b9d21")
 VALIDATOR = Actor(department="govshare", person="validator", role=Role.SYSTEM)
+# How often a worker reads the directory again, for the changes other workers accepted.
+DIRECTORY_RELOAD_SECONDS = 5.0
 
 
 class Validator:
@@ -53,12 +58,33 @@ class Validator:
     ring = None  # inboxes are anyone's to write: what arrives there is judged, not trusted
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
-                 *, keys: StageKeys):
+                 *, keys: StageKeys, department_keys: Path | None = None):
+        """`department_keys`: where the public keys of the first directory are (`<department>.pub`),
+        read once, when the directory is empty."""
         self.engine, self.policies, self.topics = engine, policies, topics
         self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
         self._inboxes = frozenset(self.inputs())
         store.metadata.create_all(engine)
         runtime_store.metadata.create_all(engine)
+        self.directory = self._directory(department_keys)
+        self._reload_at = time.monotonic() + DIRECTORY_RELOAD_SECONDS
+
+    def _directory(self, department_keys: Path | None) -> directory.Directory:
+        """The directory in the database; on the first start, the one govshare begins with,
+        registered now and recorded by events (relayed when the stage runs)."""
+        with self.engine.begin() as tx:
+            found = directory.Directory.load(tx)
+            if found:
+                return found
+            try:
+                with tx.begin_nested():
+                    seeded = directory.seed(tx, self.policies, directory.public_keys_in(department_keys),
+                                            datetime.now(timezone.utc))
+                    self.outbox.stage_many(tx, [(None, self._accepted(e, encode_payload(e.payload)))
+                                                for e in seeded])
+            except IntegrityError:
+                pass  # another worker registered it first
+            return directory.Directory.load(tx)
 
     def inputs(self) -> list[str]:
         return self.topics.consumed_by(self.name)
@@ -78,6 +104,10 @@ class Validator:
         """Decide a batch inside the runtime's transaction; returns the outputs to publish, in
         order (earlier answers again for a publisher's retry)."""
         events = [e for _, e in batch if isinstance(e, Event)]
+        if time.monotonic() >= self._reload_at:
+            # What another worker (or a batch since rolled back) changed in the directory.
+            self.directory = directory.Directory.load(tx)
+            self._reload_at = time.monotonic() + DIRECTORY_RELOAD_SECONDS
         states = AggregateStates(tx)
         states.prefetch(_keys(events))
         earlier = self.outbox.staged_for(tx, [str(e.envelope.event_id) for e in events])
@@ -108,13 +138,20 @@ class Validator:
         received = message.timestamp
         try:
             _within_bounds(self.policies, event, message.value or b"")
-            policy, department = jurisdiction.resolve(event, self.policies)
+            at = store.micros(received)
+            # Who acts, as the directory stood when the message was received.
+            policy, department = jurisdiction.resolve(
+                event, self.policies, lambda d: self.directory.department(d, at))
             # The policy left out is the department's jurisdiction, on record; and the rules'
             # "now" is when the message was received, whatever a publisher claimed.
             env = replace(env, policy_id=policy.id, recorded_at=received)
             event = Event(env, event.payload)
             _publishable(event, policy)
-            if env.aggregate_type == catalog_events.AGGREGATE:
+            _role_held(event, department, policy)
+            _signed(event, message.value or b"", department, self.directory, at, policy)
+            if env.aggregate_type == directory_events.AGGREGATE:
+                established = self._judge_directory(tx, states, event, policy, at)
+            elif env.aggregate_type == catalog_events.AGGREGATE:
                 try:
                     with tx.begin_nested():  # item sources a rejected decision must not leave
                         established = self._judge_entry(tx, states, event, policy, department)
@@ -135,8 +172,27 @@ class Validator:
         log.debug("event.accepted", event_id=str(env.event_id), type=env.event_type,
                   aggregate=env.aggregate_id, sequence=env.sequence)
         # The payload goes on as it came: decoded once, never encoded again.
-        return Outgoing(self.topics.events(env.aggregate_type), env.aggregate_id.encode(),
-                        message.value or b"", to_headers(env.recorded(received, **established)))
+        return self._accepted(Event(env.recorded(received, **established), event.payload), message.value or b"")
+
+    def _accepted(self, event: Event, value: bytes) -> Outgoing:
+        env = event.envelope
+        return Outgoing(self.topics.events(env.aggregate_type), env.aggregate_id.encode(), value, to_headers(env))
+
+    def _judge_directory(self, tx: Connection, states: AggregateStates, event: Event, policy, at: int) -> dict:
+        """A change of the directory by the platform administrator: in force from its receipt,
+        for this batch's later events too."""
+        env = event.envelope
+        known = states.get(dict, env.aggregate_type, env.aggregate_id)
+        jurisdiction.expect_next(policy, event, known and known["sequence"],
+                                 creates=isinstance(event.payload, directory_events.DepartmentRegistered),
+                                 exists_rule="department-exists", missing_rule="department-unknown")
+        directory.decide(event, self.directory, self.policies, policy)
+        states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
+        directory.record(tx, self.directory, event, at)
+        # Read again before the next batch: should this one be rolled back, memory must not
+        # keep what the database does not.
+        self._reload_at = 0.0
+        return {}
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy,
                      department) -> dict:
@@ -271,6 +327,35 @@ def _within_bounds(policies: Policies, event: Event, value: bytes) -> None:
         raise broken(baseline, "value-out-of-bounds", "; ".join(found[:5]) + ".")
     if not event.envelope.actor.person.strip():
         raise broken(baseline, "actor-person-required", "The acting person is blank.")
+
+
+def _role_held(event: Event, department, policy) -> None:
+    """A department acts only in a role the directory gives it (访问控制)."""
+    role = event.envelope.actor.role.value
+    if role not in department.roles:
+        raise broken(policy, "role-not-held", f"{department.id} holds {', '.join(department.roles)}, "
+                                              f"not {role}.")
+
+
+def _signed(event: Event, value: bytes, department, found: directory.Directory, at: int, policy) -> None:
+    """The submission is the acting department's, proven by a key the directory held for it
+    when the message was received (身份认证, events/signing.py)."""
+    env = event.envelope
+    if env.signature is None or env.signing_key is None:
+        raise broken(policy, "submission-unsigned",
+                     "The event carries no signature (ce_govsignature and ce_govkeyid): sign it with a key "
+                     f"registered for {department.id} (govshare submit --key).")
+    key = found.keys.get(env.signing_key)
+    if key is None or key.registered_at > at:
+        raise broken(policy, "signing-key-unknown", f"No key {env.signing_key} is registered.")
+    if key.department != department.id:
+        raise broken(policy, "signing-key-not-of-department",
+                     f"Key {env.signing_key} is {key.department}'s, not {department.id}'s.")
+    if key.revoked_at is not None and key.revoked_at <= at:
+        raise broken(policy, "signing-key-revoked", f"Key {env.signing_key} of {department.id} is revoked.")
+    if not signing.verifies(env, value, key.public_raw):
+        raise broken(policy, "signature-invalid",
+                     f"The signature is not {department.id}'s key {env.signing_key} over this event.")
 
 
 def _access_stated(policy, p: sharing_events.DataAccessed) -> None:

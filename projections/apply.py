@@ -9,7 +9,7 @@ from events import objection as objection_events
 from events import sharing as sharing_events
 from events.codec import Event
 from events.rejection import EventRejected
-from projections import catalog, deadlines, objections, rejections, sharing
+from projections import catalog, deadlines, objections, rejections, scorecards, sharing
 
 SHARING_AGGREGATES = (sharing_events.REQUEST, sharing_events.GRANT, sharing_events.ACCESS,
                       sharing_events.SUPERVISION)
@@ -26,3 +26,5 @@ def apply_event(event: Event, tx: Connection) -> None:
         objections.apply(event.payload, event.envelope, tx)
     elif event.envelope.aggregate_type in SHARING_AGGREGATES:
         sharing.apply(event.payload, event.envelope, tx)
+    # After the views above: a settled deadline's party and kind are read from its row.
+    scorecards.apply(event.payload, event.envelope, tx)

@@ -92,8 +92,9 @@ def dead(engine: Engine) -> list[dict[str, Any]]:
 def counts(engine: Engine) -> dict[str, int]:
     """What became of the events integrators published: accepted, rejected, dead-lettered."""
     with engine.connect() as conn:
+        # Not the first directory, which govshare registered itself (actor SYSTEM).
         accepted = conn.execute(select(func.count()).select_from(event_log).where(
-            event_log.c.aggregate_type.in_(AGGREGATE_TYPES))).scalar_one()
+            event_log.c.aggregate_type.in_(AGGREGATE_TYPES), event_log.c.actor_role != "SYSTEM")).scalar_one()
         return {"accepted": accepted,
                 "rejected": conn.execute(select(func.count()).select_from(rejections)).scalar_one(),
                 "dead_lettered": conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()}

@@ -316,6 +316,27 @@ problems = Table(
     _when("listed_at", nullable=False),
 )
 
+scorecard_facts = Table(
+    # One row per fact a department is scored on (a deadline met or breached, a sanction, a
+    # usage violation), with the month, quarter and year it counts in, in the department's
+    # jurisdiction's zone: the scorecards are these rows counted (projections/scorecards.py),
+    # so each count can be traced to its events and a new weighting needs no rebuild.
+    "scorecard_facts", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("department", String(100), nullable=False),
+    # met | breached | rectification | criticism | usage-violation
+    Column("fact", String(32), nullable=False),
+    Column("kind", String(64)),  # the deadline's kind, for met and breached
+    Column("subject_id", String(200), nullable=False),  # the deadline, or the access flagged
+    _when("at", nullable=False),
+    Column("month", String(7), nullable=False),  # 2026-11
+    Column("quarter", String(7), nullable=False),  # 2026-Q4
+    Column("year", String(4), nullable=False),  # 2026
+)
+for _period in ("month", "quarter", "year"):
+    Index(f"ix_scorecard_facts_department_{_period}", scorecard_facts.c.department,
+          scorecard_facts.c[_period])
+
 
 def _append_only(table: Table) -> None:
     """The database itself refuses to change a trail record: a reader, a bug or an operator's

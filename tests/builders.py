@@ -83,3 +83,10 @@ def reviewed(request_id):
 
 def approved(request_id):
     return event("RequestApproved", request_id, 4, {"comment": "同意"}, **AUTH)
+
+
+def signed(envelope, value: bytes):
+    """The envelope signed by its department's test key over these payload bytes: what a
+    publisher that encodes its own payload (another Avro library, an SDK) signs."""
+    from events.signing import Keystore
+    return Keystore.from_environment().for_department(envelope.actor.department).sign(envelope, value)

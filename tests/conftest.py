@@ -19,6 +19,29 @@ from infra.database import make_engine
 
 PG_ADMIN_URL = os.environ.get("GOVSHARE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
+# Departments some tests add to a directory of their own (tests/test_request_review.py).
+TEST_ONLY_DEPARTMENTS = ("gd08-provider", "gd08-user", "gd08-authority")
+
+
+def _department_keys() -> Path:
+    """One signing key per department for the whole test session, made before any service
+    starts: every service the tests run registers their public keys in its first directory
+    (GOVSHARE_DEPARTMENT_KEYS), and every submission is signed with the acting department's
+    (GOVSHARE_SIGNING_KEYS), as a department's own system would."""
+    import tempfile
+
+    from events.signing import DepartmentKey
+    from processors.profiles import load_all
+    directory = Path(tempfile.mkdtemp(prefix="govshare-test-keys-"))
+    for department in (*load_all().departments, *TEST_ONLY_DEPARTMENTS):
+        DepartmentKey.generate(department).write(directory / f"{department}.pem")
+    return directory
+
+
+if "GOVSHARE_SIGNING_KEYS" not in os.environ:
+    os.environ["GOVSHARE_SIGNING_KEYS"] = os.environ["GOVSHARE_DEPARTMENT_KEYS"] = str(_department_keys())
+KEYS = Path(os.environ["GOVSHARE_SIGNING_KEYS"])
+
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
     """Poll until condition() is truthy; fail with `what` after the timeout."""

@@ -21,6 +21,7 @@ from runtime import store
 from runtime.loop import Runner
 from runtime.message import Incoming
 from tests.builders import lines, new_id
+from tests.conftest import KEYS
 
 T0 = datetime(2026, 9, 25, 2, 0, tzinfo=timezone.utc)
 
@@ -37,7 +38,8 @@ class Harness:
         publisher = Publisher(self.kafka)
         self.policies = policies or load_all()  # another department directory, for a test
         self.keys = StageKeys.generated()  # the test deployment's stage keys
-        self.validator = Validator(self.engine, self.policies, self.topics, publisher, keys=self.keys)
+        self.validator = Validator(self.engine, self.policies, self.topics, publisher, keys=self.keys,
+                                   department_keys=KEYS)
         self.scheduler = Scheduler(self.engine, self.policies, self.topics, publisher, keys=self.keys)
         self.grants = GrantKeeper(self.engine, self.policies, self.topics, publisher, keys=self.keys)
         self.offset = 0

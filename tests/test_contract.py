@@ -2,6 +2,7 @@
 library, the CloudEvents SDK, and AsyncAPI's own JSON Schema for the generated document."""
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -22,7 +23,7 @@ from cloudevents.core.bindings.kafka import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
 from events import contract, schemas
-from events.codec import MAGIC, encode_payload, event_identity, payload_from_json, to_headers
+from events.codec import MAGIC, encode_payload, event_identity, from_headers, payload_from_json, to_headers
 from events.envelope import Actor, Role
 from events.publisher import Outgoing, Publisher
 from events.registry import all_kinds, kind_of
@@ -31,7 +32,7 @@ from events.topics import AGGREGATE_TYPES
 from infra.submit import submit_lines
 from infra.verdicts import VerdictWatch
 from projections import queries
-from tests.builders import lines, registered, request
+from tests.builders import lines, registered, request, signed
 from tests.conftest import start_service, wait_for
 
 # AsyncAPI 3.0.0's JSON Schema, from the npm package @asyncapi/specs 6.8.1
@@ -131,7 +132,9 @@ def test_an_event_encoded_by_apaches_python_library_is_accepted(running):
         "desensitized": p.desensitized, "legal_basis": None})
     assert value[2:10] != encode_payload(p)[2:10], "Apache's fingerprint differs from the spec's here"
     event_id = str(event.envelope.event_id)
-    msg = Outgoing(running.topics.inbox("share-request"), p.entry_id.encode(), value, to_headers(event.envelope))
+    # Signed over the bytes Apache's library wrote: what the publisher sends is what it signs.
+    msg = Outgoing(running.topics.inbox("share-request"), p.entry_id.encode(), value,
+                   to_headers(signed(event.envelope, value)))
     assert verdicts(running, [msg], {event_id})[event_id].status == "accepted"
     stored = wait_for(lambda: [r for r in queries.request_list(running.engine())
                                if r["request_id"] == event.envelope.aggregate_id], 30, "the request projected")
@@ -143,16 +146,20 @@ def test_an_sdk_built_event_with_standard_attributes_is_accepted(running):
     extensions govshare needs (who acts, and the sequence acted on)."""
     entry_id = f"entry-{uuid.uuid4().hex[:8]}"
     payload = parse_line(lines(registered(entry_id))[0], now=NOW).payload
-    sdk_event = CloudEvent(
-        attributes={"id": f"hrss-{entry_id}", "source": "/departments/gd-hrss",
-                    "type": "govshare.catalog.EntryRegistered", "subject": entry_id,
-                    "datacontenttype": "application/avro", "govsequence": "1",
-                    "govactordepartment": "gd-hrss", "govactorperson": "li.ming", "govactorrole": "PROVIDER"},
-        data=encode_payload(payload))
-    message = to_binary_event(sdk_event)  # bytes data travel as they are
+    attributes = {"id": f"hrss-{entry_id}", "source": "/departments/gd-hrss",
+                  "type": "govshare.catalog.EntryRegistered", "subject": entry_id, "time": NOW,
+                  "datacontenttype": "application/avro", "govsequence": "1",
+                  "govactordepartment": "gd-hrss", "govactorperson": "li.ming", "govactorrole": "PROVIDER"}
+    value = encode_payload(payload)
+    # The signature (two more extensions) over what the SDK's message says.
+    unsigned = to_binary_event(CloudEvent(attributes=attributes, data=value))
+    proof = signed(from_headers(list(unsigned.headers.items())), value)
+    attributes.update(govsignature=base64.b64encode(proof.signature).decode(), govkeyid=proof.signing_key)
+    message = to_binary_event(CloudEvent(attributes=attributes, data=value))  # bytes data travel as they are
     headers = list(message.headers.items())
-    assert not any(k.startswith("ce_gov") and k not in {"ce_govsequence", "ce_govactordepartment",
-                                                        "ce_govactorperson", "ce_govactorrole"} for k, _ in headers)
+    assert not any(k.startswith("ce_gov") and k not in {
+        "ce_govsequence", "ce_govactordepartment", "ce_govactorperson", "ce_govactorrole",
+        "ce_govsignature", "ce_govkeyid"} for k, _ in headers)
     event_id = str(event_identity(f"hrss-{entry_id}", "/departments/gd-hrss")[0])
     out = Outgoing(running.topics.inbox("catalog-entry"), entry_id.encode(), message.value, headers)
     assert verdicts(running, [out], {event_id})[event_id].status == "accepted"

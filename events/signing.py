@@ -1,0 +1,157 @@
+"""Signed submissions: every event a department publishes carries its Ed25519 signature, made
+with a key the department directory holds for it, so that who acted is proven, not claimed
+(GD-2008 Art. 31 身份认证; X-Road signs its members' messages the same way).
+
+What is signed, the signing base, is the UTF-8 bytes of the compact JSON array
+
+    ["govshare.submission.v1", ce_type, ce_source, ce_id, ce_subject, ce_govsequence, ce_time,
+     department, person, role, hex SHA-256 of the message value]
+
+with ce_time as govshare writes it (UTC, `Z`, microseconds only when there are some). It covers
+who acts, on which subject at which position, when, and the payload's exact bytes; it leaves
+out what govshare decides on acceptance (the policy judged under, recorded time, provider,
+route), so the signature of a stored event verifies offline from the stored record alone.
+
+Headers: `ce_govsignature` (base64 signature) and `ce_govkeyid` (the key's id: the first 16
+bytes of SHA-256 of the raw public key, hex). The envelope keeps both (`signature`,
+`signing_key`).
+
+A department's private key is a PEM file its systems hold (`govshare keygen`); govshare keeps
+only public keys, registered, and revoked, by events of the directory (events/directory.py).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from events.codec import iso_utc
+from events.envelope import Envelope
+from events.registry import ce_type, kind_of
+
+DOMAIN = "govshare.submission.v1"  # fixed forever: what a signature over the base means
+# Where `govshare submit` (and any client of events.submission) finds the keys it signs with:
+# a directory of `<department>.pem` files, one per department this system acts for.
+SIGNING_KEYS_ENV = "GOVSHARE_SIGNING_KEYS"
+
+
+def signing_base(envelope: Envelope, value: bytes) -> bytes:
+    e = envelope
+    return json.dumps(
+        [DOMAIN, ce_type(kind_of(e.event_type)), e.source, e.cloudevent_id or str(e.event_id),
+         e.aggregate_id, str(e.sequence), iso_utc(e.occurred_at), e.actor.department, e.actor.person,
+         e.actor.role.value, hashlib.sha256(value).hexdigest()],
+        ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def key_id(public_raw: bytes) -> str:
+    return hashlib.sha256(public_raw).digest()[:16].hex()
+
+
+def public_text(public_raw: bytes) -> str:
+    """How a public key is written in the directory and in proofs: base64 of its 32 raw bytes."""
+    return base64.b64encode(public_raw).decode("ascii")
+
+
+def public_from_text(text: str) -> bytes:
+    """The raw key a public_text stands for; ValueError with a sentence if it is none."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the public key is not base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"an Ed25519 public key has 32 bytes, this one {len(raw)}")
+    return raw
+
+
+def verifies(envelope: Envelope, value: bytes, public_raw: bytes) -> bool:
+    """Whether the envelope's signature is the key's over the signing base."""
+    if envelope.signature is None:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(envelope.signature, signing_base(envelope, value))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class DepartmentKey:
+    """One department's private key, as its systems hold it."""
+    department: str
+    private: Ed25519PrivateKey
+
+    @property
+    def public_raw(self) -> bytes:
+        return self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.public_raw)
+
+    def sign(self, envelope: Envelope, value: bytes) -> Envelope:
+        """The envelope with this key's signature of it and `value` (the payload's bytes)."""
+        signed = replace(envelope, signing_key=self.key_id, signature=None)
+        return replace(signed, signature=self.private.sign(signing_base(signed, value)))
+
+    @classmethod
+    def generate(cls, department: str) -> DepartmentKey:
+        return cls(department, Ed25519PrivateKey.generate())
+
+    def write(self, path: Path) -> None:
+        """The private key at `path` (PEM, owner-only), which must not exist, and its public key
+        beside it as `<stem>.pub` (base64 raw), the line to register."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = self.private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        path.with_suffix(".pub").write_text(public_text(self.public_raw) + "\n")
+
+    @classmethod
+    def read(cls, path: Path, department: str | None = None) -> DepartmentKey:
+        """A key file; the department is the file's stem unless named. ValueError with a
+        sentence for a file that is no Ed25519 private key."""
+        try:
+            key = load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: not a readable PEM private key ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path}: not an Ed25519 key")
+        return cls(department or path.stem, key)
+
+
+class Keystore:
+    """The keys a publishing system signs with: one key for every line (`submit --key`), or
+    `<department>.pem` files in a directory, by the acting department, read when first needed."""
+
+    def __init__(self, directory: Path | None = None, single: DepartmentKey | None = None):
+        self.directory, self.single = directory, single
+        self._keys: dict[str, DepartmentKey | None] = {}
+
+    @classmethod
+    def from_environment(cls) -> Keystore:
+        found = os.environ.get(SIGNING_KEYS_ENV)
+        return cls(Path(found) if found else None)
+
+    def for_department(self, department: str) -> DepartmentKey | None:
+        if self.single is not None:
+            return self.single
+        if department not in self._keys:
+            path = self.directory / f"{department}.pem" if self.directory else None
+            self._keys[department] = DepartmentKey.read(path, department) if path and path.is_file() else None
+        return self._keys[department]

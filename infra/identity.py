@@ -1,0 +1,91 @@
+"""Department keys from the command line (`govshare keygen`, `govshare revoke-key`): the files
+a department's systems sign with, and the platform administrator's events that register and
+revoke their public keys in the directory (events/directory.py)."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, inspect, select
+
+from events import directory
+from events.signing import DepartmentKey, Keystore, public_text
+from events.topics import Topics
+from infra.config import Settings
+from infra.database import make_engine
+from infra.keys import PLATFORM_ADMIN
+from infra.stages import bootstrap
+from infra.submit import submit_lines
+from projections.tables import event_log
+
+# How long an administrator's change is retried while the projections catch up with the
+# department's last change (its next sequence is read from them).
+SEQUENCE_WAIT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Written:
+    private: Path
+    public: Path
+    key_id: str
+    public_key: str
+
+
+def keygen(department: str, directory_path: Path) -> Written:
+    private = directory_path / f"{department}.pem"
+    if private.exists():
+        raise SystemExit(f"govshare: {private} exists; a key is never overwritten (revoke it, move it "
+                         f"away, then make a new one)")
+    key = DepartmentKey.generate(department)
+    key.write(private)
+    return Written(private, private.with_suffix(".pub"), key.key_id, public_text(key.public_raw))
+
+
+def register_key(settings: Settings, department: str, written: Written) -> dict[str, Any]:
+    return _as_admin(settings, "DepartmentKeyRegistered", department,
+                     {"key_id": written.key_id, "public_key": written.public_key})
+
+
+def revoke_key(settings: Settings, department: str, key_id: str, reason: str) -> dict[str, Any]:
+    return _as_admin(settings, "DepartmentKeyRevoked", department, {"key_id": key_id, "reason": reason})
+
+
+def _as_admin(settings: Settings, event_type: str, department: str, payload: dict) -> dict[str, Any]:
+    """Submit the platform administrator's change, signed with its key, after the department's
+    last change as the projections hold it (retried while they catch up)."""
+    admin = settings.department_key_dir / f"{PLATFORM_ADMIN}.pem"
+    if not admin.is_file():
+        raise SystemExit(f"govshare: no platform administrator key at {admin}: whoever holds it submits "
+                         f"{event_type} with `govshare submit --key`")
+    keys = Keystore(single=DepartmentKey.read(admin))
+    kafka, topics = settings.kafka(bootstrap(settings)), Topics(settings.topic_prefix)
+    deadline = time.monotonic() + SEQUENCE_WAIT_SECONDS
+    while True:
+        sequence = _last_sequence(settings, department)
+        if sequence is None:
+            raise SystemExit(f"govshare: no department {department} in the directory "
+                             f"(`govshare query departments`)")
+        line = {"id": str(uuid.uuid4()), "type": event_type, "aggregate_id": department,
+                "sequence": sequence + 1, "payload": payload,
+                "actor": {"department": PLATFORM_ADMIN, "person": "cli", "role": "PLATFORM_ADMIN"}}
+        [result] = submit_lines([json.dumps(line, ensure_ascii=False)], kafka, topics, keys=keys)
+        if result.get("rule") != "sequence-out-of-order" or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)  # the projections are behind the validator: read the sequence again
+
+
+def _last_sequence(settings: Settings, department: str) -> int | None:
+    engine = make_engine(settings.projection_url, read_only=True)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(event_log.name):
+                return None
+            return conn.execute(select(func.max(event_log.c.sequence)).where(
+                event_log.c.aggregate_type == directory.AGGREGATE,
+                event_log.c.aggregate_id == department)).scalar_one()
+    finally:
+        engine.dispose()

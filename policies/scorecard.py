@@ -1,0 +1,105 @@
+"""The scorecard formula as policy data: the `[scorecard]` block of policies/common.toml, which
+a profile may override key by key, read for a department through its jurisdiction.
+
+Each area and penalty names its article, or says the number is a deployment choice. The read
+model (projections/scorecards.py) counts; `Formula.score` turns the counts into the score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Mapping
+
+from policies.files import DEFAULT_TIMEZONE, POLICY_DIR, departments_path, merged, read
+
+BASELINE = "common"
+FULL = 100.0  # the scale: a score is a percentage
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A duty scored by the share of its deadlines met in time: catalog, requests, objections."""
+    name: str
+    weight: float
+    kinds: tuple[str, ...]  # the deadline kinds (processors/deadlines.py) that count in it
+    article: str
+
+
+@dataclass(frozen=True, slots=True)
+class Penalty:
+    """Points taken off per sanction or violation counted in the period."""
+    name: str  # the count it applies to: rectifications, criticisms, usage_violations
+    points: float
+    article: str
+
+
+@dataclass(frozen=True, slots=True)
+class Formula:
+    id: str
+    title: str
+    policy_id: str  # the profile it was read from
+    areas: tuple[Area, ...]
+    penalties: tuple[Penalty, ...]
+
+    def area_of(self, kind: str) -> Area | None:
+        return next((a for a in self.areas if kind in a.kinds), None)
+
+    def score(self, counts: Mapping[str, int]) -> float | None:
+        """100 times the weighted share met in time over the areas with anything due, less the
+        penalties' points, within 0..100; None when no weighed area had anything due (no
+        score, rather than a perfect one, for a department with no duties in the period).
+
+        `counts` has `<area>_due` and `<area>_in_time` per area, and a count per penalty."""
+        due = [(a.weight, counts.get(f"{a.name}_in_time", 0) / n)
+               for a in self.areas if (n := counts.get(f"{a.name}_due", 0))]
+        weight = sum(w for w, _ in due)
+        if not weight:
+            return None
+        met = FULL * sum(w * share for w, share in due) / weight
+        taken = sum(p.points * counts.get(p.name, 0) for p in self.penalties)
+        return round(min(FULL, max(0.0, met - taken)), 1)
+
+
+class FormulaError(ValueError):
+    """A [scorecard] block that cannot be scored with: said in one line, naming the profile."""
+
+
+def formula(policy_id: str = BASELINE, directory: Path = POLICY_DIR) -> Formula:
+    return _formula(policy_id, directory)
+
+
+@cache
+def _formula(policy_id: str, directory: Path) -> Formula:
+    block = merged(policy_id, directory).get("scorecard")
+    if not block:
+        raise FormulaError(f"policy {policy_id!r} has no [scorecard] block (policies/common.toml has one)")
+    try:
+        areas = tuple(Area(name, float(a["weight"]), tuple(a["kinds"]), a["article"])
+                      for name, a in block.get("areas", {}).items())
+        penalties = tuple(Penalty(name, float(p["points"]), p["article"])
+                          for name, p in block.get("penalties", {}).items())
+        found = Formula(block["id"], block.get("title", ""), policy_id, areas, penalties)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormulaError(f"policy {policy_id!r}: [scorecard] lacks or mistypes {exc}") from None
+    if not areas or any(a.weight < 0 for a in areas) or sum(a.weight for a in areas) <= 0:
+        raise FormulaError(f"policy {policy_id!r}: [scorecard] needs areas with weights >= 0, not all 0")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    policy_id: str
+    timezone: str
+
+
+@cache
+def jurisdiction_of(department: str, departments_file: str | None = None,
+                    directory: Path = POLICY_DIR) -> Jurisdiction:
+    """The profile a department is scored under and the zone its periods are counted in: its
+    own jurisdiction's (the department directory), or the baseline's for a party the directory
+    does not list (the scheduler's fallback "data-authority")."""
+    listed = read(departments_path(directory, departments_file))["departments"].get(department)
+    policy_id = listed["policy"] if listed else BASELINE
+    zone = merged(policy_id, directory).get("timezone", DEFAULT_TIMEZONE)
+    return Jurisdiction(policy_id, zone)

@@ -6,17 +6,18 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
-from datetime import date
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from infra.config import Settings
 from infra.submit import submit_lines
-from processors.working_days import end_of_day
+from processors.working_days import local_day
 from projections import queries
 from tests.builders import attributes, event, lines, new_id, registered
 from tests.conftest import start_service, wait_for
+from web.dashboard.display import local_time
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The flags Debian's chromium needs to run headless as root in a container, offline.
@@ -27,8 +28,6 @@ SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
 HB = dict(department="hb-civil", policy="hebei-2023")
 AUTH = dict(department="hb-authority", role="DATA_AUTHORITY", policy="hebei-2023")
 USER = dict(department="hb-psb", role="USER", policy="hebei-2023")
-START = "2026-09-25T10:00:00+08:00"
-DUE = end_of_day(date(2026, 10, 15), "Asia/Shanghai")  # 15 working days after 2026-09-25, 国庆 skipped
 TITLE = "河北省养老机构名录"
 
 
@@ -45,12 +44,14 @@ def browser():
 
 @pytest.fixture(scope="module")
 def world(broker, browser, tmp_path_factory):
-    """Given a Hebei department with a change obligation running to its limit, a revised entry,
-    a request and an objection on it, served by the dashboard; the pages a supervisor saw
-    before the clock passed the limit, then the breach."""
+    """Given a Hebei department with two change obligations, one met by a revision and one
+    running to its limit, and a request and an objection on the revised entry, served by the
+    dashboard; the pages a supervisor saw before the clock passed the limit, then the breach.
+    The clock starts now: the events are stamped on the wall clock, and the met obligation
+    must be met before its limit on it."""
     home = tmp_path_factory.mktemp("dashboard")
     clock = home / "clock"
-    clock.write_text(START)
+    clock.write_text(datetime.now(timezone.utc).isoformat())
     prefix = f"t{uuid.uuid4().hex[:10]}"
     service = start_service(home, {"GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": prefix,
                                    "GOVSHARE_CLOCK": f"file:{clock}", "GOVSHARE_TICK_SECONDS": "0.2"})
@@ -61,6 +62,7 @@ def world(broker, browser, tmp_path_factory):
         page = browser.new_page(locale="zh-CN", timezone_id="UTC", viewport={"width": 1400, "height": 900})
         world = {"service": service, "clock": clock, "page": page, "url": url, **ids}
         world["before"] = {name: _text(page, f"{url}/{name}") for name in ("", "scorecards")}
+        world["before"]["score"] = _score(page)
         _breach(world)
         yield world
         page.close()
@@ -72,14 +74,16 @@ def world(broker, browser, tmp_path_factory):
 
 def _scenario(service) -> dict[str, str]:
     late, revised, req, objection = new_id(), new_id(), new_id("req"), new_id("obj")
-    obligation = {"trigger": "LAW_REVISED", "reference": "条例修订", "received_on": "2026-09-25"}
+    today = local_day(datetime.now(timezone.utc), "Asia/Shanghai").isoformat()
+    obligation = {"trigger": "LAW_REVISED", "reference": "条例修订", "received_on": today}
     submitted = submit_lines(lines(
         registered(late, title=TITLE, **HB),
         event("ChangeObligationRaised", late, 2, {"obligation_id": "ob-late", **obligation}, **AUTH),
         registered(revised, codes=["HB.1"], title="河北省社会组织登记信息", **HB),
-        event("RevisionSubmitted", revised, 2, {"revision_id": "rev-1", "attributes": attributes(
-            codes=["HB.1", "HB.2"], title="河北省社会组织登记信息（第二版）")}, **HB),
-        event("RevisionApproved", revised, 3, {"revision_id": "rev-1"}, **AUTH)),
+        event("ChangeObligationRaised", revised, 2, {"obligation_id": "ob-met", **obligation}, **AUTH),
+        event("RevisionSubmitted", revised, 3, {"revision_id": "rev-1", "obligation_id": "ob-met", "attributes":
+              attributes(codes=["HB.1", "HB.2"], title="河北省社会组织登记信息（第二版）")}, **HB),
+        event("RevisionApproved", revised, 4, {"revision_id": "rev-1"}, **AUTH)),
         service.kafka, service.topics, timeout=60)
     submitted += submit_lines(lines(event("RequestSubmitted", req, 1, {
         "entry_id": revised, "items": ["HB.1"], "purpose": "养老服务补贴审核", "scenario": "一网通办",
@@ -87,10 +91,11 @@ def _scenario(service) -> dict[str, str]:
         event("ObjectionReported", objection, 1, {"entry_id": revised, "kind": "ERROR", "records": ["冀民社字001号"],
               "fields": ["registered_address"], "expected": "石家庄市长安区"}, **USER)),
         service.kafka, service.topics, timeout=60)
-    assert [r["status"] for r in submitted] == ["accepted"] * 7, [r.get("error") for r in submitted]
+    assert [r["status"] for r in submitted] == ["accepted"] * 8, [r.get("error") for r in submitted]
     engine = service.engine()
     wait_for(lambda: queries.request_list(engine) and (queries.entry(engine, revised) or {}).get("version") == 2
-             and queries.deadline_list(engine, subject=late) and queries.objection_list(engine),
+             and queries.deadline_list(engine, subject=late) and queries.objection_list(engine)
+             and queries.deadline_list(engine, subject=revised, status="met"),
              60, "the scenario's projections")
     return {"late": late, "revised": revised, "request": req, "objection": objection}
 
@@ -112,7 +117,9 @@ def _serve(settings: Settings):
 def _breach(world) -> None:
     """When the clock passes the obligation's limit, the deadline engine records the breach."""
     engine = world["service"].engine()
-    world["clock"].write_text(DUE.isoformat())
+    [limit] = queries.deadline_list(engine, subject=world["late"])
+    world["due"] = queries.utc(limit["due_at"])
+    world["clock"].write_text(world["due"].isoformat())
     wait_for(lambda: queries.deadline_list(engine, overdue=True) and queries.supervision(engine), 60,
              "the breach and the rectification order")
 
@@ -120,6 +127,11 @@ def _breach(world) -> None:
 def _text(page, url: str) -> str:
     page.goto(url)
     return page.locator("main").inner_text()
+
+
+def _score(page) -> str:
+    """hb-civil's score on the scorecards page open in `page`."""
+    return page.locator('tr.scorecard[data-department="hb-civil"] td.score').inner_text()
 
 
 def _event_type(step_text: str) -> str:
@@ -140,7 +152,8 @@ def test_the_overview_lists_the_breach_and_the_rectification_order(world):
     overdue = page.locator("#overdue").inner_text()
     assert world["late"] in overdue and "catalog-update" in overdue and "breached" in overdue
     assert "河北省民政厅" in overdue, "the party by its name from the department directory"
-    assert "2026-10-16 00:00 CST" in overdue, "the limit (the end of 15 October) on Beijing time, zone shown"
+    assert local_time(world["due"]) in overdue and local_time(world["due"]).endswith(" CST"), \
+        "the limit on Beijing time, zone shown"
     assert "rectification-ordered" in page.locator("#actions").inner_text()
     assert "No message is parked." in page.locator("#parked").inner_text()
     assert "Newest signed checkpoint" in page.locator("#trail").inner_text()
@@ -218,13 +231,19 @@ def test_objections_by_state_drill_down_to_the_report(world):
 
 
 def test_the_scorecard_shows_the_department_and_its_score_falls_after_the_breach(world):
-    pytest.importorskip("projections.scorecards", reason="projections.scorecards is not merged yet")
-    assert "河北省民政厅" in world["before"]["scorecards"]
+    assert world["before"]["score"] == "100", "one change obligation due so far, met in time"
     page = world["page"]
     page.goto(f"{world['url']}/scorecards")
-    row = page.locator('tr.scorecard[data-department="hb-civil"]')
-    assert row.locator("td.breaches").inner_text() != "0", "the breach counted"
     _shot(page, "scorecards-after-breach")
-    page.get_by_role("link", name="河北省民政厅").click()
-    assert page.locator("#trend svg polyline, #trend svg circle").count() >= 1
+    row = page.locator('tr.scorecard[data-department="hb-civil"]')
+    assert "河北省民政厅" in row.inner_text()
+    assert float(_score(page)) < 100 and int(row.locator("td.breaches").inner_text()) >= 1, \
+        "the breach (in this period or the next) lowers the latest score"
+    assert page.locator("#chart svg rect.bar").count() >= 1
+
+    row.get_by_role("link", name="河北省民政厅").click()
+    page.wait_for_url("**/scorecards/hb-civil?period=month")
+    history = page.locator("#history tr").all()[1:]
+    assert sum(int(r.locator("td").nth(5).inner_text()) for r in history) == 1, "one breach in its history"
+    assert page.locator("#trend svg circle").count() == len(history)
     _shot(page, "scorecard-trend")

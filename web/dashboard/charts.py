@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from web.dashboard.display import score_text
+
 # Scores run 0-100 (projections.scorecards); the axis is fixed so charts compare at a glance.
 SCALE = 100
 
@@ -27,8 +29,8 @@ def bars(rows: list[tuple[str, float | None]], *, width: int = 560, label_width:
             continue
         length = plot * max(0.0, min(score, SCALE)) / SCALE
         parts.append(f'<rect x="{label_width}" y="{y + 4}" width="{length:.1f}" height="{row_height - 8}" '
-                     f'class="bar"><title>{escape(label)}: {score:g}</title></rect>')
-        parts.append(f'<text x="{label_width + length + 6:.1f}" y="{middle}">{score:g}</text>')
+                     f'class="bar"><title>{escape(label)}: {score_text(score)}</title></rect>')
+        parts.append(f'<text x="{label_width + length + 6:.1f}" y="{middle}">{score_text(score)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -53,7 +55,7 @@ def trend(points: list[tuple[str, float | None]], *, width: int = 560, height: i
     for (x, y), (label, score) in zip(at, points):
         if y is not None:
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{3 if axis else 1.5}">'
-                         f'<title>{escape(label)}: {score:g}</title></circle>')
+                         f'<title>{escape(label)}: {score_text(score)}</title></circle>')
         if axis:
             parts.append(f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")

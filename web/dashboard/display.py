@@ -38,3 +38,8 @@ def department_name(department: str | None, departments_file: str | None = None)
 def pretty_json(value) -> str:
     """An event's payload as indented JSON with its Chinese as written (not \\u escapes)."""
     return json.dumps(value, ensure_ascii=False, indent=1, default=str)
+
+
+def score_text(score: float | None) -> str:
+    """A score as people write it (100, 47.5); a dash where nothing weighed was due."""
+    return "—" if score is None else f"{round(score, 1):g}"

@@ -18,7 +18,7 @@ from projections.tables import event_log
 from projections.trail import steps
 from runtime import parking
 from web.dashboard import charts
-from web.dashboard.display import department_name, local_time, pretty_json
+from web.dashboard.display import department_name, local_time, pretty_json, score_text
 
 try:  # written beside the dashboard; until it is merged the page says so
     from projections import scorecards as scoring
@@ -30,6 +30,7 @@ STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["local"] = local_time
 templates.env.filters["pretty"] = pretty_json
+templates.env.filters["score"] = score_text
 
 
 class Problem(Exception):

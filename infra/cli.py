@@ -13,7 +13,7 @@ from events.topics import Topics
 from infra import logs, output, progress
 from infra.config import STAGES, Settings, SettingsError
 from infra.environment import SettingError
-from infra.database import make_engine
+from infra.database import make_engine, stage_engines
 from projections.verification import CLOCK_SKEW
 
 
@@ -358,25 +358,10 @@ def _bootstrap(settings: Settings) -> str:
     return bootstrap(settings)
 
 
-def _stage_engines(settings: Settings, stage: str | None = None, *, read_only: bool = False) -> list:
-    """One engine per distinct database the stages (or the one named) keep their tables in,
-    leaving out those not created yet (no `govshare up` has run)."""
-    from sqlalchemy import inspect
-
-    from runtime import store
-    engines = []
-    for url in dict.fromkeys(u for name, u in settings.stage_urls().items() if stage in (None, name)):
-        engine = make_engine(url, read_only=read_only)
-        with engine.connect() as conn:
-            if inspect(conn).has_table(store.parked.name):
-                engines.append(engine)
-    return engines
-
-
 def _query_parked(args, settings: Settings) -> int:
     from runtime import parking
     rows = []
-    for engine in _stage_engines(settings, args.stage, read_only=True):
+    for engine in stage_engines(settings, args.stage, read_only=True):
         rows += parking.listed(engine, stage=args.stage, include_done=args.all)
     _print(rows, args.json, ["id", "stage", "status", "event_type", "event_id", "topic", "offset",
                              "attempts", "error"])
@@ -386,7 +371,7 @@ def _query_parked(args, settings: Settings) -> int:
 def _retry_parked(args, settings: Settings) -> int:
     from runtime import parking
     marked = sum(parking.request_retry(engine, args.stage, args.id)
-                 for engine in _stage_engines(settings, args.stage))
+                 for engine in stage_engines(settings, args.stage))
     print(f"{marked} parked event(s) marked for a retry; each stage runs its own within a second "
           f"(see `govshare query parked --all`)")
     return 0 if marked else 1

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
+
+if TYPE_CHECKING:
+    from infra.config import Settings
 
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -42,3 +46,16 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             dbapi_conn.execute("SET default_transaction_read_only = on")
             dbapi_conn.autocommit = False
     return engine
+
+
+def stage_engines(settings: Settings, stage: str | None = None, *, read_only: bool = False) -> list[Engine]:
+    """One engine per distinct database the stages (or the one named) keep their tables in,
+    leaving out those not created yet (no `govshare up` has run)."""
+    from runtime import store
+    engines = []
+    for url in dict.fromkeys(u for name, u in settings.stage_urls().items() if stage in (None, name)):
+        engine = make_engine(url, read_only=read_only)
+        with engine.connect() as conn:
+            if inspect(conn).has_table(store.parked.name):
+                engines.append(engine)
+    return engines

@@ -26,6 +26,8 @@ from projections.tables import (
     share_requests,
     supervision_actions,
     trail_checkpoints,
+    trail_checkpoints,
+    trail_entries,
     usage_violations,
 )
 
@@ -79,13 +81,17 @@ def _provided_by(parties, entry_column):
 
 def catalog(engine: Engine, *, provider: str | None = None, status: str | None = None,
             share_type: str | None = None, policy: str | None = None,
-            limit: int | None = None, after: str | None = None) -> list[dict[str, Any]]:
+            search: str | None = None, limit: int | None = None, after: str | None = None) -> list[dict[str, Any]]:
+    """Entries by id; `search`: a part of the title, the entry id or the provider."""
     q = _page(select(catalog_entries), "catalog", after, None)
     for column, value in ((catalog_entries.c.provider, provider), (catalog_entries.c.status, status),
                           (catalog_entries.c.share_type, share_type),
                           (catalog_entries.c.policy_id, policy)):
         if value:
             q = q.where(column == value)
+    if search:
+        q = q.where(or_(*(column.contains(search, autoescape=True) for column in (
+            catalog_entries.c.title, catalog_entries.c.entry_id, catalog_entries.c.provider))))
     return [_decoded(r) for r in _rows(engine, q.limit(limit))]
 
 
@@ -145,14 +151,19 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def deadline_list(engine: Engine, *, overdue: bool = False, party: str | None = None,
-                  status: str | None = None, limit: int | None = None, after: str | None = None,
-                  parties=None) -> list[dict[str, Any]]:
-    """Deadlines by due instant; overdue ones are those that fell due with the duty undone."""
+def deadline_list(engine: Engine, *, overdue: bool = False, due_soon: bool = False,
+                  party: str | None = None, status: str | None = None, subject: str | None = None,
+                  limit: int | None = None, after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    """Deadlines by due instant; overdue ones are those that fell due with the duty undone,
+    due soon ones those still open that the deadline engine warned of (at the warning time
+    their policy sets)."""
     q = _party(_page(select(deadlines), "deadlines", after, limit), parties, deadlines.c.party)
     if overdue:
         q = q.where(deadlines.c.status == "breached")
-    for column, value in ((deadlines.c.party, party), (deadlines.c.status, status)):
+    if due_soon:
+        q = q.where(deadlines.c.status == "open", deadlines.c.warned_at.is_not(None))
+    for column, value in ((deadlines.c.party, party), (deadlines.c.status, status),
+                          (deadlines.c.subject_id, subject)):
         if value:
             q = q.where(column == value)
     return _rows(engine, q)
@@ -234,6 +245,26 @@ def request_list(engine: Engine, *, status: str | None = None, requester: str | 
         r["due_at"] = due["due_at"] if due else None
         r["due_provisional"] = bool(due and due["provisional"])
     return rows
+
+
+def request_counts(engine: Engine) -> dict[str, int]:
+    """How many requests are in each state."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(share_requests.c.status, func.count())
+                                 .group_by(share_requests.c.status).order_by(share_requests.c.status)).all())
+
+
+def trail_status(engine: Engine) -> dict[str, Any]:
+    """How far the signed trail covers what was recorded: the newest checkpoint, and the
+    recorded events no checkpoint covers yet (the notary signs them within seconds)."""
+    with engine.connect() as conn:
+        newest = conn.execute(select(trail_checkpoints.c.tree_size, trail_checkpoints.c.signed_at,
+                                     trail_checkpoints.c.key_id, trail_checkpoints.c.origin)
+                              .order_by(trail_checkpoints.c.tree_size.desc()).limit(1)).first()
+        unsealed = conn.scalar(select(func.count()).select_from(event_log.outerjoin(
+            trail_entries, trail_entries.c.record_id == event_log.c.event_id))
+            .where(trail_entries.c.position.is_(None)))
+    return {"checkpoint": dict(newest._mapping) if newest else None, "not_checkpointed": unsealed}
 
 
 def grant_list(engine: Engine, *, status: str | None = None, grantee: str | None = None,

@@ -105,8 +105,8 @@ def apply_checkpoint(p: TrailCheckpointed, event_id: str, tx: Connection) -> Non
         signature=p.signature, event_id=event_id))
 
 
-def steps(engine: Engine, *, aggregate: str | None = None, department: str | None = None,
-          actor: str | None = None, since: datetime | None = None,
+def steps(engine: Engine, *, aggregate: str | None = None, subject: str | None = None,
+          department: str | None = None, actor: str | None = None, since: datetime | None = None,
           until: datetime | None = None, with_state: bool = True,
           with_record: bool = False, after: int | None = None,
           limit: int | None = None) -> list[dict[str, Any]]:
@@ -115,7 +115,10 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
     An aggregate's trail includes the rejections of events published for it: a refusal, and
     the rule it broke, is part of what happened to it. So are a department's or a person's:
     `department` and `actor` select the events they acted in and the refusals of what they
-    tried (whose own actor is the validator). Pages: at most `limit` steps, those
+    tried (whose own actor is the validator). A `subject`'s story is its aggregate's trail and
+    what followed from it: the events its own events set going (their correlation id: a grant
+    opened, a limit scheduled) and what befell the limits that ran on it (breach, escalation).
+    Pages: at most `limit` steps, those
     after trail position `after`; events not yet in a signed checkpoint have no position and
     come last.
     """
@@ -123,6 +126,8 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
     if aggregate:
         refused = select(rejections.c.event_id).where(rejections.c.aggregate_id == aggregate)
         q = q.where(or_(event_log.c.aggregate_id == aggregate, event_log.c.event_id.in_(refused)))
+    if subject:
+        q = q.where(_story_of(subject))
     if department:
         q = q.where(_acted_or_tried(event_log.c.actor_department, rejections.c.attempted_by_department,
                                     department))
@@ -143,6 +148,14 @@ def steps(engine: Engine, *, aggregate: str | None = None, department: str | Non
         for step, state in zip(out, _states_after(engine, rows)):
             step["state_after"] = state
     return out
+
+
+def _story_of(subject: str):
+    own = event_log.alias("own")  # its own events, apart from the events the query selects
+    return or_(event_log.c.aggregate_id == subject,
+               event_log.c.event_id.in_(select(rejections.c.event_id).where(rejections.c.aggregate_id == subject)),
+               event_log.c.correlation_id.in_(select(own.c.correlation_id).where(own.c.aggregate_id == subject)),
+               event_log.c.aggregate_id.in_(select(deadlines.c.deadline_id).where(deadlines.c.subject_id == subject)))
 
 
 def _acted_or_tried(acted, tried, value: str):

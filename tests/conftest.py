@@ -113,6 +113,18 @@ class Service:
         from infra.stages import projector
         return projector(engine, self.settings, self.topics)
 
+    def api_answers(self, timeout: float = 60) -> None:
+        """Wait until the HTTP API (a process of its own under `govshare up`) answers."""
+        import urllib.request
+
+        def up() -> bool:
+            try:
+                with urllib.request.urlopen(self.api_url + "/healthz", timeout=2) as got:
+                    return got.status == 200
+            except OSError:
+                return False
+        wait_for(up, timeout, "the HTTP API to answer")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -1,2 +1,3 @@
-"""govshare's HTTP face: the API (web/api.py), the operator endpoints (web/ops.py), served by
-uvicorn under `govshare up` or alone with `govshare run api`."""
+"""govshare over HTTP: the API (web/app.py and the modules beside it), the operator endpoints
+(web/ops.py) and the supervisor dashboard (web/dashboard/), served by uvicorn under `govshare up`
+or alone with `govshare run api`."""

@@ -12,7 +12,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from infra.config import Settings
 from infra.database import make_engine
 from projections.paging import BadCursor
-from web import ops, submissions, views
+from web import dashboard_access, ops, submissions, views
+from web.dashboard import router as dashboard
 from web.callers import Refused
 
 # /readyz counts a stage caught up at this many records behind the log or fewer: a stage under
@@ -33,13 +34,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(subscriptions)
     except ImportError:
         pass
-    try:
-        from web.dashboard import router as dashboard
-    except ImportError:  # built on another branch; the API stands without it
-        dashboard = None
-    if dashboard is not None:
-        app.include_router(dashboard, prefix="/dashboard")
-        app.add_api_route("/", lambda: RedirectResponse("/dashboard"), include_in_schema=False)
+    app.include_router(dashboard)  # its pages under /dashboard, for supervisors signed in
+    dashboard_access.install(app)
+    app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
     _errors(app)
     return app
 

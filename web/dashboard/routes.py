@@ -1,0 +1,224 @@
+"""The dashboard's pages: what a supervisor (a data authority) looks at, read from the
+projections through projections.queries, never written."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from sqlalchemy import Engine, inspect
+
+from infra.config import Settings
+from infra.database import make_engine, stage_engines
+from projections import queries
+from projections.tables import event_log
+from projections.trail import steps
+from runtime import parking
+from web.dashboard import charts
+from web.dashboard.display import department_name, local_time, pretty_json, score_text
+
+try:  # written beside the dashboard; until it is merged the page says so
+    from projections import scorecards as scoring
+except ImportError:
+    scoring = None
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["local"] = local_time
+templates.env.filters["pretty"] = pretty_json
+templates.env.filters["score"] = score_text
+
+
+class Problem(Exception):
+    """What the supervisor asked cannot be shown; the message says why in one line."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class _Page(APIRoute):
+    """A route whose Problem becomes a page with its one-line reason (not a traceback)."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Problem as problem:
+                return _render(request, "problem.html", {"message": str(problem)}, problem.status)
+        return handle
+
+
+def viewer() -> None:
+    """Who may look: supervisors (data authorities). For now anyone who reaches the server;
+    the API replaces this dependency (app.dependency_overrides[viewer]) with its token check."""
+    return None
+
+
+router = APIRouter(prefix="/dashboard", route_class=_Page, dependencies=[Depends(viewer)],
+                   default_response_class=HTMLResponse, include_in_schema=False)
+
+
+def _settings(request: Request) -> Settings:
+    """The app's settings (`app.state.settings`), or those of the environment."""
+    found = getattr(request.app.state, "settings", None)
+    if found is None:
+        found = request.app.state.settings = Settings()
+    return found
+
+
+def _engine(request: Request) -> Engine:
+    """The projections opened read-only, one engine per app; before the first `govshare up`
+    there are none, and the page says so."""
+    settings = _settings(request)
+    engine = getattr(request.app.state, "dashboard_engine", None)
+    if engine is None:
+        engine = make_engine(settings.projection_url, read_only=True)
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(event_log.name):
+                engine.dispose()
+                raise Problem(503, f"no projections at {settings.projection_url.split('?')[0]} yet: "
+                                   f"start `govshare up` first")
+        request.app.state.dashboard_engine = engine
+    return engine
+
+
+def _names(request: Request) -> Callable[[str | None], str]:
+    """Department id -> name, from the directory the app's settings name."""
+    departments = getattr(getattr(request.app.state, "settings", None), "departments", None)
+    return lambda d: department_name(d, str(departments) if departments else None)
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    context = {"dept": _names(request), **context}
+    return templates.TemplateResponse(request, template, context, status_code=status)
+
+
+@router.get("/")
+def overview(request: Request):
+    engine = _engine(request)
+    parked = []
+    for stage_engine in stage_engines(_settings(request), read_only=True):
+        parked += parking.listed(stage_engine)
+        stage_engine.dispose()
+    return _render(request, "overview.html", {
+        "overdue": queries.deadline_list(engine, overdue=True),
+        "due_soon": queries.deadline_list(engine, due_soon=True),
+        "actions": queries.supervision(engine),
+        "parked": parked, "dead": queries.dead(engine),
+        "trail": queries.trail_status(engine), "counts": queries.counts(engine)})
+
+
+@router.get("/scorecards")
+def scorecards(request: Request, period: str = "month"):
+    if scoring is None:
+        return _render(request, "scorecards.html", {"available": False})
+    engine = _engine(request)
+    latest: dict[str, dict[str, Any]] = {}
+    for row in _scored(scoring.scorecards, engine, period=period):
+        if row["department"] not in latest or row["period"] > latest[row["department"]]["period"]:
+            latest[row["department"]] = row
+    rows = sorted(latest.values(), key=lambda r: r["department"])
+    trends = {r["department"]: charts.trend(_points(_scored(scoring.scorecard_trend, engine, r["department"],
+                                                            period=period)), width=140, height=30, axis=False)
+              for r in rows}
+    name = _names(request)
+    return _render(request, "scorecards.html", {
+        "available": True, "period": period, "rows": rows, "trends": trends,
+        "chart": charts.bars([(name(r["department"]), r["score"]) for r in rows])})
+
+
+@router.get("/scorecards/{department}")
+def scorecard(request: Request, department: str, period: str = "month"):
+    if scoring is None:
+        return _render(request, "scorecards.html", {"available": False})
+    history = _scored(scoring.scorecard_trend, _engine(request), department, period=period)
+    if not history:
+        raise Problem(404, f"no scorecard for department {department!r} by {period}")
+    return _render(request, "scorecard.html", {"department": department, "period": period,
+                                               "history": history, "chart": charts.trend(_points(history))})
+
+
+def _scored(query: Callable, *args, **kwargs) -> list[dict[str, Any]]:
+    try:
+        return query(*args, **kwargs)
+    except ValueError as exc:  # an unknown period, said by the scorecards themselves
+        raise Problem(400, str(exc)) from exc
+
+
+def _points(history: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
+    return [(str(r["period"]), r["score"]) for r in history]
+
+
+@router.get("/requests")
+def requests(request: Request, status: str | None = None):
+    engine = _engine(request)
+    return _render(request, "requests.html", {
+        "status": status, "counts": queries.request_counts(engine),
+        "rows": queries.request_list(engine, status=status)})
+
+
+@router.get("/objections")
+def objections(request: Request, status: str | None = None):
+    engine = _engine(request)
+    return _render(request, "objections.html", {
+        "status": status, "stats": queries.objection_stats(engine),
+        "rows": queries.objection_list(engine, status=status)})
+
+
+@router.get("/story/{subject_id}")
+def story(request: Request, subject_id: str):
+    """One subject's whole story: every step of its trail (refusals included) with who did
+    what when and why, and the limits that ran on it."""
+    engine = _engine(request)
+    found = steps(engine, subject=subject_id)
+    if not found:
+        raise Problem(404, f"nothing recorded for {subject_id!r}")
+    return _render(request, "story.html", {
+        "subject_id": subject_id, "steps": found,
+        "deadlines": queries.deadline_list(engine, subject=subject_id)})
+
+
+@router.get("/catalog")
+def catalog(request: Request, q: str | None = None):
+    return _render(request, "catalog.html", {
+        "q": q or "", "rows": queries.catalog(_engine(request), search=(q or "").strip() or None)})
+
+
+@router.get("/catalog/{entry_id}")
+def entry(request: Request, entry_id: str):
+    found = queries.entry(_engine(request), entry_id)
+    if found is None:
+        raise Problem(404, f"no catalog entry {entry_id!r}")
+    return _render(request, "entry.html", {"entry": found})
+
+
+@router.get("/static/{name}")
+def static(name: str):
+    """The stylesheet (a route, not a mount, so it travels with the router into any app)."""
+    known = {p.name: p for p in STATIC.iterdir() if p.is_file()}
+    if name not in known:
+        raise Problem(404, f"no static file {name!r}")
+    return FileResponse(known[name])
+
+
+# The pages' route names are the dashboard's own: in an app beside the API (whose views are
+# named `requests`, `catalog`, ...), a template's url_for('requests') must still find this page.
+NAME_PREFIX = "dashboard-"
+for _route in router.routes:
+    _route.name = NAME_PREFIX + _route.name
+
+
+@pass_context
+def _page_url(context, route: str, /, **params) -> str:
+    return str(context["request"].url_for(NAME_PREFIX + route, **params))
+
+
+templates.env.globals["url_for"] = _page_url

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from policies.files import DEFAULT_TIMEZONE, POLICY_DIR, departments_path
 from policies.files import merged as _merged

@@ -26,7 +26,6 @@ from projections.tables import (
     share_requests,
     supervision_actions,
     trail_checkpoints,
-    trail_checkpoints,
     trail_entries,
     usage_violations,
 )

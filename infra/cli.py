@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
                         "GOVSHARE_SIGNING_KEYS, if set)")
     submit.set_defaults(handler=_submit)
 
+    sign = sub.add_parser("sign", help="sign JSON lines with a department's key and print them, for "
+                          "POST /v1/events (the API signs nothing)")
+    sign.add_argument("file", help="a file of JSON lines, or - for standard input")
+    sign.add_argument("--key", metavar="FILE", required=True, help="the department's private key (PEM)")
+    sign.set_defaults(handler=_sign)
+
     keygen = sub.add_parser("keygen", help="make a department's signing key pair and register its public key "
                             "(as the platform administrator)")
     keygen.add_argument("--department", required=True)
@@ -177,6 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     parked.add_argument("--all", action="store_true", help="also those applied on a retry")
     parked.add_argument("--json", action="store_true")
     parked.set_defaults(handler=_query_parked)
+    deps = qsub.add_parser("departments", help="the department directory: jurisdiction, roles, keys")
+    deps.add_argument("--json", action="store_true")
+    deps.set_defaults(handler=_query_departments)
     dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
     dead.add_argument("--json", action="store_true")
     dead.set_defaults(handler=_query_dead)
@@ -415,6 +424,23 @@ def _keystore(path: str | None):
         raise SystemExit(f"govshare: --key {output.printable(str(exc))}") from None
 
 
+def _sign(args, settings: Settings) -> int:
+    from events.errors import EventError
+    from events.submission import signed_line
+    keys, now, failed = _keystore(args.key), datetime.now(timezone.utc), 0
+    stream: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                print(signed_line(line, keys, now=now))
+            except EventError as exc:
+                failed += 1
+                print(output.printable(f"line {number}: INVALID {exc}"), file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _keygen(args, settings: Settings) -> int:
     from infra import identity
     written = identity.keygen(args.department, Path(args.out) if args.out else settings.department_key_dir)
@@ -587,6 +613,17 @@ def _query_scorecards(args, settings: Settings) -> int:
     _print(rows, args.json, ["department", "period", "catalog_in_time", "catalog_due", "requests_in_time",
                              "requests_due", "objections_in_time", "objections_due", "breaches",
                              "rectifications", "criticisms", "usage_violations", "score", "formula"])
+    return 0
+
+
+def _query_departments(args, settings: Settings) -> int:
+    from projections import queries
+    rows = queries.directory(_read_engine(settings))
+    if not args.json:
+        for r in rows:
+            r["keys"] = ", ".join(k["key_id"][:12] + (" (revoked)" if k["revoked_at"] else "") for k in r["keys"])
+            r["roles"] = ",".join(r.get("roles", []))
+    _print(rows, args.json, ["department", "name", "policy_id", "roles", "keys"])
     return 0
 
 

@@ -67,6 +67,9 @@ def _as_admin(settings: Settings, event_type: str, department: str, payload: dic
     while True:
         sequence = _last_sequence(settings, department)
         if sequence is None:
+            if time.monotonic() < deadline:  # the first directory may not be projected yet
+                time.sleep(0.5)
+                continue
             raise SystemExit(f"govshare: no department {department} in the directory "
                              f"(`govshare query departments`)")
         line = {"id": str(uuid.uuid4()), "type": event_type, "aggregate_id": department,

@@ -328,3 +328,27 @@ def tallies(engine: Engine) -> dict[str, Any]:
                 "dead_lettered": conn.execute(select(func.count()).select_from(dead_letters)).scalar_one(),
                 "deadlines": {"pending": by_status.get("open", 0), "overdue": by_status.get("breached", 0)},
                 "signed_at": utc(conn.execute(select(func.max(trail_checkpoints.c.signed_at))).scalar())}
+
+
+def directory(engine: Engine) -> list[dict[str, Any]]:
+    """The department directory as its events made it (events/directory.py), read from the
+    event log in order: each department's name, jurisdiction and roles now, and every key it
+    was given, with when it was registered and revoked."""
+    from events.codec import decode_payload, decode_record
+    found: dict[str, dict[str, Any]] = {}
+    q = (select(event_log.c.aggregate_id, event_log.c.record, event_log.c.recorded_at)
+         .where(event_log.c.aggregate_type == "department").order_by(event_log.c.aggregate_id, event_log.c.sequence))
+    with engine.connect() as conn:
+        for department, record, recorded_at in conn.execute(q):
+            envelope, payload_bytes = decode_record(record)
+            p = decode_payload(payload_bytes)
+            row = found.setdefault(department, {"department": department, "keys": []})
+            if envelope.event_type in ("DepartmentRegistered", "DepartmentChanged"):
+                row.update(name=p.name, policy_id=p.policy_id, roles=list(p.roles))
+            elif envelope.event_type == "DepartmentKeyRegistered":
+                row["keys"].append({"key_id": p.key_id, "registered_at": recorded_at, "revoked_at": None})
+            else:
+                for key in row["keys"]:
+                    if key["key_id"] == p.key_id:
+                        key["revoked_at"] = recorded_at
+    return list(found.values())

@@ -45,6 +45,7 @@ from bench.common import (
 )
 from bench.workload import Province
 from events.publisher import Publisher
+from bench.keys import department_keys, key_dir
 from events.submission import parse_line, to_inbox
 from events.topics import Topics
 from infra.broker import EmbeddedBroker
@@ -54,8 +55,9 @@ from projections import queries
 
 
 def messages(events: list[dict], topics: Topics) -> list:
-    now = datetime.now(timezone.utc)
-    return [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now), topics) for e in events]
+    # Signed with each department's key before the clock starts (bench/keys.py).
+    now, keys = datetime.now(timezone.utc), department_keys()
+    return [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now, keys=keys), topics) for e in events]
 
 
 def measure_publish(broker: EmbeddedBroker, events: list[dict]) -> dict:
@@ -72,7 +74,8 @@ def measure_publish(broker: EmbeddedBroker, events: list[dict]) -> dict:
 
 def start_service(broker: EmbeddedBroker, database_url: str, home: Path, prefix: str) -> subprocess.Popen:
     env = {**os.environ, "GOVSHARE_HOME": str(home), "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap,
-           "GOVSHARE_TOPIC_PREFIX": prefix, "GOVSHARE_DATABASE_URL": database_url}
+           "GOVSHARE_TOPIC_PREFIX": prefix, "GOVSHARE_DATABASE_URL": database_url,
+           "GOVSHARE_DEPARTMENT_KEYS": str(key_dir())}
     log = home / "service.log"
     service = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)
@@ -189,9 +192,12 @@ def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple
         paced_events = more.phases(max(100, int(rate * paced_seconds)))[1]
         paced = drive(publisher, messages(paced_events, topics), engine, rate, timeout=600)
         paced["offered_per_s"] = round(rate)
+        # What the workload's events came to (the peer reports the same): a signature or a rule
+        # that refused the workload wholesale would show here, not hide in a throughput figure.
+        verdicts = queries.counts(engine)
         memory = {"broker_mib": rss_mib(broker.process.pid), "service_mib": tree_rss_mib(service.pid)}
         memory["total_mib"] = memory["broker_mib"] + memory["service_mib"]
-        return {"sustained": sustained, "paced": paced, "memory_at_end": memory}
+        return {"sustained": sustained, "paced": paced, "memory_at_end": memory, "verdicts": verdicts}
     finally:
         service.terminate()
         service.wait(60)
@@ -234,6 +240,10 @@ def main() -> None:
         r = results["peer"]
         print(f"{'peer (pyeventsourcing)':36} {r['events']:>8} {r['seconds']:>8} {r['events_per_s']:>9}")
         print(f"{'ratio govshare/peer':36} {'':>8} {'':>8} {results['ratio_govshare_to_peer']:>9}")
+    v, peer = results["verdicts"], results.get("peer", {})
+    print(f"{'verdicts govshare (all phases)':36} accepted {v['accepted']}, rejected {v['rejected']}, "
+          f"dead-lettered {v['dead_lettered']}" + (f"; peer accepted {peer['accepted']}, rejected "
+                                                    f"{peer['rejected']}" if peer else ""))
     m = results["memory_at_end"]
     print(f"{'resident memory at end (MiB)':36} broker {m['broker_mib']}, service {m['service_mib']}, "
           f"total {m['total_mib']}")

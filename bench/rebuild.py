@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, registry
 
 from bench.common import fresh_database, percentile, rss_mib, save
+from bench.keys import department_keys, key_dir
 from bench.workload import Province
 from events.provenance import StageKeys
 from events.publisher import Publisher
@@ -69,14 +70,15 @@ def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 
     now = datetime.now(timezone.utc)
     publisher = Publisher(kafka)
     state = make_engine(state_url)
-    validator = Runner(Validator(state, load_all(), topics, publisher, keys=KEYS), "bench")
+    validator = Runner(Validator(state, load_all(), topics, publisher, keys=KEYS, department_keys=key_dir()),
+                       "bench")
     keeper = Runner(GrantKeeper(state, load_all(), topics, publisher, keys=KEYS), "bench")
     scheduler = Runner(Scheduler(state, load_all(), topics, publisher, keys=KEYS), "bench")
-    events = Province().events(n)
+    events, signing = Province().events(n), department_keys()
     accepted_topics = {topics.events(a) for a in AGGREGATE_TYPES}
     offset = 0
     for i in range(0, len(events), chunk):
-        inbox = [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now), topics)
+        inbox = [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now, keys=signing), topics)
                  for e in events[i:i + chunk]]
         incoming = [Incoming(o.topic, 0, offset + j, now, o.key, o.value, o.headers) for j, o in enumerate(inbox)]
         offset += len(inbox)

@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 
     keygen = sub.add_parser("keygen", help="make a department's signing key pair and register its public key "
                             "(as the platform administrator)")
-    keygen.add_argument("--department", required=True)
+    keygen.add_argument("--department", required=True, nargs="+", metavar="DEPARTMENT",
+                        help="one or more department ids: a key pair each")
     keygen.add_argument("--out", metavar="DIR", help="where to write <department>.pem and .pub "
                         "(default: the deployment's department key directory)")
     keygen.add_argument("--no-register", action="store_true", help="only write the files; register the "
@@ -443,12 +444,14 @@ def _sign(args, settings: Settings) -> int:
 
 def _keygen(args, settings: Settings) -> int:
     from infra import identity
-    written = identity.keygen(args.department, Path(args.out) if args.out else settings.department_key_dir)
-    print(f"wrote {written.private} (private: keep it on the department's systems) and {written.public}")
-    print(f"key id {written.key_id}")
-    if args.no_register:
-        return 0
-    return _admin_verdict(identity.register_key(settings, args.department, written))
+    failed = 0
+    for department in args.department:
+        written = identity.keygen(department, Path(args.out) if args.out else settings.department_key_dir)
+        print(f"wrote {written.private} (private: keep it on the department's systems) and {written.public}")
+        print(f"key id {written.key_id}")
+        if not args.no_register:
+            failed += _admin_verdict(identity.register_key(settings, department, written))
+    return 1 if failed else 0
 
 
 def _revoke_key(args, settings: Settings) -> int:

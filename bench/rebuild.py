@@ -33,6 +33,7 @@ from bench.common import fresh_database, percentile, rss_mib, save
 from bench.workload import Province
 from events.provenance import StageKeys
 from events.publisher import Publisher
+from events.signing import DepartmentKey, Keystore
 from events.submission import parse_line, to_inbox
 from events.topics import AGGREGATE_TYPES, Topics
 from events.trail import trail_record
@@ -62,6 +63,16 @@ registry().map_imperatively(LoggedEvent, event_log)
 KEYS = StageKeys.generated()
 
 
+def department_keys() -> Keystore:
+    """A key per department, as each department's system holds one: the workload's events are
+    signed with them and the validator's first directory registers their public halves (an
+    unsigned submission is refused, GD-2008 Art. 31)."""
+    directory = Path(tempfile.mkdtemp(prefix="govshare-bench-keys-"))
+    for department in load_all().departments:
+        DepartmentKey.generate(department).write(directory / f"{department}.pem")
+    return Keystore(directory)
+
+
 def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 5000) -> int:
     """The real validator decides the workload (in-process, batch by batch, so the catalog is
     decided before the requests that name it); the real grant keeper and deadline engine act
@@ -69,14 +80,16 @@ def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 
     now = datetime.now(timezone.utc)
     publisher = Publisher(kafka)
     state = make_engine(state_url)
-    validator = Runner(Validator(state, load_all(), topics, publisher, keys=KEYS), "bench")
+    signing = department_keys()
+    validator = Runner(Validator(state, load_all(), topics, publisher, keys=KEYS,
+                                 department_keys=signing.directory), "bench")
     keeper = Runner(GrantKeeper(state, load_all(), topics, publisher, keys=KEYS), "bench")
     scheduler = Runner(Scheduler(state, load_all(), topics, publisher, keys=KEYS), "bench")
     events = Province().events(n)
     accepted_topics = {topics.events(a) for a in AGGREGATE_TYPES}
     offset = 0
     for i in range(0, len(events), chunk):
-        inbox = [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now), topics)
+        inbox = [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now, keys=signing), topics)
                  for e in events[i:i + chunk]]
         incoming = [Incoming(o.topic, 0, offset + j, now, o.key, o.value, o.headers) for j, o in enumerate(inbox)]
         offset += len(inbox)

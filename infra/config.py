@@ -90,6 +90,26 @@ class Settings:
     # How long POST /v1/events waits for the verdicts before it answers 202 and where to poll.
     api_verdict_wait: float = field(
         default_factory=lambda: env.number("GOVSHARE_API_VERDICT_WAIT", "5", float, minimum=0.1))
+    # Webhooks (web/notifier.py): a delivery refused is tried again after base, 2 x base,
+    # 4 x base ... seconds, never more than cap apart, and given up (marked failed) after
+    # `attempts` tries: with the defaults, about 1 h 45 min of a receiver being down.
+    webhook_backoff_base: float = field(
+        default_factory=lambda: env.number("GOVSHARE_WEBHOOK_BACKOFF_BASE", "5", float, minimum=0.01))
+    webhook_backoff_cap: float = field(
+        default_factory=lambda: env.number("GOVSHARE_WEBHOOK_BACKOFF_CAP", "1800", float, minimum=0.01))
+    webhook_attempts: int = field(default_factory=lambda: env.number("GOVSHARE_WEBHOOK_ATTEMPTS", "10"))
+    # How often the notifier looks for new facts and due retries, and how long a receiver may
+    # take to answer one delivery before the attempt counts as failed.
+    webhook_poll_seconds: float = field(
+        default_factory=lambda: env.number("GOVSHARE_WEBHOOK_POLL_SECONDS", "1", float, minimum=0.01))
+    webhook_timeout: float = field(
+        default_factory=lambda: env.number("GOVSHARE_WEBHOOK_TIMEOUT", "10", float, minimum=0.1))
+
+    def __post_init__(self) -> None:
+        if self.webhook_backoff_cap < self.webhook_backoff_base:
+            raise env.SettingError("GOVSHARE_WEBHOOK_BACKOFF_CAP", f"{self.webhook_backoff_cap:g}",
+                                   f"must be at least GOVSHARE_WEBHOOK_BACKOFF_BASE "
+                                   f"({self.webhook_backoff_base:g})")
 
     @property
     def trail_key_file(self) -> Path:

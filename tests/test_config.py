@@ -63,3 +63,12 @@ def test_the_production_broker_keeps_writers_off_govshare_s_outputs():
     assert {k: client[k] for k in SECURED if k != "GOVSHARE_KAFKA_SASL_PASSWORD"} == {
         k: v for k, v in SECURED.items() if k != "GOVSHARE_KAFKA_SASL_PASSWORD"}
     tomllib.loads((INFRA / "topics.toml").read_text())
+
+
+def test_a_webhook_backoff_cap_below_its_base_is_refused(monkeypatch):
+    from infra.environment import SettingError
+    monkeypatch.setenv("GOVSHARE_WEBHOOK_BACKOFF_BASE", "10")
+    monkeypatch.setenv("GOVSHARE_WEBHOOK_BACKOFF_CAP", "1")
+    with pytest.raises(SettingError, match=r"GOVSHARE_WEBHOOK_BACKOFF_CAP=1: must be at least "
+                                           r"GOVSHARE_WEBHOOK_BACKOFF_BASE \(10\)"):
+        Settings()

@@ -2,6 +2,8 @@
 dashboard. OpenAPI at /openapi.json, its pages at /docs."""
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
 from functools import cache
 
 from fastapi import FastAPI, Request
@@ -12,7 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from infra.config import Settings
 from infra.database import make_engine
 from projections.paging import BadCursor
-from web import dashboard_access, ops, submissions, views
+from web import dashboard_access, ops, submissions, subscriptions, views
 from web.dashboard import router as dashboard
 from web.callers import Refused
 
@@ -22,23 +24,32 @@ READY_LAG = 0
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="govshare", version=_version(),
+    app = FastAPI(title="govshare", version=_version(), lifespan=_webhooks,
                   description="Sharing government data between departments: submit events, read "
-                              "the catalog, requests, grants, deadlines and the trail.")
+                              "the catalog, requests, grants, deadlines and the trail; receive "
+                              "verdicts and deadline warnings as CloudEvents (webhooks).")
     _state(app, settings)
     app.include_router(submissions.router)
     app.include_router(views.router)
     app.include_router(ops.router)
-    try:
-        from web.subscriptions import router as subscriptions
-        app.include_router(subscriptions)
-    except ImportError:
-        pass
+    app.include_router(subscriptions.router)
     app.include_router(dashboard)  # its pages under /dashboard, for supervisors signed in
     dashboard_access.install(app)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
     _errors(app)
     return app
+
+
+@asynccontextmanager
+async def _webhooks(app: FastAPI):
+    """The webhook notifier runs while the application serves (web/notifier.py)."""
+    from web.notifier import Notifier
+    notifier = Notifier(app.state.settings, app.state.api_engine, app.state.projections)
+    notifier.start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(notifier.stop)
 
 
 def _state(app: FastAPI, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""`govshare run api`: the HTTP application under uvicorn, in the foreground until SIGTERM."""
+"""`govshare run api`: the HTTP application under uvicorn, in the foreground until SIGTERM; its
+lifespan runs the webhook notifier beside it."""
 from __future__ import annotations
 
 import structlog
@@ -14,7 +15,7 @@ log = structlog.get_logger("govshare.api")
 def run(settings: Settings) -> None:
     migrate(settings, only="api")  # started alone, before any `govshare up`: its tables exist
     config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
-                            log_config=None, access_log=False, lifespan="off", server_header=False)
+                            log_config=None, access_log=False, lifespan="on", server_header=False)
     server = uvicorn.Server(config)
     original = server.startup
 

@@ -51,7 +51,7 @@ api_subscriptions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("department", String(100), nullable=False, index=True),
     Column("url", Text, nullable=False),
-    Column("kinds", Text, nullable=False),  # JSON list of verdict | warning | breach
+    Column("kinds", Text, nullable=False),  # JSON list of verdicts | deadline-warnings | deadline-breaches
     Column("active", Boolean, nullable=False),
     # Where the notifier's scan of the projections resumes for this subscription (JSON).
     Column("position", Text, nullable=False),
@@ -63,7 +63,7 @@ api_deliveries = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("subscription_id", Integer, nullable=False, index=True),
     Column("event_id", String(300), nullable=False),  # the CloudEvent's id
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # verdict | warning | breach
     Column("cloudevent", Text, nullable=False),  # JSON, structured mode
     Column("status", String(16), nullable=False, index=True),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False),
@@ -80,4 +80,6 @@ api_attempts = Table(
     Column("status_code", Integer),  # None: no HTTP answer (refused, timed out)
     Column("error", Text),
     _when("attempted_at", nullable=False),
+    # When the delivery is tried again after this attempt; None: delivered, or given up.
+    _when("next_attempt_at"),
 )

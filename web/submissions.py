@@ -145,17 +145,27 @@ def _looked_up(request: Request, event_id: str, who: Caller) -> dict[str, Any] |
     with engine.connect() as conn:
         refused = conn.execute(select(rejections).where(rejections.c.rejected_event_id == event_id)).first()
         if refused is not None and seen(refused.attempted_by_department):
-            return {"event_id": event_id, "type": refused.rejected_event_type,
-                    "aggregate_id": refused.aggregate_id, "status": "rejected", "rule": refused.rule,
-                    "article": refused.article, "error": refused.message}
+            return rejected_verdict(refused)
         done = conn.execute(select(event_log).where(event_log.c.event_id == event_id)).first()
         if done is not None and seen(done.actor_department):
-            return {"event_id": event_id, "type": done.event_type, "aggregate_id": done.aggregate_id,
-                    "sequence": done.sequence, "status": "accepted"}
+            return accepted_verdict(done)
         dead = conn.execute(select(dead_letters).where(dead_letters.c.event_id == event_id)).first()
         if dead is not None and who.parties is None:
             return {"event_id": event_id, "status": "dead-lettered", "error": dead.reason}
     return None
+
+
+def rejected_verdict(refused) -> dict[str, Any]:
+    """A `rejections` row as a verdict: here, and in the webhooks (web/notifier.py)."""
+    return {"event_id": refused.rejected_event_id, "type": refused.rejected_event_type,
+            "aggregate_id": refused.aggregate_id, "status": "rejected", "rule": refused.rule,
+            "article": refused.article, "error": refused.message}
+
+
+def accepted_verdict(done) -> dict[str, Any]:
+    """An `event_log` row as a verdict: here, and in the webhooks (web/notifier.py)."""
+    return {"event_id": done.event_id, "type": done.event_type, "aggregate_id": done.aggregate_id,
+            "sequence": done.sequence, "status": "accepted"}
 
 
 def _kept(engine, department: str, key: str):

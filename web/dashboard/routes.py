@@ -178,12 +178,26 @@ def story(request: Request, subject_id: str):
     """One subject's whole story: every step of its trail (refusals included) with who did
     what when and why, and the limits that ran on it."""
     engine = _engine(request)
-    found = steps(engine, subject=subject_id)
+    found = _causes_first(steps(engine, subject=subject_id))
     if not found:
         raise Problem(404, f"nothing recorded for {subject_id!r}")
     return _render(request, "story.html", {
         "subject_id": subject_id, "steps": found,
         "deadlines": queries.deadline_list(engine, subject=subject_id)})
+
+
+def _causes_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trail's order, with each step after the step that caused it: the notary seals topics
+    as it reads them, so a grant may be sealed before the request it answers (and the stages'
+    clocks need not agree, so a recorded time does not order them either)."""
+    ids = {s["event_id"] for s in found}
+    pending, ordered, placed = list(found), [], set()
+    while pending:
+        ready = next((s for s in pending if s["why"]["causation_id"] not in ids - placed), pending[0])
+        pending.remove(ready)
+        ordered.append(ready)
+        placed.add(ready["event_id"])
+    return ordered
 
 
 @router.get("/catalog")

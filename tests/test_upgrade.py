@@ -1,9 +1,14 @@
-"""An embedded deployment of the previous release (a9b27a3) upgrades in place: `govshare up`
-migrates its databases, signs the outputs that release published unsigned (this one parks what
-no stage signed), rehydrates the broker from them, and the trail still verifies.
+"""An embedded deployment of an earlier release upgrades in place: `govshare up` migrates its
+databases, signs the outputs a release before stage signatures published unsigned (this one
+parks what no stage signed), registers the first department directory, rehydrates the broker,
+and the trail still verifies; a signed submission is then accepted.
 
-tests/fixtures/previous-release-var.tgz is the `var/` that release's `govshare up` made for its
-examples (catalog, sharing-request, objection-loop; 18 trail records), taken after a clean stop.
+Each fixture is the `var/` that release's `govshare up` made for its examples, taken after a
+clean stop:
+- previous-release-var.tgz: a9b27a3 (catalog, sharing-request, objection-loop; 18 trail records);
+- release-b1e06d7-var.tgz: b1e06d7, the release before this one, which had migrations and stage
+  signatures but no directory events and no signed submissions (catalog, sharing,
+  sharing-request, objection, objection-loop; 16 trail records).
 """
 from __future__ import annotations
 
@@ -13,10 +18,12 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from tests.builders import lines, new_id, registered
 from tests.conftest import start_service, wait_for
 
-FIXTURE = Path(__file__).parent / "fixtures" / "previous-release-var.tgz"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def cli(service, *args: str) -> subprocess.CompletedProcess:
@@ -24,8 +31,9 @@ def cli(service, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_the_previous_releases_var_upgrades_in_place_and_its_trail_still_verifies(tmp_path):
-    with tarfile.open(FIXTURE) as archive:
+@pytest.mark.parametrize("fixture,records", [("previous-release-var.tgz", 18), ("release-b1e06d7-var.tgz", 16)])
+def test_an_earlier_releases_var_upgrades_in_place_and_its_trail_still_verifies(tmp_path, fixture, records):
+    with tarfile.open(FIXTURES / fixture) as archive:
         archive.extractall(tmp_path, filter="data")
     (tmp_path / "var").rename(tmp_path / "home")
     service = start_service(tmp_path, {})
@@ -39,7 +47,7 @@ def test_the_previous_releases_var_upgrades_in_place_and_its_trail_still_verifie
         assert all(stage["parked"] == 0 for stage in json.loads(health.stdout)["stages"])
         verified = cli(service, "verify", "--json")
         report = json.loads(verified.stdout)
-        assert verified.returncode == 0 and report["intact"] and report["tree_size"] >= 18, verified.stdout
+        assert verified.returncode == 0 and report["intact"] and report["tree_size"] >= records, verified.stdout
         # The new release goes on from there.
         from infra.submit import submit_lines
         [result] = submit_lines(lines(registered(new_id())), service.kafka, service.topics, timeout=60)

@@ -6,9 +6,10 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -164,6 +165,32 @@ def free_port() -> int:
 def _embedded_bootstrap(tmp_path: Path) -> str:
     import json
     return json.loads((tmp_path / "home" / "broker.json").read_text())["bootstrap"]
+
+
+@contextmanager
+def running_service(kind: str, broker, tmp_path: Path, env: dict[str, str]) -> Iterator[Service]:
+    """A `govshare up` on the session's broker over a fresh database of `kind` (sqlite, or a
+    PostgreSQL schema of its own, skipped only when PostgreSQL does not answer), its HTTP API
+    answering: for a module's fixture that runs one scenario per database kind."""
+    env = {"GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+           **env}
+    schema = None
+    if kind == "postgresql":
+        if not _postgres_answers():
+            pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(f'create schema "{schema}"'))
+        env["GOVSHARE_DATABASE_URL"] = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    service = start_service(tmp_path, env)
+    try:
+        service.api_answers()
+        yield service
+    finally:
+        service.stop()
+        if schema:
+            with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
+                conn.execute(text(f'drop schema "{schema}" cascade'))
 
 
 @pytest.fixture

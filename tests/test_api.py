@@ -8,18 +8,16 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from events.errors import EventError
 from events.signing import Keystore
 from events.submission import signed_line
 from tests.builders import approved, new_id, registered, request, reviewed
-from tests.conftest import PG_ADMIN_URL, Service, _postgres_answers, start_service, wait_for
+from tests.conftest import Service, running_service, wait_for
 
 
 NOW = datetime.now(timezone.utc)
@@ -76,32 +74,8 @@ def token(service: Service, department: str, scope: str) -> str:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def api(request, broker, tmp_path_factory):
     """One service per database kind, one scenario on it, read by every test of the module."""
-    tmp = tmp_path_factory.mktemp("api")
-    env = {"GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
-    schema = None
-    if request.param == "postgresql":
-        if not _postgres_answers():
-            pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'create schema "{schema}"'))
-        env["GOVSHARE_DATABASE_URL"] = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    service = start_service(tmp, env)
-    try:
-        wait_for(lambda: _answers(service), 60, "the API to answer")
+    with running_service(request.param, broker, tmp_path_factory.mktemp("api"), {}) as service:
         yield Scenario.run(service)
-    finally:
-        service.stop()
-        if schema:
-            with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-                conn.execute(text(f'drop schema "{schema}" cascade'))
-
-
-def _answers(service: Service) -> bool:
-    try:
-        return call(service, "/healthz").status == 200
-    except OSError:
-        return False
 
 
 @dataclass

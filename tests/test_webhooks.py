@@ -8,16 +8,14 @@ import json
 import threading
 import urllib.error
 import urllib.request
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.builders import new_id, registered
-from tests.conftest import PG_ADMIN_URL, _postgres_answers, start_service, wait_for
-from tests.test_api import _answers, call, token
+from tests.conftest import running_service, wait_for
+from tests.test_api import call, token
 
 ATTEMPTS = 3
 
@@ -60,27 +58,10 @@ class Receiver:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def hooked(request, broker, tmp_path_factory):
     """A service whose notifier retries quickly (base 0.2 s, cap 1 s, given up after 3)."""
-    tmp = tmp_path_factory.mktemp("webhooks")
-    env = {"GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}",
-           "GOVSHARE_WEBHOOK_BACKOFF_BASE": "0.2", "GOVSHARE_WEBHOOK_BACKOFF_CAP": "1",
+    env = {"GOVSHARE_WEBHOOK_BACKOFF_BASE": "0.2", "GOVSHARE_WEBHOOK_BACKOFF_CAP": "1",
            "GOVSHARE_WEBHOOK_ATTEMPTS": str(ATTEMPTS), "GOVSHARE_WEBHOOK_POLL_SECONDS": "0.1"}
-    schema = None
-    if request.param == "postgresql":
-        if not _postgres_answers():
-            pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'create schema "{schema}"'))
-        env["GOVSHARE_DATABASE_URL"] = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    service = start_service(tmp, env)
-    try:
-        wait_for(lambda: _answers(service), 60, "the API to answer")
+    with running_service(request.param, broker, tmp_path_factory.mktemp("webhooks"), env) as service:
         yield service
-    finally:
-        service.stop()
-        if schema:
-            with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-                conn.execute(text(f'drop schema "{schema}" cascade'))
 
 
 def _delete(service, path: str, tok: str) -> int:

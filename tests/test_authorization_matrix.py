@@ -9,6 +9,7 @@ subject lives and which party is the right actor; the columns say who else tries
   same       another department of the right actor's role, in the same jurisdiction (none for a
              data authority or the platform administrator: each jurisdiction has one)
   otherDA    the other jurisdiction's data authority, acting as one under its own profile
+  posing     the same, naming the subject's profile as the one it acts under
   user       on a subject a using department started (a request, an objection, an access): the
              requester where another party acts, another using department where the requester does
   also       the other role the type admits: the entry's data authority where the provider is right
@@ -25,10 +26,13 @@ subject lives and which party is the right actor; the columns say who else tries
   stranger   the right actor's event signed with a key the directory never held
   altered    the right actor's signed event, its acting person changed after signing
 
-Places: GD Guangdong (entry by gd-hrss, requester gd-amr, authority gd-authority; same role:
-gd-psb, gd-health; other authority hb-authority). HB Hebei, whose profile extends a change
-obligation (entry by hb-civil; hb-psb; authority hb-authority; other gd-authority). NB Ningbo
-Haishu, whose profile extends objection processing (entry by nb-market, reporter nb-civil,
+A cell is `ok` (accepted), the short name of the rule that refuses (VERDICTS), or `.` where
+no such actor exists for the type.
+
+Places (PLACES): GD Guangdong (entry by gd-hrss, requester gd-amr, authority gd-authority;
+same role: gd-psb, gd-health; other authority hb-authority). HB Hebei, whose profile extends a
+change obligation (entry by hb-civil; hb-psb; authority hb-authority; other gd-authority). NB
+Ningbo Haishu, whose profile extends objection processing (entry by nb-market, reporter nb-civil,
 authority nb-authority; nb-health; other gd-authority). DIR the directory (platform-admin).
 
 For each type: a setup brings its subject to where the right actor's event is accepted; every
@@ -56,42 +60,6 @@ from processors.grants import grant_id
 from tests.builders import LAW, PERIOD_END, attributes
 from tests.conftest import KEYS, PG_ADMIN_URL, _postgres_answers, start_service
 
-MATRIX = """
-event type                    place by        right  same   otherDA user   also   unknown held   blank  space  auditor aud-as unsigned key    revoked  stranger altered
-EntryRegistered               GD    provider  ok     ok     perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-EntryRevised                  GD    provider  ok     party  perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-EntryTakenDown                GD    provider  ok     party  perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ChangeObligationRaised        GD    provider  ok     party  entry   .      ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RevisionSubmitted             GD    provider  ok     party  perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RevisionApproved              GD    authority ok     .      entry   .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RevisionRejected              GD    authority ok     .      entry   .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ExtensionRequested            HB    provider  ok     party  perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ExtensionGranted              HB    authority ok     .      entry   .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ExtensionRefused              HB    authority ok     .      entry   .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionReported             NB    user      ok     ok     perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionExtensionRequested   NB    provider  ok     party  perm    perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionExtensionGranted     NB    authority ok     .      entry   perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionExtensionRefused     NB    authority ok     .      entry   perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionResolved             NB    provider  ok     party  perm    perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ResolutionAccepted            NB    user      ok     .      perm    party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ResolutionContested           NB    user      ok     .      perm    party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-UrgentLimitSet                NB    authority ok     .      entry   perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestSubmitted              GD    user      ok     ok     perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ProviderConsulted             GD    authority ok     .      entry   perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ProviderAnswered              GD    provider  ok     party  perm    perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestApproved               GD    authority ok     .      entry   perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestRejected               GD    authority ok     .      entry   perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestDisputed               GD    user      ok     .      perm    party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DisputeDecided                GD    authority ok     .      entry   perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-GrantRevoked                  GD    provider  ok     party  entry   perm   ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DataAccessed                  GD    user      ok     ok     perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-UsageCorrected                GD    user      ok     .      perm    party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentRegistered          DIR   admin     ok     .      perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentChanged             DIR   admin     ok     .      perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentKeyRegistered       DIR   admin     ok     .      perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentKeyRevoked          DIR   admin     ok     .      perm    .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-"""
-
 # What each cell of the matrix says: accepted, or refused by this rule ("." no such actor).
 VERDICTS = {
     "ok": "accepted",
@@ -100,6 +68,7 @@ VERDICTS = {
     "party": "actor-not-permitted",         # the role may, but not this department: the refusal
                                             # names the subject's party (its provider, requester...)
     "entry": "authority-of-the-entry",      # a data authority, but not of the subject's jurisdiction
+    "juris": "jurisdiction-mismatch",       # a department acting under another jurisdiction's profile
     "unknown": "department-unknown",
     "held": "role-not-held",
     "person": "actor-person-required",
@@ -110,11 +79,47 @@ VERDICTS = {
     "invalid": "signature-invalid",
 }
 
+MATRIX = """
+event type                    place by        right  same   otherDA posing user   also   unknown held   blank  space  auditor aud-as unsigned key    revoked  stranger altered
+EntryRegistered               GD    provider  ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+EntryRevised                  GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+EntryTakenDown                GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ChangeObligationRaised        GD    provider  ok     party  entry   juris  .      ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+RevisionSubmitted             GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+RevisionApproved              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+RevisionRejected              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ExtensionRequested            HB    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ExtensionGranted              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ExtensionRefused              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ObjectionReported             NB    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ObjectionExtensionRequested   NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ObjectionExtensionGranted     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ObjectionExtensionRefused     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ObjectionResolved             NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ResolutionAccepted            NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ResolutionContested           NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+UrgentLimitSet                NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+RequestSubmitted              GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ProviderConsulted             GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+ProviderAnswered              GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+RequestApproved               GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+RequestRejected               GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+RequestDisputed               GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+DisputeDecided                GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+GrantRevoked                  GD    provider  ok     party  entry   juris  perm   ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+DataAccessed                  GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+UsageCorrected                GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+DepartmentRegistered          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+DepartmentChanged             DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+DepartmentKeyRegistered       DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+"""
 
 # --- the parties of each place
 
 @dataclass(frozen=True)
 class Place:
+    policy: str  # the profile the place's subjects are judged under
     authority: str
     other_authority: str
     provider: str = ""
@@ -126,10 +131,11 @@ class Place:
 
 
 PLACES = {
-    "GD": Place("gd-authority", "hb-authority", "gd-hrss", "gd-psb", "gd-amr", "gd-health"),
-    "HB": Place("hb-authority", "gd-authority", "hb-civil", "hb-psb"),
-    "NB": Place("nb-authority", "gd-authority", "nb-market", "nb-health", "nb-civil", "nb-health"),
-    "DIR": Place("", "gd-authority", admin="platform-admin"),
+    "GD": Place("guangdong-2018", "gd-authority", "hb-authority", "gd-hrss", "gd-psb", "gd-amr", "gd-health"),
+    "HB": Place("hebei-2023", "hb-authority", "gd-authority", "hb-civil", "hb-psb"),
+    "NB": Place("ningbo-haishu-2021", "nb-authority", "gd-authority", "nb-market", "nb-health", "nb-civil",
+                "nb-health"),
+    "DIR": Place("common", "", "gd-authority", admin="platform-admin"),
 }
 ROLE = {"provider": "PROVIDER", "user": "USER", "authority": "DATA_AUTHORITY", "admin": "PLATFORM_ADMIN"}
 AUDITOR = "gd-security"
@@ -183,6 +189,7 @@ class Actor:
     department: str
     role: str
     person: str = PERSON
+    policy: str = ""  # the profile it says it acts under; by default its department's
 
 
 def actor_of(column: str, row: Row) -> Actor:
@@ -192,6 +199,7 @@ def actor_of(column: str, row: Row) -> Actor:
     return {
         "same": lambda: Actor(p.other_provider if by == "provider" else p.other_user, role),
         "otherDA": lambda: Actor(p.other_authority, "DATA_AUTHORITY"),
+        "posing": lambda: Actor(p.other_authority, "DATA_AUTHORITY", policy=p.policy),
         "user": lambda: Actor(p.other_user if by == "user" else p.user, "USER"),
         "also": lambda: Actor(p.authority, "DATA_AUTHORITY"),
         "unknown": lambda: Actor(p.unknown, role),
@@ -225,10 +233,10 @@ def _id(prefix: str) -> str:
 
 
 def line(event_type: str, aggregate_id: str, sequence: int, payload: dict, actor: Actor) -> dict:
-    """An event as a department's system writes it; no policy: it acts under its own."""
+    """An event as a department's system writes it; without a policy it acts under its own."""
     return {"id": str(uuid.uuid4()), "type": event_type, "aggregate_id": aggregate_id, "sequence": sequence,
             "actor": {"department": actor.department, "person": actor.person, "role": actor.role},
-            "payload": payload}
+            "payload": payload, **({"policy": actor.policy} if actor.policy else {})}
 
 
 def by(place: Place, party: str) -> Actor:
@@ -274,7 +282,7 @@ def department(i: Ids) -> dict:
         "name": "矩阵测试部门", "policy_id": "guangdong-2018", "roles": ["PROVIDER", "USER"]}, by(PLACES["DIR"], "admin"))
 
 
-def key_registered(i: Ids, department_id: str, sequence: int, key: DepartmentKey) -> dict:
+def key_registered(department_id: str, sequence: int, key: DepartmentKey) -> dict:
     return line("DepartmentKeyRegistered", department_id, sequence,
                 {"key_id": key.key_id, "public_key": public_text(key.public_raw)}, by(PLACES["DIR"], "admin"))
 
@@ -378,8 +386,8 @@ FLOWS: dict[str, Flow] = {
     "DepartmentChanged": Flow(lambda p, i: [[department(i)]], "department", 2, lambda p, i, a: {
         "name": "矩阵测试部门（更名）", "policy_id": "guangdong-2018", "roles": ["PROVIDER"], "reason": "职能调整"}),
     "DepartmentKeyRegistered": Flow(lambda p, i: [[department(i)]], "department", 2,
-                                    lambda p, i, a: key_registered(i, i.department, 2, i.key)["payload"]),
-    "DepartmentKeyRevoked": Flow(lambda p, i: [[department(i), key_registered(i, i.department, 2, i.key)]],
+                                    lambda p, i, a: key_registered(i.department, 2, i.key)["payload"]),
+    "DepartmentKeyRevoked": Flow(lambda p, i: [[department(i), key_registered(i.department, 2, i.key)]],
                                  "department", 3, lambda p, i, a: {"key_id": i.key.key_id, "reason": "密钥泄露"}),
 }
 # Cases on a subject of their own: an event that creates its subject, and the second party
@@ -401,7 +409,7 @@ def revoked_keys(rows: list[Row]) -> tuple[dict[str, DepartmentKey], list[dict]]
     events = []
     for name in keys:
         keys[name] = key = DepartmentKey.generate(name)
-        events += [key_registered(Ids(), name, FIRST_DIRECTORY_SEQUENCE + 1, key),
+        events += [key_registered(name, FIRST_DIRECTORY_SEQUENCE + 1, key),
                    line("DepartmentKeyRevoked", name, FIRST_DIRECTORY_SEQUENCE + 2,
                         {"key_id": key.key_id, "reason": "测试：注销"}, by(PLACES["DIR"], "admin"))]
     return keys, events
@@ -548,4 +556,6 @@ def test_the_figures(judged):
           f"{accepted} accepted, {sum(verdicts.values())} refused:")
     for rule, n in sorted(verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"  {n:>4} {rule}")
+    party = sum(1 for c in judged.cases if c.expected.names_party)
+    print(f"       (of actor-not-permitted, {party} refused as not the subject's own party)")
     assert accepted == sum(1 for c in judged.cases if c.expected.verdict == "accepted")

@@ -50,7 +50,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from events.registry import all_kinds
 from events.signing import DepartmentKey, Keystore, public_text
@@ -58,7 +57,7 @@ from events.submission import signed_line
 from infra.submit import submit_lines
 from processors.grants import grant_id
 from tests.builders import LAW, PERIOD_END, attributes
-from tests.conftest import KEYS, PG_ADMIN_URL, _postgres_answers, start_service
+from tests.conftest import KEYS, running_service
 
 # What each cell of the matrix says: accepted, or refused by this rule ("." no such actor).
 VERDICTS = {
@@ -502,24 +501,8 @@ def run_matrix(service, database: str) -> Judged:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def judged(request, broker, tmp_path_factory) -> Judged:
     """One service per database kind, the whole matrix submitted to it once."""
-    tmp = tmp_path_factory.mktemp("matrix")
-    env = {"GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
-    schema = None
-    if request.param == "postgresql":
-        if not _postgres_answers():
-            pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'create schema "{schema}"'))
-        env["GOVSHARE_DATABASE_URL"] = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    service = start_service(tmp, env)
-    try:
+    with running_service(request.param, broker, tmp_path_factory.mktemp("matrix"), {}) as service:
         yield run_matrix(service, request.param)
-    finally:
-        service.stop()
-        if schema:
-            with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-                conn.execute(text(f'drop schema "{schema}" cascade'))
 
 
 def _got(result: dict) -> str:

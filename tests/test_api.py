@@ -173,7 +173,8 @@ def test_an_event_acting_for_another_department_is_refused(api):
 
 VIEWS = [("catalog", []), ("rejections", []), ("deadlines", []), ("supervision", []),
          ("objections", []), ("requests", []), ("grants", []), ("problems", []), ("accesses", []),
-         ("dead-letters", []), ("deadlines", ["--party", "gd-hrss"]), ("rejections", ["--rule", "legal-basis-required"])]
+         ("dead-letters", []), ("deadlines", ["--party", "gd-hrss"]), ("rejections", ["--rule", "legal-basis-required"]),
+         ("scorecards", []), ("scorecards", ["--period", "quarter", "--since", "2026-Q1"])]
 
 
 @pytest.mark.parametrize("view,args", VIEWS, ids=[v + "".join(a) for v, a in VIEWS])

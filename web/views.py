@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from infra import output
 from projections import queries
+from projections import scorecards as scoring
 from web.callers import Caller, Refused, auditor, caller
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -139,18 +140,18 @@ def dead_letters(request: Request, limit: int = Limit, cursor: str | None = Curs
 
 @router.get("/scorecards", summary="department scorecards by period")
 def scorecards(request: Request, period: Literal["month", "quarter", "year"] = "month",
-               department: str | None = None, since: datetime | None = None,
+               department: str | None = None,
+               since: str | None = Query(None, description="the first period shown: 2026-11, 2026-Q4 or 2026"),
                limit: int = Limit, who: Caller = Depends(caller)):
     try:
-        from projections.scorecards import scorecards as compute
-    except ImportError:
-        raise Refused(501, "not-built", "scorecards are not part of this release yet") from None
+        scoring.check_period(period, since)
+    except ValueError as exc:
+        raise Refused(400, "bad-period", str(exc)) from None
     if who.parties is not None and department not in who.parties:
         department = department or (who.department if len(who.parties) == 1 else None)
         if department is not None and department not in who.parties:
             raise Refused(403, "not-a-party", f"{who.department} does not see {department}'s scorecard")
-    rows = compute(_engine(request), period=period, department=department,
-                   since=since.astimezone(timezone.utc) if since and since.tzinfo else since, limit=limit)
+    rows = scoring.scorecards(_engine(request), period=period, department=department, since=since, limit=limit)
     if who.parties is not None:
         rows = [r for r in rows if r.get("department") in who.parties]
     return {"items": output.jsonable(rows), "next_cursor": None}

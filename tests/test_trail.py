@@ -274,7 +274,9 @@ def test_a_request_s_trail_says_who_what_when_why_and_the_state_after(scenario):
     assert [s["position"] for s in steps] == sorted(s["position"] for s in steps)
     assert [s["state_after"]["status"] for s in steps[:4]] == ["pending", "pending", "pending", "granted"]
     submitted, rejected = steps[0], steps[-1]
-    assert submitted["who"] == {"department": "gd-amr", "person": "li.ming", "role": "USER"}
+    assert submitted["who"] | {"signing_key": None} == {"department": "gd-amr", "person": "li.ming", "role": "USER",
+                                                      "signing_key": None}
+    assert submitted["who"]["signing_key"], "the department key it came signed with"
     assert submitted["when"]["recorded_at"] and submitted["why"]["correlation_id"]
     assert rejected["kind"] == "REJECTED" and rejected["why"]["rule"] and rejected["why"]["article"]
     by_authority = json.loads(cli(scenario.service, "trail", "--department", "gd-authority",
@@ -290,7 +292,8 @@ def test_a_department_s_refused_attempts_are_listed_by_department_and_by_person(
     svc = scenario.service
     by_amr = json.loads(cli(svc, "trail", "--department", "gd-amr", "--no-state", "--json").stdout)
     [refused] = [s for s in by_amr if s["kind"] == "REJECTED"]
-    assert refused["who"] == {"department": "govshare", "person": "validator", "role": "SYSTEM"}, \
+    assert refused["who"] == {"department": "govshare", "person": "validator", "role": "SYSTEM",
+                              "signing_key": None}, \
         "the refusal's own actor stays the validator"
     assert refused["why"]["attempted_by"] == {"department": "gd-amr", "person": "li.ming", "role": "USER"}
     assert refused["why"]["rule"] == "actor-not-permitted" and refused["why"]["article"]

@@ -57,8 +57,8 @@ class _Page(APIRoute):
 
 
 def viewer() -> None:
-    """Who may look: supervisors (data authorities). For now anyone who reaches the server;
-    the API replaces this dependency (app.dependency_overrides[viewer]) with its token check."""
+    """Who may look: supervisors. The app serving the router replaces this dependency
+    (app.dependency_overrides[viewer]): web/dashboard_access.py signs supervisors in by token."""
     return None
 
 

@@ -117,11 +117,18 @@ def measure(url: str, home: Path, n: int) -> dict:
     process, port, token = start_api(url, home)
     out = {"event_log_rows": rows, "entry": entry, "aggregate": aggregate_id, "requests_each": n, "views": {}}
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        client = {"conn": http.client.HTTPConnection("127.0.0.1", port, timeout=60)}
 
         def get(path: str):
-            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-            answer = conn.getresponse()
+            try:
+                client["conn"].request("GET", path, headers={"Authorization": f"Bearer {token}"})
+                answer = client["conn"].getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # uvicorn closes a keep-alive connection idle for 5 s (while the in-process side
+                # was timed): open a new one, as any HTTP client does.
+                client["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                client["conn"].request("GET", path, headers={"Authorization": f"Bearer {token}"})
+                answer = client["conn"].getresponse()
             body = answer.read()
             if answer.status != 200:
                 raise SystemExit(f"bench.api: GET {path}: {answer.status} {body[:300]!r}")

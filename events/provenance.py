@@ -80,8 +80,8 @@ def key_id(stage: str, public_key: bytes) -> str:
     return f"{stage}+{hashlib.sha256(public_key).digest()[:4].hex()}"
 
 
-@lru_cache(maxsize=64)
-def _verifier(public: bytes) -> Ed25519PublicKey:
+@lru_cache(maxsize=1024)
+def verifier(public: bytes) -> Ed25519PublicKey:
     """A loaded public key, once per key rather than once per record checked."""
     return Ed25519PublicKey.from_public_bytes(public)
 
@@ -142,7 +142,7 @@ class StageRing:
         if public is None:
             return f"signed with key {kid[:80]!r}, which is none of this deployment's stage keys"
         try:
-            _verifier(public).verify(signature, _signed_bytes(kid, headers, value))
+            verifier(public).verify(signature, _signed_bytes(kid, headers, value))
         except (InvalidSignature, ValueError):
             return f"the signature of key {kid} does not verify: altered, or not made by that stage"
         return None

@@ -27,20 +27,21 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
-    PublicFormat,
     load_pem_private_key,
 )
 
 from events.codec import iso_utc
 from events.envelope import Envelope
+from events.provenance import raw_public, verifier
 from events.registry import ce_type, kind_of
 
 DOMAIN = "govshare.submission.v1"  # fixed forever: what a signature over the base means
@@ -83,10 +84,20 @@ def verifies(envelope: Envelope, value: bytes, public_raw: bytes) -> bool:
     if envelope.signature is None:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(envelope.signature, signing_base(envelope, value))
+        # A department's key loaded once (provenance.verifier), not once per submission checked.
+        verifier(public_raw).verify(envelope.signature, signing_base(envelope, value))
         return True
     except (InvalidSignature, ValueError):
         return False
+
+
+def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    """A private key as PEM at `path`, which must not exist (FileExistsError), readable by its
+    owner only: the one way govshare writes a private key (trail, stage and department keys)."""
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
 
 
 @dataclass(frozen=True)
@@ -95,11 +106,11 @@ class DepartmentKey:
     department: str
     private: Ed25519PrivateKey
 
-    @property
+    @cached_property
     def public_raw(self) -> bytes:
-        return self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return raw_public(self.private)
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         return key_id(self.public_raw)
 
@@ -116,10 +127,7 @@ class DepartmentKey:
         """The private key at `path` (PEM, owner-only), which must not exist, and its public key
         beside it as `<stem>.pub` (base64 raw), the line to register."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        pem = self.private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
+        write_private_key(path, self.private)
         path.with_suffix(".pub").write_text(public_text(self.public_raw) + "\n")
 
     @classmethod

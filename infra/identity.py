@@ -64,8 +64,17 @@ def _as_admin(settings: Settings, event_type: str, department: str, payload: dic
     keys = Keystore(single=DepartmentKey.read(admin))
     kafka, topics = settings.kafka(bootstrap(settings)), Topics(settings.topic_prefix)
     deadline = time.monotonic() + SEQUENCE_WAIT_SECONDS
+    projections = make_engine(settings.projection_url, read_only=True)
+    try:
+        return _submit_after_last(projections, keys, kafka, topics, event_type, department, payload, deadline)
+    finally:
+        projections.dispose()
+
+
+def _submit_after_last(projections, keys, kafka, topics, event_type: str, department: str, payload: dict,
+                       deadline: float) -> dict[str, Any]:
     while True:
-        sequence = _last_sequence(settings, department)
+        sequence = _last_sequence(projections, department)
         if sequence is None:
             if time.monotonic() < deadline:  # the first directory may not be projected yet
                 time.sleep(0.5)
@@ -81,14 +90,10 @@ def _as_admin(settings: Settings, event_type: str, department: str, payload: dic
         time.sleep(0.5)  # the projections are behind the validator: read the sequence again
 
 
-def _last_sequence(settings: Settings, department: str) -> int | None:
-    engine = make_engine(settings.projection_url, read_only=True)
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table(event_log.name):
-                return None
-            return conn.execute(select(func.max(event_log.c.sequence)).where(
-                event_log.c.aggregate_type == directory.AGGREGATE,
-                event_log.c.aggregate_id == department)).scalar_one()
-    finally:
-        engine.dispose()
+def _last_sequence(projections, department: str) -> int | None:
+    with projections.connect() as conn:
+        if not inspect(conn).has_table(event_log.name):
+            return None
+        return conn.execute(select(func.max(event_log.c.sequence)).where(
+            event_log.c.aggregate_type == directory.AGGREGATE,
+            event_log.c.aggregate_id == department)).scalar_one()

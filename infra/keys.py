@@ -27,14 +27,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
     load_pem_private_key,
 )
 
 from events import note
-from events.signing import DepartmentKey
+from events.signing import DepartmentKey, write_private_key
 from events import provenance
 from events import trail as tr
 from processors.notary import Signer
@@ -51,10 +48,7 @@ def load_or_create(path: Path) -> Signer:
 
 def _write_new_key(path: Path) -> None:
     """A fresh key at `path`, which must not exist, readable by its owner only."""
-    pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    write_private_key(path, Ed25519PrivateKey.generate())
 
 
 def load(path: Path) -> Signer:

@@ -10,7 +10,6 @@ when the event was received; the first directory stands from the beginning of ti
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -69,10 +68,8 @@ class Directory:
         versions = self.versions.get(department_id)
         if not versions:
             return None
-        if at is None:
-            return versions[-1][1]
-        i = bisect_right([since for since, _ in versions], at)
-        return versions[i - 1][1] if i else None
+        # Newest first: nearly every department has one version, and a lookup runs per event.
+        return next((d for since, d in reversed(versions) if at is None or since <= at), None)
 
     def __bool__(self) -> bool:
         return bool(self.versions)

@@ -255,6 +255,8 @@ def test_the_dashboard_asks_a_token_and_refuses_one_that_is_no_supervisors(world
     try:
         page.goto(f"{world['url']}/scorecards")
         assert page.locator("input[name=token]").count() == 1, "no page without signing in"
+        # The sign-in page is styled like the rest: its stylesheet needs no token.
+        assert page.locator("header").evaluate("e => getComputedStyle(e).display") == "flex"
         page.fill("input[name=token]", _token(world["service"], "hb-civil", "read"))
         page.click("button[type=submit]")
         assert "is no data authority" in page.locator("main").inner_text()

@@ -62,8 +62,10 @@ def viewer() -> None:
     return None
 
 
-router = APIRouter(prefix="/dashboard", route_class=_Page, dependencies=[Depends(viewer)],
-                   default_response_class=HTMLResponse, include_in_schema=False)
+pages = APIRouter(prefix="/dashboard", route_class=_Page, dependencies=[Depends(viewer)],
+                  default_response_class=HTMLResponse, include_in_schema=False)
+# The stylesheet serves the sign-in page too: outside the pages' `viewer`.
+assets = APIRouter(prefix="/dashboard", route_class=_Page, include_in_schema=False)
 
 
 def _settings(request: Request) -> Settings:
@@ -101,7 +103,7 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
     return templates.TemplateResponse(request, template, context, status_code=status)
 
 
-@router.get("/")
+@pages.get("/")
 def overview(request: Request):
     engine = _engine(request)
     parked = []
@@ -116,7 +118,7 @@ def overview(request: Request):
         "trail": queries.trail_status(engine), "counts": queries.counts(engine)})
 
 
-@router.get("/scorecards")
+@pages.get("/scorecards")
 def scorecards(request: Request, period: str = "month"):
     if scoring is None:
         return _render(request, "scorecards.html", {"available": False})
@@ -135,7 +137,7 @@ def scorecards(request: Request, period: str = "month"):
         "chart": charts.bars([(name(r["department"]), r["score"]) for r in rows])})
 
 
-@router.get("/scorecards/{department}")
+@pages.get("/scorecards/{department}")
 def scorecard(request: Request, department: str, period: str = "month"):
     if scoring is None:
         return _render(request, "scorecards.html", {"available": False})
@@ -157,7 +159,7 @@ def _points(history: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
     return [(str(r["period"]), r["score"]) for r in history]
 
 
-@router.get("/requests")
+@pages.get("/requests")
 def requests(request: Request, status: str | None = None):
     engine = _engine(request)
     return _render(request, "requests.html", {
@@ -165,7 +167,7 @@ def requests(request: Request, status: str | None = None):
         "rows": queries.request_list(engine, status=status)})
 
 
-@router.get("/objections")
+@pages.get("/objections")
 def objections(request: Request, status: str | None = None):
     engine = _engine(request)
     return _render(request, "objections.html", {
@@ -173,7 +175,7 @@ def objections(request: Request, status: str | None = None):
         "rows": queries.objection_list(engine, status=status)})
 
 
-@router.get("/story/{subject_id}")
+@pages.get("/story/{subject_id}")
 def story(request: Request, subject_id: str):
     """One subject's whole story: every step of its trail (refusals included) with who did
     what when and why, and the limits that ran on it."""
@@ -200,13 +202,13 @@ def _causes_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
-@router.get("/catalog")
+@pages.get("/catalog")
 def catalog(request: Request, q: str | None = None):
     return _render(request, "catalog.html", {
         "q": q or "", "rows": queries.catalog(_engine(request), search=(q or "").strip() or None)})
 
 
-@router.get("/catalog/{entry_id}")
+@pages.get("/catalog/{entry_id}")
 def entry(request: Request, entry_id: str):
     found = queries.entry(_engine(request), entry_id)
     if found is None:
@@ -214,7 +216,7 @@ def entry(request: Request, entry_id: str):
     return _render(request, "entry.html", {"entry": found})
 
 
-@router.get("/static/{name}")
+@assets.get("/static/{name}")
 def static(name: str):
     """The stylesheet (a route, not a mount, so it travels with the router into any app)."""
     known = {p.name: p for p in STATIC.iterdir() if p.is_file()}
@@ -226,8 +228,11 @@ def static(name: str):
 # The pages' route names are the dashboard's own: in an app beside the API (whose views are
 # named `requests`, `catalog`, ...), a template's url_for('requests') must still find this page.
 NAME_PREFIX = "dashboard-"
-for _route in router.routes:
+for _route in (*pages.routes, *assets.routes):
     _route.name = NAME_PREFIX + _route.name
+router = APIRouter()  # what an app includes: the pages, behind `viewer`, and their assets
+router.include_router(pages)
+router.include_router(assets)
 
 
 @pass_context

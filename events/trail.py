@@ -31,6 +31,7 @@ from events.codec import (
     DeadLetter,
     Event,
     decode_envelope,
+    decode_dead_letter,
     decode_message,
     decode_record,
     encode_dead_letter,
@@ -301,22 +302,62 @@ def check_proof(proof: dict[str, Any], keys: Keys | bytes) -> list[str]:
     audit path to the root; the signed note names that root and tree size; the signature is
     a pinned key's over the note.
     """
-    problems = []
     record = base64.b64decode(proof["record"])
+    problems = _label_problems(proof, record)
     leaf = merkle.leaf_hash(record)
     if leaf.hex() != proof["leaf_hash"]:
-        problems.append("the record's bytes do not hash to the proof's leaf")
+        problems.append("leaf_hash: the record's bytes do not hash to it")
     try:
         cp = checkpoint_of_json(proof["checkpoint"])
     except ValueError:
-        return problems + ["the checkpoint note is malformed"]
+        return problems + ["checkpoint: the note is malformed"]
     path = [bytes.fromhex(h) for h in proof["audit_path"]]
     if cp.tree_size != proof["tree_size"]:
-        problems.append("the proof's tree size is not the signed one")
+        problems.append(f"tree_size: the proof says {proof['tree_size']}, the signed checkpoint {cp.tree_size}")
     if not merkle.verify_inclusion(leaf, proof["leaf_index"], cp.tree_size, path, cp.root_hash):
-        problems.append("the audit path does not lead from the record to the signed root")
+        problems.append(f"leaf_index {proof['leaf_index']}: the audit path does not lead from the record at "
+                        f"that leaf to the signed root of {cp.tree_size} records (a wrong leaf_index, "
+                        f"audit_path, record or checkpoint)")
     signed = Keys.of(keys).problem(cp.body, cp.signatures)
-    return problems + ([signed] if signed else []) + _signer_problems(proof, record)
+    return problems + ([f"checkpoint: {signed}"] if signed else []) + _signer_problems(proof, record)
+
+
+def record_identity(record: bytes) -> tuple[LeafKind, str] | None:
+    """What a sealed record is and its id, read from its own bytes as `trail_record` wrote them
+    (an event's envelope record, or a dead letter); None for bytes that are neither. A proof's
+    labels are only claims: this is what it proves."""
+    try:
+        envelope, _ = decode_record(record)
+    except _UNREADABLE:
+        pass
+    else:
+        kind = LeafKind.REJECTED if envelope.event_type == REJECTED_TYPE else LeafKind.ACCEPTED
+        return kind, str(envelope.event_id)
+    try:
+        return LeafKind.DEAD_LETTERED, decode_dead_letter(record).id
+    except _UNREADABLE:
+        return None
+
+
+# What untrusted bytes can make the Avro reader raise: each means "not this kind of record".
+_UNREADABLE = (EventError, EOFError, ValueError, IndexError, KeyError, TypeError, StopIteration,
+               OverflowError, MemoryError, UnicodeDecodeError)
+
+
+def _label_problems(proof: dict[str, Any], record: bytes) -> list[str]:
+    """The proof's record_id and kind must be what the record's bytes say, so that a proof of
+    one record cannot be relabelled as the proof of another."""
+    found = record_identity(record)
+    if found is None:
+        return ["record: the bytes are neither an event record nor a dead letter"]
+    kind, record_id = found
+    problems = []
+    if proof.get("record_id") != record_id:
+        problems.append(f"record_id: the proof names {str(proof.get('record_id'))[:100]!r}, the record "
+                        f"it proves is {record_id}")
+    if proof.get("kind") != kind.value:
+        problems.append(f"kind: the proof says {str(proof.get('kind'))[:40]!r}, the record is {kind.value}")
+    return problems
 
 
 def _signer_problems(proof: dict[str, Any], record: bytes) -> list[str]:

@@ -3,6 +3,7 @@ prove-consistency, trail-key, demo, topics."""
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
@@ -950,7 +951,7 @@ def _prove(args, settings: Settings) -> int:
 
 
 def _verify_proof(args, settings: Settings) -> int:
-    from events.trail import check_proof
+    from events.trail import check_proof, record_identity
     proof = _json_object(args.file)
     try:
         problems = check_proof(proof, _keys(args, settings))
@@ -961,8 +962,10 @@ def _verify_proof(args, settings: Settings) -> int:
         return 1
     signer = proof.get("signer")
     signed = f"; signed by {signer['department']} with key {signer['key_id']}" if signer else ""
-    print(output.printable(f"VALID: {proof['record_id']} is leaf {proof['leaf_index']} of the signed tree of "
-                           f"{proof['tree_size']}{signed}"))
+    # What the proof names was checked against the record's bytes: these are the record's own.
+    kind, record_id = record_identity(base64.b64decode(proof["record"]))
+    print(output.printable(f"VALID: {record_id} ({kind.value}) is leaf {proof['leaf_index']} of the signed "
+                           f"tree of {proof['tree_size']}{signed}"))
     return 0
 
 

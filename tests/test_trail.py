@@ -74,8 +74,8 @@ class Scenario:
     public_key: bytes
 
 
-def cli(service: Service, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "infra.cli", *args], env=service.env,
+def cli(service: Service, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "infra.cli", *args], env=service.env, input=stdin,
                           capture_output=True, text=True, timeout=120)
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
@@ -253,6 +253,41 @@ def test_an_inclusion_proof_verifies_offline_and_a_forged_one_does_not(scenario,
     other_key = keys.public_key_text(keys.load_or_create(tmp_path / "other.pem"))
     done = cli(svc, "verify-proof", str(proof_file), "--public-key", other_key, check=False)
     assert done.returncode == 1 and "not the pinned key" in done.stdout
+
+
+def test_a_relabelled_proof_is_invalid_and_names_the_field(scenario, tmp_path):
+    """A proof binds what it names to the bytes it proves: relabelling it as the proof of
+    another record, kind, position or tree, or under another tree's checkpoint, is refused."""
+    svc = scenario.service
+    steps_ = json.loads(cli(svc, "trail", "--aggregate", scenario.first, "--json", "--no-state").stdout)
+    accepted = [s for s in steps_ if s["kind"] == "ACCEPTED"]
+    proven, other = accepted[-1], accepted[0]
+    proof = json.loads(cli(svc, "prove", proven["event_id"]).stdout)
+    other_proof = json.loads(cli(svc, "prove", other["event_id"]).stdout)
+    assert check_proof(proof, scenario.public_key) == []
+    valid = cli(svc, "verify-proof", "-", check=False, stdin=json.dumps(proof))
+    assert valid.stdout.startswith(f"VALID: {proven['event_id']} (ACCEPTED) is leaf {proof['leaf_index']}")
+
+    # A checkpoint of another tree: a later, larger one, signed by the same key.
+    assert submit_lines(lines(registered(new_id())), svc.kafka, svc.topics, 60)[0]["status"] == "accepted"
+    later_proof = wait_for(lambda: (p := json.loads(cli(svc, "prove", proven["event_id"]).stdout))
+                           ["tree_size"] > proof["tree_size"] and p, 60, "a later checkpoint")
+    relabelled = {
+        "record_id": proof | {"record_id": other["event_id"]},
+        "kind": proof | {"kind": "REJECTED"},
+        "leaf_index": proof | {"leaf_index": other_proof["leaf_index"]},
+        "tree_size": proof | {"tree_size": proof["tree_size"] + 1},
+        "checkpoint": proof | {"checkpoint": later_proof["checkpoint"]},
+    }
+    for field, lie in relabelled.items():
+        done = cli(svc, "verify-proof", "-", check=False, stdin=json.dumps(lie))
+        assert done.returncode == 1 and done.stdout.startswith("INVALID"), (field, done.stdout)
+        assert f"{field}" in done.stdout.split("INVALID: ", 1)[1], (field, done.stdout)
+        assert check_proof(lie, scenario.public_key), field
+    # Both labels at once, as a forger would change them: still the record's own id is named.
+    both = proof | {"record_id": other["event_id"], "leaf_index": other_proof["leaf_index"]}
+    done = cli(svc, "verify-proof", "-", check=False, stdin=json.dumps(both))
+    assert done.returncode == 1 and proven["event_id"] in done.stdout
 
 
 def test_a_replay_as_of_a_time_between_two_approvals_shows_the_first_only(scenario, tmp_path):

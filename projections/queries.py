@@ -80,9 +80,11 @@ def _provided_by(parties, entry_column):
 
 def catalog(engine: Engine, *, provider: str | None = None, status: str | None = None,
             share_type: str | None = None, policy: str | None = None,
-            search: str | None = None, limit: int | None = None, after: str | None = None) -> list[dict[str, Any]]:
-    """Entries by id; `search`: a part of the title, the entry id or the provider."""
-    q = _page(select(catalog_entries), "catalog", after, None)
+            search: str | None = None, limit: int | None = None, after: str | None = None,
+            providers=None) -> list[dict[str, Any]]:
+    """Entries by id; `search`: a part of the title, the entry id or the provider; `providers`:
+    only the entries of these departments (None: every entry)."""
+    q = _party(_page(select(catalog_entries), "catalog", after, None), providers, catalog_entries.c.provider)
     for column, value in ((catalog_entries.c.provider, provider), (catalog_entries.c.status, status),
                           (catalog_entries.c.share_type, share_type),
                           (catalog_entries.c.policy_id, policy)):
@@ -94,7 +96,9 @@ def catalog(engine: Engine, *, provider: str | None = None, status: str | None =
     return [_decoded(r) for r in _rows(engine, q.limit(limit))]
 
 
-def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
+def entry(engine: Engine, entry_id: str, *, parties=None) -> dict[str, Any] | None:
+    """One entry with its versions, revisions, obligations, data versions and the accesses to
+    it; for `parties` that do not provide it, only their own accesses (None: all)."""
     found = _rows(engine, select(catalog_entries).where(catalog_entries.c.entry_id == entry_id))
     if not found:
         return None
@@ -108,6 +112,9 @@ def entry(engine: Engine, entry_id: str) -> dict[str, Any] | None:
     result["data_versions"] = _rows(engine, select(data_versions).where(
         data_versions.c.entry_id == entry_id).order_by(data_versions.c.recorded_at))
     result["accesses"] = versions_seen(engine, entry_id, result["data_versions"])
+    if parties is not None and result["provider"] not in parties:
+        # Another department's accesses to data it does not provide are not the caller's to see.
+        result["accesses"] = [a for a in result["accesses"] if a["department"] in parties]
     return result
 
 
@@ -133,15 +140,21 @@ def dead(engine: Engine, *, limit: int | None = None, after: str | None = None) 
                                "dead-letters", after, limit))
 
 
-def counts(engine: Engine) -> dict[str, int]:
-    """What became of the events integrators published: accepted, rejected, dead-lettered."""
+def counts(engine: Engine, *, parties=None) -> dict[str, int]:
+    """What became of the events integrators published: accepted, rejected, dead-lettered;
+    for `parties`, what those departments published and tried (dead letters name nobody, so
+    they count only for every department: None)."""
+    # Not the first directory, which govshare registered itself (actor SYSTEM).
+    accepted = _party(select(func.count()).select_from(event_log).where(
+        event_log.c.aggregate_type.in_(AGGREGATE_TYPES), event_log.c.actor_role != "SYSTEM"),
+        parties, event_log.c.actor_department)
+    rejected = _party(select(func.count()).select_from(rejections), parties,
+                      rejections.c.attempted_by_department)
     with engine.connect() as conn:
-        # Not the first directory, which govshare registered itself (actor SYSTEM).
-        accepted = conn.execute(select(func.count()).select_from(event_log).where(
-            event_log.c.aggregate_type.in_(AGGREGATE_TYPES), event_log.c.actor_role != "SYSTEM")).scalar_one()
-        return {"accepted": accepted,
-                "rejected": conn.execute(select(func.count()).select_from(rejections)).scalar_one(),
-                "dead_lettered": conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()}
+        return {"accepted": conn.execute(accepted).scalar_one(),
+                "rejected": conn.execute(rejected).scalar_one(),
+                "dead_lettered": (conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()
+                                  if parties is None else 0)}
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
@@ -246,11 +259,15 @@ def request_list(engine: Engine, *, status: str | None = None, requester: str | 
     return rows
 
 
-def request_counts(engine: Engine) -> dict[str, int]:
-    """How many requests are in each state."""
+def request_counts(engine: Engine, *, parties=None) -> dict[str, int]:
+    """How many requests are in each state (of those `parties` see, as request_list)."""
+    q = select(share_requests.c.status, func.count()).group_by(share_requests.c.status) \
+        .order_by(share_requests.c.status)
+    if parties is not None:
+        q = q.where(or_(_among(parties, share_requests.c.requester),
+                        _provided_by(parties, share_requests.c.entry_id)))
     with engine.connect() as conn:
-        return dict(conn.execute(select(share_requests.c.status, func.count())
-                                 .group_by(share_requests.c.status).order_by(share_requests.c.status)).all())
+        return dict(conn.execute(q).all())
 
 
 def trail_status(engine: Engine) -> dict[str, Any]:

@@ -104,9 +104,11 @@ def check_period(period: str, since: str | None = None) -> None:
 
 
 def scorecards(engine: Engine, *, period: str = "month", department: str | None = None,
-               since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+               since: str | None = None, limit: int | None = None,
+               parties: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """One row per department and period with anything to count, ordered by department and
-    period; `since`: the first period label shown (2026-11, 2026-Q4, 2026)."""
+    period; `since`: the first period label shown (2026-11, 2026-Q4, 2026); `parties`: only
+    these departments' (None: every department's)."""
     check_period(period, since)
     label = facts.c[period]
     q = (select(facts.c.department, label.label("period"), facts.c.fact, facts.c.kind,
@@ -114,6 +116,8 @@ def scorecards(engine: Engine, *, period: str = "month", department: str | None 
          .group_by(facts.c.department, label, facts.c.fact, facts.c.kind))
     if department:
         q = q.where(facts.c.department == department)
+    if parties is not None:
+        q = q.where(facts.c.department.in_(sorted(parties)))
     if since:
         q = q.where(label >= since)
     tallies: dict[tuple[str, str], list] = {}

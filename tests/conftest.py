@@ -56,6 +56,19 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str =
 
 
 @pytest.fixture(scope="session")
+def browser():
+    """Headless chromium for the whole session (tests/browser.py)."""
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+    if not CHROMIUM.exists():
+        pytest.skip(f"no chromium at {CHROMIUM}: `make install` puts it there where apt-get can run as root")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="session")
 def broker():
     started = EmbeddedBroker.start()
     yield started

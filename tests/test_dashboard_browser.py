@@ -4,11 +4,8 @@ opens the pages, served by `govshare up` beside the API, after signing in with a
 token. Screenshots land in tests/artifacts/screenshots/."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -16,30 +13,14 @@ from infra.submit import submit_lines
 from processors.working_days import local_day
 from projections import queries
 from tests.builders import attributes, event, lines, new_id, registered
+from tests.browser import shot, sign_in, token
 from tests.conftest import start_service, wait_for
 from web.dashboard.display import local_time
-
-CHROMIUM = Path("/usr/bin/chromium")
-# The flags Debian's chromium needs to run headless as root in a container, offline.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
 
 HB = dict(department="hb-civil", policy="hebei-2023")
 AUTH = dict(department="hb-authority", role="DATA_AUTHORITY", policy="hebei-2023")
 USER = dict(department="hb-psb", role="USER", policy="hebei-2023")
 TITLE = "河北省养老机构名录"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"no chromium at {CHROMIUM}: `make install` puts it there where apt-get can run as root")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +41,7 @@ def world(broker, browser, tmp_path_factory):
         url = service.api_url + "/dashboard"  # served by `govshare up`, beside the API
         service.api_answers()
         page = browser.new_page(locale="zh-CN", timezone_id="UTC", viewport={"width": 1400, "height": 900})
-        _sign_in(page, url, _token(service, "hb-authority", "read"))
+        sign_in(page, url, token(service, "hb-authority", "read"))
         world = {"service": service, "clock": clock, "page": page, "url": url, **ids}
         world["before"] = {name: _text(page, f"{url}/{name}") for name in ("", "scorecards")}
         world["before"]["score"] = _score(page)
@@ -99,22 +80,6 @@ def _scenario(service) -> dict[str, str]:
     return {"late": late, "revised": revised, "request": req, "objection": objection}
 
 
-def _token(service, department: str, scope: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "infra.cli", "api-token", "issue", "--department", department,
-                           "--scope", scope], env=service.env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def _sign_in(page, url: str, token: str) -> None:
-    """As a supervisor does: the dashboard asks for a token, once."""
-    page.goto(f"{url}/")
-    assert page.locator("form input[name=token]").count() == 1, "the sign-in form"
-    page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/")
-
-
 def _breach(world) -> None:
     """When the clock passes the obligation's limit, the deadline engine records the breach."""
     engine = world["service"].engine()
@@ -140,28 +105,23 @@ def _event_type(step_text: str) -> str:
     return step_text.split("\t")[3].split()[0]
 
 
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def test_the_overview_lists_the_breach_and_the_rectification_order(world):
     assert "No deadline has been breached." in world["before"][""]
     page = world["page"]
     page.goto(f"{world['url']}/")
-    _shot(page, "overview-after-breach")
+    shot(page, "overview-after-breach")
     overdue = page.locator("#overdue").inner_text()
     assert world["late"] in overdue and "catalog-update" in overdue and "breached" in overdue
     assert "河北省民政厅" in overdue, "the party by its name from the department directory"
     assert local_time(world["due"]) in overdue and local_time(world["due"]).endswith(" CST"), \
         "the limit on Beijing time, zone shown"
     assert "rectification-ordered" in page.locator("#actions").inner_text()
-    assert "No message is parked." in page.locator("#parked").inner_text()
+    assert page.locator("#parked").count() == 0, "parked messages are the operators' (auditors'), not a supervisor's"
     assert "Newest signed checkpoint" in page.locator("#trail").inner_text()
 
     page.locator("#overdue").get_by_role("link", name=world["late"]).click()
     page.wait_for_url(f"**/story/{world['late']}")
-    _shot(page, "breached-entry-story")
+    shot(page, "breached-entry-story")
     story = [row.inner_text() for row in page.locator("#steps tr.step").all()]
     # The entry's events, the limit its obligation set going, the breach, and the rectification
     # order with its own limit (trail order across topics is the notary's, so compared unordered).
@@ -178,11 +138,11 @@ def test_a_request_drills_down_to_its_story(world):
     page.locator(".states a", has_text="granted").click()
     page.wait_for_url("**/requests?status=granted")
     assert world["request"] in page.locator("#request-list").inner_text()
-    _shot(page, "requests")
+    shot(page, "requests")
 
     page.get_by_role("link", name=world["request"]).click()
     page.wait_for_url(f"**/story/{world['request']}")
-    _shot(page, "request-story")
+    shot(page, "request-story")
     story = [row.inner_text() for row in page.locator("#steps tr.step").all()]
     assert [_event_type(s) for s in story] == ["RequestSubmitted", "GrantOpened"]
     assert "河北省公安厅" in story[0] and "li.ming (USER)" in story[0] and "CST" in story[0]
@@ -196,14 +156,14 @@ def test_the_catalog_finds_a_chinese_title_and_shows_its_versions(world):
     page.get_by_role("button", name="Search 搜索").click()
     entries = page.locator("#entries")
     assert world["revised"] in entries.inner_text() and world["late"] not in entries.inner_text()
-    _shot(page, "catalog-search")
+    shot(page, "catalog-search")
 
     page.get_by_role("link", name=world["revised"]).click()
     versions = page.locator("#versions tr.version")
     assert versions.count() == 2
     assert "河北省社会组织登记信息（第二版）" in versions.nth(0).inner_text()
     assert "v1" in versions.nth(1).inner_text() and "registered" in versions.nth(1).inner_text()
-    _shot(page, "catalog-entry-versions")
+    shot(page, "catalog-entry-versions")
 
 
 def test_an_unknown_subject_gets_a_one_line_page_not_a_traceback(world):
@@ -220,7 +180,7 @@ def test_objections_by_state_drill_down_to_the_report(world):
     page.wait_for_url("**/objections?status=open")
     listed = page.locator("#objection-list").inner_text()
     assert world["objection"] in listed and "河北省公安厅" in listed and "ERROR" in listed
-    _shot(page, "objections")
+    shot(page, "objections")
 
     page.get_by_role("link", name=world["objection"]).click()
     story = [row.inner_text() for row in page.locator("#steps tr.step").all()]
@@ -228,14 +188,14 @@ def test_objections_by_state_drill_down_to_the_report(world):
     reported = page.locator("#steps tr.step").first
     reported.get_by_text("details").click()
     assert "石家庄市长安区" in reported.locator("pre").inner_text(), "the payload readable, Chinese as written"
-    _shot(page, "objection-story")
+    shot(page, "objection-story")
 
 
 def test_the_scorecard_shows_the_department_and_its_score_falls_after_the_breach(world):
     assert world["before"]["score"] == "100", "one change obligation due so far, met in time"
     page = world["page"]
     page.goto(f"{world['url']}/scorecards")
-    _shot(page, "scorecards-after-breach")
+    shot(page, "scorecards-after-breach")
     row = page.locator('tr.scorecard[data-department="hb-civil"]')
     assert "河北省民政厅" in row.inner_text()
     assert float(_score(page)) < 100 and int(row.locator("td.breaches").inner_text()) >= 1, \
@@ -247,7 +207,7 @@ def test_the_scorecard_shows_the_department_and_its_score_falls_after_the_breach
     history = page.locator("#history tr").all()[1:]
     assert sum(int(r.locator("td").nth(5).inner_text()) for r in history) == 1, "one breach in its history"
     assert page.locator("#trend svg circle").count() == len(history)
-    _shot(page, "scorecard-trend")
+    shot(page, "scorecard-trend")
 
 
 def test_the_dashboard_asks_a_token_and_refuses_one_that_is_no_supervisors(world, browser):
@@ -257,9 +217,9 @@ def test_the_dashboard_asks_a_token_and_refuses_one_that_is_no_supervisors(world
         assert page.locator("input[name=token]").count() == 1, "no page without signing in"
         # The sign-in page is styled like the rest: its stylesheet needs no token.
         assert page.locator("header").evaluate("e => getComputedStyle(e).display") == "flex"
-        page.fill("input[name=token]", _token(world["service"], "hb-civil", "read"))
+        page.fill("input[name=token]", token(world["service"], "hb-civil", "read"))
         page.click("button[type=submit]")
         assert "is no data authority" in page.locator("main").inner_text()
-        _shot(page, "sign-in-refused")
+        shot(page, "sign-in-refused")
     finally:
         page.close()

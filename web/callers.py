@@ -25,6 +25,31 @@ class Caller:
     scope: str
     # The departments whose rows the caller sees; None: every row (an auditor).
     parties: frozenset[str] | None
+    # A data authority supervises its jurisdiction: the departments under its policy.
+    authority: bool = False
+
+    @property
+    def auditor(self) -> bool:
+        return self.scope == "audit"
+
+    @property
+    def supervised(self) -> frozenset[str] | None:
+        """The providers whose catalog entries the caller is shown: a data authority its own
+        jurisdiction's; anyone else (a department looking for data to request, an auditor) the
+        whole catalog. None: every provider."""
+        return self.parties if self.authority and not self.auditor else None
+
+
+def took_part(steps: list[dict], parties: frozenset[str] | None) -> bool:
+    """Whether a subject's story (projections.trail.steps) is the caller's to read: a
+    department among `parties` acted in it or tried to (None: every story, an auditor)."""
+    if parties is None:
+        return True
+    for s in steps:
+        tried = (s.get("why") or {}).get("attempted_by") or {}
+        if s["who"]["department"] in parties or tried.get("department") in parties:
+            return True
+    return False
 
 
 def visible_to(department: str, scope: str) -> frozenset[str] | None:
@@ -42,14 +67,21 @@ def visible_to(department: str, scope: str) -> frozenset[str] | None:
 _bearer = HTTPBearer(auto_error=False, description="govshare api-token issue --department D --scope S")
 
 
+def caller_of(engine, token: str) -> Caller:
+    """Who holds a token and what they see: the one scoping of the API and the dashboard."""
+    found = tokens.holder(engine, token)
+    if found is None:
+        raise Refused(401, "token-unknown", "the token is unknown or revoked")
+    department = load_all().department(found.department)
+    return Caller(found.id, found.department, found.scope, visible_to(found.department, found.scope),
+                  authority=bool(department and department.authority))
+
+
 def caller(request: Request, given: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Caller:
     if given is None or given.scheme.lower() != "bearer":
         raise Refused(401, "token-required", "send Authorization: Bearer <token> "
                       "(govshare api-token issue makes one)")
-    found = tokens.holder(request.app.state.api_engine, given.credentials)
-    if found is None:
-        raise Refused(401, "token-unknown", "the token is unknown or revoked")
-    return Caller(found.id, found.department, found.scope, visible_to(found.department, found.scope))
+    return caller_of(request.app.state.api_engine, given.credentials)
 
 
 def writer(who: Caller = Depends(caller)) -> Caller:

@@ -7,8 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from processors.profiles import load_all
-from web import tokens
+from web.callers import Caller, Refused, caller_of
 from web.dashboard import viewer
 from web.dashboard.routes import templates
 
@@ -24,13 +23,15 @@ class SignIn(Exception):
         self.message = message
 
 
-def supervisor(request: Request) -> None:
+def supervisor(request: Request) -> Caller:
+    """The signed-in supervisor, scoped as the API scopes the same token (web/callers.py)."""
     given = request.cookies.get(COOKIE) or _bearer(request)
     if not given:
         raise SignIn()
     problem = _refusal(request.app, given)
     if problem:
         raise SignIn(problem)
+    return caller_of(request.app.state.api_engine, given)
 
 
 def _bearer(request: Request) -> str | None:
@@ -39,16 +40,14 @@ def _bearer(request: Request) -> str | None:
 
 
 def _refusal(app: FastAPI, token: str) -> str | None:
-    found = tokens.holder(app.state.api_engine, token)
-    if found is None:
+    try:
+        found = caller_of(app.state.api_engine, token)
+    except Refused:
         return "The token is unknown or revoked."
-    if found.scope == "audit":
+    if found.auditor or found.authority:
         return None
-    department = load_all().department(found.department)
-    if department is None or not department.authority:
-        return (f"{found.department} is no data authority: the dashboard is for supervisors "
-                f"(a data authority's token, or an audit token).")
-    return None
+    return (f"{found.department} is no data authority: the dashboard is for supervisors "
+            f"(a data authority's token, or an audit token).")
 
 
 def install(app: FastAPI) -> None:

@@ -36,20 +36,18 @@ def catalog(request: Request, provider: str | None = None,
             share_type: Literal["UNCONDITIONAL", "CONDITIONAL", "NON_SHAREABLE"] | None = None,
             policy: str | None = None, limit: int = Limit, cursor: str | None = Cursor,
             who: Caller = Depends(caller)):
-    # The catalog is what departments share from: every caller reads all of it.
+    # The catalog is what departments share from: every caller reads all of it, but for a data
+    # authority, which supervises its own jurisdiction's (as its dashboard shows it).
     rows = queries.catalog(_engine(request), provider=provider, status=status, share_type=share_type,
-                           policy=policy, limit=limit, after=cursor)
+                           policy=policy, limit=limit, after=cursor, providers=who.supervised)
     return _page("catalog", rows, limit)
 
 
 @router.get("/catalog/{entry_id}", summary="one entry with its versions, obligations and accesses")
 def entry(request: Request, entry_id: str, who: Caller = Depends(caller)):
-    found = queries.entry(_engine(request), entry_id)
-    if found is None:
+    found = queries.entry(_engine(request), entry_id, parties=who.parties)
+    if found is None or (who.supervised is not None and found["provider"] not in who.supervised):
         raise Refused(404, "no-such-entry", f"no catalog entry {entry_id}")
-    if who.parties is not None and found["provider"] not in who.parties:
-        # Another department's accesses to data it does not provide are not the caller's to see.
-        found["accesses"] = [a for a in found["accesses"] if a["department"] in who.parties]
     return output.jsonable(found)
 
 
@@ -147,13 +145,10 @@ def scorecards(request: Request, period: Literal["month", "quarter", "year"] = "
         scoring.check_period(period, since)
     except ValueError as exc:
         raise Refused(400, "bad-period", str(exc)) from None
-    if who.parties is not None and department not in who.parties:
-        department = department or (who.department if len(who.parties) == 1 else None)
-        if department is not None and department not in who.parties:
-            raise Refused(403, "not-a-party", f"{who.department} does not see {department}'s scorecard")
-    rows = scoring.scorecards(_engine(request), period=period, department=department, since=since, limit=limit)
-    if who.parties is not None:
-        rows = [r for r in rows if r.get("department") in who.parties]
+    if who.parties is not None and department is not None and department not in who.parties:
+        raise Refused(403, "not-a-party", f"{who.department} does not see {department}'s scorecard")
+    rows = scoring.scorecards(_engine(request), period=period, department=department, since=since, limit=limit,
+                              parties=who.parties)
     return {"items": output.jsonable(rows), "next_cursor": None}
 
 

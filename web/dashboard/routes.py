@@ -18,6 +18,7 @@ from projections import queries
 from projections.tables import event_log
 from projections.trail import steps
 from runtime import parking
+from web.callers import Caller, took_part
 from web.dashboard import charts
 from web.dashboard.display import department_name, local_time, pretty_json, score_text
 
@@ -56,10 +57,11 @@ class _Page(APIRoute):
         return handle
 
 
-def viewer() -> None:
-    """Who may look: supervisors. The app serving the router replaces this dependency
-    (app.dependency_overrides[viewer]): web/dashboard_access.py signs supervisors in by token."""
-    return None
+def viewer() -> Caller:
+    """Who looks, and so what they see (a Caller, scoped as the API scopes the same token). The
+    app serving the router replaces this dependency (app.dependency_overrides[viewer]):
+    web/dashboard_access.py signs supervisors in by token. Without it nobody may look."""
+    raise Problem(401, "the dashboard has no sign-in installed (web/dashboard_access.install)")
 
 
 pages = APIRouter(prefix="/dashboard", route_class=_Page, dependencies=[Depends(viewer)],
@@ -104,27 +106,28 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
 
 
 @pages.get("/")
-def overview(request: Request):
-    engine = _engine(request)
+def overview(request: Request, who: Caller = Depends(viewer)):
+    engine, parties = _engine(request), who.parties
     parked = []
-    for stage_engine in stage_engines(_settings(request), read_only=True):
-        parked += parking.listed(stage_engine)
-        stage_engine.dispose()
+    if who.auditor:  # operators' concerns, naming no department: as the API, auditors only
+        for stage_engine in stage_engines(_settings(request), read_only=True):
+            parked += parking.listed(stage_engine)
+            stage_engine.dispose()
     return _render(request, "overview.html", {
-        "overdue": queries.deadline_list(engine, overdue=True),
-        "due_soon": queries.deadline_list(engine, due_soon=True),
-        "actions": queries.supervision(engine),
-        "parked": parked, "dead": queries.dead(engine),
-        "trail": queries.trail_status(engine), "counts": queries.counts(engine)})
+        "overdue": queries.deadline_list(engine, overdue=True, parties=parties),
+        "due_soon": queries.deadline_list(engine, due_soon=True, parties=parties),
+        "actions": queries.supervision(engine, parties=parties),
+        "operator": who.auditor, "parked": parked, "dead": queries.dead(engine) if who.auditor else [],
+        "trail": queries.trail_status(engine), "counts": queries.counts(engine, parties=parties)})
 
 
 @pages.get("/scorecards")
-def scorecards(request: Request, period: str = "month"):
+def scorecards(request: Request, period: str = "month", who: Caller = Depends(viewer)):
     if scoring is None:
         return _render(request, "scorecards.html", {"available": False})
     engine = _engine(request)
     latest: dict[str, dict[str, Any]] = {}
-    for row in _scored(scoring.scorecards, engine, period=period):
+    for row in _scored(scoring.scorecards, engine, period=period, parties=who.parties):
         if row["department"] not in latest or row["period"] > latest[row["department"]]["period"]:
             latest[row["department"]] = row
     rows = sorted(latest.values(), key=lambda r: r["department"])
@@ -138,10 +141,11 @@ def scorecards(request: Request, period: str = "month"):
 
 
 @pages.get("/scorecards/{department}")
-def scorecard(request: Request, department: str, period: str = "month"):
+def scorecard(request: Request, department: str, period: str = "month", who: Caller = Depends(viewer)):
     if scoring is None:
         return _render(request, "scorecards.html", {"available": False})
-    history = _scored(scoring.scorecard_trend, _engine(request), department, period=period)
+    history = _scored(scoring.scorecards, _engine(request), department=department, period=period,
+                      parties=who.parties)
     if not history:
         raise Problem(404, f"no scorecard for department {department!r} by {period}")
     return _render(request, "scorecard.html", {"department": department, "period": period,
@@ -160,32 +164,33 @@ def _points(history: list[dict[str, Any]]) -> list[tuple[str, float | None]]:
 
 
 @pages.get("/requests")
-def requests(request: Request, status: str | None = None):
+def requests(request: Request, status: str | None = None, who: Caller = Depends(viewer)):
     engine = _engine(request)
     return _render(request, "requests.html", {
-        "status": status, "counts": queries.request_counts(engine),
-        "rows": queries.request_list(engine, status=status)})
+        "status": status, "counts": queries.request_counts(engine, parties=who.parties),
+        "rows": queries.request_list(engine, status=status, parties=who.parties)})
 
 
 @pages.get("/objections")
-def objections(request: Request, status: str | None = None):
+def objections(request: Request, status: str | None = None, who: Caller = Depends(viewer)):
     engine = _engine(request)
     return _render(request, "objections.html", {
-        "status": status, "stats": queries.objection_stats(engine),
-        "rows": queries.objection_list(engine, status=status)})
+        "status": status, "stats": queries.objection_stats(engine, parties=who.parties),
+        "rows": queries.objection_list(engine, status=status, parties=who.parties)})
 
 
 @pages.get("/story/{subject_id}")
-def story(request: Request, subject_id: str):
+def story(request: Request, subject_id: str, who: Caller = Depends(viewer)):
     """One subject's whole story: every step of its trail (refusals included) with who did
-    what when and why, and the limits that ran on it."""
+    what when and why, and the limits that ran on it; to a supervisor, only the story of a
+    subject a department of its jurisdiction took part in."""
     engine = _engine(request)
     found = _causes_first(steps(engine, subject=subject_id))
-    if not found:
+    if not found or not took_part(found, who.parties):
         raise Problem(404, f"nothing recorded for {subject_id!r}")
     return _render(request, "story.html", {
         "subject_id": subject_id, "steps": found,
-        "deadlines": queries.deadline_list(engine, subject=subject_id)})
+        "deadlines": queries.deadline_list(engine, subject=subject_id, parties=who.parties)})
 
 
 def _causes_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -203,15 +208,16 @@ def _causes_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pages.get("/catalog")
-def catalog(request: Request, q: str | None = None):
+def catalog(request: Request, q: str | None = None, who: Caller = Depends(viewer)):
     return _render(request, "catalog.html", {
-        "q": q or "", "rows": queries.catalog(_engine(request), search=(q or "").strip() or None)})
+        "q": q or "", "rows": queries.catalog(_engine(request), search=(q or "").strip() or None,
+                                              providers=who.supervised)})
 
 
 @pages.get("/catalog/{entry_id}")
-def entry(request: Request, entry_id: str):
-    found = queries.entry(_engine(request), entry_id)
-    if found is None:
+def entry(request: Request, entry_id: str, who: Caller = Depends(viewer)):
+    found = queries.entry(_engine(request), entry_id, parties=who.parties)
+    if found is None or (who.supervised is not None and found["provider"] not in who.supervised):
         raise Problem(404, f"no catalog entry {entry_id!r}")
     return _render(request, "entry.html", {"entry": found})
 

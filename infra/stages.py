@@ -25,7 +25,7 @@ from infra.database import make_engine
 from events.trail import origin_of
 from infra import keys
 from infra.topics import cluster_id as read_cluster_id
-from processors.clock import SystemClock, clock_from
+from processors.clock import clock_from
 from processors.grants import GrantKeeper
 from processors.notary import Notary
 from processors.profiles import load_all
@@ -50,22 +50,23 @@ def build(name: str, settings: Settings, topics: Topics, publisher: Publisher | 
     engine = make_engine(settings.stage_url(name))
     # Its own signing key (none for the projector) and every stage's public key.
     stage_keys = keys.stage_keys(settings.stage_key_dir, name)
+    # One clock for every stage: the real one, or the one a test or a replay injects.
+    clock = clock_from(settings.clock)
     if name == "validator":
         return Built(Validator(engine, load_all(), topics, publisher, keys=stage_keys,
-                               department_keys=settings.department_key_dir), window=settings.batch_window)
+                               department_keys=settings.department_key_dir, clock=clock),
+                     window=settings.batch_window)
     if name == "deadlines":
         scheduler = Scheduler(engine, load_all(), topics, publisher, keys=stage_keys)
-        clock = clock_from(settings.clock)
         return Built(scheduler, lambda: scheduler.tick(clock.now()), window=settings.batch_window)
     if name == "grants":
         keeper = GrantKeeper(engine, load_all(), topics, publisher,
                              access_wait=timedelta(seconds=settings.access_wait_seconds), keys=stage_keys)
-        clock = clock_from(settings.clock)
         return Built(keeper, lambda: keeper.tick(clock.now()), window=settings.batch_window)
     if name == "notary":
-        # The signing time attests when the trail was sealed: the real clock, not the
-        # deadline engine's injectable one. A checkpoint per 2,000 records or per interval.
-        notary = Notary(engine, topics, publisher, keys.load_or_create(settings.trail_key_file), SystemClock(),
+        # The signing time attests when the trail was sealed. A checkpoint per 2,000 records or
+        # per interval.
+        notary = Notary(engine, topics, publisher, keys.load_or_create(settings.trail_key_file), clock,
                         keys=stage_keys)
         return Built(notary, batch=2000, window=settings.checkpoint_seconds)
     if name == "projector":

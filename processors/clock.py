@@ -1,5 +1,7 @@
 """Where processors get 'now' from. Handlers never read the wall clock: time is passed in, and
-the scheduler's ticks take it from an injectable clock (tests and replays drive it)."""
+every stage takes it from one injectable clock (tests and replays drive it): the validator's
+receipt of a message, the deadline engine's and the grant keeper's ticks, the notary's
+signatures."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -10,13 +12,31 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def received(self, logged: datetime) -> datetime:
+        """When a message the broker logged at `logged` counts as received."""
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 
+    def received(self, logged: datetime) -> datetime:
+        # The broker's log time: the instant of receipt, the same on every redelivery.
+        return logged
 
-class FileClock:
+
+class _Injected:
+    """A clock a test or a replay sets: a message is received when the clock says it is, so
+    that the validator judges lateness on the same clock the deadline engine counts by."""
+
+    def now(self) -> datetime:
+        raise NotImplementedError
+
+    def received(self, logged: datetime) -> datetime:
+        return self.now()
+
+
+class FileClock(_Injected):
     """Reads an ISO-8601 instant from a file at every tick: a test moves time by writing it."""
 
     def __init__(self, path: Path):
@@ -27,7 +47,7 @@ class FileClock:
         return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # naive means UTC
 
 
-class FixedClock:
+class FixedClock(_Injected):
     def __init__(self, at: datetime):
         self.at = at
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -154,7 +154,7 @@ class GrantKeeper(EventConsumer):
         if p.grant_id and (row is None or row.status == "requested"):
             tx.execute(insert(store.waiting_accesses), dict(
                 access_id=env.aggregate_id, grant_id=p.grant_id,
-                since=store.micros(datetime.now(timezone.utc)),
+                since=store.micros(env.recorded_at),
                 headers=runtime_store.headers_to_text(to_headers(env)), value=encode_payload(p)))
             log.info("usage.waiting", access=env.aggregate_id, grant=p.grant_id)
             return []
@@ -262,7 +262,7 @@ class GrantKeeper(EventConsumer):
         """Expire every open grant whose share period ended by `now`, and judge the accesses
         that waited longer than `access_wait` for their request's decision."""
         with self.engine.begin() as tx:
-            overdue = store.micros(datetime.now(timezone.utc) - self.access_wait)
+            overdue = store.micros(now - self.access_wait)
             emitted = self._release(tx, None, older_than=overdue)
         self.outbox.publish(emitted)
         total = len(emitted)

@@ -117,7 +117,7 @@ waiting_accesses = Table(
     "proc_waiting_accesses", metadata,
     Column("access_id", String(200), primary_key=True),
     Column("grant_id", String(200), nullable=False, index=True),
-    Column("since", BigInteger, nullable=False, index=True),  # epoch microseconds, system clock
+    Column("since", BigInteger, nullable=False, index=True),  # epoch microseconds: when received
     Column("headers", Text, nullable=False),
     Column("value", LargeBinary, nullable=False),
 )

@@ -12,7 +12,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import structlog
@@ -34,6 +34,7 @@ from events.rejection import EventRejected, attempter
 from events.topics import Topics
 from processors import catalog, directory, jurisdiction, objections, requests, store
 from processors.aggregates import AggregateStates, state_of, state_text
+from processors.clock import Clock, SystemClock
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken, broken
 from processors.working_days import local_day
@@ -58,10 +59,10 @@ class Validator:
     ring = None  # inboxes are anyone's to write: what arrives there is judged, not trusted
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
-                 *, keys: StageKeys, department_keys: Path | None = None):
+                 *, keys: StageKeys, department_keys: Path | None = None, clock: Clock = SystemClock()):
         """`department_keys`: where the public keys of the first directory are (`<department>.pub`),
-        read once, when the directory is empty."""
-        self.engine, self.policies, self.topics = engine, policies, topics
+        read once, when the directory is empty; `clock`: when a message counts as received."""
+        self.engine, self.policies, self.topics, self.clock = engine, policies, topics, clock
         self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
         self._inboxes = frozenset(self.inputs())
         store.metadata.create_all(engine)
@@ -79,7 +80,7 @@ class Validator:
             try:
                 with tx.begin_nested():
                     seeded = directory.seed(tx, self.policies, directory.public_keys_in(department_keys),
-                                            datetime.now(timezone.utc))
+                                            self.clock.now())
                     self.outbox.stage_many(tx, [(None, self._accepted(e, encode_payload(e.payload)))
                                                 for e in seeded])
             except IntegrityError:
@@ -135,7 +136,7 @@ class Validator:
 
     def _judge(self, tx: Connection, states: AggregateStates, message: Incoming, event: Event) -> Outgoing:
         env = event.envelope
-        received = message.timestamp
+        received = self.clock.received(message.timestamp)
         try:
             _within_bounds(self.policies, event, message.value or b"")
             at = store.micros(received)

@@ -8,6 +8,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -42,6 +43,13 @@ def _department_keys() -> Path:
 if "GOVSHARE_SIGNING_KEYS" not in os.environ:
     os.environ["GOVSHARE_SIGNING_KEYS"] = os.environ["GOVSHARE_DEPARTMENT_KEYS"] = str(_department_keys())
 KEYS = Path(os.environ["GOVSHARE_SIGNING_KEYS"])
+
+
+# The instant every clock-driven test starts its clock at, and no test reads today's date: the
+# verdicts depend on it only through the calendar. GOVSHARE_TEST_EPOCH moves it, and the date
+# sweep (`make sweep`) runs the clock-driven tests at a year end, a quarter end, the Spring
+# Festival and a weekend worked in lieu (调休).
+EPOCH = datetime.fromisoformat(os.environ.get("GOVSHARE_TEST_EPOCH", "2026-11-20T02:00:00+00:00"))
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):

@@ -39,9 +39,6 @@ SIGNATURE = "ce_govstagesig"
 KEY_ID = "ce_govstagekey"
 # Fixed forever: a signature over these bytes means "a govshare stage made this record".
 SIGNED_DOMAIN = b"govshare-stage-output/1\n"
-# The stages that publish to output topics, each with a key of its own: a record names which
-# stage made it, and a verifier holds public keys only.
-SIGNING_STAGES = ("validator", "deadlines", "grants", "notary")
 # How often an unknown key id makes a verifier read the deployment's public keys again (a stage
 # started after it, or with a new key): a flood of foreign records reads them at most this often.
 RELOAD_SECONDS = 1.0
@@ -122,13 +119,16 @@ class StageSigner:
 @dataclass
 class StageRing:
     """The public keys of the deployment's stages, by key id: what a verifier accepts. `load`
-    reads them again where the deployment keeps them, when a record names a key not known."""
+    reads them again where the deployment keeps them, when a record names a key not known.
+    `writers`: which stages may write each topic (the System's, runtime/system.py); a record
+    on a topic signed by a stage that does not write it is not that topic's."""
     keys: dict[str, bytes]
     load: Callable[[], Mapping[str, bytes]] | None = None
+    writers: Mapping[str, frozenset[str]] | None = None
     _loaded_at: float = field(default=0.0, repr=False)
 
-    def problem(self, headers: Headers, value: bytes | None) -> str | None:
-        """Why the message is not a record of this deployment's stages, or None."""
+    def problem(self, topic: str, headers: Headers, value: bytes | None) -> str | None:
+        """Why the message on `topic` is not a record of this deployment's stages, or None."""
         headers = list(headers)
         found = {k: v for k, v in headers if k in (SIGNATURE, KEY_ID)}
         if not found.get(SIGNATURE) or not found.get(KEY_ID):
@@ -141,14 +141,18 @@ class StageRing:
         public = self._find(kid)
         if public is None:
             return f"signed with key {kid[:80]!r}, which is none of this deployment's stage keys"
+        stage = kid.partition("+")[0]
+        if self.writers is not None and stage not in self.writers.get(topic, ()):
+            return (f"signed by the {stage} stage, which does not write {topic[:200]} (a record "
+                    f"replayed onto a topic it was not produced for)")
         try:
             verifier(public).verify(signature, _signed_bytes(kid, headers, value))
         except (InvalidSignature, ValueError):
             return f"the signature of key {kid} does not verify: altered, or not made by that stage"
         return None
 
-    def check(self, headers: Headers, value: bytes | None) -> None:
-        problem = self.problem(headers, value)
+    def check(self, topic: str, headers: Headers, value: bytes | None) -> None:
+        problem = self.problem(topic, headers, value)
         if problem is not None:
             raise NotGovshares(f"not govshare's: {problem}")
 
@@ -173,7 +177,8 @@ class StageKeys:
             raise LookupError(f"no signing key for stage {stage!r} in this process") from None
 
     @classmethod
-    def generated(cls, stages: Iterable[str] = SIGNING_STAGES) -> StageKeys:
-        """Fresh keys held in memory, for every stage: a test's or a benchmark's deployment."""
+    def generated(cls, stages: Iterable[str], writers: Mapping[str, frozenset[str]] | None = None) -> StageKeys:
+        """Fresh keys held in memory, for every stage that signs: a test's or a benchmark's
+        deployment (runtime.system.System.signing_stages and writers)."""
         signers = {s: StageSigner(s, Ed25519PrivateKey.generate()) for s in stages}
-        return cls(StageRing({s.key_id: s.public_key for s in signers.values()}), signers)
+        return cls(StageRing({s.key_id: s.public_key for s in signers.values()}, writers=writers), signers)

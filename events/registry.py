@@ -93,14 +93,27 @@ def kind_by_schema(name: str) -> EventKind:
 
 
 def kind_for(payload: object) -> EventKind:
+    return kind_for_class(type(payload))
+
+
+def kind_for_class(cls: type) -> EventKind:
     _load_all()
-    return _BY_CLASS[type(payload)]
+    try:
+        return _BY_CLASS[cls]
+    except KeyError:
+        raise UnknownEventType(f"{cls.__name__} is no registered event class") from None
 
 
 def ce_types_of(classes: tuple[type, ...]) -> set[str]:
     """Every ce_type the messages of these payload classes may carry."""
     _load_all()
     return {t for c in classes for t in ce_types(_BY_CLASS[c])}
+
+
+def classes_of(*aggregates: str) -> tuple[type, ...]:
+    """The event classes of these aggregates, in registration order."""
+    _load_all()
+    return tuple(k.cls for k in _KINDS.values() if k.aggregate_type in aggregates)
 
 
 def all_kinds() -> list[EventKind]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
@@ -16,6 +17,7 @@ from events.errors import EventError
 from events.topics import Topics
 from events.trail import TrailCheckpointed
 from runtime.loop import consumer_config
+from runtime.message import Incoming, from_kafka
 
 
 class AnchorUnavailable(Exception):
@@ -39,18 +41,28 @@ def signed_checkpoints(kafka: dict[str, str], topics: Topics,
         while read < end:
             if time.monotonic() > deadline:
                 raise AnchorUnavailable(f"read {read} of {end} messages of {topics.trail} within {timeout:g} s")
-            for m in consumer.consume(1000, timeout=0.5):
-                if m.error() is not None:
-                    continue
-                read = m.offset() + 1
-                try:
-                    payload = decode_message(m.headers(), m.value()).payload
-                except EventError:
-                    payload = None
-                if isinstance(payload, TrailCheckpointed):
-                    found.append(payload)
-                else:
-                    foreign += 1
+            batch = [m for m in consumer.consume(1000, timeout=0.5) if m.error() is None]
+            if batch:
+                read = batch[-1].offset() + 1
+                more, others = checkpoints_in(from_kafka(m) for m in batch)
+                found += more
+                foreign += others
         return found, foreign
     finally:
         consumer.close()
+
+
+def checkpoints_in(messages: Iterable[Incoming]) -> tuple[list[TrailCheckpointed], int]:
+    """The checkpoints among messages of the trail topic, in order, and how many were none."""
+    found: list[TrailCheckpointed] = []
+    foreign = 0
+    for m in messages:
+        try:
+            payload = decode_message(m.headers, m.value).payload
+        except EventError:
+            payload = None
+        if isinstance(payload, TrailCheckpointed):
+            found.append(payload)
+        else:
+            foreign += 1
+    return found, foreign

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import sys
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
@@ -12,7 +13,8 @@ from typing import Any, BinaryIO, TextIO
 
 from events.topics import Topics
 from infra import logs, output, progress
-from infra.config import STAGES, Settings, SettingsError
+from infra.config import Settings, SettingsError
+from infra.system import SYSTEM
 from infra.environment import SettingError
 from infra.database import make_engine, stage_engines
 from projections.verification import CLOCK_SKEW
@@ -51,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     run = sub.add_parser("run", help="run one stage, or the HTTP API, alone (govshare up runs them all)")
-    run.add_argument("stage", choices=STAGES + ("api",))
+    run.add_argument("stage", choices=SYSTEM.names + ("api",))
     run.set_defaults(handler=_run)
 
     token = sub.add_parser("api-token", help="HTTP API tokens: issue, list, revoke")
@@ -70,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(handler=_token_revoke)
 
     retry = sub.add_parser("retry-parked", help="run parked events again (after the cause is fixed)")
-    retry.add_argument("--stage", choices=STAGES, help="only this stage's (default: every stage's)")
+    retry.add_argument("--stage", choices=SYSTEM.names, help="only this stage's (default: every stage's)")
     retry.add_argument("--id", type=int, help="only this parked event (its id in `query parked`)")
     retry.set_defaults(handler=_retry_parked)
 
@@ -86,6 +88,21 @@ def _parser() -> argparse.ArgumentParser:
                         "sign each line that carries no signature (default: <department>.pem in "
                         "GOVSHARE_SIGNING_KEYS, if set)")
     submit.set_defaults(handler=_submit)
+
+    simulate = sub.add_parser("simulate", help="what the rules would say of JSON lines received at a given "
+                              "time, and as time passes after them: no broker, no service, nothing kept")
+    simulate.add_argument("file", help="a file of JSON lines, or - for standard input")
+    simulate.add_argument("--as-of", type=_zoned, required=True, metavar="TIME",
+                          help="when the lines are received, with its zone: 2026-11-20T10:00+08:00")
+    simulate.add_argument("--until", type=_zoned, metavar="TIME",
+                          help="then let the clock run to this time: warnings, breaches, orders")
+    simulate.add_argument("--json", action="store_true", help="the verdicts and limits as one JSON document")
+    simulate.add_argument("--key", metavar="FILE", help="sign with this department key (default: a key the "
+                          "simulation makes for each department)")
+    simulate.set_defaults(handler=_simulate)
+
+    topology = sub.add_parser("topology", help="the stages, what each reads, acts on and writes")
+    topology.set_defaults(handler=_topology)
 
     sign = sub.add_parser("sign", help="sign JSON lines with a department's key and print them, for "
                           "POST /v1/events (the API signs nothing)")
@@ -181,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     _limit(sc)
     sc.set_defaults(handler=_query_scorecards)
     parked = qsub.add_parser("parked", help="events a stage could not apply, set aside (retry-parked)")
-    parked.add_argument("--stage", choices=STAGES)
+    parked.add_argument("--stage", choices=SYSTEM.names)
     parked.add_argument("--all", action="store_true", help="also those applied on a retry")
     parked.add_argument("--json", action="store_true")
     parked.set_defaults(handler=_query_parked)
@@ -416,6 +433,51 @@ def _submit(args, settings: Settings) -> int:
     return 0 if all(r["status"] == "accepted" for r in results) else 1
 
 
+def _simulate(args, settings: Settings) -> int:
+    from infra.simulation import simulate
+    stream: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    with stream:
+        lines = stream.readlines()
+    if args.until is not None and args.until < args.as_of:
+        raise SystemExit("govshare: --until is before --as-of")
+    # The stages run in this process: their lines are the simulation's workings, not its answer.
+    logs.configure(max(settings.log_level, logging.WARNING), settings.log_format)
+    found = simulate(lines, as_of=args.as_of, until=args.until, keys=_keystore(args.key))
+    if args.json:
+        _print(found, True, [])
+    else:
+        for r in found["results"]:
+            print(output.printable(_verdict_line(r)))
+        print(f"\nlegal limits as of {(args.until or args.as_of).isoformat()}:")
+        if found["deadlines"]:
+            _print(found["deadlines"], False, ["subject_id", "kind", "party", "status", "due_at", "article"])
+        else:
+            print("  none: nothing submitted starts a legal limit")
+        if found["supervision"]:
+            print("\nsupervision:")
+            _print(found["supervision"], False, ["action", "party", "article", "due_at"])
+    return 0 if all(r["status"] == "accepted" for r in found["results"]) else 1
+
+
+def _topology(args, settings: Settings) -> int:
+    print(SYSTEM.describe(Topics(settings.topic_prefix)))
+    return 0
+
+
+def _zoned(text: str) -> datetime:
+    """An instant given with its zone; one without is refused, with an example, rather than
+    guessed."""
+    from events.records import instant
+    try:
+        found = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is no ISO 8601 instant: {exc}") from None
+    if found.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no zone: write it with one, e.g. "
+                                         f"{text}+08:00 (Beijing time) or {text}Z (UTC)")
+    return instant(found.isoformat())
+
+
 def _keystore(path: str | None):
     from events.signing import DepartmentKey, Keystore
     if path is None:
@@ -643,9 +705,10 @@ def _rebuild(args, settings: Settings) -> int:
     from infra import stages
     from projections.runner import catch_up
     kafka = settings.kafka(_bootstrap(settings))
-    projector = stages.projector(make_engine(args.into), settings, Topics(settings.topic_prefix))
+    projector = stages.projector(args.into, settings, Topics(settings.topic_prefix))
     shown = progress.Progress("applied", args.progress_every)
-    applied = catch_up(projector, kafka, cluster_id(kafka), progress=shown)
+    applied = catch_up(projector, SYSTEM.inputs("projector", projector.topics), kafka, cluster_id(kafka),
+                       progress=shown)
     shown.done(applied)
     print(f"applied {applied} records (events, dead letters, trail checkpoints) into {args.into}")
     return 0
@@ -703,9 +766,10 @@ def _replay(args, settings: Settings) -> int:
     from infra import stages
     from projections.runner import catch_up
     kafka = settings.kafka(_bootstrap(settings))
-    projector = stages.projector(make_engine(args.into), settings, Topics(settings.topic_prefix), as_of=args.as_of)
+    projector = stages.projector(args.into, settings, Topics(settings.topic_prefix), as_of=args.as_of)
     shown = progress.Progress("applied", args.progress_every)
-    applied = catch_up(projector, kafka, cluster_id(kafka), progress=shown)
+    applied = catch_up(projector, SYSTEM.inputs("projector", projector.topics), kafka, cluster_id(kafka),
+                       progress=shown)
     shown.done(applied)
     print(f"applied {applied} records made by {args.as_of.isoformat()} into {args.into}")
     return 0

@@ -38,10 +38,6 @@ def _kafka_extra() -> dict[str, str]:
     return found
 
 
-# The stages of the pipeline, each a process of its own under `govshare up`.
-STAGES = ("validator", "deadlines", "grants", "notary", "projector")
-
-
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: env.directory("GOVSHARE_HOME", "var"))
@@ -162,7 +158,8 @@ class Settings:
         return f"sqlite:///{self.home / f'{stage}.db'}"
 
     def stage_urls(self) -> dict[str, str]:
-        return {stage: self.stage_url(stage) for stage in STAGES}
+        from infra.system import SYSTEM
+        return {stage: self.stage_url(stage) for stage in SYSTEM.names}
 
     @property
     def api_database_url(self) -> str:

@@ -9,9 +9,10 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import func, inspect, select
 
 from events.topics import Topics
-from infra.config import STAGES, Settings
+from infra.config import Settings
 from infra.database import make_engine
 from infra.stages import bootstrap
+from infra.system import SYSTEM
 from infra.topics import cluster_id as read_cluster_id
 from processors import store as processor_store
 from runtime import parking
@@ -22,9 +23,9 @@ def report(settings: Settings) -> dict[str, Any]:
     topics = Topics(settings.topic_prefix)
     kafka = settings.kafka(bootstrap(settings))
     cluster = read_cluster_id(kafka)
-    ends = _ends(kafka, topics.all())
+    ends = _ends(kafka, SYSTEM.all_topics(topics))
     stages = []
-    for name in STAGES:
+    for name in SYSTEM.names:
         url = settings.stage_url(name)
         engine = make_engine(url, read_only=True)
         with engine.connect() as conn:
@@ -33,7 +34,7 @@ def report(settings: Settings) -> dict[str, Any]:
             waiting = conn.scalar(select(func.count()).select_from(processor_store.waiting_accesses)) \
                 if name == "grants" and present else 0
         lag = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items()
-                  if tp[0] in topics.consumed_by(name))
+                  if tp[0] in SYSTEM.inputs(name, topics))
         parked = parking.counts(engine).get(name, 0) if present else 0
         stages.append({"stage": name, "lag": lag, "parked": parked, "waiting": waiting,
                        "database": url.split("?")[0]})

@@ -96,11 +96,12 @@ def stage_ring(directory: Path) -> dict[str, bytes]:
     return ring
 
 
-def stage_keys(directory: Path, stage: str | None) -> provenance.StageKeys:
-    """What a stage process holds: its own key (`stage` None: none, for a verifier) and every
-    stage's public key, read again when a record names one not known yet."""
-    signers = {stage: stage_signer(directory, stage)} if stage in provenance.SIGNING_STAGES else {}
-    ring = provenance.StageRing(stage_ring(directory), load=lambda: stage_ring(directory))
+def stage_keys(directory: Path, stage: str | None, writers=None) -> provenance.StageKeys:
+    """What a stage process holds: its own key (`stage` None: none, for a verifier or the
+    projector) and every stage's public key, read again when a record names one not known yet;
+    `writers`: which stage writes which topic (the System's)."""
+    signers = {stage: stage_signer(directory, stage)} if stage is not None else {}
+    ring = provenance.StageRing(stage_ring(directory), load=lambda: stage_ring(directory), writers=writers)
     return provenance.StageKeys(ring, signers)
 
 
@@ -108,8 +109,9 @@ def prepare(trail_key_file: Path, stage_key_dir: Path, department_key_dir: Path)
     """Every key the stages use, created before any starts: none meets a key not made yet; and
     a platform administrator's key where the deployment provisioned none, so that the first
     directory registers it and `govshare keygen` can register the keys of departments."""
+    from infra.system import SYSTEM
     load_or_create(trail_key_file)
-    for stage in provenance.SIGNING_STAGES:
+    for stage in SYSTEM.signing_stages():
         stage_signer(stage_key_dir, stage)
     admin = department_key_dir / f"{PLATFORM_ADMIN}.pem"
     if not admin.with_suffix(".pub").exists():

@@ -25,7 +25,8 @@ from sqlalchemy import select
 from events.publisher import Publisher
 from events.topics import Topics
 from infra.broker import EmbeddedBroker, die_with_parent
-from infra.config import STAGES, Settings
+from infra.config import Settings
+from infra.system import SYSTEM
 from infra.database import make_engine
 from infra.topics import ensure_topics
 from migrations.upgrade import migrate
@@ -35,7 +36,7 @@ from runtime.outbox import Outbox
 log = structlog.get_logger("govshare.service")
 # What the supervisor runs: every stage, and the HTTP API beside them (no Kafka stage: it reads
 # the projections and publishes as a submitter would).
-CHILDREN = STAGES + ("api",)
+CHILDREN = SYSTEM.names + ("api",)
 
 
 @contextmanager
@@ -147,7 +148,7 @@ def run(settings: Settings) -> None:
                 log.info("database.migrated", **asdict(step))
         if embedded is not None:
             publisher = Publisher(kafka)
-            urls = [settings.stage_url(s) for s in STAGES if s != "projector"]
+            urls = [settings.stage_url(s) for s in SYSTEM.signing_stages()]
             log.info("broker.rehydrated", events=rehydrate(urls, publisher))
             publisher.close()
         supervisor = Supervisor(settings, bootstrap)
@@ -158,7 +159,7 @@ def run(settings: Settings) -> None:
             for name in CHILDREN:
                 supervisor.start(name)
             log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url.split("?")[0],
-                     stages=list(STAGES), api=f"http://{settings.api_host}:{settings.api_port}/")
+                     stages=list(SYSTEM.names), api=f"http://{settings.api_host}:{settings.api_port}/")
             supervisor.watch(stop)
         finally:
             supervisor.stop()

@@ -1,4 +1,5 @@
-"""Each stage built from the settings and run on the runtime (`govshare run STAGE`).
+"""Each stage of the System (infra/system.py) wired from the settings and run on the Kafka runner
+(`govshare run STAGE`).
 
 A stage is one process: the validator, the deadline engine and the grant keeper join a
 consumer group each, so a deployment scales them out over the inbox and event partitions by
@@ -12,75 +13,47 @@ import importlib
 import json
 import signal
 import threading
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Callable
 
 import structlog
 
 from events.publisher import Publisher
 from events.topics import Topics
-from infra.config import STAGES, Settings
-from infra.database import make_engine
-from events.trail import origin_of
 from infra import keys
+from infra.config import Settings
+from infra.database import make_engine
+from infra.system import SYSTEM
 from infra.topics import cluster_id as read_cluster_id
 from processors.clock import clock_from
-from processors.grants import GrantKeeper
-from processors.notary import Notary
 from processors.profiles import load_all
-from processors.scheduler import Scheduler
-from processors.validator import Validator
 from projections.runner import Projector
 from runtime import loop
+from runtime.system import Wiring
 
 log = structlog.get_logger("govshare.stage")
-GROUPED = ("validator", "deadlines", "grants")  # several may run, sharing partitions
 
 
-@dataclass
-class Built:
-    stage: loop.Stage
-    tick: Callable[[], int] | None = None
-    batch: int = 500
-    window: float = 0.05
+def wiring(name: str, settings: Settings, topics: Topics, publisher, *, engine=None, clock=None,
+           policies=None, **options) -> Wiring:
+    """What the deployment gives stage `name`: its database, its signing key and every stage's
+    public key, the one clock (the settings', unless a caller drives its own), the policy
+    profiles and directory, the settings."""
+    options.setdefault("extra", tuple(_named(spec) for spec in settings.extra_projections))
+    return Wiring(engine=engine or make_engine(settings.stage_url(name)), publisher=publisher, topics=topics,
+                  keys=keys.stage_keys(settings.stage_key_dir, name if name in SYSTEM.signing_stages() else None,
+                                       writers=SYSTEM.writers(topics)),
+                  clock=clock or clock_from(settings.clock), policies=policies or load_all(),
+                  settings=settings, options=options)
 
 
-def build(name: str, settings: Settings, topics: Topics, publisher: Publisher | None) -> Built:
-    engine = make_engine(settings.stage_url(name))
-    # Its own signing key (none for the projector) and every stage's public key.
-    stage_keys = keys.stage_keys(settings.stage_key_dir, name)
-    # One clock for every stage: the real one, or the one a test or a replay injects.
-    clock = clock_from(settings.clock)
-    if name == "validator":
-        return Built(Validator(engine, load_all(), topics, publisher, keys=stage_keys,
-                               department_keys=settings.department_key_dir, clock=clock),
-                     window=settings.batch_window)
-    if name == "deadlines":
-        scheduler = Scheduler(engine, load_all(), topics, publisher, keys=stage_keys)
-        return Built(scheduler, lambda: scheduler.tick(clock.now()), window=settings.batch_window)
-    if name == "grants":
-        keeper = GrantKeeper(engine, load_all(), topics, publisher,
-                             access_wait=timedelta(seconds=settings.access_wait_seconds), keys=stage_keys)
-        return Built(keeper, lambda: keeper.tick(clock.now()), window=settings.batch_window)
-    if name == "notary":
-        # The signing time attests when the trail was sealed. A checkpoint per 2,000 records or
-        # per interval.
-        notary = Notary(engine, topics, publisher, keys.load_or_create(settings.trail_key_file), clock,
-                        keys=stage_keys)
-        return Built(notary, batch=2000, window=settings.checkpoint_seconds)
-    if name == "projector":
-        extra = tuple(_named(spec) for spec in settings.extra_projections)
-        return Built(projector(engine, settings, topics, extra=extra), batch=2000, window=settings.batch_window)
-    raise ValueError(f"no stage {name!r}: one of {', '.join(STAGES)}")
-
-
-def projector(engine, settings: Settings, topics: Topics, **options) -> Projector:
-    """The projector with the deployment's keys: every record checked against the stage keys,
-    every checkpoint against the trail key ring (`govshare up`, `replay`, `rebuild`)."""
-    return Projector(engine, topics, ring=keys.stage_keys(settings.stage_key_dir, None).ring,
-                     trail_keys=lambda: keys.ring_keys(settings.trail_key_file,
-                                                       origin_of(settings.topic_prefix)), **options)
+def projector(url: str, settings: Settings, topics: Topics, **options) -> Projector:
+    """The projector with the deployment's keys, into the database at `url` (brought to this
+    release's schema first): every record checked against the stage keys, every checkpoint
+    against the trail key ring (`govshare rebuild`, `replay`)."""
+    from migrations.upgrade import migrate_url
+    migrate_url(url)
+    return SYSTEM.stage("projector").build(wiring("projector", settings, topics, None,
+                                                  engine=make_engine(url), **options))
 
 
 def _named(spec: str) -> Callable:
@@ -102,23 +75,28 @@ def bootstrap(settings: Settings) -> str:
 
 
 def run(name: str, settings: Settings) -> None:
-    """Run one stage in the foreground until SIGTERM or SIGINT."""
+    """Run one stage in the foreground until SIGTERM or SIGINT: the Kafka runner."""
+    spec = SYSTEM.stage(name)
     topics = Topics(settings.topic_prefix)
     kafka = settings.kafka(bootstrap(settings))
     cluster = read_cluster_id(kafka)
     publisher = Publisher(kafka)
-    built = build(name, settings, topics, publisher)
-    stage = built.stage
+    w = wiring(name, settings, topics, publisher)
+    stage = spec.build(w)
     group = f"{settings.topic_prefix}-{name}"
-    if name in GROUPED:
-        consumer = loop.subscribed(kafka, group, topics.subscription(name), stage.engine, name, cluster,
+    if spec.grouped:
+        consumer = loop.subscribed(kafka, group, SYSTEM.subscription(name, topics), w.engine, name, cluster,
                                    settings.session_timeout_s)
     else:
-        consumer = loop.assigned(kafka, group, stage.inputs(), stage.engine, name, cluster)
+        consumer = loop.assigned(kafka, group, SYSTEM.inputs(name, topics), w.engine, name, cluster)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    runner = loop.Runner(stage, cluster, batch=built.batch, window=built.window, tick=built.tick,
+    # The notary seals per 2,000 records or per checkpoint interval; the others gather a batch
+    # for the batch window.
+    window = settings.checkpoint_seconds if name == "notary" else settings.batch_window
+    runner = loop.Runner(stage, cluster, wanted=SYSTEM.wanted(name), batch=spec.batch, window=window,
+                         tick=(lambda: stage.tick(w.clock.now())) if spec.ticks else None,
                          tick_seconds=settings.tick_seconds)
     # A stage allocates a few short-lived objects per message and keeps long-lived ones (modules,
     # schemas, policies): moved out of the collector's sight, and young collections made rarer,

@@ -9,13 +9,14 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from events.topics import Topics
+from infra.system import SYSTEM
 
 log = structlog.get_logger("govshare.topics")
 DEFINITIONS = Path(__file__).with_name("topics.toml")
 
 
 def _kind(topics: Topics, name: str) -> str:
-    if name in topics.inboxes():
+    if name in SYSTEM.inboxes(topics):
         return "inbox"
     if name == topics.trail:
         return "trail"
@@ -25,7 +26,7 @@ def _kind(topics: Topics, name: str) -> str:
 def definitions(topics: Topics, partitions: int, replication: int) -> list[NewTopic]:
     spec = tomllib.loads(DEFINITIONS.read_text())
     result = []
-    for name in topics.all():
+    for name in SYSTEM.all_topics(topics):
         config = dict(spec["kinds"][_kind(topics, name)])
         count = int(config.pop("partitions", 0)) or partitions or spec["defaults"]["partitions"]
         if replication < 2:

@@ -4,12 +4,15 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Iterable
 
 from confluent_kafka import Consumer, TopicPartition
 
 from events import deadletter
 from events.codec import decode_message, event_identity
 from events.topics import Topics
+from infra.system import SYSTEM
+from runtime.message import Incoming, from_kafka
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,7 @@ class VerdictWatch:
                                   "fetch.wait.max.ms": 25})  # a verdict shows as soon as it lands
         meta = self.consumer.list_topics(timeout=10)
         assignment = []
-        for topic in topics.outputs():
+        for topic in SYSTEM.outputs(topics):
             for p in meta.topics[topic].partitions:
                 _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
                 assignment.append(TopicPartition(topic, p, high))
@@ -42,23 +45,28 @@ class VerdictWatch:
         while len(found) < len(event_ids) and time.monotonic() < deadline:
             for m in self.consumer.consume(500, timeout=0.2):
                 if m.error() is None:
-                    self._match(m, event_ids, found)
+                    found.update(outcomes(self.topics, [from_kafka(m)], event_ids))
         return found
-
-    def _match(self, m, event_ids: set[str], found: dict[str, Outcome]) -> None:
-        """`event_ids`: event ids (UUIDs); a message's ce_id may be any string that maps to one."""
-        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
-        event_id = str(event_identity(headers["ce_id"], headers.get("ce_source", ""))[0]) \
-            if "ce_id" in headers else None
-        if m.topic() == self.topics.dead_letters:
-            if event_id in event_ids:
-                found[event_id] = Outcome("dead-lettered", message=headers.get(deadletter.REASON, ""))
-        elif m.topic() == self.topics.rejections:
-            if headers.get("ce_causationid") in event_ids:
-                p = decode_message(m.headers(), m.value()).payload
-                found[headers["ce_causationid"]] = Outcome("rejected", p.rule, p.article, p.message)
-        elif event_id in event_ids:
-            found[event_id] = Outcome("accepted")
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def outcomes(topics: Topics, messages: Iterable[Incoming], event_ids: set[str]) -> dict[str, Outcome]:
+    """What the output messages say became of these submitted events (UUIDs; a message's ce_id
+    may be any string that maps to one): the one reading of a verdict, for every runner."""
+    found: dict[str, Outcome] = {}
+    for m in messages:
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in m.headers}
+        event_id = str(event_identity(headers["ce_id"], headers.get("ce_source", ""))[0]) \
+            if "ce_id" in headers else None
+        if m.topic == topics.dead_letters:
+            if event_id in event_ids:
+                found[event_id] = Outcome("dead-lettered", message=headers.get(deadletter.REASON, ""))
+        elif m.topic == topics.rejections:
+            if headers.get("ce_causationid") in event_ids:
+                p = decode_message(m.headers, m.value).payload
+                found[headers["ce_causationid"]] = Outcome("rejected", p.rule, p.article, p.message)
+        elif event_id in event_ids:
+            found[event_id] = Outcome("accepted")
+    return found

@@ -106,6 +106,20 @@ def migrate(settings: Settings, *, only: str | None = None) -> list[Migrated]:
     return done
 
 
+def migrate_url(url: str, branches: tuple[str, ...] = ("runtime", "projections")) -> list[Migrated]:
+    """One database given by URL, for these branches: a projection built apart from the
+    deployment's (`govshare rebuild --into`, `replay --into`)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            return [upgrade(conn, branch, url.split("?")[0]) for branch in branches]
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise MigrationFailed(f"{url.split('?')[0]}: {reason} (nothing in it was changed)") from exc
+    finally:
+        engine.dispose()
+
+
 def _sign_previous_outputs(conn: Connection, stage_key_dir: Path) -> None:
     """The previous release published its outputs unsigned, and this one parks what no stage
     signed (events/provenance.py). Its outbox rows are govshare's own decisions, kept in its own

@@ -48,11 +48,19 @@ class FileClock(_Injected):
 
 
 class FixedClock(_Injected):
+    """Stands where it is set: the in-memory runner's clock, which a test or a simulation
+    moves with `set`."""
+
     def __init__(self, at: datetime):
         self.at = at
 
     def now(self) -> datetime:
         return self.at
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError(f"{at.isoformat()} has no time zone: give one (+08:00, Z)")
+        self.at = at
 
 
 def clock_from(spec: str) -> Clock:

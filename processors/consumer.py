@@ -1,16 +1,17 @@
-"""What every processor of accepted events shares as a stage of the runtime: the types it acts
-on (filtered by header before decoding), one decode per message, and each event applied once
-(a redelivery, or a rehydrated log read again, changes nothing)."""
+"""What every processor of accepted events shares as a stage of the runtime: one decode per
+message, each event applied once (a redelivery, or a rehydrated log read again, changes
+nothing), and one handler per event class, whose classes are what the stage handles (the
+System reads them to subscribe it: runtime/system.py)."""
 from __future__ import annotations
 
 from sqlalchemy import Connection, Engine
 
 from events.codec import Event, decode_message
+from events.envelope import Actor, Role
 from events.provenance import StageKeys
 from events.publisher import Publisher
-from events.registry import ce_types_of
+from events.topics import Topics
 from processors import store
-from runtime import store as runtime_store
 from runtime.message import Incoming
 from runtime.outbox import Outbox, Staged
 
@@ -18,20 +19,35 @@ Emitted = Staged
 
 
 class EventConsumer:
-    """Subclasses name themselves, list the payload types they act on, and implement
-    `apply_event(tx, event) -> Emitted`. What they read is checked against the stage keys'
-    ring before it is decoded (runtime.loop.decoded); what they emit is signed with their own."""
+    """Subclasses name themselves and declare one handler per payload class:
+
+        @singledispatchmethod
+        def on(self, payload, tx, event) -> Emitted:
+            return []  # what the stage does not handle is read past
+
+        @on.register
+        def _(self, p: SomeEvent, tx: Connection, event: Event) -> Emitted: ...
+
+    What they read is checked against the stage keys' ring before it is decoded
+    (runtime.loop.decoded); what they emit (`self.outbox.emit`) is signed with their own key."""
 
     name: str
-    handles: tuple[type, ...]
+    person: str  # who the stage acts as in the events it emits
 
-    def __init__(self, engine: Engine, publisher: Publisher, keys: StageKeys):
-        self.engine = engine
+    def __init__(self, engine: Engine, publisher: Publisher, keys: StageKeys, topics: Topics):
+        self.engine, self.topics = engine, topics
         self.ring = keys.ring
-        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
-        self.wanted = frozenset(t.encode() for t in ce_types_of(self.handles))
-        store.metadata.create_all(engine)
-        runtime_store.metadata.create_all(engine)
+        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name), topics=topics,
+                             actor=Actor(department="govshare", person=self.person, role=Role.SYSTEM))
+
+    def start(self) -> None:
+        pass
+
+    @classmethod
+    def handles(cls) -> tuple[type, ...]:
+        """The payload classes a handler is registered for: what the stage is subscribed to."""
+        dispatch = next(vars(k)["on"] for k in cls.__mro__ if "on" in vars(k))
+        return tuple(c for c in dispatch.dispatcher.registry if c is not object)
 
     def decode(self, m: Incoming) -> Event:
         return decode_message(m.headers, m.value)
@@ -44,8 +60,5 @@ class EventConsumer:
         emitted: Emitted = []
         for event_id, event in events.items():
             if event_id in fresh:
-                emitted += self.apply_event(tx, event)
+                emitted += self.on(event.payload, tx, event)
         return emitted
-
-    def apply_event(self, tx: Connection, event: Event) -> Emitted:
-        raise NotImplementedError

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
+from functools import singledispatchmethod
 
 import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -16,10 +17,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from events import catalog as cat
 from events import sharing as sh
 from events.codec import Event, decode_message, encode_payload, to_headers
-from events.envelope import Actor, Envelope, Role
+from events.envelope import Envelope
 from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
-from events.registry import kind_for
 from events.topics import Topics
 from processors import store
 from processors.consumer import Emitted, EventConsumer
@@ -29,7 +29,6 @@ from runtime import store as runtime_store
 
 log = structlog.get_logger("govshare.grants")
 
-GRANTS = Actor(department="govshare", person="grant-keeper", role=Role.SYSTEM)
 NAMESPACE = uuid.UUID("3b7e1d2c-8f4a-4c6b-a9e0-5d2f7c1b8e43")
 
 
@@ -39,20 +38,15 @@ def grant_id(request_id: str) -> str:
 
 class GrantKeeper(EventConsumer):
     name = "grants"
-    handles = (sh.RequestSubmitted, sh.RequestApproved, sh.RequestRejected, sh.DisputeDecided,
-               sh.GrantRevoked, sh.DataAccessed, cat.EntryTakenDown, cat.EntryRevised,
-               cat.RevisionSubmitted, cat.RevisionApproved)
+    person = "grant-keeper"
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
                  access_wait: timedelta = timedelta(seconds=60), *, keys: StageKeys):
         """`access_wait`: the longest an access whose request is not decided yet waits for the
         decision before it is judged as it stands (see `_check_use`)."""
-        super().__init__(engine, publisher, keys)
-        self.policies, self.topics, self.access_wait = policies, topics, access_wait
+        super().__init__(engine, publisher, keys, topics)
+        self.policies, self.access_wait = policies, access_wait
         self._known: dict[str, object] = {}  # grant rows read for the batch at hand
-
-    def inputs(self) -> list[str]:
-        return self.topics.consumed_by(self.name)
 
     def apply(self, tx: Connection, batch) -> Emitted:
         """As every event consumer, with the grants the batch's accesses name read in one query
@@ -72,30 +66,53 @@ class GrantKeeper(EventConsumer):
             return self._known[grant]
         return tx.execute(select(store.grants).where(store.grants.c.grant_id == grant)).first()
 
-    def apply_event(self, tx: Connection, event: Event) -> Emitted:
-        p, env = event.payload, event.envelope
-        if isinstance(p, sh.RequestSubmitted):
-            self._remember(tx, event, p)
-            if env.route == "auto":
-                return self._open(tx, env, automatic=True)
-        elif isinstance(p, sh.RequestApproved) or (
-                isinstance(p, sh.DisputeDecided) and p.outcome == sh.DisputeOutcome.GRANT):
-            return self._open(tx, env)
-        elif isinstance(p, (sh.RequestRejected, sh.DisputeDecided)):
-            return self._close(tx, env.aggregate_id, "refused")
-        elif isinstance(p, sh.GrantRevoked):
-            return self._close(tx, env.aggregate_id, "revoked")
-        elif isinstance(p, sh.DataAccessed):
-            return self._check_use(tx, event, p)
-        elif isinstance(p, cat.EntryTakenDown):
-            return self._withdraw(tx, env, p.reason)
-        elif isinstance(p, cat.EntryRevised):
-            return self._narrow(tx, env, p.attributes.item_codes)
-        elif isinstance(p, cat.RevisionSubmitted):
-            self._remember_revision(tx, env, p)
-        elif isinstance(p, cat.RevisionApproved):
-            return self._approve_revision(tx, env, p.revision_id)
+    @singledispatchmethod
+    def on(self, payload: object, tx: Connection, event: Event) -> Emitted:
         return []
+
+    @on.register
+    def _(self, p: sh.RequestSubmitted, tx: Connection, event: Event) -> Emitted:
+        self._remember(tx, event, p)
+        return self._open(tx, event.envelope, automatic=True) if event.envelope.route == "auto" else []
+
+    @on.register
+    def _(self, p: sh.RequestApproved, tx: Connection, event: Event) -> Emitted:
+        return self._open(tx, event.envelope)
+
+    @on.register
+    def _(self, p: sh.DisputeDecided, tx: Connection, event: Event) -> Emitted:
+        if p.outcome == sh.DisputeOutcome.GRANT:
+            return self._open(tx, event.envelope)
+        return self._close(tx, event.envelope.aggregate_id, "refused")
+
+    @on.register
+    def _(self, p: sh.RequestRejected, tx: Connection, event: Event) -> Emitted:
+        return self._close(tx, event.envelope.aggregate_id, "refused")
+
+    @on.register
+    def _(self, p: sh.GrantRevoked, tx: Connection, event: Event) -> Emitted:
+        return self._close(tx, event.envelope.aggregate_id, "revoked")
+
+    @on.register
+    def _(self, p: sh.DataAccessed, tx: Connection, event: Event) -> Emitted:
+        return self._check_use(tx, event, p)
+
+    @on.register
+    def _(self, p: cat.EntryTakenDown, tx: Connection, event: Event) -> Emitted:
+        return self._withdraw(tx, event.envelope, p.reason)
+
+    @on.register
+    def _(self, p: cat.EntryRevised, tx: Connection, event: Event) -> Emitted:
+        return self._narrow(tx, event.envelope, p.attributes.item_codes)
+
+    @on.register
+    def _(self, p: cat.RevisionSubmitted, tx: Connection, event: Event) -> Emitted:
+        self._remember_revision(tx, event.envelope, p)
+        return []
+
+    @on.register
+    def _(self, p: cat.RevisionApproved, tx: Connection, event: Event) -> Emitted:
+        return self._approve_revision(tx, event.envelope, p.revision_id)
 
     def _remember(self, tx: Connection, event: Event, p: sh.RequestSubmitted) -> None:
         env = event.envelope
@@ -288,17 +305,9 @@ class GrantKeeper(EventConsumer):
 
     def _emit(self, tx: Connection, aggregate: str, aggregate_id: str, sequence: int, payload,
               at: datetime, cause: Envelope | None, policy_id: str) -> tuple[int, Outgoing]:
-        kind = kind_for(payload)
         event_id = uuid.uuid5(NAMESPACE, f"{aggregate}:{aggregate_id}:{sequence}")
-        envelope = Envelope(
-            event_id=event_id, event_type=kind.event_type, schema_version=kind.version,
-            aggregate_type=aggregate, aggregate_id=aggregate_id, sequence=sequence,
-            occurred_at=at, recorded_at=at, actor=GRANTS, policy_id=policy_id,
-            correlation_id=cause.correlation_id if cause else event_id,
-            causation_id=cause.event_id if cause else None, source="govshare/grants")
-        out = Outgoing(self.topics.events(aggregate), aggregate_id.encode(),
-                       encode_payload(payload), to_headers(envelope))
-        return self.outbox.stage(tx, f"grants:{event_id}", out)
+        return self.outbox.emit(tx, payload, source_id=f"grants:{event_id}", aggregate_id=aggregate_id,
+                                sequence=sequence, at=at, event_id=event_id, policy_id=policy_id, cause=cause)
 
 
 def _articles(policy: Policy, violations: list[str]) -> str:

@@ -24,20 +24,16 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from events import merkle, note
 from events import trail as tr
-from events.codec import encode_payload, to_headers
-from events.envelope import Actor, Envelope, Role
+from events.envelope import Actor, Role
 from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
-from events.registry import kind_for
 from events.topics import Topics
 from processors import store
 from processors.clock import Clock
-from runtime import store as runtime_store
 from runtime.message import Incoming
 from runtime.outbox import Outbox, Staged
 
 log = structlog.get_logger("govshare.notary")
-NOTARY = Actor(department="govshare", person="notary", role=Role.SYSTEM)
 CHECKPOINT_NAMESPACE = uuid.UUID("6f1b1c9e-3a51-4d7e-9a53-2f7d8b1e0c47")
 
 
@@ -85,7 +81,6 @@ def extend_and_sign(frontier: merkle.Frontier, chain: bytes, records: list[tr.Tr
 class Notary:
     """A stage of the runtime over every output topic; one per deployment."""
     name = "notary"
-    wanted = None  # every output message is a trail record
 
     def __init__(self, engine: Engine, topics: Topics, publisher: Publisher, signer: Signer,
                  clock: Clock, origin: str | None = None, *, keys: StageKeys):
@@ -99,12 +94,11 @@ class Notary:
         if not note.valid_name(self.origin):
             raise ValueError(f"the trail origin {self.origin!r} cannot name a signing key: "
                              f"no spaces or '+' (C2SP signed-note)")
-        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
-        store.metadata.create_all(engine)
-        runtime_store.metadata.create_all(engine)
+        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name), topics=topics,
+                             actor=Actor(department="govshare", person="notary", role=Role.SYSTEM))
 
-    def inputs(self) -> list[str]:
-        return self.topics.consumed_by(self.name)
+    def start(self) -> None:
+        pass
 
     def decode(self, m: Incoming) -> tr.TrailRecord:
         # The stored record is sealed as it is: the payload is never decoded here.
@@ -130,7 +124,10 @@ class Notary:
         else:
             tx.execute(update(store.notary).where(store.notary.c.origin == self.origin).values(**values))
         log.info("trail.checkpointed", tree_size=checkpoint.tree_size, appended=len(fresh))
-        return self.outbox.stage(tx, None, self._message(checkpoint, head.checkpoints + 1, signed_at))
+        return self.outbox.emit(
+            tx, checkpoint, aggregate_id=self.origin, sequence=head.checkpoints + 1, at=signed_at,
+            event_id=uuid.uuid5(CHECKPOINT_NAMESPACE, f"{self.origin}:{checkpoint.tree_size}"),
+            policy_id="common", correlation_id=uuid.uuid5(CHECKPOINT_NAMESPACE, self.origin))
 
     def _head(self, tx: Connection) -> _Head:
         row = tx.execute(select(store.notary).where(store.notary.c.origin == self.origin)).first()
@@ -138,14 +135,3 @@ class Notary:
             return _Head(merkle.Frontier(), merkle.CHAIN_START, 0, True)
         return _Head(merkle.Frontier.from_bytes(row.tree_size, row.frontier), row.chain_head,
                      row.checkpoints, False)
-
-    def _message(self, checkpoint: tr.TrailCheckpointed, number: int, at: datetime) -> Outgoing:
-        envelope = Envelope(
-            event_id=uuid.uuid5(CHECKPOINT_NAMESPACE, f"{self.origin}:{checkpoint.tree_size}"),
-            event_type="TrailCheckpointed", schema_version=kind_for(checkpoint).version,
-            aggregate_type=tr.AGGREGATE,
-            aggregate_id=self.origin, sequence=number, occurred_at=at, recorded_at=at,
-            actor=NOTARY, policy_id="common",
-            correlation_id=uuid.uuid5(CHECKPOINT_NAMESPACE, self.origin), source="govshare:notary")
-        return Outgoing(self.topics.trail, self.origin.encode(), encode_payload(checkpoint),
-                        to_headers(envelope))

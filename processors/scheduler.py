@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
+from functools import singledispatchmethod
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -20,12 +21,11 @@ from events import catalog as cat
 from events import deadline as dl
 from events import objection as ob
 from events import sharing as sh
-from events.codec import Event, encode_payload, to_headers
-from events.envelope import Actor, Envelope, Role
+from events.codec import Event
+from events.envelope import Envelope
 from events.provenance import StageKeys
-from events.publisher import Outgoing, Publisher
+from events.publisher import Publisher
 from events.records import from_plain, to_json
-from events.registry import kind_for
 from events.topics import Topics
 from processors import deadlines as rules
 from processors import store
@@ -36,7 +36,6 @@ from runtime.loop import Retry, transient
 
 log = structlog.get_logger("govshare.deadlines")
 RETRY_FAILED = timedelta(minutes=5)  # how long a deadline whose firing failed waits to fire again
-SCHEDULER = Actor(department="govshare", person="deadline-engine", role=Role.SYSTEM)
 # What a recomputed provisional deadline cites: the schedule that moved it.
 CALENDAR_SOURCE = "State Council holiday schedule (国务院办公厅 放假安排), or policies/calendar.toml"
 
@@ -47,43 +46,84 @@ class StaleDeadline(Retry):
 
 class Scheduler(EventConsumer):
     name = "deadlines"
-    handles = (cat.ChangeObligationRaised, cat.RevisionSubmitted, cat.ExtensionGranted,
-               cat.EntryTakenDown, ob.ObjectionReported, ob.ResolutionContested,
-               ob.ObjectionResolved, ob.UrgentLimitSet, ob.ObjectionExtensionGranted,
-               sh.RequestSubmitted, sh.ProviderConsulted, sh.ProviderAnswered,
-               sh.RequestApproved, sh.RequestRejected, sh.UsageViolationFlagged, sh.UsageCorrected)
+    person = "deadline-engine"
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
                  calendars: Callable[[str], WorkingCalendar] = calendar_for, *, keys: StageKeys):
-        super().__init__(engine, publisher, keys)
-        self.policies, self.topics, self.calendars = policies, topics, calendars
+        super().__init__(engine, publisher, keys, topics)
+        self.policies, self.calendars = policies, calendars
         self._recalendared = False
-
-    def inputs(self) -> list[str]:
-        return self.topics.consumed_by(self.name)
 
     # -- accepted events start, fulfil, extend and cancel obligations --------------------
 
-    def apply_event(self, tx: Connection, event: Event) -> Emitted:
-        p = event.payload
-        if event.envelope.aggregate_type == ob.AGGREGATE:
-            return self._apply_objection(tx, event)
-        if event.envelope.aggregate_type == sh.REQUEST:
-            return self._apply_request(tx, event)
-        if isinstance(p, sh.UsageViolationFlagged):
-            # Use outside the grant is corrected within a limit, like a delay (GD-2008 Art. 40(3)).
-            return self._start_round(tx, event, rules.USAGE_CORRECTION, p.department)
-        if isinstance(p, sh.UsageCorrected):
-            return self._fulfil(tx, event, None)
-        if isinstance(p, cat.ChangeObligationRaised):
-            return self._start(tx, event, p)
-        if isinstance(p, cat.RevisionSubmitted) and p.obligation_id:
-            return self._fulfil(tx, event, p.obligation_id)
-        if isinstance(p, cat.ExtensionGranted):
-            return self._extend(tx, event, p.obligation_id)
-        if isinstance(p, cat.EntryTakenDown):
-            return self._cancel(tx, event)
+    @singledispatchmethod
+    def on(self, payload: object, tx: Connection, event: Event) -> Emitted:
         return []
+
+    @on.register
+    def _(self, p: cat.ChangeObligationRaised, tx: Connection, event: Event) -> Emitted:
+        return self._start(tx, event, p)
+
+    @on.register
+    def _(self, p: cat.RevisionSubmitted, tx: Connection, event: Event) -> Emitted:
+        return self._fulfil(tx, event, p.obligation_id) if p.obligation_id else []
+
+    @on.register
+    def _(self, p: cat.ExtensionGranted, tx: Connection, event: Event) -> Emitted:
+        return self._extend(tx, event, p.obligation_id)
+
+    @on.register
+    def _(self, p: cat.EntryTakenDown, tx: Connection, event: Event) -> Emitted:
+        return self._cancel(tx, event)
+
+    @on.register(ob.ObjectionReported)
+    @on.register(ob.ResolutionContested)
+    def _(self, p, tx: Connection, event: Event) -> Emitted:
+        # A report, or a contested resolution, starts a processing limit from that day.
+        return self._start_round(tx, event, rules.OBJECTION_PROCESSING, event.envelope.provider)
+
+    @on.register(ob.ObjectionResolved)
+    @on.register(sh.UsageCorrected)
+    @on.register(sh.RequestApproved)
+    @on.register(sh.RequestRejected)
+    def _(self, p, tx: Connection, event: Event) -> Emitted:
+        return self._fulfil(tx, event, None)
+
+    @on.register
+    def _(self, p: ob.UrgentLimitSet, tx: Connection, event: Event) -> Emitted:
+        return self._reschedule(tx, event, p.due_at)
+
+    @on.register
+    def _(self, p: ob.ObjectionExtensionGranted, tx: Connection, event: Event) -> Emitted:
+        env, emitted = event.envelope, []
+        for d in self._open_for(tx, env.aggregate_id):
+            policy = self.policies.policy(d.policy_id)
+            moved = rules.extend_to_total(d, p.total_natural_days, policy, self.calendars(policy.jurisdiction))
+            if moved is None:
+                log.warning("deadlines.extension_beyond_bound", deadline=d.deadline_id)
+                continue
+            emitted += self._emit(tx, moved[0], moved[1], env.recorded_at, env)[1]
+        return emitted
+
+    @on.register
+    def _(self, p: sh.RequestSubmitted, tx: Connection, event: Event) -> Emitted:
+        if event.envelope.route == "auto":
+            return []
+        return self._start_answer(tx, event, self._review_policy(event.envelope))
+
+    @on.register
+    def _(self, p: sh.ProviderConsulted, tx: Connection, event: Event) -> Emitted:
+        return self._start_round(tx, event, rules.PROVIDER_ANSWER, event.envelope.provider,
+                                 policy=self._review_policy(event.envelope))
+
+    @on.register
+    def _(self, p: sh.ProviderAnswered, tx: Connection, event: Event) -> Emitted:
+        return self._fulfil(tx, event, None, kind=rules.PROVIDER_ANSWER)
+
+    @on.register
+    def _(self, p: sh.UsageViolationFlagged, tx: Connection, event: Event) -> Emitted:
+        # Use outside the grant is corrected within a limit, like a delay (GD-2008 Art. 40(3)).
+        return self._start_round(tx, event, rules.USAGE_CORRECTION, p.department)
 
     def _start(self, tx: Connection, event: Event, p: cat.ChangeObligationRaised) -> Emitted:
         env = event.envelope
@@ -102,41 +142,6 @@ class Scheduler(EventConsumer):
             return []  # this obligation's deadline runs already
         return self._emit(tx, d, rules.scheduled_event(d, policy, "catalog-update"),
                           env.recorded_at, env, new=True)[1]
-
-    def _apply_objection(self, tx: Connection, event: Event) -> Emitted:
-        env, p = event.envelope, event.payload
-        if isinstance(p, (ob.ObjectionReported, ob.ResolutionContested)):
-            # A report, or a contested resolution, starts a processing limit from that day.
-            return self._start_round(tx, event, rules.OBJECTION_PROCESSING, env.provider)
-        if isinstance(p, ob.ObjectionResolved):
-            return self._fulfil(tx, event, None)
-        if isinstance(p, ob.UrgentLimitSet):
-            return self._reschedule(tx, event, p.due_at)
-        if isinstance(p, ob.ObjectionExtensionGranted):
-            emitted = []
-            for d in self._open_for(tx, env.aggregate_id):
-                policy = self.policies.policy(d.policy_id)
-                moved = rules.extend_to_total(d, p.total_natural_days, policy,
-                                              self.calendars(policy.jurisdiction))
-                if moved is None:
-                    log.warning("deadlines.extension_beyond_bound", deadline=d.deadline_id)
-                    continue
-                emitted += self._emit(tx, moved[0], moved[1], env.recorded_at, env)[1]
-            return emitted
-        return []
-
-    def _apply_request(self, tx: Connection, event: Event) -> Emitted:
-        env, p = event.envelope, event.payload
-        policy = self._review_policy(env)
-        if isinstance(p, sh.RequestSubmitted) and env.route != "auto":
-            return self._start_answer(tx, event, policy)
-        if isinstance(p, sh.ProviderConsulted):
-            return self._start_round(tx, event, rules.PROVIDER_ANSWER, env.provider, policy=policy)
-        if isinstance(p, sh.ProviderAnswered):
-            return self._fulfil(tx, event, None, kind=rules.PROVIDER_ANSWER)
-        if isinstance(p, (sh.RequestApproved, sh.RequestRejected)):
-            return self._fulfil(tx, event, None)
-        return []
 
     def _review_policy(self, env: Envelope):
         """A request is reviewed under the profile of its entry's jurisdiction: the provider's,
@@ -368,15 +373,8 @@ class Scheduler(EventConsumer):
                 store.deadlines.c.sequence == d.sequence - 1).values(**row))
             if done.rowcount != 1:
                 raise StaleDeadline(f"{d.deadline_id} changed under this worker")
-        kind = kind_for(payload)
         event_id = uuid.uuid5(rules.DEADLINE_NAMESPACE, f"{d.deadline_id}:{d.sequence}")
-        envelope = Envelope(
-            event_id=event_id, event_type=kind.event_type, schema_version=kind.version,
-            aggregate_type=dl.AGGREGATE, aggregate_id=d.deadline_id, sequence=d.sequence,
-            occurred_at=at, recorded_at=at, actor=SCHEDULER, policy_id=d.policy_id,
-            correlation_id=cause.correlation_id if cause else uuid.UUID(d.deadline_id),
-            causation_id=cause.event_id if cause else None, source="govshare/deadline-engine")
-        out = Outgoing(self.topics.events(dl.AGGREGATE), d.deadline_id.encode(),
-                       encode_payload(payload), to_headers(envelope))
         source = f"deadline:{cause.event_id}" if cause else f"tick:{event_id}"
-        return d, [self.outbox.stage(tx, source, out)]
+        return d, [self.outbox.emit(tx, payload, source_id=source, aggregate_id=d.deadline_id,
+                                    sequence=d.sequence, at=at, event_id=event_id, policy_id=d.policy_id,
+                                    cause=cause, correlation_id=None if cause else uuid.UUID(d.deadline_id))]

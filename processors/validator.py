@@ -25,20 +25,19 @@ from events import directory as directory_events
 from events import objection as objection_events
 from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
-from events.envelope import Actor, Envelope, Role
+from events.envelope import Actor, Role
 from events.errors import DecodeError
 from events.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
-from events.registry import kind_for, kind_of
+from events.registry import kind_of
 from events.rejection import EventRejected, attempter
-from events.topics import Topics
+from events.topics import AGGREGATE_TYPES, Topics
 from processors import catalog, directory, jurisdiction, objections, requests, store
 from processors.aggregates import AggregateStates, state_of, state_text
 from processors.clock import Clock, SystemClock
 from processors.profiles import Policies
 from processors.verdicts import Rejected, RuleBroken, broken
 from processors.working_days import local_day
-from runtime import store as runtime_store
 from runtime.loop import Retry
 from runtime.message import Incoming
 from runtime.outbox import Outbox, Staged
@@ -47,7 +46,6 @@ log = structlog.get_logger("govshare.validator")
 
 # Deterministic ids for what the validator emits, so a redelivered input yields the same ids.
 OUTPUT_NAMESPACE = uuid.UUID("6f1c2c3e-6a8e-4d0f-9a51-5a7c0e0b9d21")
-VALIDATOR = Actor(department="govshare", person="validator", role=Role.SYSTEM)
 # How often a worker reads the directory again, for the changes other workers accepted.
 DIRECTORY_RELOAD_SECONDS = 5.0
 
@@ -55,7 +53,6 @@ DIRECTORY_RELOAD_SECONDS = 5.0
 class Validator:
     """The first stage: decides each inbox message (see the module's docstring)."""
     name = "validator"
-    wanted = None  # every inbox message gets an answer
     ring = None  # inboxes are anyone's to write: what arrives there is judged, not trusted
 
     def __init__(self, engine: Engine, policies: Policies, topics: Topics, publisher: Publisher,
@@ -63,39 +60,35 @@ class Validator:
         """`department_keys`: where the public keys of the first directory are (`<department>.pub`),
         read once, when the directory is empty; `clock`: when a message counts as received."""
         self.engine, self.policies, self.topics, self.clock = engine, policies, topics, clock
-        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name))
-        self._inboxes = frozenset(self.inputs())
-        store.metadata.create_all(engine)
-        runtime_store.metadata.create_all(engine)
-        self.directory = self._directory(department_keys)
-        self._reload_at = time.monotonic() + DIRECTORY_RELOAD_SECONDS
+        self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name), topics=topics,
+                             actor=Actor(department="govshare", person="validator", role=Role.SYSTEM))
+        self.department_keys = department_keys
+        self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
+        self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
+        self._reload_at = 0.0
 
-    def _directory(self, department_keys: Path | None) -> directory.Directory:
-        """The directory in the database; on the first start, the one govshare begins with,
-        registered now and recorded by events (relayed when the stage runs)."""
+    def start(self) -> None:
+        """Before the first message: the directory in the database; on the first start, the
+        one govshare begins with, registered now and recorded by events (which the runner
+        then relays)."""
         with self.engine.begin() as tx:
-            found = directory.Directory.load(tx)
-            if found:
-                return found
+            if directory.Directory.load(tx):
+                return
             try:
                 with tx.begin_nested():
-                    seeded = directory.seed(tx, self.policies, directory.public_keys_in(department_keys),
+                    seeded = directory.seed(tx, self.policies, directory.public_keys_in(self.department_keys),
                                             self.clock.now())
                     self.outbox.stage_many(tx, [(None, self._accepted(e, encode_payload(e.payload)))
                                                 for e in seeded])
             except IntegrityError:
                 pass  # another worker registered it first
-            return directory.Directory.load(tx)
-
-    def inputs(self) -> list[str]:
-        return self.topics.consumed_by(self.name)
 
     def decode(self, message: Incoming) -> Event | DecodeError:
         """Decoded once, here; bytes that are no event, or a message to a topic that is no
         inbox, are answered with a dead letter."""
         if message.topic not in self._inboxes:
             return DecodeError(f"{message.topic} is not a govshare inbox; the inboxes are "
-                               f"{', '.join(self.inputs())} (contract/asyncapi.json)")
+                               f"{', '.join(sorted(self._inboxes))} (contract/asyncapi.json)")
         try:
             return decode_message(message.headers, message.value)
         except DecodeError as exc:
@@ -292,16 +285,11 @@ class Validator:
             attempted_by=attempter(env.actor),
             # The key it came signed with, if any (a refused signature names the key it claims).
             attempted_key_id=env.signing_key and env.signing_key[:bounds.SHORT_MAX])
-        kind = kind_for(payload)
         policy_id = env.policy_id if self.policies.policy(env.policy_id) else self.policies.baseline.id
-        envelope = Envelope(
-            event_id=uuid.uuid5(OUTPUT_NAMESPACE, f"rejected:{env.event_id}"),
-            event_type=kind.event_type, schema_version=kind.version,
-            aggregate_type=kind.aggregate_type, aggregate_id=str(env.event_id), sequence=1,
-            occurred_at=received, recorded_at=received, actor=VALIDATOR, policy_id=policy_id,
-            correlation_id=env.correlation_id, causation_id=env.event_id, source="govshare/validator")
-        return Outgoing(self.topics.rejections, env.aggregate_id.encode(), encode_payload(payload),
-                        to_headers(envelope))
+        # Keyed by the refused event's aggregate, so that it stays in order with its events.
+        return self.outbox.event(payload, aggregate_id=str(env.event_id), sequence=1, at=received,
+                                 event_id=uuid.uuid5(OUTPUT_NAMESPACE, f"rejected:{env.event_id}"),
+                                 policy_id=policy_id, cause=env, key=env.aggregate_id)
 
     def _dead_letter(self, message: Incoming, reason: str) -> Outgoing:
         log.warning("event.dead_lettered", topic=message.topic, offset=message.offset, reason=reason)

@@ -22,7 +22,7 @@ from events.trail import Keys, TrailCheckpointed, TrailRecord, trail_record
 from projections import rejections, sealed, trail
 from projections.apply import apply_event
 from projections.batching import Batching
-from projections.tables import dead_letters, event_log, metadata
+from projections.tables import dead_letters, event_log
 from runtime import loop
 from runtime import store as runtime_store
 from runtime.message import Incoming, from_kafka
@@ -33,7 +33,6 @@ log = structlog.get_logger("govshare.projector")
 
 class Projector:
     name = "projector"
-    wanted = None
     outbox = None  # a projection only applies; it never publishes
 
     def __init__(self, engine: Engine, topics: Topics, as_of: datetime | None = None,
@@ -50,11 +49,9 @@ class Projector:
         self._trail: Keys | None = None
         self._trail_read = 0.0
         self.applied = 0
-        metadata.create_all(engine)
-        runtime_store.metadata.create_all(engine)
 
-    def inputs(self) -> list[str]:
-        return self.topics.consumed_by(self.name)
+    def start(self) -> None:
+        pass
 
     def decode(self, m: Incoming) -> Event | TrailRecord:
         if m.topic == self.topics.trail:
@@ -139,12 +136,13 @@ class Projector:
         return trail.hold_checkpoint(event.payload, m.value, event.envelope, tx)
 
 
-def catch_up(projector: Projector, kafka: dict[str, str], cluster_id: str, timeout: float = 300.0,
-             batch: int = 2000, progress: Callable[[int], None] | None = None) -> int:
-    """Apply everything up to the current end of the log, then return (a rebuild, a replay).
+def catch_up(projector: Projector, inputs: list[str], kafka: dict[str, str], cluster_id: str,
+             timeout: float = 300.0, batch: int = 2000, progress: Callable[[int], None] | None = None) -> int:
+    """Apply everything up to the current end of `inputs` (the topics the projector reads),
+    then return (a rebuild, a replay).
 
     Returns how many records were newly applied; `progress` is told the count after each batch."""
-    consumer = loop.assigned(kafka, f"{projector.topics.prefix}-rebuild", projector.inputs(),
+    consumer = loop.assigned(kafka, f"{projector.topics.prefix}-rebuild", inputs,
                              projector.engine, projector.name, cluster_id)
     runner = loop.Runner(projector, cluster_id, batch=batch)
     try:

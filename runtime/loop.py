@@ -55,18 +55,17 @@ def transient(exc: BaseException) -> bool:
 
 
 class Stage(Protocol):
-    """What a stage gives the runtime. `inputs`: the topics it reads (Topics.consumed_by);
-    `wanted`: the ce_type values it acts on (None: all); `ring`: the stage keys its inputs must
-    be signed with (None: it reads inboxes, which anyone may write); `decode` turns one message
-    into what `apply` takes (raising for bytes it cannot read); `apply` handles a batch inside
-    the transaction and returns the outputs it staged."""
+    """What a stage gives the runtime (what it reads, and what it acts on, are the System's to
+    say: runtime/system.py). `ring`: the stage keys its inputs must be signed with (None: it
+    reads inboxes, which anyone may write); `start` prepares it before the first message;
+    `decode` turns one message into what `apply` takes (raising for bytes it cannot read);
+    `apply` handles a batch inside the transaction and returns the outputs it staged."""
     name: str
     engine: Engine
     outbox: Outbox | None
-    wanted: frozenset[bytes] | None
     ring: StageRing | None
 
-    def inputs(self) -> list[str]: ...
+    def start(self) -> None: ...
 
     def decode(self, m: Incoming) -> Any: ...
 
@@ -75,8 +74,11 @@ class Stage(Protocol):
 
 @dataclass
 class Runner:
+    """Runs one stage over batches of messages: `process` (a batch, as both runners hand it),
+    `retry_parked`, and `run` (the Kafka loop)."""
     stage: Stage
     cluster_id: str
+    wanted: frozenset[bytes] | None = None  # the ce_type values the stage acts on (None: all)
     batch: int = 500
     window: float = 0.05  # seconds a batch may gather: throughput vs latency
     tick: Callable[[], int] | None = None  # the stage's timer (deadlines, grant expiry)
@@ -116,7 +118,7 @@ class Runner:
             consumed = store.Positions(tx, self.cluster_id, stage.name)
             items = []
             for m in consumed.unseen(messages):
-                if stage.wanted is not None and m.header("ce_type") not in stage.wanted:
+                if self.wanted is not None and m.header("ce_type") not in self.wanted:
                     continue  # decided by the header: most messages are not this stage's
                 try:
                     items.append((m, decoded(stage, m)))
@@ -176,6 +178,7 @@ class Runner:
 
     def run(self, consumer: Consumer, stop: threading.Event) -> None:
         """Consume until `stop`; the consumer is subscribed or assigned by the caller."""
+        self._until_done(self.stage.start, stop)
         if self.stage.outbox is not None:
             self._until_done(self.stage.outbox.relay_unpublished, stop)
         pending: list[Incoming] = []
@@ -236,7 +239,7 @@ def decoded(stage: Stage, m: Incoming) -> Any:
     """The one decode step of every stage: a message on an output topic must be signed by a
     stage of the deployment (events/provenance.py) before anything reads what it says."""
     if stage.ring is not None:
-        stage.ring.check(m.headers, m.value)
+        stage.ring.check(m.topic, m.headers, m.value)
     return stage.decode(m)
 
 

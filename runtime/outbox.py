@@ -11,21 +11,60 @@ stored: the row holds what is published, and a relay or a rehydration publishes 
 """
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from events.codec import encode_payload, to_headers
+from events.envelope import Actor, Envelope
 from events.errors import PublishError
 from events.provenance import StageSigner
 from events.publisher import Outgoing, Publisher
+from events.registry import kind_for
+from events.topics import Topics
 from runtime import parking, store
 
 Staged = list[tuple[int, Outgoing]]
 
 
 class Outbox:
-    def __init__(self, engine: Engine, publisher: Publisher, stage: str, signer: StageSigner | None = None):
+    def __init__(self, engine: Engine, publisher: Publisher, stage: str, signer: StageSigner | None = None,
+                 *, topics: Topics | None = None, actor: Actor | None = None):
         """`signer`: the stage's key, which every staged output is signed with; None for an
-        outbox that only publishes rows staged before (a relay, a rehydration)."""
+        outbox that only publishes rows staged before (a relay, a rehydration). `topics` and
+        `actor`: where the stage's events go and who it acts as, for `emit`."""
         self.engine, self.publisher, self.owner, self.signer = engine, publisher, stage, signer
+        self.topics, self.actor = topics, actor
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents source of everything this stage emits."""
+        return f"govshare/{self.owner}"
+
+    def emit(self, tx: Connection, payload: object, *, source_id: str | None = None,
+             **envelope: Any) -> tuple[int, Outgoing]:
+        """Stage an event the stage decided (see `event`); `source_id` marks the input it
+        answers, so that a redelivery is answered the same."""
+        return self.stage(tx, source_id, self.event(payload, **envelope))
+
+    def event(self, payload: object, *, aggregate_id: str, sequence: int, at: datetime,
+              event_id: uuid.UUID, policy_id: str, cause: Envelope | None = None,
+              correlation_id: uuid.UUID | None = None, key: str | None = None) -> Outgoing:
+        """An event the stage decided, as it is published: the one place a govshare-made
+        envelope is built. It happened and was recorded `at`, by the stage's actor, caused by
+        `cause` (None: the clock), on its aggregate's topic keyed by `key` (the aggregate id
+        unless given)."""
+        kind = kind_for(payload)
+        envelope = Envelope(
+            event_id=event_id, event_type=kind.event_type, schema_version=kind.version,
+            aggregate_type=kind.aggregate_type, aggregate_id=aggregate_id, sequence=sequence,
+            occurred_at=at, recorded_at=at, actor=self.actor, policy_id=policy_id,
+            correlation_id=correlation_id or (cause.correlation_id if cause else event_id),
+            causation_id=cause.event_id if cause else None, source=self.source)
+        return Outgoing(self.topics.of_aggregate(kind.aggregate_type), (key or aggregate_id).encode(),
+                        encode_payload(payload), to_headers(envelope))
 
     def stage(self, tx: Connection, source_id: str | None, out: Outgoing) -> tuple[int, Outgoing]:
         return self.stage_many(tx, [(source_id, out)])[0]

@@ -110,6 +110,18 @@ def database_url(request, tmp_path) -> str:
     admin.dispose()
 
 
+@pytest.fixture
+def harness(database_url, tmp_path):
+    """govshare's System on the in-memory runner over a fresh database of each kind (tests/harness.py)."""
+    from tests.harness import Harness
+    found = Harness(database_url, tmp_path / "home")
+    yield found
+    found.sim.close()
+
+
+system = harness  # the name the given/when/then tests use
+
+
 @dataclass
 class Service:
     """A running `govshare up` process pointed at the session's broker."""
@@ -130,10 +142,19 @@ class Service:
         from infra.config import Settings
         return Settings(home=Path(self.env["GOVSHARE_HOME"]), topic_prefix=self.topics.prefix)
 
-    def projector(self, engine):
-        """A projector of this deployment's log, with its keys (as `govshare rebuild` builds it)."""
+    def projector(self, url: str):
+        """A projector of this deployment's log into the database at `url`, with its keys (as
+        `govshare rebuild` builds it)."""
         from infra.stages import projector
-        return projector(engine, self.settings, self.topics)
+        return projector(url, self.settings, self.topics)
+
+    def rebuild(self, url: str, timeout: float = 60):
+        """The projections rebuilt from this deployment's log into `url`; their engine."""
+        from infra.system import SYSTEM
+        from projections.runner import catch_up
+        found = self.projector(url)
+        catch_up(found, SYSTEM.inputs("projector", self.topics), self.kafka, "copy", timeout=timeout)
+        return found.engine
 
     def api_answers(self, timeout: float = 60) -> None:
         """Wait until the HTTP API (a process of its own under `govshare up`) answers."""

@@ -6,25 +6,16 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from events.codec import decode_message
-from events.publisher import Publisher
-from infra.database import make_engine
 from projections import queries
-from projections.runner import catch_up
-from processors.profiles import load_all
 from processors.scheduler import Scheduler
 from processors.working_days import WorkingCalendar
 from runtime.message import Incoming
 from processors.working_days import end_of_day
 from tests.builders import event, new_id, registered
-from tests.harness import T0, Harness
+from tests.harness import T0
 
 HB = dict(department="hb-civil", policy="hebei-2023")
 AUTH = dict(department="hb-authority", role="DATA_AUTHORITY", policy="hebei-2023")
-
-
-@pytest.fixture
-def harness(broker, database_url):
-    return Harness(broker, database_url)
 
 
 def obligation(entry):
@@ -113,9 +104,7 @@ def test_a_worker_holding_a_stale_deadline_cannot_fire_it_again(harness):
 
     from sqlalchemy import select
 
-    from events.publisher import Publisher
     from processors import store
-    from processors.profiles import load_all
     from processors.scheduler import Scheduler, StaleDeadline
     entry = new_id()
     harness.submit(registered(entry, **HB), obligation(entry))
@@ -123,7 +112,7 @@ def test_a_worker_holding_a_stale_deadline_cannot_fire_it_again(harness):
     with harness.engine.connect() as conn:
         stale = Scheduler._load(conn.execute(select(store.deadlines.c.state)).scalar_one())
     assert harness.scheduler.tick(due) == 3  # breach, rectification order, its deadline
-    other = Scheduler(harness.engine, load_all(), harness.topics, Publisher(harness.kafka), keys=harness.keys)
+    other = harness.another("deadlines")
     with pytest.raises(StaleDeadline):
         with harness.engine.begin() as tx:
             other._fire(tx, stale, due)
@@ -192,17 +181,15 @@ def test_a_deadline_beyond_the_official_schedule_is_provisional_and_moves_when_t
     assert scheduled.payload.provisional
     assert scheduled.payload.due_at == end_of_day(date(2027, 1, 8), "Asia/Shanghai")  # 1 Jan skipped
     assert harness.scheduler.tick(received) == 0, "nothing moves while the calendar is the same"
-    projection = make_engine(f"sqlite:///{tmp_path / 'view.db'}")
-    catch_up(harness.projector(projection), harness.kafka, "c", timeout=60)
-    [shown] = queries.deadline_list(projection)
+    [shown] = queries.deadline_list(harness.project())
     assert shown["provisional"] is True and queries.utc(shown["due_at"]) == scheduled.payload.due_at
 
     # The schedule arrives (here as an override naming 4 January a holiday too), and the
     # engine restarts with it.
     published = WorkingCalendar(holidays=frozenset({date(2027, 1, 1), date(2027, 1, 4)}),
                                 scheduled_years=frozenset({2027}))
-    harness.scheduler = Scheduler(harness.engine, load_all(), harness.topics, Publisher(harness.kafka),
-                                  calendars=lambda jurisdiction: published, keys=harness.keys)
+    harness.restart("deadlines", lambda w: Scheduler(w.engine, w.policies, w.topics, w.publisher,
+                                                     calendars=lambda jurisdiction: published, keys=w.keys))
     assert harness.scheduler.tick(received) == 1
     moved = harness.deadline_events()[-1]
     assert moved.envelope.event_type == "DeadlineRescheduled" and not moved.payload.provisional
@@ -210,8 +197,7 @@ def test_a_deadline_beyond_the_official_schedule_is_provisional_and_moves_when_t
     assert moved.payload.due_at == end_of_day(date(2027, 1, 11), "Asia/Shanghai")
     harness.restart()
     assert harness.scheduler.tick(received) == 0, "no longer provisional: computed once"
-    catch_up(harness.projector(projection), harness.kafka, "c", timeout=60)
-    [shown] = queries.deadline_list(projection)
+    [shown] = queries.deadline_list(harness.project())
     assert shown["provisional"] is False and queries.utc(shown["due_at"]) == moved.payload.due_at
 
 def _misuse(harness, *, user, provider, policy, at):
@@ -226,7 +212,6 @@ def _misuse(harness, *, user, provider, policy, at):
         "grant_id": grant_id(req), "entry_id": entry, "items": ["U.1"], "purpose": "营销", "recipient": user,
         "person": "sys", "method": "INTERFACE", "scenario": "一网通办"}, department=user, role="USER",
         policy=policy), at=at)
-    harness.supervise()
     return acc
 
 

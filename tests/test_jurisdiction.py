@@ -5,22 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
 
 from events.codec import decode_message
 from tests.builders import LAW, attributes, event, new_id, registered
-from tests.harness import Harness, verdicts
+from tests.harness import verdicts
 
 MON = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)  # Monday 2 Nov 2026, 10:00 in China
 NB = "ningbo-haishu-2021"
 GD_AUTH = dict(department="gd-authority", role="DATA_AUTHORITY", policy="guangdong-2018")
 HB_AUTH = dict(department="hb-authority", role="DATA_AUTHORITY", policy="hebei-2023")
 NB_AUTH = dict(department="nb-authority", role="DATA_AUTHORITY", policy=NB)
-
-
-@pytest.fixture
-def harness(broker, database_url):
-    return Harness(broker, database_url)
 
 
 def rules_broken(outputs) -> list[tuple[str, str]]:

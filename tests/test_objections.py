@@ -6,7 +6,6 @@ import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
 
-import pytest
 
 from events.codec import decode_message
 from infra.submit import submit_lines
@@ -14,7 +13,6 @@ from processors.working_days import end_of_day
 from projections import queries
 from tests.builders import event, lines, new_id, registered
 from tests.conftest import wait_for
-from tests.harness import Harness
 
 NB = "ningbo-haishu-2021"
 PROVIDER = dict(department="nb-market", role="PROVIDER", policy=NB)
@@ -34,11 +32,6 @@ def corrected(objection_id, sequence, version="2026.11.03"):
         "outcome": "CORRECTED", "note": "已按工商登记更正",
         "correction": {"records": ["91330203MA2AXXXX"], "fields": ["registered_capital"],
                        "data_version": version}}, **PROVIDER)
-
-
-@pytest.fixture
-def harness(broker, database_url):
-    return Harness(broker, database_url)
 
 
 def verdicts(outputs):

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from infra.config import STAGES
+from infra.system import SYSTEM
 from tests.conftest import start_service, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def test_json_logs_are_one_object_a_line_from_the_supervisor_and_every_stage(bro
         "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}",
         "GOVSHARE_LOG_FORMAT": "json"})
     try:
-        wait_for(lambda: all(f'"stage": "{name}", "database"' in service.log.read_text() for name in STAGES),
+        wait_for(lambda: all(f'"stage": "{name}", "database"' in service.log.read_text() for name in SYSTEM.names),
                  60, "every stage to log stage.started")
         lines = service.log.read_text().splitlines()
     finally:
@@ -32,7 +32,7 @@ def test_json_logs_are_one_object_a_line_from_the_supervisor_and_every_stage(bro
         assert {"timestamp", "level", "logger", "event"} <= record.keys(), record
         assert datetime.fromisoformat(record["timestamp"]).utcoffset() is not None, record
     started = {r["stage"] for r in records if r["event"] == "stage.started"}
-    assert started == set(STAGES)
+    assert started == set(SYSTEM.names)
     assert {r["logger"] for r in records} >= {"govshare.service", "govshare.stage", "govshare.topics"}
     assert any(r["event"] == "service.ready" and r["level"] == "info" for r in records)
 

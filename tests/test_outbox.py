@@ -22,7 +22,7 @@ def test_an_output_the_broker_refuses_for_good_is_parked_and_the_others_publishe
     ensure_topics(kafka, topics, 1, 1)
     engine = make_engine(database_url)
     store.metadata.create_all(engine)
-    outbox = Outbox(engine, Publisher(kafka), "validator", StageKeys.generated().signer("validator"))
+    outbox = Outbox(engine, Publisher(kafka), "validator", StageKeys.generated(["validator"]).signer("validator"))
     target = topics.dead_letters
     with engine.begin() as tx:
         outbox.stage_many(tx, [(None, Outgoing(target, b"a", b"before", [])),

@@ -17,7 +17,9 @@ from events.envelope import Actor, Envelope, Role
 from events.provenance import KEY_ID, SIGNATURE, StageKeys, StageRing
 from events.publisher import Outgoing, Publisher
 from events.submission import parse_line
+from events.topics import Topics
 from events.trail import TrailCheckpointed, origin_of
+from infra.system import SYSTEM
 from projections import queries
 from projections.tables import trail_entries
 from tests.builders import AUTH, LAW, event, lines, new_id, registered, request, reviewed
@@ -175,10 +177,21 @@ def test_a_signature_covers_every_header_and_the_value():
     keys = StageKeys.generated(["validator"])
     out = keys.signer("validator").sign(Outgoing("t", b"k", b"value", [("ce_id", b"1"), ("ce_type", b"x")]))
     ring: StageRing = keys.ring
-    assert ring.problem(out.headers, out.value) is None
+    assert ring.problem("t", out.headers, out.value) is None
     assert [k for k, _ in out.headers][-2:] == [KEY_ID, SIGNATURE]
-    assert "does not verify" in ring.problem(out.headers, b"valuE")
+    assert "does not verify" in ring.problem("t", out.headers, b"valuE")
     altered = [(k, b"2" if k == "ce_id" else v) for k, v in out.headers]
-    assert "does not verify" in ring.problem(altered, out.value)
-    assert "does not verify" in ring.problem(out.headers + [("ce_govrecordedat", b"x")], out.value)
-    assert "unsigned" in ring.problem(out.headers[:-2], out.value)
+    assert "does not verify" in ring.problem("t", altered, out.value)
+    assert "does not verify" in ring.problem("t", out.headers + [("ce_govrecordedat", b"x")], out.value)
+    assert "unsigned" in ring.problem("t", out.headers[:-2], out.value)
+
+
+def test_a_genuine_record_on_a_topic_its_stage_does_not_write_is_not_that_topics():
+    """The System says which stage writes which topic: a validator's record replayed onto the
+    deadline topic (or any other it was not produced for) is refused, whoever signed it."""
+    topics = Topics("p")
+    keys = StageKeys.generated(SYSTEM.signing_stages(), SYSTEM.writers(topics))
+    out = keys.signer("validator").sign(Outgoing(topics.events("catalog-entry"), b"k", b"v", [("ce_id", b"1")]))
+    assert keys.ring.problem(topics.events("catalog-entry"), out.headers, out.value) is None
+    for elsewhere in (topics.events("deadline"), topics.trail, topics.events("grant")):
+        assert "does not write" in keys.ring.problem(elsewhere, out.headers, out.value), elsewhere

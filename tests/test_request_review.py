@@ -26,11 +26,6 @@ NB_AUTH = dict(department="nb-authority", role="DATA_AUTHORITY")
 INTERNAL = {"kind": "INTERNAL_RULE", "title": "本厅数据管理办法", "article": "第5条"}
 
 
-@pytest.fixture
-def harness(broker, database_url):
-    return Harness(broker, database_url)
-
-
 def rejection(output):
     return decode_message(output.headers, output.value).payload
 
@@ -141,9 +136,9 @@ GD08_USER, GD08_AUTH = dict(department="gd08-user", role="USER"), dict(departmen
                                                                        role="DATA_AUTHORITY")
 
 
-def gd2008_request(broker, database_url, *after):
+def gd2008_request(database_url, tmp_path, *after):
     """A GD-2008 harness, a conditional entry and a request for it, then `after`: the verdicts."""
-    harness = Harness(broker, database_url, policies=gd2008_policies())
+    harness = Harness(database_url, tmp_path, policies=gd2008_policies())
     entry, req = new_id(), new_id("req")
     outputs = harness.submit(
         registered(entry, department="gd08-provider", policy=GD08, codes=["I.1"], share_type="CONDITIONAL",
@@ -152,9 +147,9 @@ def gd2008_request(broker, database_url, *after):
     return harness, req, outputs
 
 
-def test_under_the_2008_measures_the_provider_answers_a_request_within_15_working_days(broker, database_url):
+def test_under_the_2008_measures_the_provider_answers_a_request_within_15_working_days(database_url, tmp_path):
     harness, _, outputs = gd2008_request(
-        broker, database_url, lambda req: event("RequestApproved", req, 2, {}, policy=GD08, **GD08_AUTH))
+        database_url, tmp_path, lambda req: event("RequestApproved", req, 2, {}, policy=GD08, **GD08_AUTH))
     assert verdicts(outputs) == ["accepted", "accepted", "provider-agreement-first"]
     assert "GD-2008 Art. 21-22" in rejection(outputs[2]).article
     [answer] = [e.payload for e in harness.deadline_events()]
@@ -165,9 +160,9 @@ def test_under_the_2008_measures_the_provider_answers_a_request_within_15_workin
     assert "RectificationOrdered" in harness.types()  # a provider's delay: GD-2008 Art. 40
 
 
-def test_under_the_2008_measures_the_providers_answer_meets_its_limit(broker, database_url):
+def test_under_the_2008_measures_the_providers_answer_meets_its_limit(database_url, tmp_path):
     harness, req, outputs = gd2008_request(
-        broker, database_url,
+        database_url, tmp_path,
         lambda req: event("ProviderAnswered", req, 2, {"agrees": True}, policy=GD08,
                           department="gd08-provider", role="PROVIDER"),
         lambda req: event("RequestApproved", req, 3, {"comment": "备案"}, policy=GD08, **GD08_AUTH))

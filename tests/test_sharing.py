@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-import pytest
 
 from events.codec import decode_message
 from processors.working_days import end_of_day
@@ -21,15 +20,10 @@ from tests.builders import (
     request,
     reviewed,
 )
-from tests.harness import Harness, verdicts
+from tests.harness import verdicts
 
 NB = "ningbo-haishu-2021"
 MON = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def harness(broker, database_url):
-    return Harness(broker, database_url)
 
 
 def grants(harness):

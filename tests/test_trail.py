@@ -30,6 +30,8 @@ from infra import keys
 from infra.database import make_engine
 from infra.submit import submit_lines
 from infra.topics import ensure_topics
+from infra.system import SYSTEM
+from migrations.upgrade import migrate_url
 from processors.clock import FixedClock
 from runtime.loop import Runner
 from runtime.message import Incoming
@@ -149,10 +151,7 @@ def test_a_full_scenario_trail_verifies(scenario):
 def tampered_copy(scenario: Scenario, tmp_path):
     """The trail rebuilt from the log into a database of its own, with the append-only guard
     dropped, as an intruder with the database's owner rights would."""
-    url = f"sqlite:///{tmp_path / 'copy.db'}"
-    engine = make_engine(url)
-    svc = scenario.service
-    catch_up(svc.projector(engine), svc.kafka, "copy", timeout=60)
+    engine = scenario.service.rebuild(f"sqlite:///{tmp_path / 'copy.db'}")
     assert verify(engine, scenario.public_key).intact
     with engine.begin() as tx:
         for table in APPEND_ONLY:
@@ -410,7 +409,8 @@ def test_a_checkpoint_read_before_its_records_waits_for_them(broker, database_ur
     topics, kafka = Topics(f"h{uuid.uuid4().hex[:10]}"), {"bootstrap.servers": broker.bootstrap}
     ensure_topics(kafka, topics, 1, 1)
     at = datetime(2026, 11, 21, 1, 0, tzinfo=timezone.utc)
-    stage_keys = StageKeys.generated()
+    stage_keys = StageKeys.generated(SYSTEM.signing_stages(), SYSTEM.writers(topics))
+    migrate_url(database_url, ("runtime", "processors", "projections"))
     records = []
     for line in lines(registered(new_id()), registered(new_id())):
         e = parse_line(line, now=at)
@@ -420,19 +420,19 @@ def test_a_checkpoint_read_before_its_records_waits_for_them(broker, database_ur
     signer = Signer(Ed25519PrivateKey.generate())
     notary = Notary(make_engine(database_url), topics, Publisher(kafka), signer, FixedClock(at), keys=stage_keys)
     # The notary signs what it read; only its checkpoint reaches the log for now.
-    [(_, checkpoint)] = Runner(notary, "c").process([Incoming(r.topic, 0, i, at, r.key, r.value, r.headers)
+    [(_, checkpoint)] = Runner(notary, "c", wanted=SYSTEM.wanted("notary")).process([Incoming(r.topic, 0, i, at, r.key, r.value, r.headers)
                                                      for i, r in enumerate(records)])
     assert checkpoint.topic == topics.trail
     projection = make_engine(database_url)
     catch_up(Projector(projection, topics, ring=stage_keys.ring, trail_keys=lambda: Keys.of(signer.public_key)),
-             kafka, "c", timeout=60)
+             SYSTEM.inputs("projector", topics), kafka, "c", timeout=60)
     with projection.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(trail_pending)) == 1
         assert conn.scalar(select(func.count()).select_from(trail_entries)) == 0
 
     Publisher(kafka).publish(records)
     catch_up(Projector(projection, topics, ring=stage_keys.ring, trail_keys=lambda: Keys.of(signer.public_key)),
-             kafka, "c", timeout=60)
+             SYSTEM.inputs("projector", topics), kafka, "c", timeout=60)
     report = verify(projection, signer.public_key)
     assert report.intact and report.records == 2 and report.checkpoints == 1
     with projection.connect() as conn:

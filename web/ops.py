@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from infra.config import STAGES
-from infra.stages import GROUPED
+from infra.system import SYSTEM
 
 router = APIRouter(tags=["operations"])
 
@@ -28,18 +27,19 @@ def readyz(request: Request):
     settings = request.app.state.settings
     try:
         stages = {s["stage"]: s for s in report(settings)["stages"]}
-        joined = _joined(request.app.state.kafka(), [f"{settings.topic_prefix}-{name}" for name in GROUPED])
+        grouped = [s.name for s in SYSTEM.stages if s.grouped]
+        joined = _joined(request.app.state.kafka(), [f"{settings.topic_prefix}-{name}" for name in grouped])
     except (Exception, SystemExit) as exc:  # no broker yet, no database yet: not ready, and why
         return JSONResponse({"ready": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=503)
     lag_allowed = request.app.state.ready_lag
     waiting = []
-    for name in STAGES:
-        if name in GROUPED and not joined.get(f"{settings.topic_prefix}-{name}"):
+    for name in SYSTEM.names:
+        if name in grouped and not joined.get(f"{settings.topic_prefix}-{name}"):
             waiting.append({"stage": name, "reason": "its consumer group has no member yet"})
         elif stages[name]["lag"] > lag_allowed:
             waiting.append({"stage": name, "reason": f"{stages[name]['lag']} records behind the log"})
     body = {"ready": not waiting, "not_ready": waiting,
-            "lag": {name: stages[name]["lag"] for name in STAGES}}
+            "lag": {name: stages[name]["lag"] for name in SYSTEM.names}}
     return JSONResponse(body, status_code=200 if not waiting else 503)
 
 

@@ -1,0 +1,64 @@
+"""govshare's System: its five stages, what each acts on and writes, and how each is built from
+its Wiring. The one place the topology is written (runtime/system.py derives topics, filters,
+signing keys and who may write what from it); `govshare topology` prints it.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from events import deadline, sharing
+from events.registry import all_kinds, classes_of
+from events.rejection import EventRejected
+from events.trail import TrailCheckpointed, origin_of
+from processors.grants import GrantKeeper
+from processors.notary import Notary
+from processors.scheduler import Scheduler
+from processors.validator import Validator
+from projections.runner import Projector
+from runtime.system import DEAD_LETTERS, Reads, StageSpec, System, Wiring, classes
+
+
+def publishable() -> tuple[type, ...]:
+    """What departments publish: every event class a role may send."""
+    return tuple(k.cls for k in all_kinds() if k.senders)
+
+
+def _validator(w: Wiring) -> Validator:
+    return Validator(w.engine, w.policies, w.topics, w.publisher, keys=w.keys, clock=w.clock,
+                     department_keys=w.settings.department_key_dir)
+
+
+def _deadlines(w: Wiring) -> Scheduler:
+    return Scheduler(w.engine, w.policies, w.topics, w.publisher, keys=w.keys)
+
+
+def _grants(w: Wiring) -> GrantKeeper:
+    return GrantKeeper(w.engine, w.policies, w.topics, w.publisher,
+                       access_wait=timedelta(seconds=w.settings.access_wait_seconds), keys=w.keys)
+
+
+def _notary(w: Wiring) -> Notary:
+    from infra import keys
+    return Notary(w.engine, w.topics, w.publisher, keys.load_or_create(w.settings.trail_key_file), w.clock,
+                  keys=w.keys)
+
+
+def _projector(w: Wiring) -> Projector:
+    """`options`: `as_of` (a replay: only what was recorded by then) and `extra` (a
+    deployment's own read models)."""
+    from infra import keys
+    return Projector(w.engine, w.topics, as_of=w.options.get("as_of"), extra=w.options.get("extra", ()),
+                     ring=w.keys.ring, trail_keys=lambda: keys.ring_keys(w.settings.trail_key_file,
+                                                                      origin_of(w.topics.prefix)))
+
+
+SYSTEM = System(stages=(
+    StageSpec("validator", _validator, handles=publishable(),
+              emits=classes(publishable(), (EventRejected, DEAD_LETTERS)), reads=Reads.INBOXES),
+    StageSpec("deadlines", _deadlines, handles=Scheduler.handles(), emits=classes_of(deadline.AGGREGATE),
+              ticks=True),
+    StageSpec("grants", _grants, handles=GrantKeeper.handles(),
+              emits=classes_of(sharing.GRANT, sharing.SUPERVISION), ticks=True),
+    StageSpec("notary", _notary, emits=(TrailCheckpointed,), reads=Reads.LOG, grouped=False, batch=2000),
+    StageSpec("projector", _projector, reads=Reads.LOG, grouped=False, batch=2000),
+))

@@ -1,4 +1,8 @@
-"""Who may submit what (issue #15), through a real `govshare up` on SQLite and on PostgreSQL.
+"""Who may submit what (issue #15): the validator's rules, on the in-memory harness
+(tests/harness.py) over SQLite and over PostgreSQL, the whole matrix submitted once per database
+kind on the test's clock (EPOCH). Nothing here needs a process or the broker: the validator,
+its directory and its keys are the same stages `govshare up` runs (tests/test_identity.py keeps
+a signed, a forged and a revoked submission through the real service).
 
 The matrix below is the specification: for every event type a department may submit (one row)
 and every kind of actor (one column), the verdict the validator gives. Each row names where its
@@ -46,18 +50,24 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from events.registry import all_kinds
 from events.signing import DepartmentKey, Keystore, public_text
 from events.submission import signed_line
-from infra.submit import submit_lines
 from processors.grants import grant_id
 from tests.builders import LAW, PERIOD_END, attributes
-from tests.conftest import KEYS, running_service
+from tests.conftest import EPOCH, KEYS, PG_ADMIN_URL, _postgres_answers
+from tests.harness import Harness
+
+# The instant the matrix is submitted at: the obligation's day and the urgent limit are set from it.
+NOW = EPOCH
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 # What each cell of the matrix says: accepted, or refused by this rule ("." no such actor).
 VERDICTS = {
@@ -256,7 +266,7 @@ def obligation() -> dict:
     # Received yesterday: a day to come would be refused, and an extension is asked while the
     # limit still runs.
     return {"obligation_id": "ob-1", "trigger": "LAW_REVISED", "reference": "个人信息保护法",
-            "received_on": (date.today() - timedelta(days=1)).isoformat()}
+            "received_on": (NOW.astimezone(BEIJING).date() - timedelta(days=1)).isoformat()}
 
 
 def request(p: Place, i: Ids) -> dict:
@@ -360,7 +370,7 @@ FLOWS: dict[str, Flow] = {
     "ResolutionAccepted": Flow(_after_entry(report, _resolved), "objection", 3, _fixed({})),
     "ResolutionContested": Flow(_after_entry(report, _resolved), "objection", 3, _fixed({"reason": "仍有错误"})),
     "UrgentLimitSet": Flow(_after_entry(lambda p, i: report(p, i, urgent=True)), "objection", 2,
-                           lambda p, i, a: {"due_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
+                           lambda p, i, a: {"due_at": (NOW + timedelta(days=1)).isoformat(),
                                             "reason": "涉及群众办事"}),
     # Share requests on a conditional entry (reviewed by the authority), grants on an
     # unconditional one (granted on request).
@@ -452,22 +462,22 @@ class Judged:
     database: str
 
 
-def _submit(service, lines: list[str], keys: Keystore | None = None) -> list[dict]:
-    return submit_lines(lines, service.kafka, service.topics, 180, keys=keys)
+def _submit(harness: Harness, lines: list[str], keys: Keystore | None = None) -> list[dict]:
+    return harness.sim.submit(lines, keys=keys, at=NOW)
 
 
-def _settled(service, steps: list[list[tuple[str, dict]]]) -> None:
+def _settled(harness: Harness, steps: list[list[tuple[str, dict]]]) -> None:
     """Each step submitted once every earlier one is decided; all must be accepted."""
     for step in steps:
         if not step:
             continue
-        results = _submit(service, [json.dumps(e, ensure_ascii=False) for _, e in step])
+        results = _submit(harness, [json.dumps(e, ensure_ascii=False) for _, e in step])
         wrong = [(t, e["type"], r["status"], r.get("rule"), r.get("error")) for (t, e), r in zip(step, results)
                  if r["status"] != "accepted"]
         assert not wrong, "setup refused:\n" + "\n".join(map(str, wrong))
 
 
-def run_matrix(service, database: str) -> Judged:
+def run_matrix(harness: Harness, database: str) -> Judged:
     started = time.monotonic()
     rows = read_matrix()
     revoked, revocations = revoked_keys(rows)
@@ -485,24 +495,43 @@ def run_matrix(service, database: str) -> Judged:
             while len(steps) <= n:
                 steps.append([])
             steps[n] += [(row.event_type, e) for e in step]
-    _settled(service, steps)
+    _settled(harness, steps)
 
-    now = datetime.now(timezone.utc)
     cases = []
     for row, column, i in plan:
         flow, acting = FLOWS[row.event_type], actor_of(column, row)
         event = line(row.event_type, getattr(i, flow.subject), flow.sequence, flow.payload(row.place, i, acting),
                      acting)
-        cases.append(Case(row.event_type, column, row.cells[column], signed(event, column, revoked, now)))
-    results = _submit(service, [c.line for c in cases], keys=Keystore())  # nothing signed but what is
+        cases.append(Case(row.event_type, column, row.cells[column], signed(event, column, revoked, NOW)))
+    results = _submit(harness, [c.line for c in cases], keys=Keystore())  # nothing signed but what is
     return Judged(cases, results, time.monotonic() - started, database)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def judged(request, broker, tmp_path_factory) -> Judged:
-    """One service per database kind, the whole matrix submitted to it once."""
-    with running_service(request.param, broker, tmp_path_factory.mktemp("matrix"), {}) as service:
-        yield run_matrix(service, request.param)
+def judged(request, tmp_path_factory) -> Judged:
+    """One harness per database kind (a fresh SQLite file, or a PostgreSQL schema of its own),
+    the whole matrix submitted to it once and shared by the tests below."""
+    home = tmp_path_factory.mktemp("matrix")
+    schema, admin = None, None
+    if request.param == "sqlite":
+        url = f"sqlite:///{home / 'govshare.db'}"
+    else:
+        if not _postgres_answers():
+            pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'create schema "{schema}"'))
+        url = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    harness = Harness(url, home / "home", at=NOW)
+    try:
+        yield run_matrix(harness, request.param)
+    finally:
+        harness.sim.close()
+        if schema:
+            with admin.connect() as conn:
+                conn.execute(text(f'drop schema "{schema}" cascade'))
+            admin.dispose()
 
 
 def _got(result: dict) -> str:

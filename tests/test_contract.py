@@ -1,5 +1,12 @@
 """The integrator's contract, held to clients nobody on the project wrote: Apache's Python Avro
-library, the CloudEvents SDK, and AsyncAPI's own JSON Schema for the generated document."""
+library, the CloudEvents SDK, and AsyncAPI's own JSON Schema for the generated document.
+
+No test here starts a service. What a foreign client's message becomes is the validator's and
+the projector's answer, so those messages are published raw onto the in-memory harness's inboxes
+(tests/harness.py, over SQLite and PostgreSQL) and their verdicts read from the output topics by
+the same function `govshare submit` reads them with (infra.verdicts.outcomes). That Kafka carries
+such a message unchanged is the broker's business, tested where the broker is (test_runtime.py,
+test_api.py)."""
 from __future__ import annotations
 
 import base64
@@ -11,7 +18,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import avro.io
@@ -25,20 +32,20 @@ from cloudevents.core.v1.event import CloudEvent
 from events import contract, schemas
 from events.codec import MAGIC, encode_payload, event_identity, from_headers, payload_from_json, to_headers
 from events.envelope import Actor, Role
-from events.publisher import Outgoing, Publisher
+from events.publisher import Outgoing
 from events.registry import all_kinds, kind_of
 from events.submission import parse_line
 from events.topics import AGGREGATE_TYPES
-from infra.submit import submit_lines
-from infra.verdicts import VerdictWatch
+from infra.verdicts import outcomes
 from projections import queries
 from tests.builders import lines, registered, request, signed
-from tests.conftest import start_service, wait_for
+from tests.conftest import EPOCH
 
 # AsyncAPI 3.0.0's JSON Schema, from the npm package @asyncapi/specs 6.8.1
 # (schemas/3.0.0-without-$id.json), pinned here so the check needs no network.
 ASYNCAPI_SCHEMA = Path(__file__).parent / "contract" / "asyncapi-3.0.0.schema.json.gz"
-NOW = datetime.now(timezone.utc)
+# The instant the events are written and judged at (the harness's clock is set to it).
+NOW = EPOCH
 
 
 def asyncapi_errors(document: dict) -> list[str]:
@@ -82,33 +89,21 @@ def test_every_schema_bundle_parses_alone_in_fastavro_and_apaches_library(kind):
     assert schemas.writer_schemas()[fp].name == kind.schema_name
 
 
-@pytest.fixture(scope="module")
-def running(broker, tmp_path_factory):
-    service = start_service(tmp_path_factory.mktemp("contract"), {
-        "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}"})
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
-def verdicts(service, messages: list[Outgoing], event_ids: set[str]) -> dict:
-    watch = VerdictWatch(service.kafka, service.topics)
-    try:
-        Publisher(service.kafka).publish(messages)
-        found = watch.wait(event_ids, 60)
-    finally:
-        watch.close()
+def verdicts(harness, messages: list[Outgoing], event_ids: set[str]) -> dict:
+    """What became of raw messages published to the inboxes, read from what the stages wrote."""
+    start = len(harness.sim.runner.broker.order)
+    harness.sim.publish(messages, at=NOW)
+    found = outcomes(harness.topics, harness.sim.runner.broker.order[start:], event_ids)
     assert set(found) == event_ids, f"no verdict for {event_ids - set(found)}"
     return found
 
 
-def an_entry(service, codes=("I.1", "I.2")) -> str:
+def an_entry(harness, codes=("I.1", "I.2")) -> str:
     entry_id = f"entry-{uuid.uuid4().hex[:8]}"
     event = parse_line(lines(registered(entry_id, codes=[f"{c}-{entry_id}" for c in codes]))[0], now=NOW)
-    msg = Outgoing(service.topics.inbox("catalog-entry"), entry_id.encode(), encode_payload(event.payload),
+    msg = Outgoing(harness.topics.inbox("catalog-entry"), entry_id.encode(), encode_payload(event.payload),
                    to_headers(event.envelope))
-    assert verdicts(service, [msg], {str(event.envelope.event_id)})[str(event.envelope.event_id)].status == "accepted"
+    assert verdicts(harness, [msg], {str(event.envelope.event_id)})[str(event.envelope.event_id)].status == "accepted"
     return entry_id
 
 
@@ -121,27 +116,26 @@ def apache_single_object(kind_name: str, datum: dict) -> bytes:
     return MAGIC + schema.fingerprint("CRC-64-AVRO") + body.getvalue()
 
 
-def test_an_event_encoded_by_apaches_python_library_is_accepted(running):
-    entry_id = an_entry(running)
+def test_an_event_encoded_by_apaches_python_library_is_accepted(system):
+    entry_id = an_entry(system)
     line = request(f"req-{uuid.uuid4().hex[:8]}", entry_id, items=[f"I.1-{entry_id}"])
     event = parse_line(lines(line)[0], now=NOW)
     p = event.payload
     value = apache_single_object("RequestSubmitted", {
         "entry_id": p.entry_id, "items": list(p.items), "purpose": p.purpose, "scenario": p.scenario,
-        "business_process": p.business_process, "method": p.method.value, "period_end": date(2026, 12, 31),
+        "business_process": p.business_process, "method": p.method.value, "period_end": date(NOW.year + 1, 12, 31),
         "desensitized": p.desensitized, "legal_basis": None})
     assert value[2:10] != encode_payload(p)[2:10], "Apache's fingerprint differs from the spec's here"
     event_id = str(event.envelope.event_id)
     # Signed over the bytes Apache's library wrote: what the publisher sends is what it signs.
-    msg = Outgoing(running.topics.inbox("share-request"), p.entry_id.encode(), value,
+    msg = Outgoing(system.topics.inbox("share-request"), p.entry_id.encode(), value,
                    to_headers(signed(event.envelope, value)))
-    assert verdicts(running, [msg], {event_id})[event_id].status == "accepted"
-    stored = wait_for(lambda: [r for r in queries.request_list(running.engine())
-                               if r["request_id"] == event.envelope.aggregate_id], 30, "the request projected")
-    assert stored[0]["purpose"] == p.purpose
+    assert verdicts(system, [msg], {event_id})[event_id].status == "accepted"
+    stored = [r for r in queries.request_list(system.engine) if r["request_id"] == event.envelope.aggregate_id]
+    assert stored and stored[0]["purpose"] == p.purpose, "the request projected"
 
 
-def test_an_sdk_built_event_with_standard_attributes_is_accepted(running):
+def test_an_sdk_built_event_with_standard_attributes_is_accepted(system):
     """The CloudEvents SDK's Kafka binding: standard attributes, a non-UUID id, and only the
     extensions govshare needs (who acts, and the sequence acted on)."""
     entry_id = f"entry-{uuid.uuid4().hex[:8]}"
@@ -161,23 +155,24 @@ def test_an_sdk_built_event_with_standard_attributes_is_accepted(running):
         "ce_govsequence", "ce_govactordepartment", "ce_govactorperson", "ce_govactorrole",
         "ce_govsignature", "ce_govkeyid"} for k, _ in headers)
     event_id = str(event_identity(f"hrss-{entry_id}", "/departments/gd-hrss")[0])
-    out = Outgoing(running.topics.inbox("catalog-entry"), entry_id.encode(), message.value, headers)
-    assert verdicts(running, [out], {event_id})[event_id].status == "accepted"
-    entry = wait_for(lambda: queries.entry(running.engine(), entry_id), 30, "the entry projected")
+    out = Outgoing(system.topics.inbox("catalog-entry"), entry_id.encode(), message.value, headers)
+    assert verdicts(system, [out], {event_id})[event_id].status == "accepted"
+    entry = queries.entry(system.engine, entry_id)
+    assert entry is not None, "the entry projected"
     assert entry["policy_id"] == "guangdong-2018", "the department's jurisdiction"
 
 
-def test_a_message_to_an_unknown_inbox_is_dead_lettered_naming_the_inboxes(running):
+def test_a_message_to_an_unknown_inbox_is_dead_lettered_naming_the_inboxes(system):
     event = parse_line(lines(registered(f"entry-{uuid.uuid4().hex[:8]}"))[0], now=NOW)
-    wrong = running.topics.inbox("request")  # a first probe's guess: the aggregate is share-request
+    wrong = system.topics.inbox("request")  # a first probe's guess: the aggregate is share-request
     msg = Outgoing(wrong, b"k", encode_payload(event.payload), to_headers(event.envelope))
     event_id = str(event.envelope.event_id)
-    found = verdicts(running, [msg], {event_id})[event_id]
+    found = verdicts(system, [msg], {event_id})[event_id]
     assert found.status == "dead-lettered"
-    assert wrong in found.message and running.topics.inbox("share-request") in found.message
+    assert wrong in found.message and system.topics.inbox("share-request") in found.message
 
 
-def test_an_event_only_govshare_emits_is_refused_with_a_rule(running):
+def test_an_event_only_govshare_emits_is_refused_with_a_rule(system):
     # `submit` refuses to send it (tests/test_bad_input.py): a forger's own producer does not ask.
     sent = parse_line(lines(request(f"req-{uuid.uuid4().hex[:8]}", "e"))[0], now=NOW).envelope
     grant = kind_of("GrantOpened")
@@ -186,21 +181,21 @@ def test_an_event_only_govshare_emits_is_refused_with_a_rule(running):
                        actor=Actor(department="gd-authority", person="wang.fang", role=Role.DATA_AUTHORITY))
     payload = payload_from_json(grant.event_type, {
         "request_id": "r", "entry_id": "e", "grantee": "gd-amr", "items": ["I.1"], "purpose": "p",
-        "scenario": "s", "method": "INTERFACE", "valid_until": "2026-12-31T00:00:00+08:00"})
+        "scenario": "s", "method": "INTERFACE", "valid_until": f"{NOW.year + 1}-12-31T00:00:00+08:00"})
     # Sent where a forger would: the inbox of the aggregate it pretends to belong to.
-    msg = Outgoing(running.topics.inbox("share-request"), b"k", encode_payload(payload), to_headers(envelope))
+    msg = Outgoing(system.topics.inbox("share-request"), b"k", encode_payload(payload), to_headers(envelope))
     event_id = str(envelope.event_id)
-    found = verdicts(running, [msg], {event_id})[event_id]
+    found = verdicts(system, [msg], {event_id})[event_id]
     assert (found.status, found.rule) == ("rejected", "event-type-not-publishable")
     assert found.article
 
 
-def test_a_submitted_line_may_carry_any_id_and_leave_the_policy_to_its_department(running):
+def test_a_submitted_line_may_carry_any_id_and_leave_the_policy_to_its_department(system):
     line = registered(f"entry-{uuid.uuid4().hex[:8]}")
     del line["policy"]
     line["id"] = "hrss/2026/0001"
-    [result] = submit_lines(lines(line), running.kafka, running.topics, timeout=60)
+    [result] = system.results(line, at=NOW)
     assert (result["status"], result["id"]) == ("accepted", "hrss/2026/0001")
     assert result["event_id"] == str(event_identity("hrss/2026/0001", "/departments/gd-hrss")[0])
-    [again] = submit_lines(lines(line), running.kafka, running.topics, timeout=60)
+    [again] = system.results(line, at=NOW)
     assert again["event_id"] == result["event_id"] and again["status"] == "accepted", "a retry, answered again"

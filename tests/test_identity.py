@@ -1,9 +1,17 @@
-"""Who acts is proven (issue #15), through a real `govshare up`: a department's key is made and
-registered by the platform administrator (`govshare keygen`), signs submissions the validator
-accepts, shows in the trail and in an offline proof, and once revoked (`govshare revoke-key`)
-signs nothing more while what it signed before still verifies. An unsigned submission, one
-signed with another department's key, and a forged authority decision are refused with their
-rules, listed in `query rejections` and in the trail under the department that tried."""
+"""Who acts is proven (issue #15): a department's key is registered by the platform administrator,
+signs submissions the validator accepts, shows in the trail and in an offline proof, and once
+revoked signs nothing more while what it signed before still verifies. An unsigned submission,
+one signed with another department's key, and a forged authority decision are refused with their
+rules, listed in `query rejections` and in the trail under the department that tried.
+
+The rules, the trail, the proofs and the read commands run on the in-memory harness
+(tests/harness.py, over SQLite and PostgreSQL). One test goes through a real `govshare up` and its
+broker, because what it checks exists only there: `govshare keygen` and `govshare revoke-key`
+submit the administrator's change to the broker and read the department's last sequence from the
+running projections, and a submission signed with the key so registered must be accepted by the
+service's validator, one signed with another department's key refused, and one signed after the
+revocation refused. It runs once, on SQLite (the embedded deployment `govshare up` makes): the
+database kinds are the harness tests' concern."""
 from __future__ import annotations
 
 import json
@@ -13,103 +21,137 @@ import sys
 import pytest
 
 from events.signing import DepartmentKey, Keystore, public_text
+from infra.keys import PLATFORM_ADMIN
 from infra.submit import submit_lines
 from tests.builders import LAW, approved, lines, new_id, registered, request, reviewed
-from tests.conftest import KEYS, wait_for
+from tests.conftest import EPOCH, KEYS
 
-
-def cli(service, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], env=service.env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
-
-
-def submitted(service, *events, keys: Keystore | None = None) -> list[dict]:
-    return submit_lines(lines(*events), service.kafka, service.topics, 60, keys=keys)
+NOW = EPOCH
+# The first directory registers each department (sequence 1) and its session key (2).
+NEXT_DIRECTORY_SEQUENCE = 3
 
 
 def verdicts(results: list[dict]) -> list[tuple[str, str | None]]:
     return [(r["status"], r.get("rule")) for r in results]
 
 
-@pytest.fixture
-def keyed(service, tmp_path):
-    """A second key of gd-amr's, made and registered with `govshare keygen` (the administrator's
-    key is the deployment's; the first directory registered it)."""
-    done = cli(service, "keygen", "--department", "gd-amr", "--out", str(tmp_path / "keys"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "accepted DepartmentKeyRegistered gd-amr" in done.stdout
-    return DepartmentKey.read(tmp_path / "keys" / "gd-amr.pem")
+def signed_by(system, *events, keys: Keystore) -> list[dict]:
+    """Each event's answer, signed with `keys` (Keystore(): not signed at all)."""
+    return system.sim.submit(lines(*events), keys=keys, at=NOW)
 
 
-def test_a_registered_key_signs_until_revoked_and_what_it_signed_still_verifies(service, keyed):
+def by_the_administrator(event_type: str, department: str, sequence: int, payload: dict) -> dict:
+    """The platform administrator's change to a department, as `govshare keygen` and `govshare
+    revoke-key` submit it (signed with the administrator's key, the harness's default)."""
+    return {"type": event_type, "aggregate_id": department, "sequence": sequence, "payload": payload,
+            "actor": {"department": PLATFORM_ADMIN, "person": "cli", "role": "PLATFORM_ADMIN"}}
+
+
+def rejections(system, department: str) -> list[dict]:
+    return json.loads(system.cli("query", "rejections", "--department", department, "--json").stdout)
+
+
+def test_a_registered_key_signs_until_revoked_and_what_it_signed_still_verifies(system):
+    key = DepartmentKey.generate("gd-amr")
+    system.given(by_the_administrator("DepartmentKeyRegistered", "gd-amr", NEXT_DIRECTORY_SEQUENCE, {
+        "key_id": key.key_id, "public_key": public_text(key.public_raw)}), at=NOW)
     entry = new_id()
-    [before] = submitted(service, registered(entry, department="gd-amr"), keys=Keystore(single=keyed))
-    assert before["status"] == "accepted"
+    [before] = signed_by(system, registered(entry, department="gd-amr"), keys=Keystore(single=key))
+    assert before["status"] == "accepted", before
 
     # The trail names the key; the proof carries the signer; verify-proof checks it offline.
-    engine = service.engine()
-    proof = wait_for(lambda: (p := cli(service, "prove", before["event_id"])).returncode == 0 and p.stdout,
-                     60, "the event in a signed checkpoint")
-    assert json.loads(proof)["signer"]["key_id"] == keyed.key_id
-    checked = cli(service, "verify-proof", "-", stdin=proof)
-    assert checked.returncode == 0 and f"signed by gd-amr with key {keyed.key_id}" in checked.stdout
-    trail = cli(service, "trail", "--aggregate", entry)
-    assert f"signed with key {keyed.key_id}" in trail.stdout
+    proof = system.cli("prove", before["event_id"]).stdout
+    assert json.loads(proof)["signer"]["key_id"] == key.key_id
+    checked = system.cli("verify-proof", "-", stdin=proof)
+    assert f"signed by gd-amr with key {key.key_id}" in checked.stdout
+    trail = system.cli("trail", "--aggregate", entry)
+    assert f"signed with key {key.key_id}" in trail.stdout
 
-    done = cli(service, "revoke-key", "--department", "gd-amr", "--key-id", keyed.key_id, "--reason", "泄露")
-    assert done.returncode == 0, done.stdout + done.stderr
-    [after] = submitted(service, registered(new_id(), department="gd-amr"), keys=Keystore(single=keyed))
+    system.given(by_the_administrator("DepartmentKeyRevoked", "gd-amr", NEXT_DIRECTORY_SEQUENCE + 1, {
+        "key_id": key.key_id, "reason": "泄露"}))
+    [after] = signed_by(system, registered(new_id(), department="gd-amr"), keys=Keystore(single=key))
     assert (after["status"], after["rule"]) == ("rejected", "signing-key-revoked")
 
     # Signed before the revocation: still in the trail, still verifying.
-    again = cli(service, "verify-proof", "-", stdin=proof)
+    again = system.cli("verify-proof", "-", stdin=proof, check=False)
     assert again.returncode == 0, again.stdout
     # A changed record no longer verifies against the signer's key.
     forged = json.loads(proof)
     forged["signer"]["department"] = "gd-psb"
-    assert "INVALID" in cli(service, "verify-proof", "-", stdin=json.dumps(forged)).stdout
-    engine.dispose()
+    refused = system.cli("verify-proof", "-", stdin=json.dumps(forged), check=False)
+    assert refused.returncode == 1 and "INVALID" in refused.stdout, refused.stdout + refused.stderr
 
 
-def test_unsigned_or_wrongly_signed_submissions_are_refused_and_listed_under_who_tried(service):
+def test_unsigned_or_wrongly_signed_submissions_are_refused_and_listed_under_who_tried(system):
     psb_key = DepartmentKey.read(KEYS / "gd-psb.pem")
-    results = submitted(service, registered(new_id(), department="gd-amr"), keys=Keystore())
-    results += submitted(service, registered(new_id(), department="gd-amr"), keys=Keystore(single=psb_key))
+    results = signed_by(system, registered(new_id(), department="gd-amr"), keys=Keystore())
+    results += signed_by(system, registered(new_id(), department="gd-amr"), keys=Keystore(single=psb_key))
     assert verdicts(results) == [("rejected", "submission-unsigned"), ("rejected", "signing-key-not-of-department")]
     assert all("GD-2008 Art. 31" in r["article"] for r in results)
 
-    refused = wait_for(lambda: (q := cli(service, "query", "rejections", "--department", "gd-amr", "--json"))
-                       .returncode == 0 and len(json.loads(q.stdout)) == 2 and json.loads(q.stdout), 60,
-                       "both refusals projected")
+    refused = rejections(system, "gd-amr")
+    assert len(refused) == 2, refused
     assert {r["rule"] for r in refused} == {"submission-unsigned", "signing-key-not-of-department"}
     assert {r["attempted_key_id"] for r in refused} == {None, psb_key.key_id}
-    trail = cli(service, "trail", "--department", "gd-amr").stdout
+    trail = system.cli("trail", "--department", "gd-amr").stdout
     assert "submission-unsigned" in trail and "signing-key-not-of-department" in trail
 
 
-def test_a_forged_authority_decision_is_refused_with_its_rule(service):
+def test_a_forged_authority_decision_is_refused_with_its_rule(system):
     """Hebei's data authority, signing with its own valid key, decides a Guangdong request."""
     entry, req = new_id(), new_id("req")
-    # The entry first: a batch over two inboxes has no order between them.
     code = f"I.{entry}"
-    assert verdicts(submitted(service, registered(entry, codes=[code], share_type="CONDITIONAL",
-                                                  legal_basis=LAW, share_conditions="仅限审批"))) == [("accepted", None)]
-    assert verdicts(submitted(service, request(req, entry, items=[code]), *reviewed(req))) == [("accepted", None)] * 3
+    system.given(registered(entry, codes=[code], share_type="CONDITIONAL", legal_basis=LAW,
+                            share_conditions="仅限审批"), at=NOW)
+    system.given(request(req, entry, items=[code]), *reviewed(req))
     forged = approved(req) | {"actor": {"department": "hb-authority", "person": "zhao", "role": "DATA_AUTHORITY"},
                               "policy": "hebei-2023"}
-    [result] = submitted(service, forged)
+    [result] = system.when(forged)
     assert result["status"] == "rejected" and result["rule"] in ("authority-of-the-entry", "jurisdiction-mismatch")
-    shown = wait_for(lambda: json.loads(cli(service, "query", "rejections", "--department", "hb-authority",
-                                            "--json").stdout), 60, "the refusal projected")
+    shown = rejections(system, "hb-authority")
+    assert shown, "the refusal projected"
     assert shown[0]["rule"] == result["rule"] and shown[0]["attempted_by_person"] == "zhao"
 
 
-def test_only_the_platform_administrator_changes_the_directory(service):
+def test_only_the_platform_administrator_changes_the_directory(system):
     """A department cannot register a key for itself, nor claim the administrator's role."""
     key = DepartmentKey.generate("gd-amr")
-    change = {"type": "DepartmentKeyRegistered", "aggregate_id": "gd-amr", "sequence": 3,
+    change = {"type": "DepartmentKeyRegistered", "aggregate_id": "gd-amr", "sequence": NEXT_DIRECTORY_SEQUENCE,
               "payload": {"key_id": key.key_id, "public_key": public_text(key.public_raw)}}
     as_amr = change | {"actor": {"department": "gd-amr", "person": "li", "role": "PROVIDER"}}
     claimed = change | {"actor": {"department": "gd-amr", "person": "li", "role": "PLATFORM_ADMIN"}}
-    assert verdicts(submitted(service, as_amr, claimed)) == [("rejected", "actor-not-permitted"),
-                                                               ("rejected", "role-not-held")]
+    assert verdicts(system.when(as_amr, claimed, at=NOW)) == [("rejected", "actor-not-permitted"),
+                                                                ("rejected", "role-not-held")]
+
+
+# --- through the real service and its broker
+
+
+def cli(service, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], env=service.env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_keygen_registers_a_key_the_service_accepts_and_revoke_key_makes_it_refused(service, tmp_path):
+    """`govshare keygen` registers gd-amr's new key through the broker; the running validator
+    accepts what it signs and refuses what another department's key signs; once `govshare
+    revoke-key` revoked it, what it signs is refused."""
+    done = cli(service, "keygen", "--department", "gd-amr", "--out", str(tmp_path / "keys"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "accepted DepartmentKeyRegistered gd-amr" in done.stdout
+    keyed = DepartmentKey.read(tmp_path / "keys" / "gd-amr.pem")
+
+    def submitted(keys: Keystore) -> dict:
+        [result] = submit_lines(lines(registered(new_id(), department="gd-amr")), service.kafka, service.topics,
+                                60, keys=keys)
+        return result
+
+    assert submitted(Keystore(single=keyed))["status"] == "accepted"
+    forged = submitted(Keystore(single=DepartmentKey.read(KEYS / "gd-psb.pem")))
+    assert (forged["status"], forged["rule"]) == ("rejected", "signing-key-not-of-department")
+
+    done = cli(service, "revoke-key", "--department", "gd-amr", "--key-id", keyed.key_id, "--reason", "泄露")
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = submitted(Keystore(single=keyed))
+    assert (after["status"], after["rule"]) == ("rejected", "signing-key-revoked")

@@ -1,10 +1,13 @@
 """A subject is judged under its own jurisdiction (issue #12): an entry's revision, limits and
 objections follow the entry's profile, whoever acts, and only the data authority of that
-jurisdiction decides on them. Requests: tests/test_request_review.py."""
+jurisdiction decides on them. Requests: tests/test_request_review.py.
+
+Every scenario runs on the in-memory harness (tests/harness.py), on both databases; the answers
+a department gets are those `govshare submit --json` prints. No test here starts a service.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-
 
 from events.codec import decode_message
 from tests.builders import LAW, attributes, event, new_id, registered
@@ -88,17 +91,14 @@ def test_a_refusal_cites_a_basis_with_a_title_and_an_article(harness):
     assert rule == "refusal-needs-legal-basis"
 
 
-def test_through_the_service_each_rule_answers_with_its_article(service):
-    """The running service, as an integrator meets it: each point of issue #12 that a department
-    can trip over is refused with its rule and the article of the profile that judged it."""
-    from infra.submit import submit_lines
+def test_each_rule_a_department_trips_over_answers_with_its_article(harness):
+    """As an integrator meets it: each point of issue #12 that a department can trip over is
+    refused with its rule and the article of the profile that judged it."""
     from projections import queries
-    from tests.builders import AUTH, PROVIDER, USER, lines, request
-    from tests.conftest import wait_for
+    from tests.builders import AUTH, PROVIDER, USER, request
 
     def submitted(*events):
-        return [(r["status"], r.get("rule"), r.get("article")) for r in
-                submit_lines(lines(*events), service.kafka, service.topics, timeout=60)]
+        return [(r["status"], r.get("rule"), r.get("article")) for r in harness.results(*events, at=MON)]
 
     gd, nb = new_id(), new_id()
     assert submitted(registered(gd, codes=["I.1"], share_type="CONDITIONAL", legal_basis=LAW,
@@ -124,6 +124,5 @@ def test_through_the_service_each_rule_answers_with_its_article(service):
                      "purpose-required", None, None, "refusal-needs-legal-basis", "access-details-required", None]
     assert all(article for status, _, article in answers if status == "rejected")
     # The objection runs under Ningbo's measures: its processing limit is theirs, for its provider.
-    [limit] = wait_for(lambda: [d for d in queries.deadline_list(service.engine()) if d["subject_id"] == objection],
-                       30, "the objection's deadline")
+    [limit] = [d for d in queries.deadline_list(harness.engine) if d["subject_id"] == objection]
     assert limit["policy_id"] == NB and limit["party"] == "nb-market" and "Ningbo" in limit["article"]

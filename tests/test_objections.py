@@ -1,18 +1,16 @@
-"""Problem data: reported, processed within 5 working days, corrected and shared again."""
+"""Problem data: reported, processed within 5 working days, corrected and shared again; each
+path through every stage on the in-memory runner (tests/harness.py) over SQLite and PostgreSQL,
+and `govshare query objections --stats` over what they projected. None starts a service:
+nothing here is about processes or the broker."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, datetime, timedelta, timezone
 
-
 from events.codec import decode_message
-from infra.submit import submit_lines
 from processors.working_days import end_of_day
 from projections import queries
-from tests.builders import event, lines, new_id, registered
-from tests.conftest import wait_for
+from tests.builders import event, new_id, registered
 
 NB = "ningbo-haishu-2021"
 PROVIDER = dict(department="nb-market", role="PROVIDER", policy=NB)
@@ -40,7 +38,7 @@ def verdicts(outputs):
 
 def test_each_outcome_and_who_may_do_what(harness):
     entry = new_id()
-    harness.submit(registered(entry, department="nb-market", policy=NB), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB), at=MON)
     a, b, c = new_id("ob"), new_id("ob"), new_id("ob")
     outputs = harness.submit(
         report(a, entry), report(b, entry), report(c, entry),
@@ -61,17 +59,19 @@ def test_each_outcome_and_who_may_do_what(harness):
 
 def test_a_breach_when_the_provider_does_not_act_within_five_working_days(harness):
     entry, objection = new_id(), new_id("ob")
-    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
     [scheduled] = harness.deadline_events()
     assert scheduled.payload.due_at == end_of_day(date(2026, 11, 9), "Asia/Shanghai")  # Mon+5 wd
     assert scheduled.payload.party == "nb-market" and "Ningbo Art. 27" in scheduled.payload.article
-    harness.scheduler.tick(end_of_day(date(2026, 11, 9), "Asia/Shanghai"))
+    harness.advance(end_of_day(date(2026, 11, 9), "Asia/Shanghai") - timedelta(seconds=1))
+    assert "DeadlineBreached" not in harness.types()
+    harness.advance(end_of_day(date(2026, 11, 9), "Asia/Shanghai"))
     assert "DeadlineBreached" in harness.types()
 
 
 def test_an_extension_within_sixty_natural_days_and_one_beyond(harness):
     entry, objection = new_id(), new_id("ob")
-    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
     outputs = harness.submit(
         event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 61, "reason": "跨部门核查"}, **PROVIDER),
         event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 30, "reason": "跨部门核查"}, **PROVIDER),
@@ -89,7 +89,7 @@ def test_an_extension_under_a_profile_that_provides_none_is_rejected_with_its_ar
     # a validator fault.
     hb = "hebei-2023"
     entry, objection = new_id(), new_id("ob")
-    harness.submit(registered(entry, department="hb-psb", policy=hb), at=MON)
+    harness.given(registered(entry, department="hb-psb", policy=hb), at=MON)
     reported = event("ObjectionReported", objection, 1, report(objection, entry)["payload"],
                      department="hb-civil", role="USER", policy=hb)
     outputs = harness.submit(reported, event(
@@ -101,8 +101,8 @@ def test_an_extension_under_a_profile_that_provides_none_is_rejected_with_its_ar
 
 def test_a_contest_reopens_with_a_new_limit(harness):
     entry, objection = new_id(), new_id("ob")
-    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
-    harness.submit(corrected(objection, 2), at=MON + timedelta(days=1))
+    harness.given(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    harness.given(corrected(objection, 2), at=MON + timedelta(days=1))
     outputs = harness.submit(event("ResolutionContested", objection, 3, {"reason": "仍有错误"}, **USER),
                              at=MON + timedelta(days=3))
     assert verdicts(outputs) == ["accepted"]
@@ -113,30 +113,24 @@ def test_a_contest_reopens_with_a_new_limit(harness):
     assert second.due_at == end_of_day(date(2026, 11, 12), "Asia/Shanghai")  # Thu 5 Nov + 5 wd
 
 
-def test_a_correction_shows_in_the_entrys_history_and_the_views(service):
+def test_a_correction_shows_in_the_entrys_history_and_the_views(harness):
     entry, objection = new_id(), new_id("ob")
-    results = submit_lines(lines(registered(entry, department="nb-market", policy=NB)),
-                           service.kafka, service.topics, timeout=60)
-    results += submit_lines(lines(report(objection, entry), corrected(objection, 2),
-                                  event("ResolutionAccepted", objection, 3, {}, **USER)),
-                            service.kafka, service.topics, timeout=60)
-    assert [r["status"] for r in results] == ["accepted"] * 4
-    engine = service.engine()
-    found = wait_for(lambda: (e := queries.entry(engine, entry)) and e["data_versions"] and e,
-                     30, "the data version")
-    [version] = found["data_versions"]
+    harness.given(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    harness.given(corrected(objection, 2), at=MON + timedelta(hours=3))
+    harness.given(event("ResolutionAccepted", objection, 3, {}, **USER), at=MON + timedelta(hours=4))
+    engine = harness.project()
+    [version] = queries.entry(engine, entry)["data_versions"]
     assert (version["data_version"], version["objection_id"]) == ("2026.11.03", objection)
-    wait_for(lambda: queries.objection_list(engine, status="closed"), 30, "the closed objection")
-    done = subprocess.run([sys.executable, "-m", "infra.cli", "query", "objections", "--stats"],
-                          env=service.env, capture_output=True, text=True, timeout=60)
-    stats = json.loads(done.stdout)
+    [closed] = queries.objection_list(engine, status="closed")
+    assert closed["objection_id"] == objection
+    stats = json.loads(harness.cli("query", "objections", "--stats").stdout)
     assert stats["by_outcome"] == {"CORRECTED": 1} and stats["by_status"] == {"closed": 1}
-    assert stats["mean_hours_to_resolve"] is not None
+    assert stats["mean_hours_to_resolve"] == 3.0
 
 
 def test_an_urgent_objection_gets_the_limit_the_authority_sets(harness):
     entry, urgent, ordinary = new_id(), new_id("ob"), new_id("ob")
-    harness.submit(registered(entry, department="nb-market", policy=NB), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB), at=MON)
     limit = (MON + timedelta(hours=8)).isoformat()
     outputs = harness.submit(
         report(urgent, entry, urgent=True), report(ordinary, entry),
@@ -147,26 +141,28 @@ def test_an_urgent_objection_gets_the_limit_the_authority_sets(harness):
                                  "actor-not-permitted", "accepted"]
     moved = harness.deadline_events()[-1].payload
     assert moved.due_at == MON + timedelta(hours=8)
-    assert harness.scheduler.tick(MON + timedelta(hours=8)) >= 1
+    harness.advance(MON + timedelta(hours=8) - timedelta(seconds=1))
+    assert "DeadlineBreached" not in harness.types()
+    assert harness.advance(MON + timedelta(hours=8)) >= 1
     assert "DeadlineBreached" in harness.types()
 
 
 def test_each_access_shows_the_data_version_it_saw(harness, database_url):
     entry, objection, grant_request = new_id(), new_id("ob"), new_id("req")
     nb_user = dict(department="nb-civil", role="USER", policy=NB)
-    harness.submit(registered(entry, department="nb-market", policy=NB, codes=["R.1"]), at=MON)
-    harness.submit(event("RequestSubmitted", grant_request, 1, {
+    harness.given(registered(entry, department="nb-market", policy=NB, codes=["R.1"]), at=MON)
+    harness.given(event("RequestSubmitted", grant_request, 1, {
         "entry_id": entry, "items": ["R.1"], "purpose": "核验", "scenario": "s", "business_process": "b",
         "method": "INTERFACE", "period_end": "2026-12-31"}, **nb_user), at=MON)
     grant_id = harness.emitted("grant")[0].envelope.aggregate_id
 
     def access(at):
-        harness.submit(event("DataAccessed", new_id("acc"), 1, {
+        harness.given(event("DataAccessed", new_id("acc"), 1, {
             "grant_id": grant_id, "entry_id": entry, "items": ["R.1"], "purpose": "核验",
             "recipient": "nb-civil", "person": "sys", "method": "INTERFACE", "scenario": "s"}, **nb_user), at=at)
     access(MON + timedelta(hours=1))
-    harness.submit(report(objection, entry), at=MON + timedelta(hours=2))
-    harness.submit(corrected(objection, 2, version="v2"), at=MON + timedelta(hours=3))
+    harness.given(report(objection, entry), at=MON + timedelta(hours=2))
+    harness.given(corrected(objection, 2, version="v2"), at=MON + timedelta(hours=3))
     access(MON + timedelta(hours=4))
     engine = harness.project(database_url)
     seen = queries.entry(engine, entry)["accesses"]
@@ -177,9 +173,9 @@ def test_each_access_shows_the_data_version_it_saw(harness, database_url):
 
 def test_an_extension_asked_after_the_limit_lapsed_is_refused_and_the_breach_stands(harness):
     entry, objection = new_id(), new_id("ob")
-    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
     lapsed = end_of_day(date(2026, 11, 9), "Asia/Shanghai")  # Mon 2 Nov + 5 working days
-    harness.scheduler.tick(lapsed)
+    harness.advance(lapsed)
     ask = event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 30, "reason": "跨部门核查"},
                 **PROVIDER)
     [late] = harness.submit(ask, at=lapsed + timedelta(minutes=1))
@@ -190,7 +186,7 @@ def test_an_extension_asked_after_the_limit_lapsed_is_refused_and_the_breach_sta
 
 def test_an_extension_asked_in_time_but_granted_after_the_lapse_is_refused(harness):
     entry, objection = new_id(), new_id("ob")
-    harness.submit(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB), report(objection, entry), at=MON)
     ask = event("ObjectionExtensionRequested", objection, 2, {"total_natural_days": 30, "reason": "跨部门核查"},
                 **PROVIDER)
     grant = event("ObjectionExtensionGranted", objection, 3, {"total_natural_days": 30}, **AUTH)
@@ -203,8 +199,8 @@ def test_an_extension_asked_in_time_but_granted_after_the_lapse_is_refused(harne
 
 def test_an_urgent_limit_stays_within_sixty_natural_days_of_the_report(harness):
     entry, objection = new_id(), new_id("ob")
-    harness.submit(registered(entry, department="nb-market", policy=NB),
-                   report(objection, entry, urgent=True), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB),
+                  report(objection, entry, urgent=True), at=MON)
     cap = end_of_day(date(2026, 11, 2) + timedelta(days=60), "Asia/Shanghai")  # 1 Jan 2027
     beyond = event("UrgentLimitSet", objection, 2, {"due_at": (cap + timedelta(seconds=1)).isoformat(),
                                                      "reason": "涉及群众办事"}, **AUTH)

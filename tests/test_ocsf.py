@@ -1,6 +1,10 @@
 """The security export: the trail scenario's every record as an OCSF API Activity event, as a
 SIEM would ingest it: accepted events, the rejections with their rule and article, and the dead
-letter with its reason."""
+letter with its reason.
+
+The scenario is tests/test_trail.py's, played on the in-memory harness once for this module per
+database kind (SQLite and PostgreSQL); `govshare export` reads it through the command line
+(`harness.cli`), which needs no broker. No test here starts the real service."""
 from __future__ import annotations
 
 import json
@@ -10,9 +14,8 @@ from sqlalchemy import select
 from projections.ocsf import events
 from projections.tables import dead_letters, event_log, rejections
 from tests import test_trail
-from tests.test_trail import cli
 
-scenario = test_trail.scenario  # the same real service and scenario, started for this module
+scenario = test_trail.scenario  # the trail's scenario on the harness, played for this module
 
 # What OCSF 1.8.0 requires of an API Activity event and of the objects in it, with the types
 # it gives them: https://schema.ocsf.io/1.8.0/classes/api_activity (base event: activity_id,
@@ -38,7 +41,7 @@ EPOCH_MS_2020, EPOCH_MS_2100 = 1_577_836_800_000, 4_102_444_800_000
 
 def export(scenario, tmp_path, *args: str) -> tuple[list[dict], dict, object]:
     out = tmp_path / "trail.ocsf.jsonl"
-    done = cli(scenario.service, "export", "--format", "ocsf", "--out", str(out), *args)
+    done = scenario.cli("export", "--format", "ocsf", "--out", str(out), *args)
     lines = out.read_text(encoding="utf-8").splitlines()
     cover = json.loads((tmp_path / "trail.ocsf.jsonl.checkpoint.json").read_text())
     return [json.loads(line) for line in lines], cover, done
@@ -68,8 +71,7 @@ def test_every_trail_record_is_an_api_activity_event(scenario, tmp_path):
     found, cover, done = export(scenario, tmp_path, "--progress-every", "5")
     for e in found:
         assert_api_activity(e)
-    engine = scenario.service.engine()
-    with engine.connect() as conn:
+    with scenario.engine.connect() as conn:
         ids = set(conn.scalars(select(event_log.c.event_id))) | set(conn.scalars(select(dead_letters.c.id)))
     # The whole trail, each record once, in trail order, and the cover sheet signs that many.
     assert len(found) == len(ids) == cover["rows"] == cover["checkpoint"]["tree_size"]
@@ -96,8 +98,7 @@ def test_accepted_events_succeed_and_refusals_fail_with_their_reason(scenario, t
                                           "type_id": 1, "groups": [{"name": "USER"}]}
     assert submitted["activity_id"] == 1 and submitted["src_endpoint"]["name"]
 
-    engine = scenario.service.engine()
-    with engine.connect() as conn:
+    with scenario.engine.connect() as conn:
         refused = {r.event_id: r for r in conn.execute(select(rejections))}
         [letter] = conn.execute(select(dead_letters)).all()
     assert {e["metadata"]["uid"] for e in by_kind["REJECTED"]} == set(refused)
@@ -123,9 +124,8 @@ def test_accepted_events_succeed_and_refusals_fail_with_their_reason(scenario, t
 def test_pages_and_filters_select_what_the_trail_does(scenario, tmp_path):
     whole, _, _ = export(scenario, tmp_path)
     # Pages of two: the page boundaries, and the merge of events with dead letters, change nothing.
-    assert list(events(scenario.service.engine(), page=2)) == whole
+    assert list(events(scenario.engine, page=2)) == whole
     one, _, _ = export(scenario, tmp_path, "--aggregate", scenario.first)
-    trail = json.loads(cli(scenario.service, "trail", "--aggregate", scenario.first, "--no-state",
-                           "--json").stdout)
+    trail = json.loads(scenario.cli("trail", "--aggregate", scenario.first, "--no-state", "--json").stdout)
     assert [e["metadata"]["uid"] for e in one] == [s["event_id"] for s in trail]
     assert "DEAD_LETTERED" not in {e["unmapped"]["trail_kind"] for e in one}, "a dead letter has no aggregate"

@@ -1,5 +1,9 @@
 """What an operator sees when a setting is wrong: one line naming it, its value and what is
-wrong, exit code 2, and never a traceback; and `govshare --version`."""
+wrong, exit code 2, and never a traceback; and `govshare --version`.
+
+Each test runs the `govshare` process itself, with no service and no harness: what is tested is
+that process's exit code, stdout and stderr, before any deployment exists.
+"""
 from __future__ import annotations
 
 import os

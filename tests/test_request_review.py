@@ -3,13 +3,15 @@
 Joint review puts the provider's answer before the authority's approval; a refusal with a legal
 basis is overturned only by deciding a dispute; only the data authority of the entry's
 jurisdiction decides; a request names its purpose and business, asks for a period to come and a
-method the entry offers; an exchange is always reviewed; a revocation is a refusal. Most
-scenarios run in-process (the validator, deadline engine and grant keeper on the runtime, no
-broker consumption); the main point also runs through the real service.
+method the entry offers; an exchange is always reviewed; a revocation is a refusal.
+
+Every scenario runs on the in-memory harness (tests/harness.py), on both databases: the rules
+are the validator's, and the answers a department gets (`govshare submit --json`) are read
+from the same outputs there as on the service. No test here starts a service.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -136,33 +138,44 @@ GD08_USER, GD08_AUTH = dict(department="gd08-user", role="USER"), dict(departmen
                                                                        role="DATA_AUTHORITY")
 
 
-def gd2008_request(database_url, tmp_path, *after):
-    """A GD-2008 harness, a conditional entry and a request for it, then `after`: the verdicts."""
-    harness = Harness(database_url, tmp_path, policies=gd2008_policies())
+@pytest.fixture
+def gd2008(database_url, tmp_path):
+    """A harness whose directory has departments under the 2008 measures."""
+    found = Harness(database_url, tmp_path / "gd2008", policies=gd2008_policies())
+    yield found
+    found.sim.close()
+
+
+def gd2008_request(harness, *after):
+    """A conditional GD-2008 entry and a request for it, then `after`: the verdicts."""
     entry, req = new_id(), new_id("req")
     outputs = harness.submit(
         registered(entry, department="gd08-provider", policy=GD08, codes=["I.1"], share_type="CONDITIONAL",
                    legal_basis=LAW, share_conditions="仅限审批"),
         request(req, entry, policy=GD08, user=GD08_USER), *(step(req) for step in after), at=MON)
-    return harness, req, outputs
+    return req, outputs
 
 
-def test_under_the_2008_measures_the_provider_answers_a_request_within_15_working_days(database_url, tmp_path):
-    harness, _, outputs = gd2008_request(
-        database_url, tmp_path, lambda req: event("RequestApproved", req, 2, {}, policy=GD08, **GD08_AUTH))
+def test_under_the_2008_measures_the_provider_answers_a_request_within_15_working_days(gd2008):
+    harness = gd2008
+    _, outputs = gd2008_request(
+        harness, lambda req: event("RequestApproved", req, 2, {}, policy=GD08, **GD08_AUTH))
     assert verdicts(outputs) == ["accepted", "accepted", "provider-agreement-first"]
     assert "GD-2008 Art. 21-22" in rejection(outputs[2]).article
     [answer] = [e.payload for e in harness.deadline_events()]
     assert (answer.kind, answer.party, answer.limit_days) == ("provider-answer", "gd08-provider", 15)
     assert answer.article.startswith("GD-2008 Art. 22")
     assert answer.due_at == end_of_day(date(2026, 11, 23), "Asia/Shanghai")  # 15 working days
-    harness.scheduler.tick(answer.due_at)
+    harness.advance(answer.due_at - timedelta(seconds=1))
+    assert "RectificationOrdered" not in harness.types()
+    harness.advance(answer.due_at)
     assert "RectificationOrdered" in harness.types()  # a provider's delay: GD-2008 Art. 40
 
 
-def test_under_the_2008_measures_the_providers_answer_meets_its_limit(database_url, tmp_path):
-    harness, req, outputs = gd2008_request(
-        database_url, tmp_path,
+def test_under_the_2008_measures_the_providers_answer_meets_its_limit(gd2008):
+    harness = gd2008
+    req, outputs = gd2008_request(
+        harness,
         lambda req: event("ProviderAnswered", req, 2, {"agrees": True}, policy=GD08,
                           department="gd08-provider", role="PROVIDER"),
         lambda req: event("RequestApproved", req, 3, {"comment": "备案"}, policy=GD08, **GD08_AUTH))
@@ -176,7 +189,7 @@ def test_under_the_2008_measures_the_providers_answer_meets_its_limit(database_u
 @pytest.mark.parametrize("blank", [dict(purpose=""), dict(purpose=" \u3000\t"), dict(business_process="  ")])
 def test_a_request_without_purpose_or_business_is_no_request_even_for_unconditional_data(harness, blank):
     entry = new_id()
-    harness.submit(registered(entry, codes=["I.1"]), at=MON)
+    harness.given(registered(entry, codes=["I.1"]), at=MON)
     outputs = harness.submit(request(new_id("req"), entry, **blank), at=MON)
     assert verdicts(outputs) == ["purpose-required"]
     assert "GD-2018 Art. 16" in rejection(outputs[0]).article
@@ -185,7 +198,7 @@ def test_a_request_without_purpose_or_business_is_no_request_even_for_unconditio
 
 def test_a_share_period_that_ended_before_the_request_arrived_is_no_request(harness):
     entry, ended, today = new_id(), new_id("req"), new_id("req")
-    harness.submit(registered(entry, codes=["I.1"]), at=MON)
+    harness.given(registered(entry, codes=["I.1"]), at=MON)
     outputs = harness.submit(request(ended, entry, period_end="2026-11-01"),
                              request(today, entry, period_end="2026-11-02"), at=MON)
     assert verdicts(outputs) == ["share-period-ended", "accepted"]
@@ -196,7 +209,7 @@ def test_a_share_period_that_ended_before_the_request_arrived_is_no_request(harn
 
 def test_a_method_the_entry_does_not_offer_is_refused(harness):
     entry = new_id()
-    harness.submit(registered(entry, codes=["I.1"], share_methods=["INTERFACE"]), at=MON)
+    harness.given(registered(entry, codes=["I.1"], share_methods=["INTERFACE"]), at=MON)
     outputs = harness.submit(request(new_id("req"), entry, method="EXCHANGE"), at=MON)
     assert verdicts(outputs) == ["method-not-offered"]
     assert opened(harness) == []
@@ -204,7 +217,7 @@ def test_a_method_the_entry_does_not_offer_is_refused(harness):
 
 def test_an_exchange_of_unconditional_data_is_never_granted_automatically(harness):
     entry, req = new_id(), new_id("req")
-    harness.submit(registered(entry, codes=["I.1"], share_methods=["INTERFACE", "EXCHANGE"]), at=MON)
+    harness.given(registered(entry, codes=["I.1"], share_methods=["INTERFACE", "EXCHANGE"]), at=MON)
     outputs = harness.submit(request(req, entry, method="EXCHANGE"), at=MON)
     assert verdicts(outputs) == ["accepted"]
     assert opened(harness) == []
@@ -227,7 +240,7 @@ def test_a_conditional_exchange_follows_the_joint_review(harness):
 
 def test_a_provider_revokes_only_with_a_legal_basis_and_the_authority_only_with_reasons(harness):
     entry, by_provider, by_authority = new_id(), new_id("req"), new_id("req")
-    harness.submit(registered(entry, codes=["I.1"]), request(by_provider, entry), request(by_authority, entry), at=MON)
+    harness.given(registered(entry, codes=["I.1"]), request(by_provider, entry), request(by_authority, entry), at=MON)
     assert sorted(opened(harness)) == sorted([by_provider, by_authority])
     outputs = harness.submit(
         event("GrantRevoked", by_provider, 2, {"reason": "不再提供"}, **PROVIDER),
@@ -241,20 +254,22 @@ def test_a_provider_revokes_only_with_a_legal_basis_and_the_authority_only_with_
     assert "GD-2018 Art. 16" in rejection(outputs[0]).article
 
 
-# -- through the running service -------------------------------------------------------------
+# -- the answers a department gets -------------------------------------------------------------
 
-def test_the_running_service_keeps_the_review_in_order(service):
-    from infra.submit import submit_lines
-    from tests.builders import lines
+def test_a_department_is_answered_each_step_of_the_review_in_order(harness):
+    """What `govshare submit --json` answers, line by line, as the review goes: an approval
+    before the provider's answer, a refusal with a legal basis standing, another
+    jurisdiction's authority consulting."""
     entry, req = new_id(), new_id("req")
 
     def send(*events):
-        return submit_lines(lines(*events), service.kafka, service.topics, 60)
-    send(registered(entry, codes=["I.1"], share_type="CONDITIONAL", legal_basis=LAW, share_conditions="仅限审批"))
+        return [(r["status"], r.get("rule")) for r in harness.results(*events, at=MON)]
+    assert send(registered(entry, codes=["I.1"], share_type="CONDITIONAL", legal_basis=LAW,
+                           share_conditions="仅限审批")) == [("accepted", None)]
     results = send(request(req, entry), event("RequestApproved", req, 2, {}, **AUTH))
     results += send(consulted(req), answered(req, 3, False, legal_basis=LAW, reasons="涉及个人信息"),
                     event("RequestApproved", req, 4, {}, **AUTH))
     results += send(consulted(req, 4, policy=NB, **NB_AUTH))
-    assert [(r["status"], r.get("rule")) for r in results] == [
+    assert results == [
         ("accepted", None), ("rejected", "provider-agreement-first"), ("accepted", None), ("accepted", None),
         ("rejected", "provider-refusal-stands"), ("rejected", "authority-of-the-entry")]

@@ -1,10 +1,10 @@
 """Department scorecards (issue #13): the score computed from the policy data, the counts
-through the running service as an injected clock moves, and a rebuild that gives them again."""
+through every stage on the in-memory runner (tests/harness.py, SQLite and PostgreSQL) as the
+test's clock moves, `govshare query scorecards` over them, and a rebuild that gives them again.
+None starts a service: nothing here is about processes or the broker."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from infra.database import make_engine
-from infra.submit import submit_lines
 from policies.files import POLICY_DIR
 from policies.scorecard import FormulaError, formula, jurisdiction_of
 from projections import queries
 from projections.scorecards import check_period, counted, scorecard_trend, scorecards
-from tests.builders import attributes, event, lines, new_id, registered
-from tests.conftest import EPOCH, start_service, wait_for
+from tests.builders import attributes, event, new_id, registered
+from tests.conftest import EPOCH
 
 COMMON = formula("common")
 W = {a.name: a.weight for a in COMMON.areas}
@@ -97,7 +96,7 @@ def test_a_period_or_label_that_does_not_exist_is_refused(period, since, error):
         check_period(period, since)
 
 
-# -- through the running service -------------------------------------------------------------
+# -- through every stage, as the clock moves (tests/harness.py) ---------------------------------
 
 HB = dict(department="hb-civil", policy="hebei-2023")
 AUTH = dict(department="hb-authority", role="DATA_AUTHORITY", policy="hebei-2023")
@@ -109,121 +108,120 @@ def _labels(at: datetime) -> tuple[str, str]:
     return f"{local.year}-{local.month:02d}", f"{local.year}-Q{(local.month - 1) // 3 + 1}"
 
 
-def _cli(service, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infra.cli", "query", "scorecards", *args],
-                          env=service.env, capture_output=True, text=True, timeout=60)
+def _cards(system, *args: str) -> list[dict]:
+    """`govshare query scorecards --json` for hb-civil, over the harness's projections."""
+    return json.loads(system.cli("query", "scorecards", "--json", "--department", "hb-civil", *args).stdout)
 
 
-def _cards(service, *args: str) -> list[dict]:
-    done = _cli(service, "--json", "--department", "hb-civil", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+def _one_met_one_open(system) -> None:
+    """Two Hebei change obligations received on the clock's day (EPOCH); a revision at once
+    meets the first's limit, the other's runs on."""
+    kept, missed = new_id(), new_id()
+    raised = {"obligation_id": "ob", "trigger": "LAW_REVISED", "reference": "条例修订",
+              "received_on": EPOCH.astimezone(ZONE).date().isoformat()}
+    system.given(
+        registered(kept, **HB), event("ChangeObligationRaised", kept, 2, raised, **AUTH),
+        registered(missed, **HB), event("ChangeObligationRaised", missed, 2, raised, **AUTH),
+        event("RevisionSubmitted", kept, 3, {"revision_id": "r", "obligation_id": "ob",
+                                             "attributes": attributes()}, **HB), at=EPOCH)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+def _breached(system) -> datetime:
+    """The other limit's due instant reached: a breach and a rectification order; its instant."""
+    _one_met_one_open(system)
+    [open_] = queries.deadline_list(system.engine, party="hb-civil", status="open")
+    due = queries.utc(open_["due_at"])
+    system.advance(due)
+    return due
 
 
-def test_a_met_and_a_breached_limit_show_in_the_scorecard_and_a_rebuild_gives_it_again(
-        broker, database_url, tmp_path):
-    # Every stage on the injected clock, the validator's receipt included: the obligations start
-    # on the clock's day; a revision then meets its limit; the other is breached when the clock
-    # reaches its due instant.
-    today = EPOCH.astimezone(ZONE).date().isoformat()
-    clock = tmp_path / "clock"
-    clock.write_text(EPOCH.isoformat())
-    service = start_service(tmp_path, {
-        "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_DATABASE_URL": database_url,
-        "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}", "GOVSHARE_CLOCK": f"file:{clock}",
-        "GOVSHARE_TICK_SECONDS": "0.2"})
-    try:
-        kept, missed = new_id(), new_id()
-        raised = {"obligation_id": "ob", "trigger": "LAW_REVISED", "reference": "条例修订", "received_on": today}
-        results = submit_lines(lines(
-            registered(kept, **HB), event("ChangeObligationRaised", kept, 2, raised, **AUTH),
-            registered(missed, **HB), event("ChangeObligationRaised", missed, 2, raised, **AUTH),
-            event("RevisionSubmitted", kept, 3, {"revision_id": "r", "obligation_id": "ob",
-                                                 "attributes": attributes()}, **HB)),
-            service.kafka, service.topics, timeout=60)
-        assert [r["status"] for r in results] == ["accepted"] * 5, [r.get("error") for r in results]
-        engine = service.engine()
-        mistyped = _cli(service, "--period", "quarter", "--since", "2026-11")
-        assert mistyped.returncode == 2
-        assert mistyped.stderr.strip() == "govshare: '2026-11' is no quarter label: write it like 2026-Q4"
-
-        # Given the kept limit met: one due, one in time, a full score.
-        wait_for(lambda: scorecards(engine, department="hb-civil"), 30, "the met limit in the scorecard")
-        [met] = [d for d in queries.deadline_list(engine, party="hb-civil") if d["status"] == "met"]
-        met_month, met_quarter = _labels(_utc(met["closed_at"]))
-        assert [(c["period"], c["catalog_due"], c["catalog_in_time"], c["breaches"], c["score"])
-                for c in _cards(service)] == [(met_month, 1, 1, 0, 100)]
-        assert _cards(service)[0]["formula"] == formula("hebei-2023").id
-
-        # When the clock reaches the other limit's due instant: a breach and a rectification order.
-        [open_] = queries.deadline_list(engine, party="hb-civil", status="open")
-        due = _utc(open_["due_at"])
-        clock.write_text(due.isoformat())
-        wait_for(lambda: sum(c["rectifications"] for c in scorecards(engine, period="quarter")), 30,
-                 "the breach and its rectification order in the scorecard")
-        by_quarter = {c["period"]: c for c in _cards(service, "--period", "quarter")}
-        due_quarter = _labels(due)[1]
-        assert sum(c["catalog_due"] for c in by_quarter.values()) == 2
-        assert sum(c["catalog_in_time"] for c in by_quarter.values()) == 1
-        assert by_quarter[due_quarter]["breaches"] == 1 and by_quarter[due_quarter]["rectifications"] == 1
-        # Then the score of the breach's period falls: half met (or none, in a period of its
-        # own), less the rectification's points.
-        share = 0.5 if due_quarter == met_quarter else 0.0
-        assert by_quarter[due_quarter]["score"] == max(0, 100 * share - POINTS["rectifications"])
-        assert scorecard_trend(engine, "hb-civil", "quarter") == scorecards(engine, period="quarter",
-                                                                          department="hb-civil")
-
-        # And past the rectification order's own limit, the criticism counts too.
-        [order] = queries.supervision(engine, party="hb-civil")
-        clock.write_text(_utc(order["due_at"]).isoformat())
-        wait_for(lambda: sum(c["criticisms"] for c in scorecards(engine, period="year")), 30, "the criticism")
-        years = {c["period"]: c for c in scorecards(engine, period="year", department="hb-civil")}
-        assert sum(c["breaches"] for c in years.values()) == 2, "the rectification's own breach counts"
-        # Each in the year its limit fell due in: the first limit's, and the order's.
-        first_year, order_year = _labels(due)[0][:4], _labels(_utc(order["due_at"]))[0][:4]
-        assert years[first_year]["breaches"] >= 1 and years[order_year]["breaches"] >= 1
-        assert years[order_year]["criticisms"] == 1
-
-        # A use outside any grant is a usage violation of the using department, which had
-        # nothing due: counted, and no score.
-        _misuse(service)
-        [nb] = wait_for(lambda: scorecards(engine, department="nb-market"), 30, "the usage violation")
-        assert (nb["usage_violations"], nb["score"], nb["formula"]) == (1, None, formula("ningbo-haishu-2021").id)
-        table = _cli(service, "--period", "year")
-        assert table.returncode == 0 and "nb-market" in table.stdout and "hb-civil" in table.stdout
-
-        # A rebuild from the start of the log gives the same scorecards.
-        rebuilt = f"sqlite:///{tmp_path / 'rebuilt.db'}"
-        done = subprocess.run([sys.executable, "-m", "infra.cli", "rebuild", "--into", rebuilt],
-                              env=service.env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        for period in ("month", "quarter", "year"):
-            assert scorecards(make_engine(rebuilt), period=period) == scorecards(engine, period=period), period
-    finally:
-        service.stop()
+def _criticised(system) -> tuple[datetime, datetime]:
+    """And past the rectification order's own limit: its breach and a circulated criticism."""
+    due = _breached(system)
+    [order] = queries.supervision(system.engine, party="hb-civil")
+    order_due = queries.utc(order["due_at"])
+    system.advance(order_due)
+    return due, order_due
 
 
+def test_a_mistyped_period_label_is_refused_by_the_command_in_one_line(system):
+    mistyped = system.cli("query", "scorecards", "--period", "quarter", "--since", "2026-11", check=False)
+    assert mistyped.returncode == 2
+    assert mistyped.stderr.strip() == "govshare: '2026-11' is no quarter label: write it like 2026-Q4"
 
-def _misuse(service) -> None:
+
+def test_a_limit_met_in_time_scores_full_in_the_month_it_was_met(system):
+    _one_met_one_open(system)
+    [met] = [d for d in queries.deadline_list(system.engine, party="hb-civil") if d["status"] == "met"]
+    met_month = _labels(queries.utc(met["closed_at"]))[0]
+    assert met_month == _labels(EPOCH)[0]
+    cards = _cards(system)
+    assert [(c["period"], c["catalog_due"], c["catalog_in_time"], c["breaches"], c["score"])
+            for c in cards] == [(met_month, 1, 1, 0, 100)]
+    assert cards[0]["formula"] == formula("hebei-2023").id
+
+
+def test_a_breach_and_its_rectification_order_lower_the_score_of_their_quarter(system):
+    due = _breached(system)
+    by_quarter = {c["period"]: c for c in _cards(system, "--period", "quarter")}
+    due_quarter, met_quarter = _labels(due)[1], _labels(EPOCH)[1]
+    assert sum(c["catalog_due"] for c in by_quarter.values()) == 2
+    assert sum(c["catalog_in_time"] for c in by_quarter.values()) == 1
+    assert by_quarter[due_quarter]["breaches"] == 1 and by_quarter[due_quarter]["rectifications"] == 1
+    # The score of the breach's period falls: half met (or none, in a period of its own), less
+    # the rectification's points.
+    share = 0.5 if due_quarter == met_quarter else 0.0
+    assert by_quarter[due_quarter]["score"] == max(0, 100 * share - POINTS["rectifications"])
+    assert scorecard_trend(system.engine, "hb-civil", "quarter") == scorecards(
+        system.engine, period="quarter", department="hb-civil")
+
+
+def test_past_the_rectification_orders_limit_its_breach_and_the_criticism_count_in_their_year(system):
+    due, order_due = _criticised(system)
+    years = {c["period"]: c for c in scorecards(system.engine, period="year", department="hb-civil")}
+    assert sum(c["breaches"] for c in years.values()) == 2, "the rectification's own breach counts"
+    # Each in the year its limit fell due in: the first limit's, and the order's.
+    first_year, order_year = _labels(due)[0][:4], _labels(order_due)[0][:4]
+    assert years[first_year]["breaches"] >= 1 and years[order_year]["breaches"] >= 1
+    assert years[order_year]["criticisms"] == 1
+    assert sum(c["criticisms"] for c in years.values()) == 1
+
+
+def test_a_use_outside_any_grant_counts_against_the_using_department_with_no_score(system):
+    # A use outside any grant is a usage violation of the using department, which had nothing
+    # due: counted, and no score.
+    _one_met_one_open(system)
+    _misuse(system)
+    [nb] = scorecards(system.engine, department="nb-market")
+    assert (nb["usage_violations"], nb["score"], nb["formula"]) == (1, None, formula("ningbo-haishu-2021").id)
+    table = system.cli("query", "scorecards", "--period", "year")
+    assert "nb-market" in table.stdout and "hb-civil" in table.stdout
+
+
+def test_a_rebuild_from_the_start_of_the_log_gives_the_same_scorecards(system, tmp_path):
+    _criticised(system)
+    _misuse(system)
+    rebuilt = system.rebuild(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    for period in ("month", "quarter", "year"):
+        live = scorecards(system.engine, period=period)
+        assert {c["department"] for c in live} == {"hb-civil", "nb-market"}, period
+        assert scorecards(rebuilt, period=period) == live, period
+
+
+def _misuse(system) -> None:
     from processors.grants import grant_id
     entry, req = new_id(), new_id("req")
     nb = dict(policy="ningbo-haishu-2021")
-    submit_lines(lines(registered(entry, codes=["N.1"], department="nb-civil", **nb)),
-                 service.kafka, service.topics, timeout=60)
     use = {"grant_id": grant_id(req), "entry_id": entry, "items": ["N.1"], "purpose": "营销",
            "recipient": "nb-market", "person": "sys", "method": "INTERFACE", "scenario": "一网通办"}
-    results = submit_lines(lines(
+    system.given(
+        registered(entry, codes=["N.1"], department="nb-civil", **nb),
         event("RequestSubmitted", req, 1, {"entry_id": entry, "items": ["N.1"], "purpose": "审批",
               "scenario": "一网通办", "business_process": "b", "method": "INTERFACE",
               "period_end": (EPOCH.date() + timedelta(days=365)).isoformat()},
               department="nb-market", role="USER", **nb),
-        event("DataAccessed", new_id("acc"), 1, use, department="nb-market", role="USER", **nb)),
-        service.kafka, service.topics, timeout=60)
-    assert [r["status"] for r in results] == ["accepted"] * 2, [r.get("error") for r in results]
+        event("DataAccessed", new_id("acc"), 1, use, department="nb-market", role="USER", **nb))
+    assert len(queries.access_list(system.engine, violations_only=True)) == 1
 
 
 # -- upgrading a database the previous release made -------------------------------------------

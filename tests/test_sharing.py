@@ -1,8 +1,11 @@
-"""Share requests, grants and usage, each path on a real broker and database."""
+"""Share requests, grants and usage, each path through every stage on the in-memory runner
+(tests/harness.py) over SQLite and PostgreSQL, and `govshare query requests|grants|problems`
+over what they projected. None starts a service: nothing here is about processes or the broker.
+"""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
-
 
 from events.codec import decode_message
 from processors.working_days import end_of_day
@@ -42,8 +45,8 @@ def test_an_unconditional_entry_is_granted_automatically_and_recorded(harness):
 
 def conditional(harness, **extra):
     entry = new_id()
-    harness.submit(registered(entry, codes=["I.1", "I.2"], share_type="CONDITIONAL", legal_basis=LAW,
-                              share_conditions="仅限审批", **extra), at=MON)
+    harness.given(registered(entry, codes=["I.1", "I.2"], share_type="CONDITIONAL", legal_basis=LAW,
+                             share_conditions="仅限审批", **extra), at=MON)
     return entry
 
 
@@ -95,22 +98,24 @@ def test_a_dispute_escalated_goes_to_the_problem_list(harness, database_url):
 
 def test_a_provider_that_does_not_answer_in_time_is_in_breach(harness):
     entry, req = new_id(), new_id("req")
-    harness.submit(registered(entry, department="nb-market", policy=NB, codes=["I.1"],
-                              share_type="CONDITIONAL", legal_basis=LAW, share_conditions="c",
-                              restriction_reason="涉及个人信息"), at=MON)
+    harness.given(registered(entry, department="nb-market", policy=NB, codes=["I.1"],
+                             share_type="CONDITIONAL", legal_basis=LAW, share_conditions="c",
+                             restriction_reason="涉及个人信息"), at=MON)
     nb_user = dict(department="nb-civil", role="USER")
-    harness.submit(request(req, entry, policy=NB, user=nb_user),
-                   event("ProviderConsulted", req, 2, {}, department="nb-authority",
-                         role="DATA_AUTHORITY", policy=NB), at=MON)
+    harness.given(request(req, entry, policy=NB, user=nb_user),
+                  event("ProviderConsulted", req, 2, {}, department="nb-authority",
+                        role="DATA_AUTHORITY", policy=NB), at=MON)
     [answer] = [e.payload for e in harness.deadline_events() if e.payload.kind == "provider-answer"]
     assert answer.party == "nb-market" and answer.article == "Ningbo Art. 17 (5个工作日内答复)"
-    harness.scheduler.tick(answer.due_at)
+    harness.advance(answer.due_at - timedelta(seconds=1))
+    assert "DeadlineBreached" not in harness.types()
+    harness.advance(answer.due_at)
     assert "DeadlineBreached" in harness.types() and "RectificationOrdered" in harness.types()
 
 
 def test_non_shareable_is_rejected_unless_desensitized_provision_is_asked(harness):
     entry = new_id()
-    harness.submit(registered(entry, codes=["I.1"], share_type="NON_SHAREABLE", legal_basis=LAW), at=MON)
+    harness.given(registered(entry, codes=["I.1"], share_type="NON_SHAREABLE", legal_basis=LAW), at=MON)
     plain, desensitized = new_id("req"), new_id("req")
     # The provider desensitizes its own non-shareable data: it agrees before the approval.
     outputs = harness.submit(request(plain, entry), request(desensitized, entry, desensitized=True),
@@ -124,8 +129,9 @@ def test_non_shareable_is_rejected_unless_desensitized_provision_is_asked(harnes
 
 def test_no_grant_for_items_the_entry_does_not_have(harness):
     entry = new_id()
-    harness.submit(registered(entry, codes=["I.1"]), at=MON)
+    harness.given(registered(entry, codes=["I.1"]), at=MON)
     assert verdicts(harness.submit(request(new_id("req"), entry, ["I.9"]), at=MON)) == ["items-not-in-entry"]
+    assert grants(harness) == []
 
 
 def access(access_id, grant_id, items=("I.1",), purpose="企业开办审批", recipient="gd-amr", *, entry,
@@ -137,7 +143,7 @@ def access(access_id, grant_id, items=("I.1",), purpose="企业开办审批", re
 
 def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database_url):
     entry, req = new_id(), new_id("req")
-    harness.submit(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1"]), at=MON)
+    harness.given(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1"]), at=MON)
     [grant_id] = [e.envelope.aggregate_id for e in harness.emitted("grant")]
     fine, wide, elsewhere, none = (new_id("acc") for _ in range(4))
     outputs = harness.submit(access(fine, grant_id, entry=entry),
@@ -157,46 +163,36 @@ def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database
 
 def test_a_grant_expires_at_the_end_of_its_period_and_revoked_ones_flag_use(harness):
     entry, kept, revoked = new_id(), new_id("req"), new_id("req")
-    harness.submit(registered(entry, codes=["I.1"]), request(kept, entry, period_end="2026-12-31"),
-                   request(revoked, entry, period_end="2026-12-31"), at=MON)
-    harness.submit(event("GrantRevoked", revoked, 2, {"reason": "用途变更"}, **AUTH), at=MON)
-    end = end_of_day(date(2026, 12, 31), "Asia/Shanghai")
-    assert harness.grants.tick(end - timedelta(seconds=1)) == 0
-    assert harness.grants.tick(end) == 1
-    expired = [e for e in harness.emitted("grant") if e.envelope.event_type == "GrantExpired"]
-    assert [e.envelope.aggregate_id for e in expired] == [g.envelope.aggregate_id for g in harness.emitted("grant")
-                                                         if g.payload.__class__.__name__ == "GrantOpened"
-                                                         and g.payload.request_id == kept]
+    harness.given(registered(entry, codes=["I.1"]), request(kept, entry, period_end="2026-12-31"),
+                  request(revoked, entry, period_end="2026-12-31"), at=MON)
+    harness.given(event("GrantRevoked", revoked, 2, {"reason": "用途变更"}, **AUTH), at=MON)
     revoked_grant = next(g.envelope.aggregate_id for g in harness.emitted("grant")
                          if getattr(g.payload, "request_id", None) == revoked)
-    harness.submit(access(new_id("acc"), revoked_grant, entry=entry), at=MON + timedelta(days=1))
+    harness.given(access(new_id("acc"), revoked_grant, entry=entry), at=MON + timedelta(days=1))
     assert set(harness.emitted("usage-supervision")[-1].payload.violations) == {"grant-revoked"}
 
+    end = end_of_day(date(2026, 12, 31), "Asia/Shanghai")
 
-def test_the_running_service_shows_requests_grants_and_problems(service):
-    import json
-    import subprocess
-    import sys
+    def expired():
+        return [e for e in harness.emitted("grant") if e.envelope.event_type == "GrantExpired"]
+    harness.advance(end - timedelta(seconds=1))
+    assert expired() == []
+    harness.advance(end)
+    assert [e.envelope.aggregate_id for e in expired()] == [g.envelope.aggregate_id for g in harness.emitted("grant")
+                                                           if g.payload.__class__.__name__ == "GrantOpened"
+                                                           and g.payload.request_id == kept]
 
-    from infra.submit import submit_lines
-    from tests.builders import lines
-    from tests.conftest import wait_for
+
+def test_the_query_command_shows_requests_grants_and_problems(harness):
     entry, auto = new_id(), new_id("req")
-    results = submit_lines(lines(registered(entry, codes=["I.1"])), service.kafka, service.topics, 60)
-    results += submit_lines(lines(request(auto, entry)), service.kafka, service.topics, 60)
-    assert [r["status"] for r in results] == ["accepted", "accepted"]
-    engine = service.engine()
-    wait_for(lambda: queries.grant_list(engine, grantee="gd-amr"), 30, "the automatic grant")
+    harness.given(registered(entry, codes=["I.1"]), request(auto, entry), at=MON)
 
     def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "infra.cli", "query", *args, "--json"],
-                              env=service.env, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return json.loads(harness.cli("query", *args, "--json").stdout)
     [req] = cli("requests")
     assert (req["request_id"], req["path"], req["status"], req["next_actor"]) == (auto, "auto", "granted", None)
     [grant] = cli("grants")
-    assert grant["request_id"] == auto and grant["status"] == "open"
+    assert grant["request_id"] == auto and grant["status"] == "open" and grant["grantee"] == "gd-amr"
     assert cli("problems") == []
 
 
@@ -208,7 +204,7 @@ def test_a_review_step_for_a_request_never_submitted_is_rejected_not_dead_letter
 
 def test_an_access_that_does_not_state_its_method_and_scenario_is_refused(harness):
     entry, req = new_id(), new_id("req")
-    harness.submit(registered(entry, codes=["I.1"]), request(req, entry), at=MON)
+    harness.given(registered(entry, codes=["I.1"]), request(req, entry), at=MON)
     [grant_id] = [e.envelope.aggregate_id for e in harness.emitted("grant")]
     unstated = access(new_id("acc"), grant_id, entry=entry, method=None, scenario="")
     outputs = harness.submit(unstated, at=MON + timedelta(hours=1))
@@ -220,18 +216,18 @@ def test_an_access_that_does_not_state_its_method_and_scenario_is_refused(harnes
 def test_use_of_another_entry_method_or_scenario_or_before_the_grant_is_flagged(harness):
     """Hebei: 严格按照申请的应用场景使用，不得扩大使用范围、改变使用用途、变更使用方式."""
     entry, other, req = conditional(harness), new_id(), new_id("req")
-    harness.submit(registered(other, codes=["O.1"]), request(req, entry, ["I.1"]), at=MON)
+    harness.given(registered(other, codes=["O.1"]), request(req, entry, ["I.1"]), at=MON)
     early = new_id("acc")
     # An access recorded while the request is still under review waits for the decision ...
-    harness.submit(access(early, _grant_of(req), entry=entry), at=MON)
-    harness.submit(event("ProviderConsulted", req, 2, {}, **AUTH),
-                   event("ProviderAnswered", req, 3, {"agrees": True}, **PROVIDER),
-                   event("RequestApproved", req, 4, {"comment": "同意"}, **AUTH), at=MON + timedelta(hours=2))
+    harness.given(access(early, _grant_of(req), entry=entry), at=MON)
+    harness.given(event("ProviderConsulted", req, 2, {}, **AUTH),
+                  event("ProviderAnswered", req, 3, {"agrees": True}, **PROVIDER),
+                  event("RequestApproved", req, 4, {"comment": "同意"}, **AUTH), at=MON + timedelta(hours=2))
     grant_id = _grant_of(req)
     wrong_entry, by_exchange, elsewhere = (new_id("acc") for _ in range(3))
-    harness.submit(access(wrong_entry, grant_id, entry=other),
-                   access(by_exchange, grant_id, entry=entry, method="EXCHANGE"),
-                   access(elsewhere, grant_id, entry=entry, scenario="营销分析"), at=MON + timedelta(hours=3))
+    harness.given(access(wrong_entry, grant_id, entry=other),
+                  access(by_exchange, grant_id, entry=entry, method="EXCHANGE"),
+                  access(elsewhere, grant_id, entry=entry, scenario="营销分析"), at=MON + timedelta(hours=3))
     flagged = {e.payload.access_id: e.payload for e in harness.emitted("usage-supervision")}
     # ... and is then judged against the grant as opened: it came before it.
     assert flagged[early].violations == ("before-grant",)
@@ -249,21 +245,21 @@ def _grant_of(request_id):
 
 def test_a_revision_narrows_the_grant_and_a_takedown_withdraws_it(harness):
     entry, req = new_id(), new_id("req")
-    harness.submit(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1", "I.2"]), at=MON)
+    harness.given(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1", "I.2"]), at=MON)
     grant_id = _grant_of(req)
     revised = event("EntryRevised", entry, 2, {"attributes": attributes(codes=["I.1"]), "reason": "数据项调整"})
-    harness.submit(revised, at=MON + timedelta(hours=1))
+    harness.given(revised, at=MON + timedelta(hours=1))
     narrowed = harness.emitted("grant")[-1].payload
     assert (type(narrowed).__name__, narrowed.items, narrowed.removed) == ("GrantNarrowed", ("I.1",), ("I.2",))
     removed_item, kept_item = new_id("acc"), new_id("acc")
-    harness.submit(access(removed_item, grant_id, ["I.2"], entry=entry), access(kept_item, grant_id, entry=entry),
-                   at=MON + timedelta(hours=2))
+    harness.given(access(removed_item, grant_id, ["I.2"], entry=entry), access(kept_item, grant_id, entry=entry),
+                  at=MON + timedelta(hours=2))
     assert {e.payload.access_id: e.payload.violations for e in harness.emitted("usage-supervision")} == {
         removed_item: ("items-outside-grant",)}
-    harness.submit(event("EntryTakenDown", entry, 3, {"reason": "系统停用"}), at=MON + timedelta(hours=3))
+    harness.given(event("EntryTakenDown", entry, 3, {"reason": "系统停用"}), at=MON + timedelta(hours=3))
     assert type(harness.emitted("grant")[-1].payload).__name__ == "GrantWithdrawn"
     after = new_id("acc")
-    harness.submit(access(after, grant_id, entry=entry), at=MON + timedelta(hours=4))
+    harness.given(access(after, grant_id, entry=entry), at=MON + timedelta(hours=4))
     last = harness.emitted("usage-supervision")[-1].payload
     assert (last.access_id, last.violations) == (after, ("grant-withdrawn",))
     assert "State Council 2016 Art. 9" in last.article

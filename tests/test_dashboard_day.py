@@ -135,7 +135,9 @@ def test_every_page_is_chinese_and_shows_only_the_viewers_jurisdiction(day, who)
     page.context.clear_cookies()
     sign_in(page, url, day["tokens"][who])
     others = {"gd": ("nb-", "hb-", "宁波", "海曙", "河北"), "nb": ("gd-", "hb-", "广东", "河北"), "audit": ()}[who]
-    pages = list(PAGES) + [f"story/{ids['gd_refused' if who != 'nb' else 'nb_escalated']}"]
+    mine = {"gd": ("gd_refused", "gd_entry", "gd-amr"), "nb": ("nb_escalated", "nb_entry", "nb-civil"),
+            "audit": ("hb_late", "hb_met", "hb-civil")}[who]
+    pages = list(PAGES) + [f"story/{ids[mine[0]]}", f"catalog/{ids[mine[1]]}", f"scorecards/{mine[2]}"]
     if who == "audit":
         pages.append("operations")
     for name in pages:

@@ -24,7 +24,7 @@ READY_LAG = 0
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="govshare", version=_version(), lifespan=_webhooks,
+    app = FastAPI(title="govshare", version=_version(), lifespan=_webhooks, docs_url=None, redoc_url=None,
                   description="Sharing government data between departments: submit events, read "
                               "the catalog, requests, grants, deadlines and the trail; receive "
                               "verdicts and deadline warnings as CloudEvents (webhooks).")
@@ -36,8 +36,26 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dashboard)  # its pages under /dashboard, for supervisors signed in
     dashboard_access.install(app)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
+    _docs(app)
     _errors(app)
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """/docs: Swagger UI from the packaged swagger-ui-bundle (no CDN: a deployment offline, as
+    a government network often is, still reads its API's documentation)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="govshare API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 @asynccontextmanager

@@ -219,7 +219,8 @@ FIELDS = {"share_type": ("ShareType",), "method": ("ShareMethod",), "share_metho
           "rejected_aggregate_type": ("aggregate",)}
 # Fields whose values are identifiers, hashes or keys: shown as codes, never translated.
 CODES = {"escalates", "fulfilled_by", "origin", "leaf_hash", "root_hash", "chain_head", "signature", "public_key",
-         "code", "attempted_key_id", "data_version", "records", "fields", "items", "removed"}
+         "code", "attempted_key_id", "data_version", "records", "fields", "items", "removed", "data_type",
+         "security_level"}
 
 
 def field(name: str, value) -> Markup:
@@ -251,3 +252,14 @@ def _instant(text: str) -> bool:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is not None
     except ValueError:
         return False
+
+
+def version_note(note: str | None) -> Markup:
+    """Why a catalog entry's version was made, as the projection notes it: nothing more to say
+    for a registration (its event says it), the revision approved, or the provider's reason."""
+    if not note or note == "registered":
+        return Markup("")
+    if note.startswith("revision ") and note.endswith(" approved"):
+        revision = note[len("revision "):-len(" approved")]
+        return Markup(f'{escape(i18n.gettext("revision approved"))} <code class="id">{escape(revision)}</code>')
+    return Markup(escape(note))

@@ -38,6 +38,7 @@ templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=Tr
                                         npgettext=i18n.npgettext)
 templates.env.globals.update(label=i18n.label, cell=display.cell, field=display.field, department=display.department,
                              department_name=display.department_name, person=display.person,
+                             version_note=display.version_note,
                              local=display.local_time, last_day=display.last_day, score=display.score_text,
                              languages=i18n.LANGUAGES)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable
 
 from sqlalchemy import Engine
@@ -80,6 +81,22 @@ class View:
     def next_cursor(self, rows: list[dict[str, Any]], limit: int | None) -> str | None:
         return queries.next_cursor(self.name, rows, limit) if self.paged else None
 
+    def fields(self) -> dict[str, type]:
+        """What a row holds, by name, with its Python type: the table's columns and what the
+        query adds (`extra`), for the API's schema (/openapi.json)."""
+        found: dict[str, type] = {}
+        table = self.extra.get("table") if self.extra.get("table") is not None else (
+            queries.ORDER[self.name][0].table if self.paged else None)
+        for column in (table.columns if table is not None else ()):
+            try:
+                found[column.name] = column.type.python_type
+            except NotImplementedError:
+                found[column.name] = object
+        found.update(self.extra.get("adds", {}))
+        for name in self.columns:
+            found.setdefault(name, object)
+        return found
+
 
 def _scorecards(engine: Engine, *, limit: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
     return scoring.scorecards(engine, limit=limit, **kwargs)
@@ -122,14 +139,15 @@ VIEWS: dict[str, View] = {v.name: v for v in (
           Filter("provider", "the providing department", department=True),
           Filter("outcome", "how it was resolved", ("CORRECTED", "CONFIRMED_CORRECT", "RESOLVED_BY_COMMUNICATION"),
                  labels="Outcome")),
-         subject="objection_id"),
+         subject="objection_id", extra={"adds": {"provider": str, "overdue": bool}}),
     View("requests", "share requests: state, who acts next, by when", queries.request_list,
          ("request_id", "entry_id", "requester", "provider", "path", "status", "next_actor", "due_at",
           "due_provisional"),
          (Filter("status", "the request's state", ("pending", "granted", "rejected", "disputed", "refused",
                                                    "escalated", "revoked")),
           Filter("requester", "the requesting department", department=True)),
-         subject="request_id"),
+         subject="request_id",
+         extra={"adds": {"provider": str, "due_at": datetime, "due_provisional": bool, "overdue": bool}}),
     View("grants", "access grants: items, purpose, period, status", queries.grant_list,
          ("grant_id", "request_id", "grantee", "items", "purpose", "valid_until", "status"),
          (Filter("status", "the grant's state", ("open", "revoked", "expired", "withdrawn")),
@@ -141,7 +159,7 @@ VIEWS: dict[str, View] = {v.name: v for v in (
     View("accesses", "recorded uses of shared data", queries.access_list,
          ("access_id", "grant_id", "department", "items", "purpose", "recipient", "violations"),
          (Filter("violations", "only those flagged", flag=True, arg="violations_only"),),
-         subject="access_id"),
+         subject="access_id", extra={"adds": {"violations": str}}),
     View("dead-letters", "messages that could not be decoded (auditors)", queries.dead,
          ("id", "source", "reason", "recorded_at"), scope=Scope.AUDITORS),
     View("scorecards", "department scorecards by period", _scorecards,
@@ -151,5 +169,6 @@ VIEWS: dict[str, View] = {v.name: v for v in (
          (Filter("period", "month, quarter or year", ("month", "quarter", "year"), default="month", labels="period"),
           Filter("department", "one department's", department=True),
           Filter("since", "the first period shown: 2026-11, 2026-Q4 or 2026")),
-         paged=False),
+         paged=False, extra={"adds": {c: int for c in scoring.COUNTS} | {"score": float, "formula": str,
+                                                                          "policy_id": str}}),
 )}

@@ -208,3 +208,20 @@ def english_words(html: str) -> set[str]:
     words = set(ENGLISH.findall(" ".join(found.text)))
     # The product's own name and the CSV format's are names.
     return words - {"govshare", "CSV", "UTC"}
+
+
+def test_the_api_is_documented_offline(day):
+    """/docs is Swagger UI from the packaged bundle (no CDN, as an offline network needs), and
+    /openapi.json carries the event line, the verdicts and every read view's page."""
+    page = day["page"]
+    page.goto(day["server"].url + "/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    assert page.locator(".opblock").count() >= 15, "every route drawn by the packaged Swagger UI"
+    assert "cdn" not in page.content().lower()
+    shot(page, "api-docs")
+    spec = page.evaluate("() => fetch('/openapi.json').then(r => r.json())")
+    schemas = spec["components"]["schemas"]
+    assert {"EventLine", "Verdicts", "RequestsPage", "RequestsRow", "DeadlinesRow", "ScorecardsRow"} <= set(schemas)
+    assert "overdue" in schemas["RequestsRow"]["properties"] and "due_at" in schemas["RequestsRow"]["properties"]
+    body = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/EventLine"} in body["anyOf"]

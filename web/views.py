@@ -4,13 +4,14 @@ Instants are ISO 8601 with the jurisdiction's offset, serialised as `--json` ser
 (infra.output.jsonable). Each caller sees the rows it is a party to (web/callers.py)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 import inspect
 from typing import Callable
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, create_model
 
 from infra import output
 from projections import queries
@@ -66,9 +67,20 @@ def _route(view: View) -> Callable:
     return read
 
 
+def _page_model(view: View) -> type[BaseModel]:
+    """The schema of a page of `view` (/openapi.json): its rows' fields, from the view's own
+    declaration, instants in ISO 8601 with the jurisdiction's offset."""
+    def typed(kind: type) -> Any:
+        return (str if kind in (datetime, date) else kind if kind in (str, int, float, bool) else Any) | None
+    row = create_model(f"{view.name.title().replace('-', '')}Row",
+                       **{name: (typed(kind), None) for name, kind in view.fields().items()})
+    return create_model(f"{view.name.title().replace('-', '')}Page", items=(list[row], ...),
+                        next_cursor=(str | None, None))
+
+
 for _view in VIEWS.values():
     router.add_api_route(f"/{_view.name}", _route(_view), methods=["GET"], summary=_view.summary,
-                         name=_view.name)
+                         name=_view.name, responses={200: {"model": _page_model(_view)}})
 
 
 @router.get("/catalog/{entry_id}", summary="one entry with its versions, obligations and accesses")

@@ -15,6 +15,7 @@ from events.topics import Topics
 from infra import logs, output, progress
 from infra.config import Settings, SettingsError
 from infra.system import SYSTEM
+from projections.views import VIEWS
 from infra.environment import SettingError
 from infra.database import make_engine, stage_engines
 from projections.verification import CLOCK_SKEW
@@ -129,74 +130,24 @@ def _parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser("query", help="read the projections")
     qsub = query.add_subparsers(required=True, metavar="VIEW")
-    cat = qsub.add_parser("catalog", help="catalog entries, or one entry with its history")
-    cat.add_argument("entry_id", nargs="?", help="show this entry with versions and obligations")
-    cat.add_argument("--provider")
-    cat.add_argument("--status", choices=["published", "taken_down"])
-    cat.add_argument("--share-type", choices=["UNCONDITIONAL", "CONDITIONAL", "NON_SHAREABLE"])
-    cat.add_argument("--policy")
-    cat.add_argument("--json", action="store_true")
-    _limit(cat)
-    cat.set_defaults(handler=_query_catalog)
-    rej = qsub.add_parser("rejections", help="events refused, with rule and article")
-    rej.add_argument("--entry", dest="aggregate_id")
-    rej.add_argument("--event-id")
-    rej.add_argument("--rule")
-    rej.add_argument("--department", help="refusals of what this department tried")
-    rej.add_argument("--actor", help="refusals of what this person tried")
-    rej.add_argument("--json", action="store_true")
-    _limit(rej)
-    rej.set_defaults(handler=_query_rejections)
-    dls = qsub.add_parser("deadlines", help="legal time limits: who must act by when")
-    dls.add_argument("--overdue", action="store_true", help="only those that fell due undone")
-    dls.add_argument("--party", help="department that must act")
-    dls.add_argument("--status", choices=["open", "met", "breached", "cancelled"])
-    dls.add_argument("--json", action="store_true")
-    _limit(dls)
-    dls.set_defaults(handler=_query_deadlines)
-    sup = qsub.add_parser("supervision", help="rectification orders and circulated criticism")
-    sup.add_argument("--party")
-    sup.add_argument("--json", action="store_true")
-    _limit(sup)
-    sup.set_defaults(handler=_query_supervision)
-    obj = qsub.add_parser("objections", help="problem data: open, overdue, by provider, by outcome")
-    obj.add_argument("--status", choices=["open", "resolved", "closed"])
-    obj.add_argument("--overdue", action="store_true", help="open with a processing limit breached")
-    obj.add_argument("--provider")
-    obj.add_argument("--outcome", choices=["CORRECTED", "CONFIRMED_CORRECT", "RESOLVED_BY_COMMUNICATION"])
-    obj.add_argument("--stats", action="store_true", help="counts and mean time to resolve")
-    obj.add_argument("--json", action="store_true")
-    _limit(obj)
-    obj.set_defaults(handler=_query_objections)
-    req = qsub.add_parser("requests", help="share requests: state, who acts next, by when")
-    req.add_argument("--status", choices=["pending", "granted", "rejected", "disputed", "refused",
-                                          "escalated", "revoked"])
-    req.add_argument("--requester")
-    req.add_argument("--json", action="store_true")
-    _limit(req)
-    req.set_defaults(handler=_query_requests)
-    gr = qsub.add_parser("grants", help="access grants: items, purpose, period, status")
-    gr.add_argument("--status", choices=["open", "revoked", "expired"])
-    gr.add_argument("--grantee")
-    gr.add_argument("--json", action="store_true")
-    _limit(gr)
-    gr.set_defaults(handler=_query_grants)
-    pr = qsub.add_parser("problems", help="the problem list escalated to the leadership group")
-    pr.add_argument("--json", action="store_true")
-    pr.set_defaults(handler=_query_problems)
-    acc = qsub.add_parser("accesses", help="recorded uses of shared data")
-    acc.add_argument("--violations", action="store_true", help="only those flagged")
-    acc.add_argument("--json", action="store_true")
-    _limit(acc)
-    acc.set_defaults(handler=_query_accesses)
-    sc = qsub.add_parser("scorecards", help="per department and period: limits met in time, breaches, "
-                                            "sanctions, usage violations, and the score")
-    sc.add_argument("--period", choices=["month", "quarter", "year"], default="month")
-    sc.add_argument("--department")
-    sc.add_argument("--since", metavar="LABEL", help="the first period shown: 2026-11, 2026-Q4 or 2026")
-    sc.add_argument("--json", action="store_true")
-    _limit(sc)
-    sc.set_defaults(handler=_query_scorecards)
+    for view in VIEWS.values():  # every read view, as the API serves it (projections/views.py)
+        vp = qsub.add_parser(view.name, help=view.summary)
+        if view.name == "catalog":
+            vp.add_argument("entry_id", nargs="?", help="show this entry with versions and obligations")
+        if view.name == "objections":
+            vp.add_argument("--stats", action="store_true", help="counts and mean time to resolve")
+        for f in view.filters:
+            if f.flag:
+                vp.add_argument(f"--{f.name}", action="store_true", help=f.help)
+            else:
+                vp.add_argument(f"--{f.name}", choices=f.choices, default=f.default, help=f.help,
+                                metavar=None if f.choices else f.name.upper().replace("-", "_"))
+        vp.add_argument("--json", action="store_true")
+        _limit(vp)
+        if view.paged:
+            vp.add_argument("--after", metavar="CURSOR", help="the page after this cursor (the line a "
+                            "truncated list ends with names it)")
+        vp.set_defaults(handler=_query, view=view)
     parked = qsub.add_parser("parked", help="events a stage could not apply, set aside (retry-parked)")
     parked.add_argument("--stage", choices=SYSTEM.names)
     parked.add_argument("--all", action="store_true", help="also those applied on a retry")
@@ -205,9 +156,6 @@ def _parser() -> argparse.ArgumentParser:
     deps = qsub.add_parser("departments", help="the department directory: jurisdiction, roles, keys")
     deps.add_argument("--json", action="store_true")
     deps.set_defaults(handler=_query_departments)
-    dead = qsub.add_parser("dead-letters", help="messages that could not be decoded")
-    dead.add_argument("--json", action="store_true")
-    dead.set_defaults(handler=_query_dead)
 
     rebuild = sub.add_parser("rebuild", help="rebuild the projections from the start of the log")
     rebuild.add_argument("--into", required=True, metavar="URL",
@@ -550,75 +498,54 @@ def _print(rows: Any, as_json: bool, table: list[str]) -> None:
         print(line)
 
 
-def _query_catalog(args, settings: Settings) -> int:
+def _query(args, settings: Settings) -> int:
+    """`govshare query VIEW`: the view's rows as the command line's operator sees them (every
+    row), a table or --json; a list cut at --limit says so on stderr, with the next page."""
     from projections import queries
+    view = args.view
     engine = _read_engine(settings)
-    if args.entry_id:
-        found = queries.entry(engine, args.entry_id)
-        if found is None:
-            print(f"govshare: no catalog entry {args.entry_id}", file=sys.stderr)
-            return 1
-        if args.json:
-            _print(found, True, [])
-        else:
-            _print(found, False, ["entry_id", "title", "provider", "share_type", "status", "version"])
-            print("\nversions:")
-            _print(found["versions"], False, ["version", "event_type", "actor_department", "note", "recorded_at"])
-            if found["data_versions"]:
-                print("\ndata versions (corrections):")
-                _print(found["data_versions"], False, ["data_version", "objection_id", "records", "fields", "recorded_at"])
-            if found["accesses"]:
-                print("\naccesses and the data version each saw:")
-                _print(found["accesses"], False, ["access_id", "department", "grant_id", "occurred_at", "data_version", "objection_id"])
-            if found["obligations"]:
-                print("\nobligations:")
-                _print(found["obligations"], False, ["obligation_id", "trigger", "received_on", "status", "extensions_granted"])
-        return 0
-    rows = queries.catalog(engine, provider=args.provider, status=args.status,
-                           share_type=args.share_type, policy=args.policy,
-                           limit=args.limit)
-    _print(rows, args.json, ["entry_id", "title", "provider", "policy_id", "share_type", "status", "version"])
-    return 0
-
-
-def _query_rejections(args, settings: Settings) -> int:
-    from projections import queries
-    engine = _read_engine(settings)
-    rows = queries.rejected(engine, aggregate_id=args.aggregate_id, event_id=args.event_id, rule=args.rule,
-                            department=args.department, person=args.actor, limit=args.limit)
-    _print(rows, args.json, ["rejected_event_type", "aggregate_id", "attempted_by_department",
-                             "attempted_by_person", "rule", "article", "message"])
-    return 0
-
-
-def _query_deadlines(args, settings: Settings) -> int:
-    from projections import queries
-    engine = _read_engine(settings)
-    rows = queries.deadline_list(engine, overdue=args.overdue, party=args.party, status=args.status,
-                                 limit=args.limit)
-    _print(rows, args.json, ["deadline_id", "kind", "subject_id", "party", "due_at", "provisional",
-                             "status", "extensions", "article"])
-    return 0
-
-
-def _query_supervision(args, settings: Settings) -> int:
-    from projections import queries
-    engine = _read_engine(settings)
-    _print(queries.supervision(engine, party=args.party, limit=args.limit), args.json,
-           ["action", "party", "deadline_id", "due_at", "article", "recorded_at"])
-    return 0
-
-
-def _query_objections(args, settings: Settings) -> int:
-    from projections import queries
-    engine = _read_engine(settings)
-    if args.stats:
+    if view.name == "catalog" and args.entry_id:
+        return _entry(engine, args)
+    if view.name == "objections" and args.stats:
         print(json.dumps(queries.objection_stats(engine), ensure_ascii=False, indent=2))
         return 0
-    rows = queries.objection_list(engine, status=args.status, overdue=args.overdue,
-                                  provider=args.provider, outcome=args.outcome, limit=args.limit)
-    _print(rows, args.json, ["objection_id", "entry_id", "reporter", "provider", "kind", "status",
-                             "outcome", "round", "reported_at", "resolved_at"])
+    given = {f.name: getattr(args, f.name.replace("-", "_")) for f in view.filters}
+    try:
+        rows = view.read(engine, limit=args.limit, after=getattr(args, "after", None), **given)
+    except ValueError as exc:  # a filter the view cannot take (a period label, say)
+        print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
+        return 2
+    _print(rows, args.json, list(view.columns))
+    following = view.next_cursor(rows, args.limit)
+    if args.limit and len(rows) == args.limit:
+        more = f"--after {following}" if following else f"--limit {args.limit * 10} (or --limit 0: all)"
+        print(f"govshare: {len(rows)} rows shown, the --limit; more with {more}", file=sys.stderr)
+    return 0
+
+
+def _entry(engine, args) -> int:
+    from projections import queries
+    found = queries.entry(engine, args.entry_id)
+    if found is None:
+        print(f"govshare: no catalog entry {args.entry_id}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print(found, True, [])
+        return 0
+    _print(found, False, ["entry_id", "title", "provider", "share_type", "status", "version"])
+    print("\nversions:")
+    _print(found["versions"], False, ["version", "event_type", "actor_department", "note", "recorded_at"])
+    if found["data_versions"]:
+        print("\ndata versions (corrections):")
+        _print(found["data_versions"], False, ["data_version", "objection_id", "records", "fields", "recorded_at"])
+    if found["accesses"]:
+        print("\naccesses and the data version each saw:")
+        _print(found["accesses"], False, ["access_id", "department", "grant_id", "occurred_at", "data_version",
+                                          "objection_id"])
+    if found["obligations"]:
+        print("\nobligations:")
+        _print(found["obligations"], False, ["obligation_id", "trigger", "received_on", "status",
+                                             "extensions_granted"])
     return 0
 
 
@@ -635,53 +562,6 @@ def _read_engine(settings: Settings):
     return engine
 
 
-def _query_requests(args, settings: Settings) -> int:
-    from projections import queries
-    rows = queries.request_list(_read_engine(settings), status=args.status, requester=args.requester,
-                                limit=args.limit)
-    _print(rows, args.json, ["request_id", "entry_id", "requester", "provider", "path", "status",
-                             "next_actor", "due_at", "due_provisional"])
-    return 0
-
-
-def _query_grants(args, settings: Settings) -> int:
-    from projections import queries
-    rows = queries.grant_list(_read_engine(settings), status=args.status, grantee=args.grantee,
-                              limit=args.limit)
-    _print(rows, args.json, ["grant_id", "request_id", "grantee", "items", "purpose", "valid_until", "status"])
-    return 0
-
-
-def _query_problems(args, settings: Settings) -> int:
-    from projections import queries
-    _print(queries.problem_list(_read_engine(settings)), args.json,
-           ["request_id", "entry_id", "requester", "escalated_to", "reasons", "listed_at"])
-    return 0
-
-
-def _query_accesses(args, settings: Settings) -> int:
-    from projections import queries
-    rows = queries.access_list(_read_engine(settings), violations_only=args.violations,
-                               limit=args.limit)
-    _print(rows, args.json, ["access_id", "grant_id", "department", "items", "purpose", "recipient", "violations"])
-    return 0
-
-
-def _query_scorecards(args, settings: Settings) -> int:
-    from projections import scorecards
-    try:
-        scorecards.check_period(args.period, args.since)
-    except ValueError as exc:
-        print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
-        return 2
-    rows = scorecards.scorecards(_read_engine(settings), period=args.period, department=args.department,
-                                 since=args.since, limit=args.limit)
-    _print(rows, args.json, ["department", "period", "catalog_in_time", "catalog_due", "requests_in_time",
-                             "requests_due", "objections_in_time", "objections_due", "breaches",
-                             "rectifications", "criticisms", "usage_violations", "score", "formula"])
-    return 0
-
-
 def _query_departments(args, settings: Settings) -> int:
     from projections import queries
     rows = queries.directory(_read_engine(settings))
@@ -690,13 +570,6 @@ def _query_departments(args, settings: Settings) -> int:
             r["keys"] = ", ".join(k["key_id"][:12] + (" (revoked)" if k["revoked_at"] else "") for k in r["keys"])
             r["roles"] = ",".join(r.get("roles", []))
     _print(rows, args.json, ["department", "name", "policy_id", "roles", "keys"])
-    return 0
-
-
-def _query_dead(args, settings: Settings) -> int:
-    from projections import queries
-    engine = _read_engine(settings)
-    _print(queries.dead(engine), args.json, ["id", "source", "reason"])
     return 0
 
 

@@ -96,6 +96,9 @@ class Simulation:
         (`as_of`: only what was recorded by then, as `replay` does)."""
         from migrations.upgrade import migrate_url
         from runtime.loop import Runner
+        as_of = options.get("as_of")
+        if as_of is not None and as_of.tzinfo is None:
+            raise ValueError(f"as_of {as_of.isoformat()} has no time zone: give one (+08:00, Z)")
         migrate_url(url)
         engine = make_engine(url)
         projector = SYSTEM.stage("projector").build(wiring(

@@ -47,17 +47,19 @@ class Formula:
 
     def score(self, counts: Mapping[str, int]) -> float | None:
         """100 times the weighted share met in time over the areas with anything due, less the
-        penalties' points, within 0..100; None when no weighed area had anything due (no
-        score, rather than a perfect one, for a department with no duties in the period).
+        penalties' points, within 0..100. A department with sanctions or violations but no
+        weighed duty due in the period starts from 100 and loses their points: a penalty always
+        counts. None only when nothing at all was counted (no duty, no penalty): no score,
+        rather than a perfect one.
 
         `counts` has `<area>_due` and `<area>_in_time` per area, and a count per penalty."""
         due = [(a.weight, counts.get(f"{a.name}_in_time", 0) / n)
                for a in self.areas if (n := counts.get(f"{a.name}_due", 0))]
         weight = sum(w for w, _ in due)
-        if not weight:
-            return None
-        met = FULL * sum(w * share for w, share in due) / weight
         taken = sum(p.points * counts.get(p.name, 0) for p in self.penalties)
+        if not weight and not taken:
+            return None
+        met = FULL * sum(w * share for w, share in due) / weight if weight else FULL
         return round(min(FULL, max(0.0, met - taken)), 1)
 
 

@@ -121,10 +121,14 @@ def entry(engine: Engine, entry_id: str, *, parties=None) -> dict[str, Any] | No
 def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str | None = None,
              rule: str | None = None, department: str | None = None, person: str | None = None,
              limit: int | None = None, after: str | None = None,
-             parties=None) -> list[dict[str, Any]]:
-    """Refusals, oldest first; `department` and `person`: of what they tried."""
-    q = _party(_page(select(rejections), "rejections", after, limit), parties,
-               rejections.c.attempted_by_department)
+             parties=None, newest: int | None = None) -> list[dict[str, Any]]:
+    """Refusals, oldest first (`newest`: only the newest that many, newest first); `department`
+    and `person`: of what they tried."""
+    if newest:
+        q = select(rejections).order_by(*(c.desc() for c in ORDER["rejections"])).limit(newest)
+    else:
+        q = _page(select(rejections), "rejections", after, limit)
+    q = _party(q, parties, rejections.c.attempted_by_department)
     for column, value in ((rejections.c.aggregate_id, aggregate_id),
                           (rejections.c.rejected_event_id, event_id), (rejections.c.rule, rule),
                           (rejections.c.attempted_by_department, department),
@@ -208,7 +212,25 @@ def objection_list(engine: Engine, *, status: str | None = None, overdue: bool =
     if overdue:
         breached = select(deadlines.c.subject_id).where(deadlines.c.status == "breached")
         q = q.where(objections.c.status == "open", objections.c.objection_id.in_(breached))
-    return _rows(engine, q)
+    rows = _rows(engine, q)
+    lapsed = _lapsed([r["objection_id"] for r in rows if r["status"] == "open"], engine)
+    for r in rows:
+        r["overdue"] = r["objection_id"] in lapsed
+    return rows
+
+
+def _lapsed(subject_ids: list[str], engine: Engine) -> set[str]:
+    """Which of these subjects (still waiting on someone) have a limit that fell due undone:
+    the 逾期 mark beside their state."""
+    if not subject_ids:
+        return set()
+    return set(_scalars(engine, select(deadlines.c.subject_id).where(
+        deadlines.c.status == "breached", deadlines.c.subject_id.in_(subject_ids))))
+
+
+def _scalars(engine: Engine, query) -> list:
+    with engine.connect() as conn:
+        return list(conn.scalars(query))
 
 
 def objection_stats(engine: Engine, *, parties=None) -> dict[str, Any]:
@@ -247,8 +269,10 @@ def request_list(engine: Engine, *, status: str | None = None, requester: str | 
         deadlines.c.subject_id, deadlines.c.party, deadlines.c.due_at, deadlines.c.provisional)
         .where(deadlines.c.status == "open", deadlines.c.subject_id.in_([r["request_id"] for r in rows]))
         .order_by(deadlines.c.due_at.desc()))}
+    lapsed = _lapsed([r["request_id"] for r in rows if r["status"] in ("pending", "disputed")], engine)
     for r in rows:
         due = limits.get(r["request_id"])
+        r["overdue"] = r["request_id"] in lapsed
         r["provider"] = providers.get(r["entry_id"])
         if r["next_actor"] == "provider":
             r["next_actor"] = r["provider"]

@@ -133,6 +133,43 @@ def scorecard_trend(engine: Engine, department: str, period: str = "month") -> l
     return scorecards(engine, period=period, department=department)
 
 
+TREND = 6  # periods a trend shows at least
+
+
+def trend_periods(rows: list[dict[str, Any]], department: str, period: str, last: str | None,
+                  count: int = TREND) -> list[dict[str, Any]]:
+    """The department's rows for the `count` periods up to `last`, oldest first, a period with
+    nothing counted shown as no score: a trend over the same periods for every department."""
+    if last is None:
+        return []
+    mine = {r["period"]: r for r in rows if r["department"] == department}
+    return [mine.get(label, {"department": department, "period": label, "score": None})
+            for label in _labels_before(last, period, count)]
+
+
+def _labels_before(last: str, period: str, count: int) -> list[str]:
+    if period == "year":
+        return [str(int(last) - i) for i in reversed(range(count))]
+    if period == "quarter":
+        year, q = int(last[:4]), int(last[-1])
+        index = year * 4 + q - 1
+        return [f"{i // 4}-Q{i % 4 + 1}" for i in range(index - count + 1, index + 1)]
+    year, month = int(last[:4]), int(last[5:])
+    index = year * 12 + month - 1
+    return [f"{i // 12}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+
+
+def facts_of(engine: Engine, department: str, period: str = "month") -> list[dict[str, Any]]:
+    """The facts behind a department's figures, newest first: each with its period, what it is
+    (met, breached, a sanction, a violation), the duty's kind and the subject it is about."""
+    check_period(period)
+    q = (select(facts.c[period].label("period"), facts.c.fact, facts.c.kind, facts.c.subject_id, facts.c.at,
+                facts.c.event_id)
+         .where(facts.c.department == department).order_by(facts.c.at.desc(), facts.c.event_id))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
 def _row(department: str, period: str, tally: list[tuple[str, str | None, int]]) -> dict[str, Any]:
     f = formula(jurisdiction_of(department).policy_id)
     counts = dict.fromkeys(COUNTS, 0) | counted(tally, f)

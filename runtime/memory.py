@@ -86,6 +86,8 @@ class InMemoryRunner:
         stage = self.stages[name] = (build or spec.build)(self.wirings[name])
         self.runners[name] = Runner(stage, CLUSTER, wanted=self.system.wanted(name), batch=spec.batch)
         stage.start()
+        if stage.outbox is not None:  # what it committed and never saw acknowledged, as at a start
+            stage.outbox.relay_unpublished()
 
     def publish(self, messages: Iterable[Outgoing]) -> None:
         """What an integrator publishes to an inbox (or anyone to any topic)."""

@@ -20,9 +20,9 @@ def attributes(*, codes: list[str] | None = None, share_type: str = "UNCONDITION
         "title": "社会保险参保信息", "description": "个人社会保险参保登记与缴费信息",
         "classification": "社会保障", "business_name": "社会保险登记",
         "information_system": "广东省社会保险信息系统",
-        "data_items": [{"code": c, "name": f"信息项 {c}"} for c in codes],
+        "data_items": [{"code": c, "name": f"信息项{i + 1}"} for i, c in enumerate(codes)],
         "share_type": share_type, "share_methods": ["INTERFACE"],
-        "storage_format": "database table", "update_frequency": "daily", "security_level": "L2",
+        "storage_format": "数据库表", "update_frequency": "每日", "security_level": "L2",
         "usage_scope": "全省政务部门", "usage_requirements": "仅用于本部门履职",
         "share_period": "长期",
     }

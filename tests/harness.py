@@ -99,7 +99,7 @@ class Harness:
 
     # -- then ------------------------------------------------------------------------------
 
-    def project(self, url: str | None = None):
+    def project(self):
         """The projections, with everything published so far applied."""
         self.sim.runner.run()
         return self.sim.engine()

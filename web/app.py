@@ -24,7 +24,7 @@ READY_LAG = 0
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="govshare", version=_version(), lifespan=_webhooks,
+    app = FastAPI(title="govshare", version=_version(), lifespan=_webhooks, docs_url=None, redoc_url=None,
                   description="Sharing government data between departments: submit events, read "
                               "the catalog, requests, grants, deadlines and the trail; receive "
                               "verdicts and deadline warnings as CloudEvents (webhooks).")
@@ -36,8 +36,53 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dashboard)  # its pages under /dashboard, for supervisors signed in
     dashboard_access.install(app)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
+    _docs(app)
     _errors(app)
+    _schemas(app)
     return app
+
+
+def _schemas(app: FastAPI) -> None:
+    """/openapi.json names the event line a body holds (its schema is documented, not enforced
+    by FastAPI: each line gets its own answer, web/submissions.py)."""
+    from fastapi.openapi.utils import get_openapi
+
+    from web.submissions import EventLine
+
+    def spec() -> dict:
+        if app.openapi_schema is None:
+            found = get_openapi(title=app.title, version=app.version, description=app.description,
+                                routes=app.routes)
+            schemas = found.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in EventLine.model_json_schema(ref_template="#/components/schemas/{model}").items():
+                if name == "$defs":
+                    schemas.update(schema)
+            schemas["EventLine"] = {k: v for k, v in EventLine.model_json_schema(
+                ref_template="#/components/schemas/{model}").items() if k != "$defs"}
+            app.openapi_schema = found
+        return app.openapi_schema
+    app.openapi = spec
+
+
+def _docs(app: FastAPI) -> None:
+    """/docs: Swagger UI 5 (which reads OpenAPI 3.1, as FastAPI writes it) from the files the
+    fastapi-offline package ships, served by this app: no CDN, so a deployment offline, as a
+    government network often is, still reads its API's documentation."""
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="govshare API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
 
 
 @asynccontextmanager

@@ -7,9 +7,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from web import i18n
 from web.callers import Caller, Refused, caller_of
 from web.dashboard import viewer
-from web.dashboard.routes import templates
+from web.dashboard.routes import language, render
 
 COOKIE = "govshare_dashboard"
 LOGIN = "/dashboard/login"
@@ -28,7 +29,8 @@ def supervisor(request: Request) -> Caller:
     given = request.cookies.get(COOKIE) or _bearer(request)
     if not given:
         raise SignIn()
-    problem = _refusal(request.app, given)
+    with i18n.use(language(request)):
+        problem = _refusal(request.app, given)
     if problem:
         raise SignIn(problem)
     return caller_of(request.app.state.api_engine, given)
@@ -43,11 +45,11 @@ def _refusal(app: FastAPI, token: str) -> str | None:
     try:
         found = caller_of(app.state.api_engine, token)
     except Refused:
-        return "The token is unknown or revoked."
+        return i18n.gettext("The token is unknown or revoked.")
     if found.auditor or found.authority:
         return None
-    return (f"{found.department} is no data authority: the dashboard is for supervisors "
-            f"(a data authority's token, or an audit token).")
+    return i18n.gettext("%(department)s is no data authority: the dashboard is for supervisors "
+                        "(a data authority's token, or an audit token).") % {"department": found.department}
 
 
 def install(app: FastAPI) -> None:
@@ -61,9 +63,17 @@ def install(app: FastAPI) -> None:
     def login_form(request: Request, next: str = "/dashboard/"):
         return _form(request, "", next, 200)
 
+    @app.post("/dashboard/logout", include_in_schema=False)
+    def logout(request: Request):
+        """Signing out forgets the token in this browser; the sign-in form follows."""
+        answer = RedirectResponse(LOGIN, status_code=303)
+        answer.delete_cookie(COOKIE, httponly=True, samesite="strict")
+        return answer
+
     @app.post(LOGIN, include_in_schema=False)
     def login(request: Request, token: str = Form(...), next: str = Form("/dashboard/")):
-        problem = _refusal(request.app, token.strip())
+        with i18n.use(language(request)):
+            problem = _refusal(request.app, token.strip())
         if problem:
             return _form(request, problem, next, 401)
         # Only a path of this site: never a redirect elsewhere.
@@ -74,5 +84,4 @@ def install(app: FastAPI) -> None:
 
 
 def _form(request: Request, message: str, next: str, status: int) -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html", {"message": message, "next": next, "action": LOGIN},
-                                      status_code=status)
+    return render(request, "login.html", {"message": message, "next": next, "action": LOGIN}, status)

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
 
 from events.codec import event_identity
@@ -26,12 +27,63 @@ from web.store import api_answers
 
 router = APIRouter(prefix="/v1", tags=["write"])
 
+
+class Acting(BaseModel):
+    department: str = Field(description="the department acting (this token's)")
+    person: str = Field(description="the person acting, as the department's system names them")
+    role: str = Field(description="the role it acts in: PROVIDER, USER, DATA_AUTHORITY, LEADERSHIP_GROUP, PLATFORM_ADMIN")
+
+
+class Signature(BaseModel):
+    key_id: str = Field(description="the department key's id (govshare keygen)")
+    value: str = Field(description="base64 Ed25519 signature over the event's signing base (events/signing.py)")
+
+
+class EventLine(BaseModel):
+    """One event as a line of `govshare submit` holds it (contract/asyncapi.json has every
+    payload's schema); `govshare sign` adds the signature."""
+    type: str = Field(description="the event type, e.g. EntryRegistered")
+    aggregate_id: str
+    sequence: int = Field(ge=1, description="the event's position in its aggregate")
+    actor: Acting
+    payload: dict[str, Any] = Field(description="the event type's payload")
+    id: str | None = Field(None, description="the publisher's id for it; a retry must reuse it")
+    policy: str | None = Field(None, description="the policy profile (default: the department's jurisdiction)")
+    occurred_at: str | None = Field(None, description="ISO 8601 instant with its zone")
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    source: str | None = None
+    signature: Signature | None = Field(None, description="required: an unsigned event is refused")
+
+
+class Verdict(BaseModel):
+    line: int
+    status: str = Field(description="accepted | rejected | dead-lettered | invalid | refused | pending")
+    event_id: str | None = None
+    type: str | None = None
+    aggregate_id: str | None = None
+    sequence: int | None = None
+    rule: str | None = Field(None, description="the rule broken (rejected, refused)")
+    article: str | None = Field(None, description="the article the rule cites")
+    error: str | None = Field(None, description="why, in one sentence")
+    poll: str | None = Field(None, description="where to ask for a verdict not in yet")
+
+
+class Verdicts(BaseModel):
+    results: list[Verdict]
+
+
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "anyOf": [{"$ref": "#/components/schemas/EventLine"},
+              {"type": "array", "items": {"$ref": "#/components/schemas/EventLine"}}]}}}}}
+
 ACTOR_NOT_CALLER = "actor-not-caller"
 
 
-@router.post("/events", summary="submit events; the verdict of each",
-             responses={202: {"description": "some verdicts not in yet: poll each item's `poll`"},
-                        403: {"description": "every event acts for another department"}})
+@router.post("/events", summary="submit events; the verdict of each", openapi_extra=_BODY,
+             responses={200: {"model": Verdicts, "description": "every verdict"},
+                        202: {"model": Verdicts, "description": "some verdicts not in yet: poll each item's `poll`"},
+                        403: {"model": Verdicts, "description": "every event acts for another department"}})
 def submit(request: Request, body: Any = Body(..., description="one event or an array of them, "
                                                   "as a line of `govshare submit` holds"),
            idempotency_key: str | None = Header(None, max_length=200), who: Caller = Depends(writer)):

@@ -1,17 +1,21 @@
-"""GET /v1/...: every view `govshare query` shows, the same rows from the same functions
-(projections/queries.py) with the same filters, as {"items": [...], "next_cursor": ...}.
+"""GET /v1/...: every view `govshare query` shows, made from the same declarations
+(projections/views.py): the same rows with the same filters, as {"items": [...], "next_cursor": ...}.
 Instants are ISO 8601 with the jurisdiction's offset, serialised as `--json` serialises them
 (infra.output.jsonable). Each caller sees the rows it is a party to (web/callers.py)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
+import inspect
+from typing import Callable
+
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, create_model
 
 from infra import output
 from projections import queries
-from projections import scorecards as scoring
+from projections.views import VIEWS, View
 from web.callers import Caller, Refused, auditor, caller
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -26,21 +30,57 @@ def _engine(request: Request):
     return request.app.state.projections()
 
 
-def _page(view: str, rows: list[dict[str, Any]], limit: int) -> dict[str, Any]:
-    return {"items": output.jsonable(rows), "next_cursor": queries.next_cursor(view, rows, limit)}
+def page(view: View, engine, who: Caller, *, limit: int, cursor: str | None, **given: Any) -> dict[str, Any]:
+    """One page of a view as `who` sees it: {"items", "next_cursor"}; the dashboard pages by
+    the same function."""
+    try:
+        rows = view.read(engine, parties=who.parties, auditor=who.auditor, authority=who.authority,
+                         limit=limit, after=cursor, **given)
+    except PermissionError as exc:
+        raise Refused(403, "audit-scope-required", str(exc)) from None
+    except ValueError as exc:  # a filter's value the view cannot take (a period label, say)
+        raise Refused(400, f"bad-{view.name}-filter", str(exc)) from None
+    return {"items": output.jsonable(rows), "next_cursor": view.next_cursor(rows, limit)}
 
 
-@router.get("/catalog", summary="catalog entries (govshare query catalog)")
-def catalog(request: Request, provider: str | None = None,
-            status: Literal["published", "taken_down"] | None = None,
-            share_type: Literal["UNCONDITIONAL", "CONDITIONAL", "NON_SHAREABLE"] | None = None,
-            policy: str | None = None, limit: int = Limit, cursor: str | None = Cursor,
-            who: Caller = Depends(caller)):
-    # The catalog is what departments share from: every caller reads all of it, but for a data
-    # authority, which supervises its own jurisdiction's (as its dashboard shows it).
-    rows = queries.catalog(_engine(request), provider=provider, status=status, share_type=share_type,
-                           policy=policy, limit=limit, after=cursor, providers=who.supervised)
-    return _page("catalog", rows, limit)
+def _route(view: View) -> Callable:
+    """GET /v1/<view>, with the view's filters as query parameters (OpenAPI from them)."""
+    def read(request: Request, who: Caller, limit: int, cursor: str | None, **given: Any):
+        found = {f.name: given.get(f.name.replace("-", "_")) for f in view.filters}
+        return page(view, _engine(request), who, limit=limit, cursor=cursor, **found)
+
+    params = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
+    for f in view.filters:
+        if f.flag:
+            kind, default = bool, Query(False, description=f.help)
+        else:
+            kind = (Literal[f.choices] if f.choices else str) | None  # type: ignore[valid-type]
+            default = Query(f.default, description=f.help)
+        params.append(inspect.Parameter(f.name.replace("-", "_"), inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=kind, default=default))
+    params += [inspect.Parameter("limit", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=Limit),
+               inspect.Parameter("cursor", inspect.Parameter.KEYWORD_ONLY, annotation=str | None, default=Cursor),
+               inspect.Parameter("who", inspect.Parameter.KEYWORD_ONLY, annotation=Caller,
+                                 default=Depends(caller))]
+    read.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    read.__name__ = view.name.replace("-", "_")
+    return read
+
+
+def _page_model(view: View) -> type[BaseModel]:
+    """The schema of a page of `view` (/openapi.json): its rows' fields, from the view's own
+    declaration, instants in ISO 8601 with the jurisdiction's offset."""
+    def typed(kind: type) -> Any:
+        return (str if kind in (datetime, date) else kind if kind in (str, int, float, bool) else Any) | None
+    row = create_model(f"{view.name.title().replace('-', '')}Row",
+                       **{name: (typed(kind), None) for name, kind in view.fields().items()})
+    return create_model(f"{view.name.title().replace('-', '')}Page", items=(list[row], ...),
+                        next_cursor=(str | None, None))
+
+
+for _view in VIEWS.values():
+    router.add_api_route(f"/{_view.name}", _route(_view), methods=["GET"], summary=_view.summary,
+                         name=_view.name, responses={200: {"model": _page_model(_view)}})
 
 
 @router.get("/catalog/{entry_id}", summary="one entry with its versions, obligations and accesses")
@@ -51,105 +91,9 @@ def entry(request: Request, entry_id: str, who: Caller = Depends(caller)):
     return output.jsonable(found)
 
 
-@router.get("/rejections", summary="events refused, with rule and article")
-def rejections(request: Request, entry: str | None = None, event_id: str | None = None,
-               rule: str | None = None, department: str | None = None, actor: str | None = None,
-               limit: int = Limit, cursor: str | None = Cursor, who: Caller = Depends(caller)):
-    rows = queries.rejected(_engine(request), aggregate_id=entry, event_id=event_id, rule=rule,
-                            department=department, person=actor, limit=limit, after=cursor,
-                            parties=who.parties)
-    return _page("rejections", rows, limit)
-
-
-@router.get("/deadlines", summary="legal time limits: who must act by when")
-def deadlines(request: Request, overdue: bool = False, party: str | None = None,
-              status: Literal["open", "met", "breached", "cancelled"] | None = None,
-              limit: int = Limit, cursor: str | None = Cursor, who: Caller = Depends(caller)):
-    rows = queries.deadline_list(_engine(request), overdue=overdue, party=party, status=status,
-                                 limit=limit, after=cursor, parties=who.parties)
-    return _page("deadlines", rows, limit)
-
-
-@router.get("/supervision", summary="rectification orders and circulated criticism")
-def supervision(request: Request, party: str | None = None, limit: int = Limit,
-                cursor: str | None = Cursor, who: Caller = Depends(caller)):
-    rows = queries.supervision(_engine(request), party=party, limit=limit, after=cursor,
-                               parties=who.parties)
-    return _page("supervision", rows, limit)
-
-
-@router.get("/objections", summary="problem data: open, overdue, by provider, by outcome")
-def objections(request: Request, status: Literal["open", "resolved", "closed"] | None = None,
-               overdue: bool = False, provider: str | None = None,
-               outcome: Literal["CORRECTED", "CONFIRMED_CORRECT", "RESOLVED_BY_COMMUNICATION"] | None = None,
-               limit: int = Limit, cursor: str | None = Cursor, who: Caller = Depends(caller)):
-    rows = queries.objection_list(_engine(request), status=status, overdue=overdue, provider=provider,
-                                  outcome=outcome, limit=limit, after=cursor, parties=who.parties)
-    return _page("objections", rows, limit)
-
-
 @router.get("/objections/stats", summary="objection counts and mean time to resolve")
 def objection_stats(request: Request, who: Caller = Depends(caller)):
     return queries.objection_stats(_engine(request), parties=who.parties)
-
-
-@router.get("/requests", summary="share requests: state, who acts next, by when")
-def requests(request: Request,
-             status: Literal["pending", "granted", "rejected", "disputed", "refused", "escalated",
-                             "revoked"] | None = None,
-             requester: str | None = None, limit: int = Limit, cursor: str | None = Cursor,
-             who: Caller = Depends(caller)):
-    rows = queries.request_list(_engine(request), status=status, requester=requester, limit=limit,
-                                after=cursor, parties=who.parties)
-    return _page("requests", rows, limit)
-
-
-@router.get("/grants", summary="access grants: items, purpose, period, status")
-def grants(request: Request, status: Literal["open", "revoked", "expired"] | None = None,
-           grantee: str | None = None, limit: int = Limit, cursor: str | None = Cursor,
-           who: Caller = Depends(caller)):
-    rows = queries.grant_list(_engine(request), status=status, grantee=grantee, limit=limit,
-                              after=cursor, parties=who.parties)
-    return _page("grants", rows, limit)
-
-
-@router.get("/problems", summary="the problem list escalated to the leadership group")
-def problems(request: Request, limit: int = Limit, cursor: str | None = Cursor,
-             who: Caller = Depends(caller)):
-    rows = queries.problem_list(_engine(request), limit=limit, after=cursor, parties=who.parties)
-    return _page("problems", rows, limit)
-
-
-@router.get("/accesses", summary="recorded uses of shared data")
-def accesses(request: Request, violations: bool = False, limit: int = Limit,
-             cursor: str | None = Cursor, who: Caller = Depends(caller)):
-    rows = queries.access_list(_engine(request), violations_only=violations, limit=limit, after=cursor,
-                               parties=who.parties)
-    return _page("accesses", rows, limit)
-
-
-@router.get("/dead-letters", summary="messages that could not be decoded (auditors)")
-def dead_letters(request: Request, limit: int = Limit, cursor: str | None = Cursor,
-                 who: Caller = Depends(auditor)):
-    # Undecodable bytes name no department: only an auditor reads them.
-    rows = queries.dead(_engine(request), limit=limit, after=cursor)
-    return _page("dead-letters", rows, limit)
-
-
-@router.get("/scorecards", summary="department scorecards by period")
-def scorecards(request: Request, period: Literal["month", "quarter", "year"] = "month",
-               department: str | None = None,
-               since: str | None = Query(None, description="the first period shown: 2026-11, 2026-Q4 or 2026"),
-               limit: int = Limit, who: Caller = Depends(caller)):
-    try:
-        scoring.check_period(period, since)
-    except ValueError as exc:
-        raise Refused(400, "bad-period", str(exc)) from None
-    if who.parties is not None and department is not None and department not in who.parties:
-        raise Refused(403, "not-a-party", f"{who.department} does not see {department}'s scorecard")
-    rows = scoring.scorecards(_engine(request), period=period, department=department, since=since, limit=limit,
-                              parties=who.parties)
-    return {"items": output.jsonable(rows), "next_cursor": None}
 
 
 # --- the trail: auditors only ------------------------------------------------------------------

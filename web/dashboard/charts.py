@@ -14,8 +14,8 @@ SCALE = 100
 
 
 def bars(rows: list[tuple[str, float | None]], *, width: int = 560, label_width: int = 220,
-         row_height: int = 26) -> Markup:
-    """One horizontal bar per (label, score); a score of None says "no duty fell due"."""
+         row_height: int = 26, none: str = "no duty due") -> Markup:
+    """One horizontal bar per (label, score); a score of None says `none` (no duty fell due)."""
     plot = width - label_width - 50
     height = row_height * len(rows) + 4
     parts = [f'<svg class="chart bars" role="img" width="{width}" height="{height}" '
@@ -25,7 +25,7 @@ def bars(rows: list[tuple[str, float | None]], *, width: int = 560, label_width:
         middle = y + row_height / 2 + 5
         parts.append(f'<text x="{label_width - 8}" y="{middle}" text-anchor="end">{escape(label)}</text>')
         if score is None:
-            parts.append(f'<text x="{label_width}" y="{middle}" class="none">no duty due</text>')
+            parts.append(f'<text x="{label_width}" y="{middle}" class="none">{escape(none)}</text>')
             continue
         length = plot * max(0.0, min(score, SCALE)) / SCALE
         parts.append(f'<rect x="{label_width}" y="{y + 4}" width="{length:.1f}" height="{row_height - 8}" '

@@ -164,7 +164,7 @@ def test_each_access_shows_the_data_version_it_saw(harness, database_url):
     harness.given(report(objection, entry), at=MON + timedelta(hours=2))
     harness.given(corrected(objection, 2, version="v2"), at=MON + timedelta(hours=3))
     access(MON + timedelta(hours=4))
-    engine = harness.project(database_url)
+    engine = harness.project()
     seen = queries.entry(engine, entry)["accesses"]
     assert [(s["data_version"], s["objection_id"]) for s in seen] == [(None, None), ("v2", objection)]
 

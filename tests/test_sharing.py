@@ -89,7 +89,7 @@ def test_a_dispute_escalated_goes_to_the_problem_list(harness, database_url):
         event("RequestDisputed", req, 3, {"reason": "属于应当共享的数据"}, **USER),
         event("DisputeDecided", req, 4, {"outcome": "ESCALATE", "reasons": "提交领导小组"}, **AUTH), at=MON)
     assert verdicts(outputs) == ["accepted", "dispute-needs-refusal", "accepted", "accepted", "accepted"]
-    engine = harness.project(database_url)
+    engine = harness.project()
     [problem] = queries.problem_list(engine)
     assert (problem["request_id"], problem["escalated_to"]) == (req, "leadership group")
     [row] = queries.request_list(engine)
@@ -155,7 +155,7 @@ def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database
     flagged = {e.payload.access_id: set(e.payload.violations) for e in harness.emitted("usage-supervision")}
     assert flagged == {wide: {"items-outside-grant", "other-purpose"}, elsewhere: {"third-party"},
                        none: {"no-grant"}}
-    engine = harness.project(database_url)
+    engine = harness.project()
     assert len(queries.access_list(engine)) == 4
     assert {r["access_id"] for r in queries.access_list(engine, violations_only=True)} == {wide, elsewhere, none}
     assert {a["action"] for a in queries.supervision(engine)} == {"usage-violation"}

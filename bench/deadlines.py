@@ -18,17 +18,17 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from bench.common import fresh_database, percentile, save
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import Publisher
 from events.records import to_json
 from events.topics import Topics
 from infra.broker import EmbeddedBroker
 from infra.database import make_engine
 from infra.topics import ensure_topics
-from processors import deadlines as rules
+from processors.rules import deadlines as rules
 from processors import store
 from processors.profiles import load_all
-from processors.scheduler import Scheduler
+from processors.deadline_engine import Scheduler
 
 DUE = datetime(2026, 10, 15, 16, 0, tzinfo=timezone.utc)
 FAR = datetime(2027, 6, 30, 16, 0, tzinfo=timezone.utc)

@@ -80,12 +80,12 @@ from events import sharing as sh
 from events.codec import Event
 from events.errors import EventError
 from events.submission import parse_line
-from processors import catalog, jurisdiction, objections, requests
+from processors.rules import catalog, jurisdiction, objections, requests
 from processors.profiles import Policies, Policy, load_all
-from processors.verdicts import Rejected, RuleBroken, broken
+from processors.rules.verdicts import Rejected, RuleBroken, broken
 
 try:
-    from processors.grants import grant_id
+    from processors.grant_keeper import grant_id
 except ImportError:  # the grant keeper's module is being reorganised; the id is a fixed formula
     _GRANTS = uuid.UUID("3b7e1d2c-8f4a-4c6b-a9e0-5d2f7c1b8e43")
 

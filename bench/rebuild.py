@@ -32,17 +32,17 @@ from sqlalchemy.orm import Session, registry
 from bench.common import fresh_database, percentile, rss_mib, save
 from bench.keys import department_keys, key_dir
 from bench.workload import Province
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import Publisher
 from events.submission import parse_line, to_inbox
 from events.topics import AGGREGATE_TYPES, Topics
-from events.trail import trail_record
+from audit.trail import trail_record
 from infra.broker import EmbeddedBroker
 from infra.database import make_engine
 from infra.topics import ensure_topics
-from processors.grants import GrantKeeper
+from processors.grant_keeper import GrantKeeper
 from processors.profiles import load_all
-from processors.scheduler import Scheduler
+from processors.deadline_engine import Scheduler
 from processors.validator import Validator
 from projections import queries
 from projections.apply import apply_event

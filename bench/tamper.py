@@ -27,7 +27,7 @@ from bench.common import save
 from bench.trail import load
 from events.codec import decode_record
 from infra.database import make_engine
-from processors.notary import Signer
+from audit.trail import Signer
 from projections.tables import APPEND_ONLY, event_log, trail_entries
 from projections.verification import verify
 from tests.tampering import cut_newest_checkpoint, flip_a_byte, forge_like, rehash_from

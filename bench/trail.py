@@ -23,13 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert
 
 from bench.common import fresh_database, save
-from events import merkle
+from audit import merkle
 from events.codec import encode_payload, encode_record
 from events.envelope import Actor, Envelope, Role
 from events.sharing import DataAccessed
-from events.trail import LeafKind, TrailRecord, check_proof
+from audit.trail import LeafKind, TrailRecord, check_proof
 from infra.database import make_engine
-from processors.notary import Signer, extend_and_sign
+from audit.trail import Signer
+from processors.notary import extend_and_sign
 from projections.sealed import event_columns
 from projections.tables import event_log, metadata
 from projections.trail import apply_checkpoint

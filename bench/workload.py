@@ -12,7 +12,7 @@ import random
 import uuid
 from typing import Any, Iterator
 
-from processors.grants import grant_id
+from processors.grant_keeper import grant_id
 
 LAW = {"kind": "LAW", "title": "中华人民共和国个人信息保护法", "article": "第十三条"}
 JURISDICTIONS = {

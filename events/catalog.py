@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from events.envelope import Role
-from events.registry import event_type
+from events.kinds import Ending, event_type
 
 AGGREGATE = "catalog-entry"
 
@@ -116,7 +116,7 @@ class EntryRevised:
 
 @_catalog_event("EntryTakenDown", senders=(Role.PROVIDER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
-class EntryTakenDown:
+class EntryTakenDown(Ending):
     """The provider took an entry down (下架); its history stays and its data items are freed."""
     reason: str
 

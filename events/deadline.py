@@ -5,7 +5,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from events.registry import event_type
+from events.kinds import event_type
 
 AGGREGATE = "deadline"
 

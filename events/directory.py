@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events.envelope import Role
-from events.registry import event_type
+from events.kinds import event_type
 
 AGGREGATE = "department"
 ADMINISTERS = (Role.PLATFORM_ADMIN,)

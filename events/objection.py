@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from events.envelope import Role
-from events.registry import event_type
+from events.kinds import event_type
 
 AGGREGATE = "objection"
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from events.bounds import SHORT_MAX
 from events.envelope import Actor
-from events.registry import event_type
+from events.kinds import event_type
 
 AGGREGATE = "rejection"
 EVENT_TYPE = "EventRejected"

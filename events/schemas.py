@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import fastavro
 from fastavro.schema import load_schema, to_parsing_canonical_form
@@ -162,24 +162,18 @@ def released(name: str, version: int) -> Any:
     return fastavro.parse_schema(json.loads(path.read_text(encoding="utf-8")))
 
 
-def freeze() -> list[Path]:
-    """Record the current version of every event schema in the history (run after a change)."""
-    from events.registry import all_kinds
-
+def freeze(names: Iterable[str]) -> list[Path]:
+    """Record the current version of each of these schemas in the history, where it changed
+    (run after a change: `python -m events.registry --freeze`)."""
     known = set(writer_schemas())
     written = []
-    for kind in all_kinds():
-        if current_fingerprint(kind.schema_name) in known:
+    for name in names:
+        if current_fingerprint(name) in known:
             continue
-        n = 1 + len(list(HISTORY_DIR.glob(f"{kind.schema_name}.v*.json")))
-        path = HISTORY_DIR / f"{kind.schema_name}.v{n}.json"
-        path.write_text(resolved(kind.schema_name) + "\n", encoding="utf-8")
+        n = 1 + len(list(HISTORY_DIR.glob(f"{name}.v*.json")))
+        path = HISTORY_DIR / f"{name}.v{n}.json"
+        path.write_text(resolved(name) + "\n", encoding="utf-8")
         written.append(path)
     writer_schemas.cache_clear()
     current_version.cache_clear()
     return written
-
-
-if __name__ == "__main__":
-    for written in freeze():
-        print(f"recorded {written.name}")

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from events.catalog import LegalBasis, ShareMethod
 from events.envelope import Role
-from events.registry import event_type
+from events.kinds import event_type
 
 REQUEST = "share-request"
 GRANT = "grant"

@@ -27,27 +27,37 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
+    PublicFormat,
     load_pem_private_key,
 )
 
 from events.codec import iso_utc
 from events.envelope import Envelope
-from events.provenance import raw_public, verifier
 from events.registry import ce_type, kind_of
 
 DOMAIN = "govshare.submission.v1"  # fixed forever: what a signature over the base means
 # Where `govshare submit` (and any client of events.submission) finds the keys it signs with:
 # a directory of `<department>.pem` files, one per department this system acts for.
 SIGNING_KEYS_ENV = "GOVSHARE_SIGNING_KEYS"
+
+
+@lru_cache(maxsize=1024)
+def verifier(public: bytes) -> Ed25519PublicKey:
+    """A loaded public key, once per key rather than once per signature checked."""
+    return Ed25519PublicKey.from_public_bytes(public)
+
+
+def raw_public(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def signing_base(envelope: Envelope, value: bytes) -> bytes:
@@ -84,7 +94,7 @@ def verifies(envelope: Envelope, value: bytes, public_raw: bytes) -> bool:
     if envelope.signature is None:
         return False
     try:
-        # A department's key loaded once (provenance.verifier), not once per submission checked.
+        # A department's key loaded once (verifier), not once per submission checked.
         verifier(public_raw).verify(envelope.signature, signing_base(envelope, value))
         return True
     except (InvalidSignature, ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import catalog, deadline, directory, objection, rejection, sharing, trail
+from events import catalog, checkpoint, deadline, directory, objection, rejection, sharing
 
 # Aggregates whose events integrators publish, and so have an inbox the validator checks.
 AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE, sharing.REQUEST, sharing.ACCESS, directory.AGGREGATE)
@@ -43,7 +43,7 @@ class Topics:
     def of_aggregate(self, aggregate_type: str) -> str:
         """Where an aggregate's events are: the trail's checkpoints on the trail topic, every
         other aggregate on its event topic."""
-        return self.trail if aggregate_type == trail.AGGREGATE else self.events(aggregate_type)
+        return self.trail if aggregate_type == checkpoint.AGGREGATE else self.events(aggregate_type)
 
     @property
     def inbox_pattern(self) -> str:

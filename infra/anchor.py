@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from events.codec import decode_message
 from events.errors import EventError
 from events.topics import Topics
-from events.trail import TrailCheckpointed
+from audit.trail import TrailCheckpointed
 from runtime.loop import consumer_config
 from runtime.message import Incoming, from_kafka
 

@@ -86,6 +86,19 @@ class Settings:
     # How long POST /v1/events waits for the verdicts before it answers 202 and where to poll.
     api_verdict_wait: float = field(
         default_factory=lambda: env.number("GOVSHARE_API_VERDICT_WAIT", "5", float, minimum=0.1))
+    # The largest body POST /v1/events reads, in bytes (default 5 MiB = 5242880): counted while
+    # the body streams in, so a larger one is refused (413 body-too-large) before it is held in
+    # memory or parsed. A thousand events of the largest kind fit under it.
+    api_body_max_bytes: int = field(
+        default_factory=lambda: env.number("GOVSHARE_API_BODY_MAX_BYTES", "5242880", minimum=1024))
+    # The most events one POST /v1/events may hold (default 1000): each one is published and
+    # waited for within one request, so a larger batch is refused (413 batch-too-large) rather
+    # than answered after the client has given up; send it as several requests.
+    api_batch_max: int = field(default_factory=lambda: env.number("GOVSHARE_API_BATCH_MAX", "1000"))
+    # Requests each API token may make per minute (default 600), with a burst of as many: above
+    # it a caller is answered 429 rate-limited with Retry-After, so one department's runaway
+    # client cannot take the API (and the broker behind it) from the others.
+    api_rate_per_minute: int = field(default_factory=lambda: env.number("GOVSHARE_API_RATE_PER_MINUTE", "600"))
     # Webhooks (web/notifier.py): a delivery refused is tried again after base, 2 x base,
     # 4 x base ... seconds, never more than cap apart, and given up (marked failed) after
     # `attempts` tries: with the defaults, about 1 h 45 min of a receiver being down.
@@ -100,6 +113,11 @@ class Settings:
         default_factory=lambda: env.number("GOVSHARE_WEBHOOK_POLL_SECONDS", "1", float, minimum=0.01))
     webhook_timeout: float = field(
         default_factory=lambda: env.number("GOVSHARE_WEBHOOK_TIMEOUT", "10", float, minimum=0.1))
+    # Seconds a webhook secret replaced by POST /v1/subscriptions/{id}/secret keeps signing
+    # beside the new one (default 86400, a day): long enough for a receiver to deploy the new
+    # secret without refusing a delivery meanwhile; after it, only the new secret signs.
+    webhook_secret_grace: float = field(
+        default_factory=lambda: env.number("GOVSHARE_WEBHOOK_SECRET_GRACE", "86400", float, minimum=0))
 
     def __post_init__(self) -> None:
         if self.webhook_backoff_cap < self.webhook_backoff_base:
@@ -111,7 +129,7 @@ class Settings:
     def trail_key_file(self) -> Path:
         return self.trail_key or self.home / "trail-key.pem"
 
-    # Where each stage's signing key and every stage's public key live (infra/keys.py).
+    # Where each stage's signing key and every stage's public key live (audit/keys.py).
     stage_keys: Path | None = field(default_factory=lambda: Path(os.environ["GOVSHARE_STAGE_KEYS"])
                                     if os.environ.get("GOVSHARE_STAGE_KEYS") else None)
 

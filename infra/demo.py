@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from events.topics import Topics
-from infra import keys
+from audit import keys
 from infra.database import make_engine
 from events.signing import DepartmentKey, Keystore
 from infra.submit import submit_lines

@@ -17,7 +17,7 @@ from events.signing import DepartmentKey, Keystore, public_text
 from events.topics import Topics
 from infra.config import Settings
 from infra.database import make_engine
-from infra.keys import PLATFORM_ADMIN
+from audit.keys import PLATFORM_ADMIN
 from infra.stages import bootstrap
 from infra.submit import submit_lines
 from projections.tables import event_log

@@ -29,7 +29,7 @@ from infra.config import Settings
 from infra.system import SYSTEM
 from infra.database import make_engine
 from infra.topics import ensure_topics
-from migrations.upgrade import migrate
+from infra.migrate import migrate
 from runtime import store
 from runtime.outbox import Outbox
 

@@ -24,8 +24,8 @@ from infra.stages import wiring
 from infra.submit import read_lines, submitted
 from infra.system import SYSTEM
 from infra.verdicts import outcomes
-from migrations.upgrade import migrate
-from processors.clock import FixedClock
+from infra.migrate import migrate
+from runtime.clock import FixedClock
 from runtime.memory import InMemoryRunner
 
 
@@ -94,7 +94,7 @@ class Simulation:
         """The projections built again from the log alone into the database at `url` (brought to
         this release's schema), as `govshare rebuild` does; `options` as the projector's
         (`as_of`: only what was recorded by then, as `replay` does)."""
-        from migrations.upgrade import migrate_url
+        from infra.migrate import migrate_url
         from runtime.loop import Runner
         as_of = options.get("as_of")
         if as_of is not None and as_of.tzinfo is None:

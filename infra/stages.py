@@ -19,12 +19,12 @@ import structlog
 
 from events.publisher import Publisher
 from events.topics import Topics
-from infra import keys
+from audit import keys
 from infra.config import Settings
 from infra.database import make_engine
 from infra.system import SYSTEM
 from infra.topics import cluster_id as read_cluster_id
-from processors.clock import clock_from
+from runtime.clock import clock_from
 from processors.profiles import load_all
 from projections.runner import Projector
 from runtime import loop
@@ -50,7 +50,7 @@ def projector(url: str, settings: Settings, topics: Topics, **options) -> Projec
     """The projector with the deployment's keys, into the database at `url` (brought to this
     release's schema first): every record checked against the stage keys, every checkpoint
     against the trail key ring (`govshare rebuild`, `replay`)."""
-    from migrations.upgrade import migrate_url
+    from infra.migrate import migrate_url
     migrate_url(url)
     return SYSTEM.stage("projector").build(wiring("projector", settings, topics, None,
                                                   engine=make_engine(url), **options))

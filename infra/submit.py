@@ -1,6 +1,10 @@
-"""Publishing JSON lines as an integrating system would, and collecting each line's verdict."""
+"""Publishing JSON lines as an integrating system would, and collecting each line's verdict:
+once per run (`submit_lines`, `govshare submit`: a producer and a watch of its own), or for as
+long as a process serves (`Submitter`, the HTTP API: one producer and one watch for every
+request)."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -10,7 +14,7 @@ from events.publisher import Outgoing, Publisher
 from events.signing import Keystore
 from events.submission import parse_line, to_inbox
 from events.topics import Topics
-from infra.verdicts import Outcome, VerdictWatch
+from infra.verdicts import Outcome, VerdictStream, VerdictWatch
 
 Lines = Iterable[str | bytes]
 Parsed = list[tuple[int, Event, Outgoing]]  # line number, event, the message it becomes
@@ -65,19 +69,70 @@ def _invalid(number: int, error: str) -> dict[str, Any]:
 
 def _publish_and_wait(events: Parsed, kafka, topics: Topics, timeout: float):
     watch = VerdictWatch(kafka, topics)
-    refused: dict[int, str] = {}  # index in `events` -> why the broker will never take it
-    unsent = ""
     try:
-        try:
-            Publisher(kafka).publish(message for _, _, message in events)
-        except PublishError as exc:
-            # What the broker refused for good is that line's fault; the rest may have landed
-            # and are waited for (those that did not come out as no-verdict, with why).
-            refused, unsent = exc.permanent, str(exc)
-        wanted = {str(e.envelope.event_id) for i, (_, e, _) in enumerate(events) if i not in refused}
-        return watch.wait(wanted, timeout), refused, unsent
+        refused, unsent = _published(Publisher(kafka), events)
+        return watch.wait(_wanted(events, refused), timeout), refused, unsent
     finally:
         watch.close()
+
+
+def _published(publisher: Publisher, events: Parsed) -> tuple[dict[int, str], str]:
+    """Publishes the events' messages: those the broker refused for good (index in `events` ->
+    why), and why any may not have been published ("" if all were)."""
+    try:
+        publisher.publish(message for _, _, message in events)
+    except PublishError as exc:
+        # What the broker refused for good is that line's fault; the rest may have landed
+        # and are waited for (those that did not come out as no-verdict, with why).
+        return exc.permanent, str(exc)
+    return {}, ""
+
+
+def _wanted(events: Parsed, refused: dict[int, str]) -> set[str]:
+    return {str(e.envelope.event_id) for i, (_, e, _) in enumerate(events) if i not in refused}
+
+
+class Submitter:
+    """One producer and one verdict stream (infra/verdicts.VerdictStream) for a process that
+    submits for as long as it runs: the HTTP API makes one when it starts and closes it when it
+    stops, rather than a producer and a watch of some thirty partitions per request.
+
+    Lines are read and answered as `submit_lines` reads and answers them (read_lines, submitted).
+    Each submission registers its events' ids with the stream before it publishes them. The
+    publishing itself is one at a time: Publisher.publish returns once the producer holds
+    nothing unacknowledged, so two requests publishing at once would each wait for (and be
+    blamed for) the other's messages."""
+
+    def __init__(self, kafka: dict[str, str], topics: Topics):
+        self.topics = topics
+        self.verdicts = VerdictStream(kafka, topics)
+        try:
+            self.publisher = Publisher(kafka)
+        except BaseException:
+            self.verdicts.close()
+            raise
+        self._publishing = threading.Lock()
+
+    def submit(self, lines: Lines, timeout: float, keys: Keystore | None = None) -> list[dict[str, Any]]:
+        """One result per non-blank line, as `submit_lines` gives them."""
+        invalid, events = read_lines(lines, self.topics, now=datetime.now(timezone.utc), keys=keys)
+        return submitted(invalid, events, lambda: self._publish_and_wait(events, timeout))
+
+    def _publish_and_wait(self, events: Parsed, timeout: float):
+        expected = self.verdicts.expect(str(e.envelope.event_id) for _, e, _ in events)
+        try:
+            with self._publishing:
+                refused, unsent = _published(self.publisher, events)
+        except BaseException:
+            self.verdicts.forget(expected)
+            raise
+        return self.verdicts.wait(expected, _wanted(events, refused), timeout), refused, unsent
+
+    def close(self) -> None:
+        try:
+            self.publisher.close()
+        finally:
+            self.verdicts.close()
 
 
 def _answers(events: Parsed, outcomes: dict[str, Outcome], refused: dict[int, str],

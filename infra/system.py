@@ -9,10 +9,10 @@ from datetime import timedelta
 from events import deadline, sharing
 from events.registry import all_kinds, classes_of
 from events.rejection import EventRejected
-from events.trail import TrailCheckpointed, origin_of
-from processors.grants import GrantKeeper
+from audit.trail import TrailCheckpointed, origin_of
+from processors.grant_keeper import GrantKeeper
 from processors.notary import Notary
-from processors.scheduler import Scheduler
+from processors.deadline_engine import Scheduler
 from processors.validator import Validator
 from projections.runner import Projector
 from runtime.system import DEAD_LETTERS, Reads, StageSpec, System, Wiring, classes
@@ -38,7 +38,7 @@ def _grants(w: Wiring) -> GrantKeeper:
 
 
 def _notary(w: Wiring) -> Notary:
-    from infra import keys
+    from audit import keys
     return Notary(w.engine, w.topics, w.publisher, keys.load_or_create(w.settings.trail_key_file), w.clock,
                   keys=w.keys)
 
@@ -46,7 +46,7 @@ def _notary(w: Wiring) -> Notary:
 def _projector(w: Wiring) -> Projector:
     """`options`: `as_of` (a replay: only what was recorded by then) and `extra` (a
     deployment's own read models)."""
-    from infra import keys
+    from audit import keys
     return Projector(w.engine, w.topics, as_of=w.options.get("as_of"), extra=w.options.get("extra", ()),
                      ring=w.keys.ring, trail_keys=lambda: keys.ring_keys(w.settings.trail_key_file,
                                                                       origin_of(w.topics.prefix)))

@@ -1,8 +1,9 @@
 """The scorecard formula as policy data: the `[scorecard]` block of policies/common.toml, which
 a profile may override key by key, read for a department through its jurisdiction.
 
-Each area and penalty names its article, or says the number is a deployment choice. The read
-model (projections/scorecards.py) counts; `Formula.score` turns the counts into the score.
+Each area and penalty names its article (or "govshare platform rule"), and its note says the
+number is a deployment choice. The read model (projections/scorecards.py) counts;
+`Formula.score` turns the counts into the score.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ class Area:
     """A duty scored by the share of its deadlines met in time: catalog, requests, objections."""
     name: str
     weight: float
-    kinds: tuple[str, ...]  # the deadline kinds (processors/deadlines.py) that count in it
+    kinds: tuple[str, ...]  # the deadline kinds (processors/rules/deadlines.py) that count in it
     article: str
+    note: str = ""  # the explanation beside the citation: the weight is a deployment choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class Penalty:
     name: str  # the count it applies to: rectifications, criticisms, usage_violations
     points: float
     article: str
+    note: str = ""  # the explanation beside the citation: the points are a deployment choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +80,9 @@ def _formula(policy_id: str, directory: Path) -> Formula:
     if not block:
         raise FormulaError(f"policy {policy_id!r} has no [scorecard] block (policies/common.toml has one)")
     try:
-        areas = tuple(Area(name, float(a["weight"]), tuple(a["kinds"]), a["article"])
+        areas = tuple(Area(name, float(a["weight"]), tuple(a["kinds"]), a["article"], a.get("note", ""))
                       for name, a in block.get("areas", {}).items())
-        penalties = tuple(Penalty(name, float(p["points"]), p["article"])
+        penalties = tuple(Penalty(name, float(p["points"]), p["article"], p.get("note", ""))
                           for name, p in block.get("penalties", {}).items())
         found = Formula(block["id"], block.get("title", ""), policy_id, areas, penalties)
     except (KeyError, TypeError, ValueError) as exc:

@@ -1,2 +1,2 @@
-"""The stages that decide (validator, deadline engine, grant keeper, notary) and the pure rule
-modules they call (no I/O, no clock)."""
+"""The stages that decide (the validator, the deadline engine, the grant keeper, the notary) and
+what they keep; the pure rules they call are in processors/rules/ (no I/O, no clock)."""

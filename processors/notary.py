@@ -18,36 +18,22 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from events import merkle, note
-from events import trail as tr
+from audit import merkle, note
+from audit import trail as tr
+from audit.trail import Signer
 from events.envelope import Actor, Role
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.topics import Topics
 from processors import store
-from processors.clock import Clock
+from runtime.clock import Clock
 from runtime.message import Incoming
 from runtime.outbox import Outbox, Staged
 
 log = structlog.get_logger("govshare.notary")
 CHECKPOINT_NAMESPACE = uuid.UUID("6f1b1c9e-3a51-4d7e-9a53-2f7d8b1e0c47")
-
-
-@dataclass(frozen=True)
-class Signer:
-    """The deployment's trail key (infra/keys.py loads it)."""
-    private_key: Ed25519PrivateKey
-
-    @property
-    def public_key(self) -> bytes:
-        return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def sign(self, body: bytes) -> bytes:
-        return self.private_key.sign(body)
 
 
 @dataclass
@@ -124,10 +110,10 @@ class Notary:
         else:
             tx.execute(update(store.notary).where(store.notary.c.origin == self.origin).values(**values))
         log.info("trail.checkpointed", tree_size=checkpoint.tree_size, appended=len(fresh))
-        return self.outbox.emit(
-            tx, checkpoint, aggregate_id=self.origin, sequence=head.checkpoints + 1, at=signed_at,
+        return self.outbox.stage(tx, None, self.outbox.event(
+            checkpoint, aggregate_id=self.origin, sequence=head.checkpoints + 1, at=signed_at,
             event_id=uuid.uuid5(CHECKPOINT_NAMESPACE, f"{self.origin}:{checkpoint.tree_size}"),
-            policy_id="common", correlation_id=uuid.uuid5(CHECKPOINT_NAMESPACE, self.origin))
+            policy_id="common", correlation_id=uuid.uuid5(CHECKPOINT_NAMESPACE, self.origin)))
 
     def _head(self, tx: Connection) -> _Head:
         row = tx.execute(select(store.notary).where(store.notary.c.origin == self.origin)).first()

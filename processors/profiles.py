@@ -23,6 +23,10 @@ class Rule:
     # What the rule requires where that is a list the jurisdiction sets (the attributes an
     # entry must state): data beside its article, so a profile changes it without code.
     required: tuple[str, ...] = ()
+    # What the citation does not say: why govshare applies the rule, where a number is the
+    # deployment's choice. Kept beside the article, never part of it (`article` is the citation
+    # a supervisor reads: a text's short name and article numbers, or "govshare platform rule").
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class Limit:
     # Who must act within the limit, where the texts differ on it: "provider" or
     # "data-authority" (GD-2008 Art. 22 gives a request's answer to the provider).
     party: str | None = None
+    note: str = ""  # as Rule.note: the explanation beside the citation, e.g. a deployment's number
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,7 @@ def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
     return Policy(
         id=data["id"], title=data["title"], jurisdiction=data.get("jurisdiction", ""),
         timezone=data.get("timezone", DEFAULT_TIMEZONE),
-        rules={k: Rule(k, v["article"], v["text"], tuple(v.get("required", ())))
+        rules={k: Rule(k, v["article"], v["text"], tuple(v.get("required", ())), v.get("note", ""))
                for k, v in data.get("rules", {}).items()},
         limits={k: Limit(k, **v) for k, v in data.get("limits", {}).items()},
     )

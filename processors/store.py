@@ -135,7 +135,7 @@ notary = Table(
 
 
 directory_versions = Table(
-    # The department directory as the validator decides with it (processors/directory.py):
+    # The department directory as the validator decides with it (processors/rules/directory.py):
     # every version of each department, from the instant it was recorded (epoch microseconds;
     # 0 for the directory govshare started with), so an event is judged with the directory as
     # it stood when the event was received.

@@ -27,17 +27,17 @@ from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Role
 from events.errors import DecodeError
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_of
 from events.rejection import EventRejected, attempter
 from events.topics import AGGREGATE_TYPES, Topics
-from processors import catalog, directory, jurisdiction, objections, requests, store
+from processors import directory_store, store
+from processors.rules import catalog, directory, jurisdiction, objections, requests
 from processors.aggregates import AggregateStates, state_of, state_text
-from processors.clock import Clock, SystemClock
+from runtime.clock import Clock, SystemClock
 from processors.profiles import Policies
-from processors.verdicts import Rejected, RuleBroken, broken
-from processors.working_days import local_day
+from processors.rules.verdicts import Rejected, RuleBroken, broken
 from runtime.loop import Retry
 from runtime.message import Incoming
 from runtime.outbox import Outbox, Staged
@@ -63,6 +63,11 @@ class Validator:
         self.outbox = Outbox(engine, publisher, self.name, keys.signer(self.name), topics=topics,
                              actor=Actor(department="govshare", person="validator", role=Role.SYSTEM))
         self.department_keys = department_keys
+        # Each aggregate's events judged by its rules (processors/rules/), against its state.
+        self._judges = {directory_events.AGGREGATE: self._judge_directory, catalog_events.AGGREGATE: self._judge_entry,
+                        sharing_events.ACCESS: self._judge_access,
+                        objection_events.AGGREGATE: self._judge_on_entry(objections, objections.ObjectionState),
+                        sharing_events.REQUEST: self._judge_on_entry(requests, requests.RequestState)}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -72,11 +77,11 @@ class Validator:
         one govshare begins with, registered now and recorded by events (which the runner
         then relays)."""
         with self.engine.begin() as tx:
-            if directory.Directory.load(tx):
+            if directory_store.load(tx):
                 return
             try:
                 with tx.begin_nested():
-                    seeded = directory.seed(tx, self.policies, directory.public_keys_in(self.department_keys),
+                    seeded = directory_store.seed(tx, self.policies, directory_store.public_keys_in(self.department_keys),
                                             self.clock.now())
                     self.outbox.stage_many(tx, [(None, self._accepted(e, encode_payload(e.payload)))
                                                 for e in seeded])
@@ -100,7 +105,7 @@ class Validator:
         events = [e for _, e in batch if isinstance(e, Event)]
         if time.monotonic() >= self._reload_at:
             # What another worker (or a batch since rolled back) changed in the directory.
-            self.directory = directory.Directory.load(tx)
+            self.directory = directory_store.load(tx)
             self._reload_at = time.monotonic() + DIRECTORY_RELOAD_SECONDS
         states = AggregateStates(tx)
         states.prefetch(_keys(events))
@@ -143,22 +148,8 @@ class Validator:
             _publishable(event, policy)
             _role_held(event, department, policy)
             _signed(event, message.value or b"", department, self.directory, at, policy)
-            if env.aggregate_type == directory_events.AGGREGATE:
-                established = self._judge_directory(tx, states, event, policy, at)
-            elif env.aggregate_type == catalog_events.AGGREGATE:
-                try:
-                    with tx.begin_nested():  # item sources a rejected decision must not leave
-                        established = self._judge_entry(tx, states, event, policy, department)
-                except IntegrityError as exc:
-                    # Another worker claimed a data item between our read and our write: the
-                    # batch is decided again, now seeing the claim.
-                    raise Retry(str(exc)) from exc
-            elif env.aggregate_type == sharing_events.ACCESS:
-                established = self._judge_access(states, event, policy)
-            else:
-                rules, state_kind = _ON_AN_ENTRY[env.aggregate_type]
-                established = _judge_on_entry(rules, state_kind, states, event, policy, department,
-                                              self.policies, received)
+            judge = self._judges[env.aggregate_type]
+            established = judge(tx, states, event, policy, department, at)
         except RuleBroken as stop:
             states.drop()
             return self._rejection(event, stop.rejected, received)
@@ -172,7 +163,8 @@ class Validator:
         env = event.envelope
         return Outgoing(self.topics.events(env.aggregate_type), env.aggregate_id.encode(), value, to_headers(env))
 
-    def _judge_directory(self, tx: Connection, states: AggregateStates, event: Event, policy, at: int) -> dict:
+    def _judge_directory(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                         at: int) -> dict:
         """A change of the directory by the platform administrator: in force from its receipt,
         for this batch's later events too."""
         env = event.envelope
@@ -182,14 +174,23 @@ class Validator:
                                  exists_rule="department-exists", missing_rule="department-unknown")
         directory.decide(event, self.directory, self.policies, policy)
         states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
-        directory.record(tx, self.directory, event, at)
+        directory_store.record(tx, self.directory, event, at)
         # Read again before the next batch: should this one be rolled back, memory must not
         # keep what the database does not.
         self._reload_at = 0.0
         return {}
 
-    def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy,
-                     department) -> dict:
+    def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                     at: int) -> dict:
+        try:
+            with tx.begin_nested():  # item sources a rejected decision must not leave
+                return self._decide_entry(tx, states, event, policy, department)
+        except IntegrityError as exc:
+            # Another worker claimed a data item between our read and our write: the batch is
+            # decided again, now seeing the claim.
+            raise Retry(str(exc)) from exc
+
+    def _decide_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department) -> dict:
         env = event.envelope
         state = states.get(catalog.EntryState, env.aggregate_type, env.aggregate_id)
         state = self._with_obligations(tx, state, event)
@@ -231,7 +232,8 @@ class Validator:
                                        state=state_text(o)) for o in state.obligations])
         return replace(state, obligations=())
 
-    def _judge_access(self, states: AggregateStates, event: Event, policy) -> dict:
+    def _judge_access(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                      at: int) -> dict:
         """An access is a fact to keep whatever it breaks (事中留痕): only its form and identity
         are checked here; the grant keeper compares it with the grant afterwards. A correction
         comes from the department that recorded the access, after it."""
@@ -251,6 +253,22 @@ class Validator:
         states.put(env.aggregate_type, env.aggregate_id, {
             "access_id": env.aggregate_id, "department": env.actor.department, "sequence": 1})
         return {}
+
+    def _judge_on_entry(self, rules, state_kind: type):
+        """Objections and share requests are decided against the catalog entry they name, each
+        by its rule module, which says what its decision needs and what it established."""
+        def judge(tx: Connection, states: AggregateStates, event: Event, policy, department, at: int) -> dict:
+            env = event.envelope
+            state = states.get(state_kind, env.aggregate_type, env.aggregate_id)
+            # An event for an objection or request that does not exist names no entry: decide rejects it.
+            entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
+            entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+            ctx = rules.context(policy, department, entry, self.policies, env.recorded_at)
+            _accept_or_raise(rules.decide(state, event, ctx))
+            new_state = rules.evolve(state, event, ctx)
+            states.put(env.aggregate_type, env.aggregate_id, new_state)
+            return rules.established(new_state)
+        return judge
 
     def _sources(self, tx: Connection, event: Event, state: catalog.EntryState | None) -> dict[str, str]:
         codes = set(getattr(getattr(event.payload, "attributes", None), "item_codes", ()))
@@ -382,34 +400,6 @@ def _keys(events: list[Event]) -> set[tuple[str, str]]:
         if entry_id and e.envelope.aggregate_type != sharing_events.ACCESS:
             keys.add((catalog_events.AGGREGATE, entry_id))
     return keys
-
-
-# Objections and share requests are decided against the catalog entry they name.
-_ON_AN_ENTRY = {objection_events.AGGREGATE: (objections, objections.ObjectionState),
-                sharing_events.REQUEST: (requests, requests.RequestState)}
-
-
-def _judge_on_entry(rules, state_kind: type, states: AggregateStates, event: Event, policy,
-                    department, policies: Policies, received: datetime) -> dict:
-    env = event.envelope
-    state = states.get(state_kind, env.aggregate_type, env.aggregate_id)
-    # An event for an objection or request that does not exist names no entry: decide rejects it.
-    entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
-    entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
-    if rules is objections and entry:
-        # Problem data is reported and processed under the entry's jurisdiction, whoever
-        # reports it: its limits, its articles, its data authority (issue #12).
-        policy = policies.policy(entry.policy_id) or policy
-    ctx = rules.Context(policy, department, entry)
-    if rules is requests:
-        # A request is reviewed under its entry's jurisdiction, on the day it arrived there.
-        ctx = replace(ctx, entry_policy=policies.policy(entry.policy_id) if entry else None,
-                      received_on=local_day(received, policy.timezone))
-    _accept_or_raise(rules.decide(state, event, ctx))
-    new_state = rules.evolve(state, event, ctx)
-    states.put(env.aggregate_type, env.aggregate_id, new_state)
-    return dict(provider=new_state.provider, route=getattr(new_state, "path", None),
-                policy_id=new_state.policy_id if rules is objections else None)
 
 
 def _accept_or_raise(verdict) -> None:

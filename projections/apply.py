@@ -1,30 +1,22 @@
-"""Which read model applies an event: one dispatch for the live projector and for replays."""
+"""Which read model applies an event: each read model module declares one handler per event class
+(singledispatch on the payload, the one dispatch style of the rules and the projections), and
+every event is handed to each, in this order, for the live projector and for replays alike."""
 from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from events import catalog as catalog_events
-from events import deadline as deadline_events
-from events import objection as objection_events
-from events import sharing as sharing_events
 from events.codec import Event
-from events.rejection import EventRejected
 from projections import catalog, deadlines, objections, rejections, scorecards, sharing
 
-SHARING_AGGREGATES = (sharing_events.REQUEST, sharing_events.GRANT, sharing_events.ACCESS,
-                      sharing_events.SUPERVISION)
+# After the views above them: a settled deadline's party and kind are read from its row.
+READ_MODELS = (rejections.apply, catalog.apply, deadlines.apply, objections.apply, sharing.apply, scorecards.apply)
 
 
 def apply_event(event: Event, tx: Connection) -> None:
-    if isinstance(event.payload, EventRejected):
-        rejections.apply_rejection(event.payload, event.envelope, tx)
-    elif event.envelope.aggregate_type == catalog_events.AGGREGATE:
-        catalog.apply(event.payload, event.envelope, tx)
-    elif event.envelope.aggregate_type == deadline_events.AGGREGATE:
-        deadlines.apply(event.payload, event.envelope, tx)
-    elif event.envelope.aggregate_type == objection_events.AGGREGATE:
-        objections.apply(event.payload, event.envelope, tx)
-    elif event.envelope.aggregate_type in SHARING_AGGREGATES:
-        sharing.apply(event.payload, event.envelope, tx)
-    # After the views above: a settled deadline's party and kind are read from its row.
-    scorecards.apply(event.payload, event.envelope, tx)
+    for apply in READ_MODELS:
+        apply(event.payload, event.envelope, tx)
+
+
+def handled() -> set[type]:
+    """The event classes some read model keeps."""
+    return {cls for apply in READ_MODELS for cls in apply.registry if cls is not object}

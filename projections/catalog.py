@@ -26,7 +26,7 @@ def _attributes_json(attrs: ev.EntryAttributes) -> str:
 
 @singledispatch
 def apply(payload: object, env: Envelope, tx: Connection) -> None:
-    raise TypeError(f"catalog projection has no handler for {type(payload).__name__}")
+    """Not an event this read model keeps (projections/apply.py hands every event to each)."""
 
 
 def _entry_key(env: Envelope):

@@ -12,7 +12,7 @@ from projections.tables import deadlines, supervision_actions
 
 @singledispatch
 def apply(payload: object, env: Envelope, tx: Connection) -> None:
-    raise TypeError(f"deadline projection has no handler for {type(payload).__name__}")
+    """Not an event this read model keeps (projections/apply.py hands every event to each)."""
 
 
 def _set(env: Envelope, tx: Connection, **values) -> None:

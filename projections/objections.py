@@ -13,7 +13,7 @@ from projections.tables import data_versions, objections
 
 @singledispatch
 def apply(payload: object, env: Envelope, tx: Connection) -> None:
-    raise TypeError(f"objection projection has no handler for {type(payload).__name__}")
+    """Not an event this read model keeps (projections/apply.py hands every event to each)."""
 
 
 def _set(env: Envelope, tx: Connection, **values) -> None:

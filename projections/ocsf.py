@@ -23,7 +23,7 @@ from events import deadletter
 from events.codec import decode_dead_letter
 from events.envelope import Role
 from events.rejection import EVENT_TYPE as REJECTED
-from events.trail import LeafKind
+from audit.trail import LeafKind
 from projections import sealed
 from projections.queries import utc
 from projections.tables import dead_letters, event_log, trail_entries

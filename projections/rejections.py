@@ -1,6 +1,8 @@
 """The publisher-facing read model of rejected events and dead letters."""
 from __future__ import annotations
 
+from functools import singledispatch
+
 from sqlalchemy import Connection, insert
 
 from events.codec import DeadLetter
@@ -10,7 +12,13 @@ from projections import sealed
 from projections.tables import dead_letters, rejections
 
 
-def apply_rejection(payload: EventRejected, env: Envelope, tx: Connection) -> None:
+@singledispatch
+def apply(payload: object, env: Envelope, tx: Connection) -> None:
+    """Not an event this read model keeps (projections/apply.py hands every event to each)."""
+
+
+@apply.register
+def _(payload: EventRejected, env: Envelope, tx: Connection) -> None:
     tx.execute(insert(rejections), sealed.rejection_columns(payload, env))
 
 

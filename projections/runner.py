@@ -16,9 +16,9 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, select
 
 from events.codec import Event, decode_message
-from events.provenance import RELOAD_SECONDS, NotGovshares, StageRing
+from audit.provenance import RELOAD_SECONDS, NotGovshares, StageRing
 from events.topics import Topics
-from events.trail import Keys, TrailCheckpointed, TrailRecord, trail_record
+from audit.trail import Keys, TrailCheckpointed, TrailRecord, checkpoint_of, note_of, trail_record
 from projections import rejections, sealed, trail
 from projections.apply import apply_event
 from projections.batching import Batching
@@ -78,7 +78,7 @@ class Projector:
             self._trail, self._trail_read = self.trail_keys(), time.monotonic()
         if self._trail is None:
             return "arrived, and this deployment has no trail key to check it with"
-        return self._trail.problem(cp.note(), cp.checkpoint().signatures)
+        return self._trail.problem(note_of(cp), checkpoint_of(cp).signatures)
 
     def apply(self, tx: Connection, batch: list[tuple[Incoming, Any]]) -> Staged:
         """Inserts are gathered per table and written with one statement each (Batching), and

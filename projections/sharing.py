@@ -26,7 +26,7 @@ def _codes(items) -> str:
 
 @singledispatch
 def apply(payload: object, env: Envelope, tx: Connection) -> None:
-    raise TypeError(f"sharing projection has no handler for {type(payload).__name__}")
+    """Not an event this read model keeps (projections/apply.py hands every event to each)."""
 
 
 def _set(env: Envelope, tx: Connection, **values) -> None:

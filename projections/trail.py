@@ -17,12 +17,12 @@ from sqlalchemy import (
     select,
 )
 
-from events import merkle
+from audit import merkle
 from events.codec import Event, decode_payload, decode_record
 from events.envelope import Envelope
 from events.records import to_json
 from events.registry import kind_of
-from events.trail import TrailCheckpointed
+from audit.trail import TrailCheckpointed
 from projections.apply import apply_event
 from projections.queries import utc
 from projections.tables import (

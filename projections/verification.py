@@ -27,8 +27,8 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, func, select
 
-from events import merkle
-from events import trail as tr
+from audit import merkle
+from audit import trail as tr
 from events.codec import decode_dead_letter, decode_payload, decode_record
 from events.errors import EventError
 from projections.queries import utc
@@ -146,7 +146,7 @@ def _signed_trail(anchor: Sequence[tr.TrailCheckpointed], keys: tr.Keys, report:
     for cp in anchor:
         # Checked before a size seen already is skipped: a forged checkpoint naming the size
         # of a signed one is reported, not taken for a republished copy.
-        problem = keys.problem(cp.note(), cp.checkpoint().signatures)
+        problem = keys.problem(tr.note_of(cp), tr.checkpoint_of(cp).signatures)
         if problem:
             report.found("bad-signature", None, None, f"the trail topic holds a checkpoint of "
                          f"{cp.tree_size} records that no pinned key signed: {problem}")

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from events.errors import PublishError
-from events.provenance import NotGovshares, StageRing
+from audit.provenance import NotGovshares, StageRing
 from runtime import parking, store
 from runtime.message import Incoming, from_kafka
 from runtime.outbox import Outbox, Staged
@@ -237,9 +237,9 @@ class Runner:
 
 def decoded(stage: Stage, m: Incoming) -> Any:
     """The one decode step of every stage: a message on an output topic must be signed by a
-    stage of the deployment (events/provenance.py) before anything reads what it says."""
+    stage of the deployment (audit/provenance.py) before anything reads what it says."""
     if stage.ring is not None:
-        stage.ring.check(m.topic, m.headers, m.value)
+        stage.ring.check(m.topic, m.headers, m.value, where=(m.partition, m.offset))
     return stage.decode(m)
 
 

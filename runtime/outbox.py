@@ -6,21 +6,21 @@ acknowledged them. Rows left unpublished by a crash are relayed on the next star
 broker refuses for good (too large for it, say) is parked, never retried at every start: an
 output that cannot be published must not stop a restart.
 
-Every output is signed here, by the staging stage's key (events/provenance.py), before it is
-stored: the row holds what is published, and a relay or a rehydration publishes it as signed.
+Every output is signed here, by the staging stage's key, one signature for each batch staged
+(audit/provenance.py), before it is stored: the row holds what is published, and a relay or a
+rehydration publishes it as signed.
 """
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from events.codec import encode_payload, to_headers
 from events.envelope import Actor, Envelope
 from events.errors import PublishError
-from events.provenance import StageSigner
+from audit.provenance import StageSigner
 from events.publisher import Outgoing, Publisher
 from events.registry import kind_for
 from events.topics import Topics
@@ -34,7 +34,7 @@ class Outbox:
                  *, topics: Topics | None = None, actor: Actor | None = None):
         """`signer`: the stage's key, which every staged output is signed with; None for an
         outbox that only publishes rows staged before (a relay, a rehydration). `topics` and
-        `actor`: where the stage's events go and who it acts as, for `emit`."""
+        `actor`: where the stage's events go and who it acts as, for `event`."""
         self.engine, self.publisher, self.owner, self.signer = engine, publisher, stage, signer
         self.topics, self.actor = topics, actor
 
@@ -42,12 +42,6 @@ class Outbox:
     def source(self) -> str:
         """The CloudEvents source of everything this stage emits."""
         return f"govshare/{self.owner}"
-
-    def emit(self, tx: Connection, payload: object, *, source_id: str | None = None,
-             **envelope: Any) -> tuple[int, Outgoing]:
-        """Stage an event the stage decided (see `event`); `source_id` marks the input it
-        answers, so that a redelivery is answered the same."""
-        return self.stage(tx, source_id, self.event(payload, **envelope))
 
     def event(self, payload: object, *, aggregate_id: str, sequence: int, at: datetime,
               event_id: uuid.UUID, policy_id: str, cause: Envelope | None = None,
@@ -75,7 +69,10 @@ class Outbox:
             return []
         if self.signer is None:
             raise RuntimeError(f"the {self.owner} outbox has no key to sign its outputs with")
-        items = [(source_id, self.signer.sign(out)) for source_id, out in items]
+        # One signature over the batch (audit/provenance.py), every record carrying its path:
+        # signed in the deciding transaction, so a row written into the table by anyone else
+        # goes out unsigned and is set aside where it is read.
+        items = list(zip((source_id for source_id, _ in items), self.signer.sign_batch([out for _, out in items])))
         seqs = tx.execute(insert(store.outbox).returning(store.outbox.c.seq, sort_by_parameter_order=True), [
             dict(stage=self.owner, source_event_id=source_id, topic=out.topic, key=out.key,
                  value=out.value, headers=store.headers_to_text(out.headers), published=False)

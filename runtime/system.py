@@ -5,7 +5,7 @@ this one place, as pyeventsourcing derives its processes' subscriptions from a `
 - the topics a stage subscribes to, from the event classes it handles (an event class's topic
   is its aggregate's, events/topics.py) or from what the others write;
 - the ce_type values it acts on (the filter before any decoding);
-- which stages sign outputs, and which stage may write which topic (events/provenance.py checks
+- which stages sign outputs, and which stage may write which topic (audit/provenance.py checks
   every record against it);
 - which stages read a topic (`describe`, for a person).
 
@@ -57,7 +57,7 @@ class Wiring:
     engine: Any
     publisher: Any
     topics: Topics
-    keys: Any  # events.provenance.StageKeys: its own signing key, and every stage's public one
+    keys: Any  # audit.provenance.StageKeys: its own signing key, and every stage's public one
     clock: Any  # runtime.clock.Clock
     policies: Any = None  # the policy profiles and the department directory the rules read
     settings: Any = None  # the deployment's settings (infra.config.Settings), opaque here

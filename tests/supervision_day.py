@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from processors.grants import grant_id
+from processors.grant_keeper import grant_id
 from tests.builders import LAW, attributes, event, new_id, registered, request
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)  # Monday 2 November 2026, 10:00 in Beijing

@@ -60,7 +60,7 @@ from sqlalchemy import create_engine, text
 from events.registry import all_kinds
 from events.signing import DepartmentKey, Keystore, public_text
 from events.submission import signed_line
-from processors.grants import grant_id
+from processors.grant_keeper import grant_id
 from tests.builders import LAW, PERIOD_END, attributes
 from tests.conftest import EPOCH, KEYS, PG_ADMIN_URL, _postgres_answers
 from tests.harness import Harness

@@ -9,10 +9,10 @@ import pytest
 
 from events.codec import Event
 from events.submission import parse_line
-from processors import catalog, jurisdiction
+from processors.rules import catalog, jurisdiction
 from processors.profiles import load_all
-from processors.verdicts import Accepted, RuleBroken
-from processors.working_days import end_of_day
+from processors.rules.verdicts import Accepted, RuleBroken
+from processors.rules.working_days import end_of_day
 from tests.builders import LAW, attributes, event, registered
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -158,7 +158,7 @@ def test_every_rule_the_code_names_has_an_article_in_every_profile():
     import re
     from pathlib import Path
 
-    from processors import jurisdiction, objections, requests
+    from processors.rules import jurisdiction, objections, requests
     source = "".join(Path(m.__file__).read_text()
                      for m in (catalog, objections, jurisdiction, requests))
     limits = {"catalog-update-extension", "objection-processing-extension"}

@@ -165,11 +165,11 @@ def test_a_payload_that_does_not_match_its_schema_names_the_field():
 
 
 def test_every_current_schema_is_recorded_in_the_history():
-    """A schema change must be released with `python -m events.schemas` so old readers resolve."""
+    """A schema change must be released with `python -m events.registry --freeze` so old readers resolve."""
     recorded = schemas.writer_schemas()
     for kind in all_kinds():
         fp = schemas.fingerprint(schemas.canonical(kind.schema_name))
-        assert fp in recorded, f"{kind.schema_name} changed: run python -m events.schemas"
+        assert fp in recorded, f"{kind.schema_name} changed: run python -m events.registry --freeze"
 
 
 @pytest.mark.parametrize("fp", sorted({w.fingerprint for w in schemas.writer_schemas().values()}))

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from infra.submit import submit_lines
-from processors.working_days import local_day
+from processors.rules.working_days import local_day
 from projections import queries
 from tests.builders import attributes, event, lines, new_id, registered
 from tests.browser import shot, sign_in, token

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 
 from infra.submit import submit_lines
-from processors.grants import grant_id
+from processors.grant_keeper import grant_id
 from projections import queries
 from projections.scorecards import scorecards
 from tests.browser import shot, sign_in, token

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from processors.grants import grant_id
+from processors.grant_keeper import grant_id
 from processors.profiles import load_all
-from processors.working_days import calendar_for, end_of_day, local_day
+from processors.rules.working_days import calendar_for, end_of_day, local_day
 from projections import queries
 from projections.scorecards import scorecards
 from tests.builders import LAW, attributes, event, new_id, registered, request

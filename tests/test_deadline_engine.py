@@ -7,10 +7,10 @@ import pytest
 
 from events.codec import decode_message
 from projections import queries
-from processors.scheduler import Scheduler
-from processors.working_days import WorkingCalendar
+from processors.deadline_engine import Scheduler
+from processors.rules.working_days import WorkingCalendar
 from runtime.message import Incoming
-from processors.working_days import end_of_day
+from processors.rules.working_days import end_of_day
 from tests.builders import event, new_id, registered
 from tests.harness import T0
 
@@ -105,7 +105,7 @@ def test_a_worker_holding_a_stale_deadline_cannot_fire_it_again(harness):
     from sqlalchemy import select
 
     from processors import store
-    from processors.scheduler import Scheduler, StaleDeadline
+    from processors.deadline_engine import Scheduler, StaleDeadline
     entry = new_id()
     harness.submit(registered(entry, **HB), obligation(entry))
     due = end_of_day(date(2026, 10, 15), "Asia/Shanghai")
@@ -207,7 +207,7 @@ def _misuse(harness, *, user, provider, policy, at):
     harness.submit(event("RequestSubmitted", req, 1, {
         "entry_id": entry, "items": ["U.1"], "purpose": "审批", "scenario": "一网通办", "business_process": "b",
         "method": "INTERFACE", "period_end": "2026-12-31"}, department=user, role="USER", policy=policy), at=at)
-    from processors.grants import grant_id
+    from processors.grant_keeper import grant_id
     harness.submit(event("DataAccessed", acc, 1, {
         "grant_id": grant_id(req), "entry_id": entry, "items": ["U.1"], "purpose": "营销", "recipient": user,
         "person": "sys", "method": "INTERFACE", "scenario": "一网通办"}, department=user, role="USER",

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from infra.submit import submit_lines
 from infra.system import SYSTEM
-from processors.grants import grant_id
-from processors.working_days import end_of_day
+from processors.grant_keeper import grant_id
+from processors.rules.working_days import end_of_day
 from projections import queries, tables
 from tests.builders import event, lines, new_id, registered
 from tests.conftest import start_service, wait_for

@@ -13,7 +13,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 from events.registry import all_kinds
-from processors import deadlines
+from processors.rules import deadlines
 from processors.profiles import load_all
 from projections.views import VIEWS
 from web import i18n
@@ -22,7 +22,7 @@ from web.dashboard import display
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("zh_CN", "en")
 ENUM_MODULES = ("events.catalog", "events.deadline", "events.envelope", "events.objection", "events.sharing",
-                "events.trail")
+                "events.checkpoint")
 
 
 def _payload_fields() -> set[str]:

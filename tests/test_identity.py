@@ -21,7 +21,7 @@ import sys
 import pytest
 
 from events.signing import DepartmentKey, Keystore, public_text
-from infra.keys import PLATFORM_ADMIN
+from audit.keys import PLATFORM_ADMIN
 from infra.submit import submit_lines
 from tests.builders import LAW, approved, lines, new_id, registered, request, reviewed
 from tests.conftest import EPOCH, KEYS
@@ -87,7 +87,7 @@ def test_unsigned_or_wrongly_signed_submissions_are_refused_and_listed_under_who
     results = signed_by(system, registered(new_id(), department="gd-amr"), keys=Keystore())
     results += signed_by(system, registered(new_id(), department="gd-amr"), keys=Keystore(single=psb_key))
     assert verdicts(results) == [("rejected", "submission-unsigned"), ("rejected", "signing-key-not-of-department")]
-    assert all("GD-2008 Art. 31" in r["article"] for r in results)
+    assert all("GD-2018 Art. 28" in r["article"] for r in results)
 
     refused = rejections(system, "gd-amr")
     assert len(refused) == 2, refused

@@ -7,9 +7,9 @@ import uuid
 
 from sqlalchemy import select
 
-from events import note
-from events.trail import origin_of
-from infra import keys
+from audit import note
+from audit.trail import origin_of
+from audit import keys
 from infra.submit import submit_lines
 from projections.tables import trail_checkpoints, trail_entries
 from tests.builders import lines, new_id, registered

@@ -8,9 +8,10 @@ from datetime import datetime, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from events import merkle
-from events import trail as tr
-from processors.notary import Signer, extend_and_sign
+from audit import merkle
+from audit import trail as tr
+from audit.trail import Signer
+from processors.notary import extend_and_sign
 
 # The leaves and roots of the Certificate Transparency reference test vectors (RFC 6962 trees;
 # RFC 9162 hashes trees the same way).
@@ -68,10 +69,10 @@ def test_a_checkpoint_verifies_only_with_its_key_and_its_exact_note():
     cp = extend_and_sign(merkle.Frontier(), merkle.CHAIN_START, records, origin="govshare/test",
                          signer=signer, at=at)
     assert cp.root_hash.hex() == CT_ROOTS[-1] and cp.tree_size == 8
-    assert tr.signature_valid(signer.public_key, cp.note(), cp.signature)
-    assert tr.parse_note(cp.note())["root_hash"] == cp.root_hash
+    assert tr.signature_valid(signer.public_key, tr.note_of(cp), cp.signature)
+    assert tr.parse_note(tr.note_of(cp))["root_hash"] == cp.root_hash
     other = Signer(Ed25519PrivateKey.generate())
-    assert not tr.signature_valid(other.public_key, cp.note(), cp.signature)
+    assert not tr.signature_valid(other.public_key, tr.note_of(cp), cp.signature)
     moved = tr.checkpoint_note(cp.origin, 7, cp.root_hash, cp.chain_head, at)
     assert not tr.signature_valid(signer.public_key, moved, cp.signature)
 

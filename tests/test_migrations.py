@@ -22,7 +22,7 @@ from infra.database import make_engine
 from migrations.baseline import processors as old_processors
 from migrations.baseline import projections as old_projections
 from migrations.baseline import runtime as old_runtime
-from migrations.upgrade import _models, branches_by_database
+from infra.migrate import MODELS, branches_by_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASED = {"runtime": old_runtime.metadata, "processors": old_processors.metadata,
@@ -99,16 +99,16 @@ def test_the_previous_release_upgrades_in_place_keeping_its_rows(tmp_path, datab
                 headers = conn.scalar(select(old_runtime.outbox.c.headers))
                 assert '"ce_govstagekey", "validator+' in headers and "ce_govstagesig" in headers
             if "api" in branches:
-                assert "api created at api_0002" in done.stdout
+                assert "api created at api_0003" in done.stdout
             if "processors" in branches:
                 assert {"proc_obligations", "proc_grant_revisions"} <= set(found.get_table_names())
                 assert "ix_proc_grants_entry_id" in {i["name"] for i in found.get_indexes("proc_grants")}
                 assert conn.execute(select(old_processors.grants.c.grant_id)).scalars().all() == ["g-1"]
             if "projections" in branches:
                 assert {"method", "scenario"} <= {c["name"] for c in found.get_columns("accesses")}
-                deadlines = _models()["projections"].tables["deadlines"]
+                deadlines = MODELS["projections"].tables["deadlines"]
                 assert conn.execute(select(deadlines.c.deadline_id, deadlines.c.provisional)).all() == [("d-1", False)]
-                accesses = _models()["projections"].tables["accesses"]
+                accesses = MODELS["projections"].tables["accesses"]
                 assert conn.execute(select(accesses.c.access_id, accesses.c.method)).all() == [("a-1", None)]
             for branch in branches:
                 assert _drift(conn, branch) == [], f"{branch} in {url}: the revisions do not end at the models"
@@ -139,7 +139,7 @@ def test_tables_a_stage_made_alone_are_adopted_at_the_head(tmp_path, database_ur
     for url, branches in branches_by_database(settings).items():
         engine = make_engine(url)
         for branch in branches:
-            _models()[branch].create_all(engine)
+            MODELS[branch].create_all(engine)
         engine.dispose()
     done = govshare_migrate(settings)
     assert done.returncode == 0, done.stderr
@@ -148,10 +148,10 @@ def test_tables_a_stage_made_alone_are_adopted_at_the_head(tmp_path, database_ur
 
 def _drift(conn, branch: str) -> list:
     """What the database lacks or has beyond the branch's models (its own tables only)."""
-    mine = set(_models()[branch].tables)
+    mine = set(MODELS[branch].tables)
     context = MigrationContext.configure(conn, opts={"include_name": lambda name, kind, parent: (
         kind != "table" or name in mine)})
-    return compare_metadata(context, _models()[branch])
+    return compare_metadata(context, MODELS[branch])
 
 
 def test_the_baseline_is_the_previous_release(tmp_path):

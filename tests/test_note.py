@@ -10,9 +10,10 @@ from datetime import datetime, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from events import merkle, note
-from events import trail as tr
-from processors.notary import Signer, extend_and_sign
+from audit import merkle, note
+from audit import trail as tr
+from audit.trail import Signer
+from processors.notary import extend_and_sign
 
 # The example of golang.org/x/mod/sumdb/note's package documentation: its signer key (the
 # Ed25519 seed after the type byte), verifier key, text and signed message.
@@ -70,7 +71,7 @@ def test_a_malformed_note_is_refused(message, why):
 def test_a_checkpoint_is_a_c2sp_tlog_checkpoint_in_a_signed_note():
     signer = Signer(Ed25519PrivateKey.generate())
     cp = checkpoint(signer, 5)
-    text = cp.checkpoint().signed_note()
+    text = tr.checkpoint_of(cp).signed_note()
     body, _, signatures = text.rpartition("\n\n")
     origin, size, root, *extensions = body.split("\n")
     assert (origin, int(size), base64.b64decode(root)) == ("govshare/test", 5, cp.root_hash)
@@ -81,19 +82,19 @@ def test_a_checkpoint_is_a_c2sp_tlog_checkpoint_in_a_signed_note():
     blob = base64.b64decode(blob)
     assert blob[:4].hex() == spec_key_id(origin, signer.public_key) == cp.key_id
     Ed25519PublicKey.from_public_bytes(signer.public_key).verify(blob[4:], (body + "\n").encode())
-    assert tr.checkpoint_of_text(text) == cp.checkpoint()
+    assert tr.checkpoint_of_text(text) == tr.checkpoint_of(cp)
 
 
 def test_a_legacy_checkpoint_verifies_and_is_named_in_a_note_by_its_key():
     signer = Signer(Ed25519PrivateKey.generate())
     cp = checkpoint(signer, 3)
-    legacy = tr.stored_checkpoint(cp.origin, cp.note(), tr.legacy_key_id(signer.public_key), cp.signature)
+    legacy = tr.stored_checkpoint(cp.origin, tr.note_of(cp), tr.legacy_key_id(signer.public_key), cp.signature)
     assert len(legacy.signatures[0].key_id) == tr.LEGACY_KEY_ID_HEX
     bare = tr.Keys.of(signer.public_key)
     named = tr.Keys((tr.TrustedKey(signer.public_key, cp.origin),))
     assert bare.problem(legacy.body, legacy.signatures) is None
     assert named.problem(legacy.body, legacy.signatures) is None
-    assert legacy.signed_note(named) == cp.checkpoint().signed_note()
+    assert legacy.signed_note(named) == tr.checkpoint_of(cp).signed_note()
     with pytest.raises(ValueError, match="before C2SP notes"):
         legacy.signed_note()
     other = tr.Keys.of(public(Ed25519PrivateKey.generate()))
@@ -102,14 +103,14 @@ def test_a_legacy_checkpoint_verifies_and_is_named_in_a_note_by_its_key():
 
 def test_a_key_pinned_by_name_matches_only_that_name():
     signer = Signer(Ed25519PrivateKey.generate())
-    cp = checkpoint(signer, 2, origin="govshare/a").checkpoint()
+    cp = tr.checkpoint_of(checkpoint(signer, 2, origin="govshare/a"))
     assert tr.Keys((tr.TrustedKey(signer.public_key, "govshare/a"),)).problem(cp.body, cp.signatures) is None
     assert tr.Keys((tr.TrustedKey(signer.public_key, "govshare/b"),)).problem(cp.body, cp.signatures)
 
 
 def consistency_proof(old: tr.TrailCheckpointed, new: tr.TrailCheckpointed, leaves: list[bytes]) -> dict:
     return {"old_size": old.tree_size, "new_size": new.tree_size,
-            "old_checkpoint": old.checkpoint().signed_note(), "new_checkpoint": new.checkpoint().signed_note(),
+            "old_checkpoint": tr.checkpoint_of(old).signed_note(), "new_checkpoint": tr.checkpoint_of(new).signed_note(),
             "path": [base64.b64encode(h).decode() for h in merkle.consistency_path(old.tree_size, leaves)]}
 
 

@@ -8,7 +8,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 from events.codec import decode_message
-from processors.working_days import end_of_day
+from processors.rules.working_days import end_of_day
 from projections import queries
 from tests.builders import event, new_id, registered
 

@@ -6,7 +6,7 @@ import uuid
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import func, select
 
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import MESSAGE_MAX_BYTES, Outgoing, Publisher
 from events.topics import Topics
 from infra.database import make_engine

@@ -25,7 +25,7 @@ import pytest
 from processors.profiles import POLICY_DIR, load_all, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted([*ROOT.glob("processors/*.py"), *ROOT.glob("events/*.py")])
+SOURCES = sorted([*ROOT.glob("processors/**/*.py"), *ROOT.glob("events/*.py")])
 Condition = tuple[str, str] | None  # None: always; ("has", L) / ("lacks", L): limit L set or not
 
 

@@ -11,6 +11,7 @@ real broker, so no test of this module starts a service.
 """
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import timedelta
 
@@ -19,12 +20,12 @@ from sqlalchemy import func, select
 from events import sharing as sh
 from events.codec import encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
-from events.provenance import KEY_ID, SIGNATURE, StageKeys, StageRing
+from audit.provenance import BATCH, KEY_ID, SIGNATURE, StageKeys, StageRing
 from events.publisher import Outgoing
 from events.submission import parse_line
 from events.topics import Topics
-from events.trail import TrailCheckpointed, origin_of
-from infra import keys as deployment_keys
+from audit.trail import TrailCheckpointed, origin_of
+from audit import keys as deployment_keys
 from infra.system import SYSTEM
 from projections import queries
 from projections.tables import trail_entries
@@ -200,3 +201,62 @@ def test_a_genuine_record_on_a_topic_its_stage_does_not_write_is_not_that_topics
     assert keys.ring.problem(topics.events("catalog-entry"), out.headers, out.value) is None
     for elsewhere in (topics.events("deadline"), topics.trail, topics.events("grant")):
         assert "does not write" in keys.ring.problem(elsewhere, out.headers, out.value), elsewhere
+
+
+def _batch(keys: StageKeys, topic: str, n: int) -> list[Outgoing]:
+    label = uuid.uuid4().hex
+    return keys.signer("validator").sign_batch(
+        [Outgoing(topic, f"k{i}".encode(), f"value {i} of {label}".encode(), [("ce_id", f"{label}-{i}".encode())])
+         for i in range(n)])
+
+
+def test_a_batch_is_signed_once_and_each_record_checked_with_hashes():
+    topics = Topics("p")
+    keys = StageKeys.generated(SYSTEM.signing_stages(), SYSTEM.writers(topics))
+    topic = topics.events("catalog-entry")
+    batch = _batch(keys, topic, 7)
+    signatures = {dict(out.headers)[SIGNATURE] for out in batch}
+    assert len(signatures) == 1, "one signature for the whole batch"
+    for offset, out in enumerate(batch):
+        assert keys.ring.problem(topic, out.headers, out.value, where=(0, offset)) is None
+
+
+def test_a_forged_altered_moved_or_reordered_record_of_a_batch_is_refused():
+    topics = Topics("p")
+    keys = StageKeys.generated(SYSTEM.signing_stages(), SYSTEM.writers(topics))
+    topic = topics.events("catalog-entry")
+    first, second = _batch(keys, topic, 5), _batch(keys, topic, 3)
+    ring = keys.ring
+    # Altered: the value, or a header, after signing.
+    assert "not leaf" in ring.problem(topic, first[1].headers, b"value X")
+    assert ring.problem(topic, first[1].headers, first[1].value) is None
+    altered = [(k, b"9" if k == "ce_id" else v) for k, v in first[1].headers]
+    assert "not leaf" in ring.problem(topic, altered, first[1].value)
+    # Replayed from another batch: a record presented with another batch's place and signature.
+    theirs = dict(second[0].headers)
+    moved = [(k, theirs[k] if k in (BATCH, SIGNATURE) else v) for k, v in first[0].headers]
+    assert "not leaf" in ring.problem(topic, moved, first[0].value)
+    # Forged: a batch signed by a key no stage of the deployment holds.
+    stranger = StageKeys.generated(["validator"])
+    forged = _batch(stranger, topic, 2)
+    assert "none of this deployment's stage keys" in ring.problem(topic, forged[0].headers, forged[0].value)
+    # A root signed by the stage, with a signature that is not over it.
+    sig = dict(first[0].headers)[SIGNATURE]
+    wrong = [(k, base64.b64encode(b"\0" * 64) if k == SIGNATURE else v) for k, v in second[2].headers]
+    assert sig and "does not verify over its batch" in ring.problem(topic, wrong, second[2].value)
+    # Reordered on a partition: leaf 3 read, then leaf 1 at a later offset.
+    fresh = StageKeys(StageRing(dict(keys.ring.keys), writers=keys.ring.writers), keys.signers).ring
+    assert fresh.problem(topic, first[3].headers, first[3].value, where=(0, 10)) is None
+    assert "reordered" in fresh.problem(topic, first[1].headers, first[1].value, where=(0, 11))
+    # ... while a redelivery from an earlier offset reads them again in their order.
+    assert fresh.problem(topic, first[1].headers, first[1].value, where=(0, 8)) is None
+
+
+def test_records_signed_one_by_one_before_batches_still_verify():
+    topics = Topics("p")
+    keys = StageKeys.generated(SYSTEM.signing_stages(), SYSTEM.writers(topics))
+    topic = topics.events("catalog-entry")
+    alone = keys.signer("validator").sign(Outgoing(topic, b"k", b"v", [("ce_id", b"1")]))
+    assert BATCH not in dict(alone.headers)
+    assert keys.ring.problem(topic, alone.headers, alone.value) is None
+    assert "does not verify" in keys.ring.problem(topic, alone.headers, b"w")

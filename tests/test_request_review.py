@@ -17,7 +17,7 @@ import pytest
 
 from events.codec import decode_message
 from processors.profiles import Department, Policies, load_all
-from processors.working_days import end_of_day
+from processors.rules.working_days import end_of_day
 from tests.builders import AUTH, LAW, PROVIDER, USER, approved, event, new_id, registered, request
 from tests.harness import Harness, verdicts
 

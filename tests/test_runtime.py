@@ -33,11 +33,11 @@ from sqlalchemy import func, select
 from events.codec import encode_payload, to_headers
 from events.publisher import Outgoing
 from events.submission import parse_line
-from infra import keys
+from audit import keys
 from infra.submit import submit_lines
 from infra.system import SYSTEM
 from processors import store as processor_store
-from processors.grants import grant_id
+from processors.grant_keeper import grant_id
 from projections import queries, tables
 from runtime import memory, parking
 from tests.builders import (
@@ -80,7 +80,7 @@ def health(harness: Harness) -> tuple[int, dict]:
     """`govshare health --json` (its exit code and report) over the harness's databases, the
     in-memory log's ends standing in for the broker's high watermarks: the parked counts, the
     waiting accesses, the lag and the verdict are govshare's own (infra/health.py)."""
-    from infra import cli
+    from infra.cli import operator as cli
     from infra import health as checked
     log = harness.sim.runner.broker.topics
     with pytest.MonkeyPatch.context() as mp:

@@ -8,7 +8,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 from events.codec import decode_message
-from processors.working_days import end_of_day
+from processors.rules.working_days import end_of_day
 from projections import queries
 from tests.builders import (
     AUTH,
@@ -122,7 +122,7 @@ def test_non_shareable_is_rejected_unless_desensitized_provision_is_asked(harnes
                              *reviewed(desensitized), approved(desensitized), at=MON)
     assert verdicts(outputs) == ["non-shareable", "accepted", "accepted", "accepted", "accepted"]
     rejected = decode_message(outputs[0].headers, outputs[0].value).payload
-    assert rejected.article == "Ningbo Art. 16"
+    assert rejected.article == "GD-2018 Art. 18 (不宜提供给其他政务部门共享使用)"
     [grant] = grants(harness)
     assert grant.desensitized and grant.request_id == desensitized
 
@@ -210,7 +210,7 @@ def test_an_access_that_does_not_state_its_method_and_scenario_is_refused(harnes
     outputs = harness.submit(unstated, at=MON + timedelta(hours=1))
     assert verdicts(outputs) == ["access-details-required"]
     rejected = decode_message(outputs[0].headers, outputs[0].value).payload
-    assert "Hebei" in rejected.article and "scenario, method" in rejected.message
+    assert rejected.article.startswith("GD-2018 Art. 21") and "scenario, method" in rejected.message
 
 
 def test_use_of_another_entry_method_or_scenario_or_before_the_grant_is_flagged(harness):
@@ -231,7 +231,7 @@ def test_use_of_another_entry_method_or_scenario_or_before_the_grant_is_flagged(
     flagged = {e.payload.access_id: e.payload for e in harness.emitted("usage-supervision")}
     # ... and is then judged against the grant as opened: it came before it.
     assert flagged[early].violations == ("before-grant",)
-    assert "GD-2008 Art. 31" in flagged[early].article
+    assert "GD-2018 Art. 19" in flagged[early].article
     assert flagged[wrong_entry].violations == ("other-entry",)
     assert flagged[by_exchange].violations == ("other-method",)
     assert flagged[elsewhere].violations == ("other-scenario",)
@@ -239,7 +239,7 @@ def test_use_of_another_entry_method_or_scenario_or_before_the_grant_is_flagged(
 
 
 def _grant_of(request_id):
-    from processors.grants import grant_id
+    from processors.grant_keeper import grant_id
     return grant_id(request_id)
 
 

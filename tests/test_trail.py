@@ -39,21 +39,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, func, insert, select, text
 
-from events import merkle, note
+from audit import merkle, note
 from events.codec import decode_record, encode_payload, to_headers
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import Outgoing
 from events.submission import parse_line
 from events.topics import Topics
-from events import trail as tr
-from events.trail import Keys, check_proof
-from infra import keys
+from audit import trail as tr
+from audit.trail import Keys, check_proof
+from audit import keys
 from infra.database import make_engine
 from infra.submit import submit_lines
 from infra.system import SYSTEM
-from migrations.upgrade import migrate_url
-from processors.clock import FixedClock
-from processors.notary import Notary, Signer
+from infra.migrate import migrate_url
+from runtime.clock import FixedClock
+from audit.trail import Signer
+from processors.notary import Notary
 from projections import queries
 from projections.runner import Projector
 from projections.tables import (

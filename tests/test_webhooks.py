@@ -1,13 +1,22 @@
 """Webhooks through a real `govshare up` and real HTTP both ways: a department subscribes, its
 verdicts reach a real local receiver as CloudEvents (binary mode), a refused delivery is tried
 again with backoff and every attempt is on record, one never taken is given up; each department
-sees only its own subscriptions; a URL that is not http(s) is refused by its rule."""
+sees only its own subscriptions; a URL that is not http(s) is refused by its rule. Every delivery
+is signed as Standard Webhooks signs, checked here with hmac alone; a rotated secret signs beside
+the new one until its grace period ends (on an injected clock); a receiver that is slow to answer
+holds back no other receiver's deliveries."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import secrets
 import threading
+import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
@@ -15,26 +24,43 @@ import pytest
 
 from tests.builders import new_id, registered
 from tests.conftest import running_service, wait_for
-from tests.test_api import call, token
+from tests.test_api import At, call, is_problem, serving, token
 
 ATTEMPTS = 3
 
 
+def verifies(secret: str, headers: dict, body: bytes) -> bool:
+    """A receiver's check, as Standard Webhooks specifies it, written here from the spec alone:
+    HMAC-SHA256 with the base64-decoded secret over "{webhook-id}.{webhook-timestamp}.{body}",
+    base64, compared with each `v1,` signature of webhook-signature."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    given = [s.split(",", 1)[1] for s in headers.get("webhook-signature", "").split() if s.startswith("v1,")]
+    return any(hmac.compare_digest(expected, s) for s in given)
+
+
 class Receiver:
     """A webhook receiver on a real port: answers `failures` requests with 500, then 200;
-    keeps every request it got (headers, body, the status it answered)."""
+    keeps every request it got (headers, body, the bytes of the body, the status it answered).
+    With `gate`, it holds each request until the gate opens (or a minute passes): a slow receiver;
+    `entered` is set once a request waits there."""
 
-    def __init__(self, failures: int):
+    def __init__(self, failures: int, gate: threading.Event | None = None):
         self.failures, self.got, self.lock = failures, [], threading.Lock()
+        self.gate, self.entered = gate, threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if outer.gate is not None:
+                    outer.entered.set()
+                    outer.gate.wait(60)
                 with outer.lock:
                     status = 500 if len(outer.got) < outer.failures else 200
                     outer.got.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                      "body": json.loads(body), "status": status})
+                                      "body": json.loads(body), "raw": body, "status": status})
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -59,7 +85,9 @@ class Receiver:
 def hooked(request, broker, tmp_path_factory):
     """A service whose notifier retries quickly (base 0.2 s, cap 1 s, given up after 3)."""
     env = {"GOVSHARE_WEBHOOK_BACKOFF_BASE": "0.2", "GOVSHARE_WEBHOOK_BACKOFF_CAP": "1",
-           "GOVSHARE_WEBHOOK_ATTEMPTS": str(ATTEMPTS), "GOVSHARE_WEBHOOK_POLL_SECONDS": "0.1"}
+           "GOVSHARE_WEBHOOK_ATTEMPTS": str(ATTEMPTS), "GOVSHARE_WEBHOOK_POLL_SECONDS": "0.1",
+           # A slow receiver is waited for long enough that a delivery queued behind it would show.
+           "GOVSHARE_WEBHOOK_TIMEOUT": "30"}
     with running_service(request.param, broker, tmp_path_factory.mktemp("webhooks"), env) as service:
         yield service
 
@@ -163,13 +191,144 @@ def test_each_department_sees_only_its_own_and_an_unreachable_receiver_is_given_
         # Refusals, each with its rule.
         audit = token(hooked, "gd-hrss", "audit")
         answer = call(hooked, "/v1/subscriptions", token=audit, body={"url": ours.url})
-        assert (answer.status, answer.body["rule"]) == (403, "audit-cannot-subscribe")
+        assert is_problem(answer, 403, "audit-cannot-subscribe", "/v1/subscriptions")
         for url in ("ftp://example.org/hook", "file:///etc/passwd", "http://", "hook"):
             answer = call(hooked, "/v1/subscriptions", token=hrss, body={"url": url})
-            assert (answer.status, answer.body["rule"]) == (422, "webhook-url-not-http"), url
-            assert "http:// or https://" in answer.body["error"]
+            assert is_problem(answer, 422, "webhook-url-not-http", "/v1/subscriptions"), url
+            assert "http:// or https://" in answer.body["detail"]
         answer = call(hooked, "/v1/subscriptions", token=hrss, body={"url": ours.url, "kinds": ["gossip"]})
-        assert (answer.status, answer.body["rule"]) == (422, "invalid-request")
+        assert is_problem(answer, 422, "invalid-request", "/v1/subscriptions")
+        # A secret is replaced by its own department only.
+        answer = call(hooked, f"/v1/subscriptions/{mine['id']}/secret", token=amr, body={})
+        assert is_problem(answer, 404, "no-such-subscription", f"/v1/subscriptions/{mine['id']}/secret")
     finally:
         ours.close()
         down.close()
+
+
+def _accepted(service, who: str) -> dict:
+    answer = call(service, "/v1/events", token=who, body=registered(new_id("gd-hrss")))
+    assert answer.body["results"][0]["status"] == "accepted", answer.body
+    return answer.body["results"][0]
+
+
+def test_deliveries_are_signed_and_a_rotated_secret_signs_beside_the_new_one(hooked):
+    receiver = Receiver(failures=0)
+    try:
+        hrss = token(hooked, "gd-hrss", "write")
+        made = call(hooked, "/v1/subscriptions", token=hrss, body={"url": receiver.url, "kinds": ["verdicts"]})
+        assert made.status == 201, made.body
+        secret = made.body["secret"]
+        assert secret.startswith("whsec_") and len(base64.b64decode(secret[len("whsec_"):])) >= 24
+        # Shown once: not in the listing.
+        listed = call(hooked, "/v1/subscriptions", token=hrss).body["items"]
+        assert all("secret" not in s for s in listed)
+
+        first = _accepted(hooked, hrss)
+        [got] = wait_for(lambda: receiver.taken() or None, 60, "the first delivery")
+        headers, raw = got["headers"], got["raw"]
+        assert headers["webhook-id"] == headers["ce-id"] == first["event_id"]
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 300
+        assert verifies(secret, headers, raw)
+        # A body changed on the way, a wrong secret, another id or time: none verifies.
+        tampered = json.dumps({**got["body"], "status": "rejected"}).encode()
+        assert not verifies(secret, headers, tampered)
+        assert not verifies(secret, headers, raw + b" ")
+        assert not verifies("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(), headers, raw)
+        assert not verifies(secret, {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) + 1)}, raw)
+        assert not verifies(secret, {**headers, "webhook-id": "another"}, raw)
+
+        rotated = call(hooked, f"/v1/subscriptions/{made.body['id']}/secret", token=hrss, body={})
+        assert rotated.status == 200, rotated.body
+        new = rotated.body["secret"]
+        assert new.startswith("whsec_") and new != secret
+        expires = datetime.fromisoformat(rotated.body["previous_expires_at"])
+        assert timedelta(hours=23) < expires - datetime.now(timezone.utc) <= timedelta(hours=24)  # the default grace
+        second = _accepted(hooked, hrss)
+        got = wait_for(lambda: next((g for g in receiver.taken() if g["headers"]["ce-id"] == second["event_id"]),
+                                    None), 60, "the delivery after the rotation")
+        assert len(got["headers"]["webhook-signature"].split()) == 2
+        assert verifies(new, got["headers"], got["raw"]) and verifies(secret, got["headers"], got["raw"])
+    finally:
+        receiver.close()
+
+
+def test_a_slow_receiver_does_not_hold_back_another_receiver(hooked):
+    gate = threading.Event()
+    slow, fast = Receiver(failures=0, gate=gate), Receiver(failures=0)
+    try:
+        hrss = token(hooked, "gd-hrss", "read")
+        # The slow one first: its delivery is due first, and was tried first when one worker did all.
+        held = call(hooked, "/v1/subscriptions", token=hrss, body={"url": slow.url, "kinds": ["verdicts"]}).body
+        call(hooked, "/v1/subscriptions", token=hrss, body={"url": fast.url, "kinds": ["verdicts"]})
+        verdict = _accepted(hooked, token(hooked, "gd-hrss", "write"))
+
+        assert slow.entered.wait(60), "the slow receiver was never called"
+        [got] = wait_for(lambda: fast.taken() or None, 20, "the other receiver's delivery")
+        assert got["headers"]["ce-id"] == verdict["event_id"]
+        # ... while the slow receiver still holds its own: no attempt of it is on record yet.
+        assert not gate.is_set()
+        [pending] = _deliveries(hooked, held["id"], hrss)
+        assert (pending["status"], pending["attempts"]) == ("pending", [])
+
+        gate.set()
+        done = wait_for(lambda: [d for d in _deliveries(hooked, held["id"], hrss) if d["status"] == "delivered"],
+                        60, "the slow receiver's delivery to be recorded")
+        assert [(a["attempt"], a["status_code"]) for a in done[0]["attempts"]] == [(1, 200)]
+    finally:
+        gate.set()
+        slow.close()
+        fast.close()
+
+
+def test_after_the_grace_period_only_the_new_secret_signs(tmp_path):
+    """On the app's and the notifier's clock, moved by the test: before the grace period ends both
+    secrets sign, after it only the new one."""
+    from sqlalchemy import insert
+
+    from infra import tokens
+    from infra.api_store import api_deliveries
+    from infra.config import Settings
+    from infra.database import make_engine
+    from infra.migrate import migrate
+    from web.app import create_app
+    from web.notifier import Notifier
+
+    settings = Settings(home=tmp_path / "home", webhook_secret_grace=3600.0)
+    migrate(settings)
+    api = make_engine(settings.api_database_url)
+    who = tokens.issue(api, "gd-hrss", "read")[1]
+    clock = [datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)]
+    receiver = Receiver(failures=0)
+    try:
+        with serving(create_app(settings, now=lambda: clock[0])) as url:
+            made = call(At(url), "/v1/subscriptions", token=who, body={"url": receiver.url}).body
+            old = made["secret"]
+            clock[0] += timedelta(minutes=5)
+            rotated = call(At(url), f"/v1/subscriptions/{made['id']}/secret", token=who, body={}).body
+            new = rotated["secret"]
+            assert datetime.fromisoformat(rotated["previous_expires_at"]) == clock[0] + timedelta(hours=1)
+        notifier = Notifier(settings, api, lambda: make_engine(settings.projection_url, read_only=True),
+                            now=lambda: clock[0])
+
+        def delivered(event_id: str) -> dict:
+            with api.begin() as conn:
+                conn.execute(insert(api_deliveries).values(
+                    subscription_id=made["id"], event_id=event_id, kind="verdict", status="pending", attempts=0,
+                    cloudevent=json.dumps({"specversion": "1.0", "id": event_id, "source": "/govshare/test",
+                                           "type": "govshare.verdict.accepted", "data": {"event_id": event_id}}),
+                    next_attempt_at=clock[0], created_at=clock[0]))
+            assert notifier.deliver_to(made["id"]) == 1
+            return next(g for g in receiver.taken() if g["headers"]["ce-id"] == event_id)
+
+        clock[0] += timedelta(minutes=59)  # a minute of grace left
+        within = delivered("e-within")
+        assert verifies(old, within["headers"], within["raw"]) and verifies(new, within["headers"], within["raw"])
+        assert int(within["headers"]["webhook-timestamp"]) == int(clock[0].timestamp())
+
+        clock[0] += timedelta(minutes=2)  # the grace period is over
+        after = delivered("e-after")
+        assert len(after["headers"]["webhook-signature"].split()) == 1
+        assert verifies(new, after["headers"], after["raw"]) and not verifies(old, after["headers"], after["raw"])
+    finally:
+        receiver.close()

@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from processors.working_days import BeyondSchedule, WorkingCalendar, calendar_for, end_of_day
+from processors.rules.working_days import BeyondSchedule, WorkingCalendar, calendar_for, end_of_day
 
 
 def test_ten_working_days_from_the_friday_before_national_day_2026():

@@ -7,15 +7,19 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from processors.profiles import load_all
-from web import tokens
+from infra import tokens
 
 
 class Refused(Exception):
-    """An HTTP refusal with the rule broken: answered as JSON {"error", "rule"}."""
+    """An HTTP refusal with the rule broken: answered as RFC 9457 problem details (web/problems.py),
+    `message` its detail; `headers` go with the answer (Retry-After, say), `extensions` are more
+    members of the problem."""
 
-    def __init__(self, status: int, rule: str, message: str):
+    def __init__(self, status: int, rule: str, message: str, *, headers: dict[str, str] | None = None,
+                 **extensions):
         super().__init__(message)
         self.status, self.rule, self.message = status, rule, message
+        self.headers, self.extensions = headers, extensions
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,15 @@ def caller(request: Request, given: HTTPAuthorizationCredentials | None = Depend
     if given is None or given.scheme.lower() != "bearer":
         raise Refused(401, "token-required", "send Authorization: Bearer <token> "
                       "(govshare api-token issue makes one)")
-    return caller_of(request.app.state.api_engine, given.credentials)
+    who = caller_of(request.app.state.api_engine, given.credentials)
+    limits = getattr(request.app.state, "rate_limits", None)
+    wait = limits.take(who.token_id) if limits is not None else 0.0
+    if wait:
+        after = limits.retry_after(wait)
+        raise Refused(429, "rate-limited", f"this token made more than its {limits.per_minute} requests a "
+                      f"minute (GOVSHARE_API_RATE_PER_MINUTE): try again in {after} s",
+                      headers={"Retry-After": after})
+    return who
 
 
 def writer(who: Caller = Depends(caller)) -> Caller:

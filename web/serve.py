@@ -2,11 +2,15 @@
 lifespan runs the webhook notifier beside it."""
 from __future__ import annotations
 
+import sys
+
 import structlog
 import uvicorn
 
-from infra.config import Settings
-from migrations.upgrade import migrate
+from infra import logs, output
+from infra.config import Settings, SettingsError
+from infra.environment import SettingError
+from infra.migrate import migrate
 from web.app import create_app
 
 log = structlog.get_logger("govshare.api")
@@ -29,3 +33,14 @@ def run(settings: Settings) -> None:
                     log.info("api.ready", url=f"http://{host}:{port}/", openapi=f"http://{host}:{port}/openapi.json")
     server.startup = startup
     server.run()
+
+
+if __name__ == "__main__":  # `govshare run api` becomes this: python -m web.serve
+    try:
+        settings = Settings()
+    except (SettingError, SettingsError) as exc:
+        # As the command line says it: one line naming the setting, not a traceback; exit 2.
+        print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
+        sys.exit(2)
+    logs.configure(settings.log_level, settings.log_format)
+    run(settings)

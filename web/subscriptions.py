@@ -3,11 +3,16 @@ verdicts, its deadlines' warnings and breaches); the notifier (web/notifier.py) 
 CloudEvent and records every attempt, which GET .../deliveries shows.
 
 A subscription is its department's own: a read or write token of that department makes, lists,
-deletes and reads it; an audit token, which speaks for no department's systems, does none of it."""
+deletes and reads it; an audit token, which speaks for no department's systems, does none of it.
+
+Each delivery is signed as Standard Webhooks signs (web/signing.py) with the subscription's
+secret, shown once: in the answer that makes the subscription, and in the one that replaces the
+secret (POST .../secret), after which the old secret signs beside the new one for
+GOVSHARE_WEBHOOK_SECRET_GRACE seconds, then no more."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -16,11 +21,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
 
 from infra import output
-from web import facts
+from infra.api_store import api_attempts, api_deliveries, api_subscriptions, api_webhook_secrets
+from web import facts, signing
 from web.callers import Caller, Refused, caller
-from web.store import api_attempts, api_deliveries, api_subscriptions
+from web.problems import responses
 
-router = APIRouter(prefix="/v1/subscriptions", tags=["webhooks"])
+router = APIRouter(prefix="/v1/subscriptions", tags=["webhooks"],
+                   responses=responses(403, 404, 422, described={
+                       403: "audit-cannot-subscribe: an audit token has no webhooks",
+                       404: "no-such-subscription: none of the caller's department by that id"}))
 
 Kind = Literal["verdicts", "deadline-warnings", "deadline-breaches"]
 assert set(Kind.__args__) == set(facts.KINDS)  # one list of kinds: web/facts.py
@@ -63,19 +72,41 @@ def _own(request: Request, subscription_id: int, who: Caller):
     return row
 
 
-@router.post("", status_code=201, summary="register a webhook for the caller's department")
+@router.post("", status_code=201, summary="register a webhook for the caller's department; its "
+             "signing secret is in this answer only")
 def subscribe(request: Request, body: Subscribe, who: Caller = Depends(subscriber)):
     url = _checked_url(body.url)
     kinds = [k for k in facts.KINDS if k in body.kinds]
     # From now on: a new subscription is not handed the department's whole history.
     with request.app.state.projections().connect() as read:
         start = facts.end(read)
+    at, secret = request.app.state.now(), signing.new_secret()
     with request.app.state.api_engine.begin() as conn:
         new_id = conn.execute(insert(api_subscriptions).values(
             department=who.department, url=url, kinds=json.dumps(kinds), active=True,
-            position=json.dumps({"trail": start}), created_at=datetime.now(timezone.utc))).inserted_primary_key[0]
+            position=json.dumps({"trail": start}), created_at=at)).inserted_primary_key[0]
+        conn.execute(insert(api_webhook_secrets).values(subscription_id=new_id, secret=secret, created_at=at))
         row = conn.execute(select(api_subscriptions).where(api_subscriptions.c.id == new_id)).one()
-    return _shown(row)
+    return {**_shown(row), "secret": secret}
+
+
+@router.post("/{subscription_id}/secret", summary="a new signing secret; the old one keeps signing "
+             "beside it for the grace period (GOVSHARE_WEBHOOK_SECRET_GRACE)")
+def rotate(request: Request, subscription_id: int, who: Caller = Depends(subscriber)):
+    _own(request, subscription_id, who)
+    at, secret = request.app.state.now(), signing.new_secret()
+    until = at + timedelta(seconds=request.app.state.settings.webhook_secret_grace)
+    with request.app.state.api_engine.begin() as conn:
+        # Every secret still signing without an end gets one; one already ending keeps its own.
+        replaced = conn.execute(update(api_webhook_secrets).where(
+            api_webhook_secrets.c.subscription_id == subscription_id,
+            api_webhook_secrets.c.expires_at.is_(None)).values(expires_at=until)).rowcount
+        conn.execute(insert(api_webhook_secrets).values(subscription_id=subscription_id, secret=secret,
+                                                        created_at=at))
+    # When the replaced secret stops signing (None: the subscription had none, made before
+    # deliveries were signed).
+    return {"id": subscription_id, "secret": secret,
+            "previous_expires_at": output.jsonable(until) if replaced else None}
 
 
 @router.get("", summary="the caller's department's webhooks")

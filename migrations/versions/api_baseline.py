@@ -1,4 +1,4 @@
-"""The HTTP API's own tables (web/store.py): tokens, idempotent answers, webhook subscriptions,
+"""The HTTP API's own tables (infra/api_store.py): tokens, idempotent answers, webhook subscriptions,
 deliveries and their attempts. A branch of its own: the API's database may be a file apart.
 
 Revision ID: api_baseline

@@ -125,7 +125,7 @@ def _engine(request: Request) -> Engine:
 
 def _now(request: Request) -> datetime:
     """What "today" is for the overview: the deployment's clock (a test's, or the real one)."""
-    from processors.clock import clock_from
+    from runtime.clock import clock_from
     return clock_from(_settings(request).clock).now()
 
 

@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import structlog
 
+from policies.files import POLICY_DIR
+
 log = structlog.get_logger("govshare.calendar")
-CALENDAR_FILE = Path(__file__).resolve().parent.parent / "policies" / "calendar.toml"
+CALENDAR_FILE = POLICY_DIR / "calendar.toml"
 
 
 class BeyondSchedule(ValueError):

@@ -11,12 +11,11 @@ head and the signing time:
     <origin>\\n<tree size>\\n<base64 root hash>\\nchain <base64 chain head>\\ntime <RFC 3339>\\n
 
 The signature is Ed25519 over those bytes, and the checkpoint travels as a C2SP signed note
-(events/note.py) under the key name <origin>.
+(audit/note.py) under the key name <origin>.
 """
 from __future__ import annotations
 
 import base64
-import enum
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,9 +23,13 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from events import deadletter, merkle, note, signing
+from audit import merkle, note
+from events import deadletter, signing
+# The notary's event is defined with the contract (events/checkpoint.py); named here too.
+from events.checkpoint import AGGREGATE, LeafKind, TrailCheckpointed, TrailLeaf  # noqa: F401
 from events.codec import (
     DeadLetter,
     Event,
@@ -38,47 +41,30 @@ from events.codec import (
     encode_record,
 )
 from events.errors import DecodeError, EventError
-from events.registry import event_type
 from events.rejection import EVENT_TYPE as REJECTED_TYPE
 
 
-AGGREGATE = "trail"
+@dataclass(frozen=True)
+class Signer:
+    """The deployment's trail key, which signs checkpoints (audit/keys.py keeps it in a file)."""
+    private_key: Ed25519PrivateKey
+
+    @property
+    def public_key(self) -> bytes:
+        return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, body: bytes) -> bytes:
+        return self.private_key.sign(body)
 
 
-class LeafKind(enum.StrEnum):
-    ACCEPTED = "ACCEPTED"
-    REJECTED = "REJECTED"
-    DEAD_LETTERED = "DEAD_LETTERED"
+def note_of(cp: TrailCheckpointed) -> bytes:
+    """The checkpoint's body, as the notary signed it."""
+    return checkpoint_note(cp.origin, cp.tree_size, cp.root_hash, cp.chain_head, cp.signed_at)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TrailLeaf:
-    record_id: str
-    kind: LeafKind
-    leaf_hash: bytes
-
-
-@event_type("TrailCheckpointed", schema="govshare.trail.TrailCheckpointed", aggregate=AGGREGATE)
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TrailCheckpointed:
-    """The notary appended records to the trail and signed the new tree head; from now on any
-    change, removal, addition or reordering of what it covers is detectable."""
-    origin: str
-    previous_size: int
-    tree_size: int
-    leaves: tuple[TrailLeaf, ...]
-    root_hash: bytes
-    chain_head: bytes
-    signed_at: datetime
-    key_id: str  # the C2SP key id, 8 hex digits (16 hex digits: signed before C2SP notes)
-    signature: bytes
-
-    def note(self) -> bytes:
-        return checkpoint_note(self.origin, self.tree_size, self.root_hash, self.chain_head,
-                               self.signed_at)
-
-    def checkpoint(self) -> Checkpoint:
-        return stored_checkpoint(self.origin, self.note(), self.key_id, self.signature)
+def checkpoint_of(cp: TrailCheckpointed) -> Checkpoint:
+    """The checkpoint as kept or exchanged: its body, head and signature."""
+    return stored_checkpoint(cp.origin, note_of(cp), cp.key_id, cp.signature)
 
 
 @dataclass(frozen=True, slots=True)

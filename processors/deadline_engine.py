@@ -22,16 +22,17 @@ from events import deadline as dl
 from events import objection as ob
 from events import sharing as sh
 from events.codec import Event
+from events.kinds import Ending
 from events.envelope import Envelope
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import Publisher
 from events.records import from_plain, to_json
 from events.topics import Topics
-from processors import deadlines as rules
+from processors.rules import deadlines as rules
 from processors import store
-from processors.consumer import Emitted, EventConsumer
+from processors.stage import Emitted, EventConsumer
 from processors.profiles import Policies
-from processors.working_days import WorkingCalendar, calendar_for, local_day
+from processors.rules.working_days import WorkingCalendar, calendar_for, local_day
 from runtime.loop import Retry, transient
 
 log = structlog.get_logger("govshare.deadlines")
@@ -73,7 +74,7 @@ class Scheduler(EventConsumer):
         return self._extend(tx, event, p.obligation_id)
 
     @on.register
-    def _(self, p: cat.EntryTakenDown, tx: Connection, event: Event) -> Emitted:
+    def _(self, p: Ending, tx: Connection, event: Event) -> Emitted:
         return self._cancel(tx, event)
 
     @on.register(ob.ObjectionReported)
@@ -277,8 +278,9 @@ class Scheduler(EventConsumer):
                     log.info("deadline.recalendared", deadline=d.deadline_id, due_at=moved[0].due_at.isoformat(),
                              provisional=moved[0].provisional)
                     emitted += self._emit(tx, moved[0], moved[1], now, None)[1]
-        self.outbox.publish(emitted)
-        return len(emitted)
+            staged = self.outbox.stage_many(tx, emitted)
+        self.outbox.publish(staged)
+        return len(staged)
 
     def _fire_all(self, deadline_ids: list[str], now: datetime) -> int:
         with self.engine.begin() as tx:
@@ -289,8 +291,9 @@ class Scheduler(EventConsumer):
                                 .order_by(store.deadlines.c.next_fire_at)
                                 .with_for_update(skip_locked=True)):
                 emitted += self._fire(tx, self._load(r.state), now)
-        self.outbox.publish(emitted)
-        return len(emitted)
+            staged = self.outbox.stage_many(tx, emitted)
+        self.outbox.publish(staged)
+        return len(staged)
 
     def _fire_alone(self, deadline_id: str, now: datetime) -> int:
         try:
@@ -375,6 +378,6 @@ class Scheduler(EventConsumer):
                 raise StaleDeadline(f"{d.deadline_id} changed under this worker")
         event_id = uuid.uuid5(rules.DEADLINE_NAMESPACE, f"{d.deadline_id}:{d.sequence}")
         source = f"deadline:{cause.event_id}" if cause else f"tick:{event_id}"
-        return d, [self.outbox.emit(tx, payload, source_id=source, aggregate_id=d.deadline_id,
-                                    sequence=d.sequence, at=at, event_id=event_id, policy_id=d.policy_id,
-                                    cause=cause, correlation_id=None if cause else uuid.UUID(d.deadline_id))]
+        return d, [(source, self.outbox.event(payload, aggregate_id=d.deadline_id, sequence=d.sequence, at=at,
+                                              event_id=event_id, policy_id=d.policy_id, cause=cause,
+                                              correlation_id=None if cause else uuid.UUID(d.deadline_id)))]

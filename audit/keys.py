@@ -10,7 +10,7 @@ ring beside it (`<key file stem>.ring.json`: name, key id, public key, valid fro
 so checkpoints signed before a rotation keep verifying. The notary loads its key when it
 starts: it signs with a new one once restarted.
 
-Stage keys (events/provenance.py): each stage that publishes to output topics signs with a key
+Stage keys (audit/provenance.py): each stage that publishes to output topics signs with a key
 of its own, `<stage>.pem` in the stage key directory (`var/stage-keys/`, mode 0600), whose public
 key is `<stage>.pub` beside it. Verifiers read every `*.pub` there (a retired key kept under
 another name still verifies what it signed) and never a private key. `govshare up` creates the
@@ -24,17 +24,18 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from events import note
+from audit import note
 from events.signing import DepartmentKey, write_private_key
-from events import provenance
-from events import trail as tr
-from processors.notary import Signer
+from audit import provenance
+from audit import trail as tr
+from audit.trail import Signer
 
 RING_FORMAT = "govshare-trail-keys/1"
 
@@ -105,13 +106,13 @@ def stage_keys(directory: Path, stage: str | None, writers=None) -> provenance.S
     return provenance.StageKeys(ring, signers)
 
 
-def prepare(trail_key_file: Path, stage_key_dir: Path, department_key_dir: Path) -> None:
-    """Every key the stages use, created before any starts: none meets a key not made yet; and
-    a platform administrator's key where the deployment provisioned none, so that the first
-    directory registers it and `govshare keygen` can register the keys of departments."""
-    from infra.system import SYSTEM
+def prepare(trail_key_file: Path, stage_key_dir: Path, department_key_dir: Path, stages: Iterable[str]) -> None:
+    """Every key the stages use (`stages`: those that sign), created before any starts: none
+    meets a key not made yet; and a platform administrator's key where the deployment
+    provisioned none, so that the first directory registers it and `govshare keygen` can
+    register the keys of departments."""
     load_or_create(trail_key_file)
-    for stage in SYSTEM.signing_stages():
+    for stage in stages:
         stage_signer(stage_key_dir, stage)
     admin = department_key_dir / f"{PLATFORM_ADMIN}.pem"
     if not admin.with_suffix(".pub").exists():

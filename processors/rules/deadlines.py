@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from events import deadline as dl
 from processors.profiles import Limit, Policy
-from processors.working_days import WorkingCalendar, end_of_day
+from processors.rules.working_days import WorkingCalendar, end_of_day
 
 DEADLINE_NAMESPACE = uuid.UUID("0c9b7f6e-2f4d-4b8e-9d0a-3f1e5c7a9b21")
 CATALOG_UPDATE = "catalog-update"

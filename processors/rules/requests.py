@@ -9,16 +9,18 @@ dispute; a refused requester may dispute once.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from functools import singledispatch
+from datetime import date, datetime
 
 from events import sharing as sh
 from events.catalog import LegalBasis, LegalBasisKind, ShareMethod, ShareType
 from events.codec import Event
 from events.envelope import Role
-from processors import jurisdiction
-from processors.catalog import PUBLISHED, EntryState, uncited
+from processors.rules import jurisdiction
+from processors.rules.catalog import PUBLISHED, EntryState, uncited
 from processors.profiles import Department, Policy
-from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
+from processors.rules.working_days import local_day
+from processors.rules.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
 GRANTED, PENDING, REJECTED, DISPUTED = "granted", "pending", "rejected", "disputed"
 REFUSED, ESCALATED, REVOKED = "refused", "escalated", "revoked"
@@ -56,6 +58,18 @@ class Context:
         return self.entry_policy or self.policy
 
 
+def context(policy: Policy, department: Department, entry: EntryState | None, policies, received: datetime) -> Context:
+    """What a decision on a request consults: it is reviewed under its entry's jurisdiction, on
+    the day it arrived there."""
+    return Context(policy, department, entry, entry_policy=policies.policy(entry.policy_id) if entry else None,
+                   received_on=local_day(received, policy.timezone))
+
+
+def established(state: RequestState) -> dict:
+    """What the validator records on an accepted event: the provider and the request's path."""
+    return dict(provider=state.provider, route=state.path)
+
+
 def decide(state: RequestState | None, event: Event, ctx: Context) -> Verdict:
     try:
         jurisdiction.expect_next(ctx.policy, event, state.sequence if state else None,
@@ -73,35 +87,61 @@ def _status(state: RequestState, ctx: Context, rule: str, *allowed: str) -> None
         raise broken(ctx.policy, rule, f"{state.request_id} is {state.status}.")
 
 
+@singledispatch
 def _check(p: object, state: RequestState | None, event: Event, ctx: Context) -> None:
-    if isinstance(p, sh.RequestSubmitted):
-        _check_submission(p, event, ctx)
-    elif isinstance(p, sh.ProviderConsulted):
-        _require_entry_authority(event, ctx)
-        _status(state, ctx, "request-not-pending", PENDING)
-    elif isinstance(p, sh.ProviderAnswered):
-        _require_provider(state, event, ctx)
-        _status(state, ctx, "request-not-pending", PENDING)
-        if not p.agrees:
-            _require_legal_basis(p.legal_basis, ctx, "The refusal")
-    elif isinstance(p, sh.RequestApproved):
-        _require_entry_authority(event, ctx)
-        _status(state, ctx, "request-not-pending", PENDING)
-        _check_provider_agreed(state, ctx)
-    elif isinstance(p, sh.RequestRejected):
-        _require_entry_authority(event, ctx)
-        _status(state, ctx, "request-not-pending", PENDING)
-        _require_text(p.reasons, ctx, "rejection-needs-reasons")
-    elif isinstance(p, sh.RequestDisputed):
-        actor = event.envelope.actor
-        jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
-                             f"the requester {state.requester}")
-        _status(state, ctx, "dispute-needs-refusal", REJECTED)
-    elif isinstance(p, sh.DisputeDecided):
-        _require_entry_authority(event, ctx)
-        _status(state, ctx, "dispute-needs-refusal", DISPUTED)
-    elif isinstance(p, sh.GrantRevoked):
-        _check_revocation(p, state, event, ctx)
+    raise TypeError(f"no request rule for {type(p).__name__}")
+
+
+@_check.register
+def _(p: sh.RequestSubmitted, state: RequestState | None, event: Event, ctx: Context) -> None:
+    _check_submission(p, event, ctx)
+
+
+@_check.register
+def _(p: sh.ProviderConsulted, state: RequestState, event: Event, ctx: Context) -> None:
+    _require_entry_authority(event, ctx)
+    _status(state, ctx, "request-not-pending", PENDING)
+
+
+@_check.register
+def _(p: sh.ProviderAnswered, state: RequestState, event: Event, ctx: Context) -> None:
+    _require_provider(state, event, ctx)
+    _status(state, ctx, "request-not-pending", PENDING)
+    if not p.agrees:
+        _require_legal_basis(p.legal_basis, ctx, "The refusal")
+
+
+@_check.register
+def _(p: sh.RequestApproved, state: RequestState, event: Event, ctx: Context) -> None:
+    _require_entry_authority(event, ctx)
+    _status(state, ctx, "request-not-pending", PENDING)
+    _check_provider_agreed(state, ctx)
+
+
+@_check.register
+def _(p: sh.RequestRejected, state: RequestState, event: Event, ctx: Context) -> None:
+    _require_entry_authority(event, ctx)
+    _status(state, ctx, "request-not-pending", PENDING)
+    _require_text(p.reasons, ctx, "rejection-needs-reasons")
+
+
+@_check.register
+def _(p: sh.RequestDisputed, state: RequestState, event: Event, ctx: Context) -> None:
+    actor = event.envelope.actor
+    jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
+                         f"the requester {state.requester}")
+    _status(state, ctx, "dispute-needs-refusal", REJECTED)
+
+
+@_check.register
+def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> None:
+    _require_entry_authority(event, ctx)
+    _status(state, ctx, "dispute-needs-refusal", DISPUTED)
+
+
+@_check.register
+def _(p: sh.GrantRevoked, state: RequestState, event: Event, ctx: Context) -> None:
+    _check_revocation(p, state, event, ctx)
 
 
 def _check_submission(p: sh.RequestSubmitted, event: Event, ctx: Context) -> None:
@@ -205,23 +245,55 @@ _DISPUTE = {sh.DisputeOutcome.GRANT: GRANTED, sh.DisputeOutcome.UPHOLD_REFUSAL: 
 
 
 def evolve(state: RequestState | None, event: Event, ctx: Context) -> RequestState:
-    p, env = event.payload, event.envelope
-    if isinstance(p, sh.RequestSubmitted):
-        path = path_of(ctx.entry, p)
-        return RequestState(request_id=env.aggregate_id, entry_id=p.entry_id,
-                            requester=env.actor.department, provider=ctx.entry.provider,
-                            policy_id=env.policy_id, status=GRANTED if path == "auto" else PENDING,
-                            path=path, sequence=env.sequence)
-    status = {sh.RequestApproved: GRANTED, sh.RequestRejected: REJECTED,
-              sh.RequestDisputed: DISPUTED, sh.GrantRevoked: REVOKED}.get(type(p), state.status)
-    if isinstance(p, sh.DisputeDecided):
-        status = _DISPUTE[p.outcome]
-    return replace(state, status=status, sequence=env.sequence, provider_answer=_answer(state, p),
-                   disputed_once=state.disputed_once or isinstance(p, sh.RequestDisputed))
+    """The request's state after an accepted event."""
+    return _evolve(event.payload, state, event, ctx)
 
 
-def _answer(state: RequestState, p: object) -> str:
-    """The provider's answer to the current consultation: a new consultation asks again."""
-    if isinstance(p, sh.ProviderAnswered):
-        return AGREED if p.agrees else REFUSED_BY_PROVIDER
-    return "" if isinstance(p, sh.ProviderConsulted) else state.provider_answer
+@singledispatch
+def _evolve(p: object, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence)
+
+
+@_evolve.register
+def _(p: sh.RequestSubmitted, state: None, event: Event, ctx: Context) -> RequestState:
+    env, path = event.envelope, path_of(ctx.entry, p)
+    return RequestState(request_id=env.aggregate_id, entry_id=p.entry_id, requester=env.actor.department,
+                        provider=ctx.entry.provider, policy_id=env.policy_id,
+                        status=GRANTED if path == "auto" else PENDING, path=path, sequence=env.sequence)
+
+
+@_evolve.register
+def _(p: sh.ProviderConsulted, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    # A new consultation asks the provider again: its earlier answer no longer stands.
+    return replace(state, sequence=event.envelope.sequence, provider_answer="")
+
+
+@_evolve.register
+def _(p: sh.ProviderAnswered, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence,
+                   provider_answer=AGREED if p.agrees else REFUSED_BY_PROVIDER)
+
+
+@_evolve.register
+def _(p: sh.RequestApproved, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence, status=GRANTED)
+
+
+@_evolve.register
+def _(p: sh.RequestRejected, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence, status=REJECTED)
+
+
+@_evolve.register
+def _(p: sh.RequestDisputed, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence, status=DISPUTED, disputed_once=True)
+
+
+@_evolve.register
+def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence, status=_DISPUTE[p.outcome])
+
+
+@_evolve.register
+def _(p: sh.GrantRevoked, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence, status=REVOKED)

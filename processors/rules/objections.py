@@ -12,11 +12,11 @@ from functools import singledispatch
 from events import objection as ob
 from events.codec import Event
 from events.envelope import Role
-from processors import deadlines, jurisdiction
-from processors.catalog import PUBLISHED, EntryState
+from processors.rules import deadlines, jurisdiction
+from processors.rules.catalog import PUBLISHED, EntryState
 from processors.profiles import Department, Policy
-from processors.working_days import calendar_for, local_day
-from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
+from processors.rules.working_days import calendar_for, local_day
+from processors.rules.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
 OPEN, RESOLVED, CLOSED = "open", "resolved", "closed"
 
@@ -46,6 +46,20 @@ class Context:
     policy: Policy
     department: Department
     entry: EntryState | None  # the catalog entry the objection is about
+
+
+def context(policy: Policy, department: Department, entry: EntryState | None, policies, received: datetime) -> Context:
+    """What a decision on an objection consults: problem data is reported and processed under
+    the entry's jurisdiction, whoever reports it (its limits, its articles, its authority)."""
+    if entry is not None:
+        policy = policies.policy(entry.policy_id) or policy
+    return Context(policy, department, entry)
+
+
+def established(state: ObjectionState) -> dict:
+    """What the validator records on an accepted event: the provider, and the profile it was
+    judged under (the entry's)."""
+    return dict(provider=state.provider, policy_id=state.policy_id)
 
 
 def decide(state: ObjectionState | None, event: Event, ctx: Context) -> Verdict:
@@ -222,29 +236,63 @@ def _(p: ob.ResolutionContested, state: ObjectionState, event: Event, ctx: Conte
 
 def evolve(state: ObjectionState | None, event: Event, ctx: Context) -> ObjectionState:
     """The objection's state after an accepted event."""
-    p, env = event.payload, event.envelope
+    return _evolve(event.payload, state, event, ctx)
+
+
+def _today(event: Event, ctx: Context) -> str:
     # A report or a contest starts a round's limit on the day received (as the engine does).
-    today = local_day(_received_at(event), ctx.policy.timezone).isoformat()
-    if isinstance(p, ob.ObjectionReported):
-        return ObjectionState(objection_id=env.aggregate_id, entry_id=p.entry_id,
-                              reporter=env.actor.department, provider=ctx.entry.provider,
-                              policy_id=ctx.policy.id, status=OPEN, sequence=env.sequence,
-                              urgent=p.urgent, round_started_on=today)
-    if isinstance(p, ob.ObjectionExtensionRequested):
-        changes = dict(extension_requested=p.total_natural_days)
-    elif isinstance(p, ob.ObjectionExtensionGranted):
-        # The granted total from receipt replaces an urgent limit set before it.
-        changes = dict(extension_requested=None, total_natural_days=p.total_natural_days,
-                       urgent_due_at=None)
-    elif isinstance(p, ob.ObjectionExtensionRefused):
-        changes = dict(extension_requested=None)
-    elif isinstance(p, ob.ObjectionResolved):
-        changes = dict(status=RESOLVED)
-    elif isinstance(p, ob.UrgentLimitSet):
-        changes = dict(urgent_due_at=p.due_at.isoformat())
-    elif isinstance(p, ob.ResolutionAccepted):
-        changes = dict(status=CLOSED)
-    elif isinstance(p, ob.ResolutionContested):
-        changes = dict(status=OPEN, round=state.round + 1, extension_requested=None,
-                       total_natural_days=None, round_started_on=today, urgent_due_at=None)
-    return replace(state, sequence=env.sequence, **changes)
+    return local_day(_received_at(event), ctx.policy.timezone).isoformat()
+
+
+def _next(state: ObjectionState, event: Event, **changes) -> ObjectionState:
+    return replace(state, sequence=event.envelope.sequence, **changes)
+
+
+@singledispatch
+def _evolve(p: object, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    raise TypeError(f"no objection state change for {type(p).__name__}")
+
+
+@_evolve.register
+def _(p: ob.ObjectionReported, state: None, event: Event, ctx: Context) -> ObjectionState:
+    env = event.envelope
+    return ObjectionState(objection_id=env.aggregate_id, entry_id=p.entry_id, reporter=env.actor.department,
+                          provider=ctx.entry.provider, policy_id=ctx.policy.id, status=OPEN, sequence=env.sequence,
+                          urgent=p.urgent, round_started_on=_today(event, ctx))
+
+
+@_evolve.register
+def _(p: ob.ObjectionExtensionRequested, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    return _next(state, event, extension_requested=p.total_natural_days)
+
+
+@_evolve.register
+def _(p: ob.ObjectionExtensionGranted, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    # The granted total from receipt replaces an urgent limit set before it.
+    return _next(state, event, extension_requested=None, total_natural_days=p.total_natural_days, urgent_due_at=None)
+
+
+@_evolve.register
+def _(p: ob.ObjectionExtensionRefused, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    return _next(state, event, extension_requested=None)
+
+
+@_evolve.register
+def _(p: ob.ObjectionResolved, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    return _next(state, event, status=RESOLVED)
+
+
+@_evolve.register
+def _(p: ob.UrgentLimitSet, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    return _next(state, event, urgent_due_at=p.due_at.isoformat())
+
+
+@_evolve.register
+def _(p: ob.ResolutionAccepted, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    return _next(state, event, status=CLOSED)
+
+
+@_evolve.register
+def _(p: ob.ResolutionContested, state: ObjectionState, event: Event, ctx: Context) -> ObjectionState:
+    return _next(state, event, status=OPEN, round=state.round + 1, extension_requested=None,
+                 total_natural_days=None, round_started_on=_today(event, ctx), urgent_due_at=None)

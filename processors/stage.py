@@ -7,15 +7,18 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine
 
 from events.codec import Event, decode_message
+from events.registry import all_kinds
 from events.envelope import Actor, Role
-from events.provenance import StageKeys
-from events.publisher import Publisher
+from audit.provenance import StageKeys
+from events.publisher import Outgoing, Publisher
 from events.topics import Topics
 from processors import store
 from runtime.message import Incoming
 from runtime.outbox import Outbox, Staged
 
-Emitted = Staged
+# What a handler decided to emit, each with the input it answers: staged together at the end of
+# the batch, under one signature (runtime/outbox.py).
+Emitted = list[tuple[str | None, Outgoing]]
 
 
 class EventConsumer:
@@ -29,7 +32,8 @@ class EventConsumer:
         def _(self, p: SomeEvent, tx: Connection, event: Event) -> Emitted: ...
 
     What they read is checked against the stage keys' ring before it is decoded
-    (runtime.loop.decoded); what they emit (`self.outbox.emit`) is signed with their own key."""
+    (runtime.loop.decoded); what they emit (`self.outbox.event`, returned with the input it
+    answers) is staged for the whole batch at once, signed with their own key."""
 
     name: str
     person: str  # who the stage acts as in the events it emits
@@ -45,14 +49,16 @@ class EventConsumer:
 
     @classmethod
     def handles(cls) -> tuple[type, ...]:
-        """The payload classes a handler is registered for: what the stage is subscribed to."""
+        """The event classes a handler is registered for, or derives from (events.kinds.Ending):
+        what the stage is subscribed to."""
         dispatch = next(vars(k)["on"] for k in cls.__mro__ if "on" in vars(k))
-        return tuple(c for c in dispatch.dispatcher.registry if c is not object)
+        registered = [c for c in dispatch.dispatcher.registry if c is not object]
+        return tuple(k.cls for k in all_kinds() if any(issubclass(k.cls, c) for c in registered))
 
     def decode(self, m: Incoming) -> Event:
         return decode_message(m.headers, m.value)
 
-    def apply(self, tx: Connection, batch: list[tuple[Incoming, Event]]) -> Emitted:
+    def apply(self, tx: Connection, batch: list[tuple[Incoming, Event]]) -> Staged:
         events: dict[str, Event] = {}
         for _, event in batch:
             events.setdefault(str(event.envelope.event_id), event)
@@ -61,4 +67,4 @@ class EventConsumer:
         for event_id, event in events.items():
             if event_id in fresh:
                 emitted += self.on(event.payload, tx, event)
-        return emitted
+        return self.outbox.stage_many(tx, emitted)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Engine, insert, select, update
 
-from web.store import api_tokens
+from infra.api_store import api_tokens
 
 SCOPES = ("read", "write", "audit")
 PREFIX = "gvs_"  # recognisable in a leaked config file or a secret scanner's rules

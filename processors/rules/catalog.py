@@ -15,10 +15,10 @@ from typing import Mapping
 from events import catalog as ev
 from events.codec import Event
 from events.envelope import Role
-from processors import deadlines, jurisdiction
+from processors.rules import deadlines, jurisdiction
 from processors.profiles import Department, Policy
-from processors.verdicts import ACCEPTED, RuleBroken, Verdict, broken
-from processors.working_days import calendar_for, local_day
+from processors.rules.verdicts import ACCEPTED, RuleBroken, Verdict, broken
+from processors.rules.working_days import calendar_for, local_day
 
 PUBLISHED = "published"
 TAKEN_DOWN = "taken_down"
@@ -283,7 +283,7 @@ def _extension_bound(obligation: Obligation, ctx: Context) -> None:
 
 def update_due_at(obligation: Obligation, ctx: Context) -> datetime | None:
     """When the obligation's update limit lapses, computed as the deadline engine does
-    (processors/deadlines.py): the profile's limit from the day received, moved by each
+    (processors/rules/deadlines.py): the profile's limit from the day received, moved by each
     extension granted. None where the profile sets no limit or the day was not kept."""
     if obligation.received_on is None:
         return None

@@ -97,6 +97,17 @@ def inclusion_path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     return path
 
 
+def all_paths(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """The root and every leaf's audit path (as `inclusion_path` gives one), in one pass:
+    O(n log n) for a batch of n records, where n calls of `inclusion_path` would be O(n^2)."""
+    if len(leaves) == 1:
+        return leaves[0], [[]]
+    k = _split(len(leaves))
+    left, left_paths = all_paths(leaves[:k])
+    right, right_paths = all_paths(leaves[k:])
+    return node_hash(left, right), [p + [right] for p in left_paths] + [p + [left] for p in right_paths]
+
+
 def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], expected_root: bytes) -> bool:
     """The verification algorithm of RFC 9162 section 2.1.3.2, step by step."""
     if index >= size:

@@ -1,5 +1,6 @@
-"""The department directory the validator decides with: who exists, under which jurisdiction,
-in which roles, signing with which keys, as it stood at any instant (issue #15).
+"""Where the department directory the validator decides with is kept (its rules:
+processors/rules/directory.py): who exists, under which jurisdiction, in which roles, signing
+with which keys, as it stood at any instant.
 
 It changes only by events (events/directory.py): the platform administrator's, judged here, and
 the first directory, which govshare registers itself from policies/departments.toml (and the
@@ -10,7 +11,6 @@ when the event was received; the first directory stands from the beginning of ti
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -24,55 +24,25 @@ from events.signing import key_id as key_id_of
 from events.signing import public_from_text, public_text
 from processors import store
 from processors.aggregates import state_text
-from processors.profiles import Department, Policies, Policy
-from processors.verdicts import broken
+from processors.profiles import Department, Policies
+from processors.rules.directory import Directory, Key
 
 FIRST = 0  # `since` of the directory govshare started with: valid from the beginning
 BOOTSTRAP = Actor(department="govshare", person="bootstrap", role=Role.SYSTEM)
 SEED_NAMESPACE = uuid.UUID("0b6f5d0e-5a55-4c1b-8f64-2f1e9c3a7d42")
-# The roles a department may hold; SYSTEM is govshare's own and no department's.
-ROLES = tuple(r.value for r in Role if r is not Role.SYSTEM)
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
-    key_id: str
-    department: str
-    public_raw: bytes
-    registered_at: int  # epoch microseconds
-    revoked_at: int | None = None
-
-
-@dataclass
-class Directory:
-    versions: dict[str, list[tuple[int, Department]]] = field(default_factory=dict)  # oldest first
-    keys: dict[str, Key] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, conn: Connection) -> Directory:
-        found = cls()
-        v = store.directory_versions
-        for r in conn.execute(select(v).order_by(v.c.department_id, v.c.since)):
-            found._add(r.department_id, r.since, r.name, r.policy_id, tuple(r.roles.split(",")))
-        for r in conn.execute(select(store.directory_keys)):
-            found.keys[r.key_id] = Key(r.key_id, r.department_id, public_from_text(r.public_key),
-                                       r.registered_at, r.revoked_at)
-        return found
-
-    def _add(self, department_id: str, since: int, name: str, policy_id: str, roles: tuple[str, ...]) -> None:
-        self.versions.setdefault(department_id, []).append(
-            (since, Department.of_roles(department_id, name, policy_id, roles)))
-
-    def department(self, department_id: str, at: int | None = None) -> Department | None:
-        """The department as it stood at `at` (epoch microseconds), or as it stands now."""
-        versions = self.versions.get(department_id)
-        if not versions:
-            return None
-        # Newest first: nearly every department has one version, and a lookup runs per event.
-        return next((d for since, d in reversed(versions) if at is None or since <= at), None)
-
-    def __bool__(self) -> bool:
-        return bool(self.versions)
+def load(conn: Connection) -> Directory:
+    """The directory as the validator's tables hold it: every version of each department and
+    every key."""
+    found = Directory()
+    v = store.directory_versions
+    for r in conn.execute(select(v).order_by(v.c.department_id, v.c.since)):
+        found.add(r.department_id, r.since, r.name, r.policy_id, tuple(r.roles.split(",")))
+    for r in conn.execute(select(store.directory_keys)):
+        found.keys[r.key_id] = Key(r.key_id, r.department_id, public_from_text(r.public_key),
+                                   r.registered_at, r.revoked_at)
+    return found
 
 
 def seed(tx: Connection, policies: Policies, public_keys: dict[str, list[bytes]], at: datetime) -> list[Event]:
@@ -118,43 +88,13 @@ def public_keys_in(directory: Path | None) -> dict[str, list[bytes]]:
     return found
 
 
-def decide(event: Event, directory: Directory, policies: Policies, policy: Policy) -> None:
-    """Raises RuleBroken unless the platform administrator's change can be recorded."""
-    env, p = event.envelope, event.payload
-    if isinstance(p, (ev.DepartmentRegistered, ev.DepartmentChanged)):
-        if not p.name.strip():
-            raise broken(policy, "department-name-required", f"{env.aggregate_id} needs a name.")
-        if policies.policy(p.policy_id) is None:
-            raise broken(policy, "policy-unknown", f"Unknown policy {p.policy_id!r}.")
-        unknown = [r for r in p.roles if r not in ROLES]
-        if unknown or not p.roles:
-            raise broken(policy, "department-roles-invalid",
-                         f"Roles {', '.join(p.roles) or '(none)'}: each must be one of {', '.join(ROLES)}.")
-        return
-    key = directory.keys.get(p.key_id)
-    if isinstance(p, ev.DepartmentKeyRegistered):
-        try:
-            raw = public_from_text(p.public_key)
-        except ValueError as exc:
-            raise broken(policy, "key-invalid", f"{exc}.") from None
-        if key_id_of(raw) != p.key_id:
-            raise broken(policy, "key-invalid", f"Key id {p.key_id} is not {key_id_of(raw)}, the id of the key given.")
-        if key is not None:
-            raise broken(policy, "key-exists", f"Key {p.key_id} is registered to {key.department} already.")
-        return
-    if key is None or key.department != env.aggregate_id:
-        raise broken(policy, "key-unknown", f"{env.aggregate_id} has no key {p.key_id}.")
-    if key.revoked_at is not None:
-        raise broken(policy, "key-revoked-already", f"Key {p.key_id} is revoked already.")
-
-
 def record(tx: Connection, directory: Directory, event: Event, at: int) -> None:
     """Write an accepted change, valid from `at` (epoch microseconds), and keep it in memory."""
     env, p = event.envelope, event.payload
     if isinstance(p, (ev.DepartmentRegistered, ev.DepartmentChanged)):
         tx.execute(insert(store.directory_versions).values(
             department_id=env.aggregate_id, since=at, name=p.name, policy_id=p.policy_id, roles=",".join(p.roles)))
-        directory._add(env.aggregate_id, at, p.name, p.policy_id, tuple(p.roles))
+        directory.add(env.aggregate_id, at, p.name, p.policy_id, tuple(p.roles))
     elif isinstance(p, ev.DepartmentKeyRegistered):
         tx.execute(insert(store.directory_keys).values(
             key_id=p.key_id, department_id=env.aggregate_id, public_key=p.public_key, registered_at=at))

@@ -1,5 +1,5 @@
 """The API's own tables: API tokens, the answers kept for idempotent retries, webhook
-subscriptions and their deliveries. They live in the API's database (api.db beside the
+subscriptions, their signing secrets and their deliveries. They live in the API's database (api.db beside the
 projections on SQLite, the same PostgreSQL database otherwise): the projections stay the
 projector's alone to write. Migrated by the `api` branch of migrations/ (govshare migrate)."""
 from __future__ import annotations
@@ -56,6 +56,19 @@ api_subscriptions = Table(
     # Where the notifier's scan of the projections resumes for this subscription (JSON).
     Column("position", Text, nullable=False),
     _when("created_at", nullable=False),
+)
+
+api_webhook_secrets = Table(
+    "api_webhook_secrets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscription_id", Integer, nullable=False, index=True),
+    # whsec_<base64 of 32 random bytes> (Standard Webhooks). Kept as it is, unlike a token's
+    # digest: signing a delivery takes the key itself. Shown to the department once, when made.
+    Column("secret", String(100), nullable=False),
+    _when("created_at", nullable=False),
+    # When it stops signing: None while it is the subscription's newest; when a new one replaces
+    # it, the rotation's time plus GOVSHARE_WEBHOOK_SECRET_GRACE (both sign until then).
+    _when("expires_at"),
 )
 
 api_deliveries = Table(

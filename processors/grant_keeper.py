@@ -18,13 +18,14 @@ from events import catalog as cat
 from events import sharing as sh
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Envelope
-from events.provenance import StageKeys
+from audit.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
 from events.topics import Topics
 from processors import store
-from processors.consumer import Emitted, EventConsumer
+from processors.stage import Emitted, EventConsumer
+from runtime.outbox import Staged
 from processors.profiles import Policies, Policy
-from processors.working_days import end_of_day
+from processors.rules.working_days import end_of_day
 from runtime import store as runtime_store
 
 log = structlog.get_logger("govshare.grants")
@@ -48,7 +49,7 @@ class GrantKeeper(EventConsumer):
         self.policies, self.access_wait = policies, access_wait
         self._known: dict[str, object] = {}  # grant rows read for the batch at hand
 
-    def apply(self, tx: Connection, batch) -> Emitted:
+    def apply(self, tx: Connection, batch) -> Staged:
         """As every event consumer, with the grants the batch's accesses name read in one query
         (nine events in ten are accesses: one select each was most of this stage's time)."""
         named = {e.payload.grant_id for _, e in batch
@@ -280,9 +281,9 @@ class GrantKeeper(EventConsumer):
         that waited longer than `access_wait` for their request's decision."""
         with self.engine.begin() as tx:
             overdue = store.micros(now - self.access_wait)
-            emitted = self._release(tx, None, older_than=overdue)
-        self.outbox.publish(emitted)
-        total = len(emitted)
+            staged = self.outbox.stage_many(tx, self._release(tx, None, older_than=overdue))
+        self.outbox.publish(staged)
+        total = len(staged)
         while True:
             with self.engine.begin() as tx:
                 rows = tx.execute(select(store.grants).where(
@@ -298,16 +299,18 @@ class GrantKeeper(EventConsumer):
                         emitted.append(self._emit(tx, sh.GRANT, row.grant_id, row.sequence + 1,
                                                   sh.GrantExpired(expired_at=valid_until),
                                                   valid_until, None, row.policy_id))
-            self.outbox.publish(emitted)
-            total += len(emitted)
+                staged = self.outbox.stage_many(tx, emitted)
+            self.outbox.publish(staged)
+            total += len(staged)
             if len(rows) < batch:
                 return total
 
     def _emit(self, tx: Connection, aggregate: str, aggregate_id: str, sequence: int, payload,
-              at: datetime, cause: Envelope | None, policy_id: str) -> tuple[int, Outgoing]:
+              at: datetime, cause: Envelope | None, policy_id: str) -> tuple[str, Outgoing]:
+        """An event the grant keeper decided, with the id of the input it answers."""
         event_id = uuid.uuid5(NAMESPACE, f"{aggregate}:{aggregate_id}:{sequence}")
-        return self.outbox.emit(tx, payload, source_id=f"grants:{event_id}", aggregate_id=aggregate_id,
-                                sequence=sequence, at=at, event_id=event_id, policy_id=policy_id, cause=cause)
+        return f"grants:{event_id}", self.outbox.event(payload, aggregate_id=aggregate_id, sequence=sequence,
+                                                        at=at, event_id=event_id, policy_id=policy_id, cause=cause)
 
 
 def _articles(policy: Policy, violations: list[str]) -> str:

@@ -6,7 +6,7 @@ from typing import Callable
 from events.codec import Event
 from events.envelope import Role
 from processors.profiles import Department, Policies, Policy
-from processors.verdicts import broken
+from processors.rules.verdicts import broken
 
 
 def resolve(event: Event, policies: Policies,

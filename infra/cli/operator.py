@@ -1,0 +1,235 @@
+"""The commands of the people who run govshare: start it (whole, or a stage or the HTTP API
+alone), migrate its databases, issue API tokens, retry parked events, check its health, make and
+revoke department keys, rebuild the projections, create its topics, describe its stages, and
+run the demo."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from infra import output, progress
+from infra.cli.common import bootstrap, print_rows, progress_every, verdict_line
+from infra.config import Settings
+from infra.database import make_engine, stage_engines
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from infra.system import SYSTEM
+
+    up = sub.add_parser("up", help="run the whole service in the foreground")
+    up.set_defaults(handler=_up)
+
+    migrate = sub.add_parser("migrate", help="upgrade every database to this release's schema, keeping its "
+                             "rows (govshare up does it first)")
+    migrate.set_defaults(handler=_migrate)
+
+    run = sub.add_parser("run", help="run one stage, or the HTTP API, alone (govshare up runs them all)")
+    run.add_argument("stage", choices=SYSTEM.names + ("api",))
+    run.set_defaults(handler=_run)
+
+    token = sub.add_parser("api-token", help="HTTP API tokens: issue, list, revoke")
+    tsub = token.add_subparsers(required=True, metavar="ACTION")
+    issue = tsub.add_parser("issue", help="print a new token once (only its SHA-256 is kept)")
+    issue.add_argument("--department", required=True, help="the department it speaks for")
+    issue.add_argument("--scope", required=True, choices=["read", "write", "audit"],
+                       help="read: the department's rows; write: also submit its events; audit: "
+                            "every row and the trail, read-only")
+    issue.set_defaults(handler=_token_issue)
+    tlist = tsub.add_parser("list", help="every token issued: id, department, scope, when, revoked")
+    tlist.add_argument("--json", action="store_true")
+    tlist.set_defaults(handler=_token_list)
+    revoke = tsub.add_parser("revoke", help="refuse this token from now on")
+    revoke.add_argument("id", type=int, help="its id in `api-token list`")
+    revoke.set_defaults(handler=_token_revoke)
+
+    retry = sub.add_parser("retry-parked", help="run parked events again (after the cause is fixed)")
+    retry.add_argument("--stage", choices=SYSTEM.names, help="only this stage's (default: every stage's)")
+    retry.add_argument("--id", type=int, help="only this parked event (its id in `query parked`)")
+    retry.set_defaults(handler=_retry_parked)
+
+    health = sub.add_parser("health", help="each stage: parked events, waiting accesses, consumer lag")
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(handler=_health)
+
+    topology = sub.add_parser("topology", help="the stages, what each reads, acts on and writes")
+    topology.set_defaults(handler=_topology)
+
+    keygen = sub.add_parser("keygen", help="make a department's signing key pair and register its public key "
+                            "(as the platform administrator)")
+    keygen.add_argument("--department", required=True, nargs="+", metavar="DEPARTMENT",
+                        help="one or more department ids: a key pair each")
+    keygen.add_argument("--out", metavar="DIR", help="where to write <department>.pem and .pub "
+                        "(default: the deployment's department key directory)")
+    keygen.add_argument("--no-register", action="store_true", help="only write the files; register the "
+                        "public key later (or let the first directory pick it up on first start)")
+    keygen.set_defaults(handler=_keygen)
+
+    revoke = sub.add_parser("revoke-key", help="revoke a department's key (as the platform administrator): "
+                            "later submissions signed with it are refused, earlier ones still verify")
+    revoke.add_argument("--department", required=True)
+    revoke.add_argument("--key-id", required=True)
+    revoke.add_argument("--reason", required=True)
+    revoke.set_defaults(handler=_revoke_key)
+
+    rebuild = sub.add_parser("rebuild", help="rebuild the projections from the start of the log")
+    rebuild.add_argument("--into", required=True, metavar="URL",
+                         help="an empty database (SQLite or PostgreSQL URL) to build into")
+    progress_every(rebuild)
+    rebuild.set_defaults(handler=_rebuild)
+
+    demo = sub.add_parser("demo", help="run a catalog scenario on a fresh embedded stack")
+    demo.set_defaults(handler=_demo)
+
+    topics = sub.add_parser("topics", help="create govshare's topics on the configured cluster")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(handler=_topics)
+
+
+def _up(args, settings: Settings) -> int:
+    from infra.service import run
+    from infra.migrate import MigrationFailed
+    try:
+        run(settings)
+    except MigrationFailed as exc:  # before any stage started
+        raise _not_migrated(exc) from None
+    return 0
+
+
+def _migrate(args, settings: Settings) -> int:
+    from infra.migrate import MigrationFailed, migrate
+    try:
+        for step in migrate(settings):
+            print(step)
+    except MigrationFailed as exc:
+        raise _not_migrated(exc) from None
+    return 0
+
+
+def _not_migrated(exc: Exception) -> SystemExit:
+    return SystemExit(f"govshare: cannot migrate {output.printable(str(exc))}")
+
+
+def _run(args, settings: Settings) -> int:
+    if args.stage == "api":
+        # The HTTP API is the web package's, which stands above infra: this process becomes
+        # `python -m web.serve` (web/serve.py), with the same environment, rather than import it.
+        os.execv(sys.executable, [sys.executable, "-m", "web.serve"])
+    from infra.stages import run
+    run(args.stage, settings)
+    return 0
+
+
+def _api_engine(settings: Settings):
+    from infra.migrate import MigrationFailed, migrate
+    try:
+        migrate(settings, only="api")  # issuing the first token may come before `govshare up`
+    except MigrationFailed as exc:
+        raise _not_migrated(exc) from None
+    return make_engine(settings.api_database_url)
+
+
+def _token_issue(args, settings: Settings) -> int:
+    from processors.profiles import load_all
+    from infra import tokens
+    if args.department not in load_all().departments:
+        raise SystemExit(f"govshare: {output.printable(args.department)} is not in the department directory")
+    token_id, token = tokens.issue(_api_engine(settings), args.department, args.scope)
+    print(f"token {token_id} for {args.department} ({args.scope}); shown once, keep it secret:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _token_list(args, settings: Settings) -> int:
+    from infra import tokens
+    print_rows(tokens.listed(_api_engine(settings)), args.json,
+               ["id", "department", "scope", "issued_at", "revoked_at"])
+    return 0
+
+
+def _token_revoke(args, settings: Settings) -> int:
+    from infra import tokens
+    if not tokens.revoke(_api_engine(settings), args.id):
+        raise SystemExit(f"govshare: no live token {args.id} (see `govshare api-token list`)")
+    print(f"token {args.id} revoked")
+    return 0
+
+
+def _retry_parked(args, settings: Settings) -> int:
+    from runtime import parking
+    marked = sum(parking.request_retry(engine, args.stage, args.id)
+                 for engine in stage_engines(settings, args.stage))
+    print(f"{marked} parked event(s) marked for a retry; each stage runs its own within a second "
+          f"(see `govshare query parked --all`)")
+    return 0 if marked else 1
+
+
+def _health(args, settings: Settings) -> int:
+    from infra.health import report
+    found = report(settings)
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        print_rows(found["stages"], False, ["stage", "lag", "parked", "waiting", "database"])
+    return 0 if found["ok"] else 1
+
+
+def _topology(args, settings: Settings) -> int:
+    from events.topics import Topics
+    from infra.system import SYSTEM
+    print(SYSTEM.describe(Topics(settings.topic_prefix)))
+    return 0
+
+
+def _keygen(args, settings: Settings) -> int:
+    from infra import identity
+    failed = 0
+    for department in args.department:
+        written = identity.keygen(department, Path(args.out) if args.out else settings.department_key_dir)
+        print(f"wrote {written.private} (private: keep it on the department's systems) and {written.public}")
+        print(f"key id {written.key_id}")
+        if not args.no_register:
+            failed += _admin_verdict(identity.register_key(settings, department, written))
+    return 1 if failed else 0
+
+
+def _revoke_key(args, settings: Settings) -> int:
+    from infra import identity
+    return _admin_verdict(identity.revoke_key(settings, args.department, args.key_id, args.reason))
+
+
+def _admin_verdict(result: dict[str, Any]) -> int:
+    print(output.printable(verdict_line(result)))
+    return 0 if result["status"] == "accepted" else 1
+
+
+def _rebuild(args, settings: Settings) -> int:
+    from events.topics import Topics
+    from infra.system import SYSTEM
+    from infra.topics import cluster_id
+    from infra import stages
+    from projections.runner import catch_up
+    kafka = settings.kafka(bootstrap(settings))
+    projector = stages.projector(args.into, settings, Topics(settings.topic_prefix))
+    shown = progress.Progress("applied", args.progress_every)
+    applied = catch_up(projector, SYSTEM.inputs("projector", projector.topics), kafka, cluster_id(kafka),
+                       progress=shown)
+    shown.done(applied)
+    print(f"applied {applied} records (events, dead letters, trail checkpoints) into {args.into}")
+    return 0
+
+
+def _demo(args, settings: Settings) -> int:
+    from infra.demo import run_demo
+    return run_demo()
+
+
+def _topics(args, settings: Settings) -> int:
+    from events.topics import Topics
+    from infra.topics import ensure_topics
+    ensure_topics(settings.kafka(bootstrap(settings)), Topics(settings.topic_prefix),
+                  settings.partitions, settings.replication_factor)
+    return 0

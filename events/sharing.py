@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from events.catalog import LegalBasis, ShareMethod
 from events.envelope import Role
-from events.kinds import event_type
+from events.kinds import Ending, event_type
 
 REQUEST = "share-request"
 GRANT = "grant"
@@ -75,6 +75,14 @@ class RequestRejected:
 class RequestDisputed:
     """The requester disputed a refusal."""
     reason: str
+
+
+@_event("RequestWithdrawn", REQUEST, senders=(Role.USER,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestWithdrawn(Ending):
+    """The requesting department withdrew its own request while it waited for a decision: the
+    review ends, and with it the limits running on the request."""
+    reason: str = ""
 
 
 @_event("DisputeDecided", REQUEST, senders=(Role.DATA_AUTHORITY,))

@@ -99,6 +99,11 @@ def _(p: sh.RequestDisputed, env: Envelope, tx: Connection) -> None:
 
 
 @apply.register
+def _(p: sh.RequestWithdrawn, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, status="retracted", next_actor=None, reasons=p.reason or None, decided_at=env.recorded_at)
+
+
+@apply.register
 def _(p: sh.DisputeDecided, env: Envelope, tx: Connection) -> None:
     if p.outcome == sh.DisputeOutcome.GRANT:
         _set(env, tx, status="granted", next_actor=None, decided_at=env.recorded_at)

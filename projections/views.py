@@ -144,7 +144,7 @@ VIEWS: dict[str, View] = {v.name: v for v in (
          ("request_id", "entry_id", "requester", "provider", "path", "status", "next_actor", "due_at",
           "due_provisional"),
          (Filter("status", "the request's state", ("pending", "granted", "rejected", "disputed", "refused",
-                                                   "escalated", "revoked")),
+                                                   "escalated", "revoked", "retracted")),
           Filter("requester", "the requesting department", department=True)),
          subject="request_id",
          extra={"adds": {"provider": str, "due_at": datetime, "due_provisional": bool, "overdue": bool}}),

@@ -263,3 +263,33 @@ def test_a_revision_narrows_the_grant_and_a_takedown_withdraws_it(harness):
     last = harness.emitted("usage-supervision")[-1].payload
     assert (last.access_id, last.violations) == (after, ("grant-withdrawn",))
     assert "State Council 2016 Art. 9" in last.article
+
+
+def test_the_requester_may_withdraw_a_waiting_request_and_its_limits_end(harness):
+    entry, req = conditional(harness), new_id("req")
+    outputs = harness.submit(
+        request(req, entry),
+        event("ProviderConsulted", req, 2, {}, **AUTH),
+        event("RequestWithdrawn", req, 3, {"reason": "业务调整"}, department="gd-hrss", role="USER"),
+        event("RequestWithdrawn", req, 3, {"reason": "业务调整"}, **USER),
+        event("RequestApproved", req, 4, {"comment": "同意"}, **AUTH), at=MON)
+    assert verdicts(outputs) == ["accepted", "accepted", "actor-not-permitted", "accepted",
+                                 "request-not-pending"]
+    assert grants(harness) == []
+    kinds = {e.envelope.aggregate_id: e.payload.kind for e in harness.deadline_events()
+             if e.envelope.event_type == "DeadlineScheduled"}
+    cancelled = {kinds[e.envelope.aggregate_id] for e in harness.deadline_events()
+                 if e.envelope.event_type == "DeadlineCancelled"}
+    assert cancelled == {"request-decision"}
+    harness.advance(MON + timedelta(days=60))
+    assert "DeadlineBreached" not in harness.types()
+    [row] = queries.request_list(harness.project())
+    assert (row["status"], row["next_actor"]) == ("retracted", None)
+
+
+def test_a_decided_request_cannot_be_withdrawn(harness):
+    entry, req = new_id(), new_id("req")
+    outputs = harness.submit(registered(entry, codes=["I.1"]), request(req, entry, ["I.1"]),
+                             event("RequestWithdrawn", req, 2, {}, **USER), at=MON)
+    assert verdicts(outputs) == ["accepted", "accepted", "request-not-pending"]
+    assert len(grants(harness)) == 1

@@ -23,7 +23,7 @@ from processors.rules.working_days import local_day
 from processors.rules.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 
 GRANTED, PENDING, REJECTED, DISPUTED = "granted", "pending", "rejected", "disputed"
-REFUSED, ESCALATED, REVOKED = "refused", "escalated", "revoked"
+REFUSED, ESCALATED, REVOKED, RETRACTED = "refused", "escalated", "revoked", "retracted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +131,14 @@ def _(p: sh.RequestDisputed, state: RequestState, event: Event, ctx: Context) ->
     jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
                          f"the requester {state.requester}")
     _status(state, ctx, "dispute-needs-refusal", REJECTED)
+
+
+@_check.register
+def _(p: sh.RequestWithdrawn, state: RequestState, event: Event, ctx: Context) -> None:
+    actor = event.envelope.actor
+    jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
+                         f"the requester {state.requester}")
+    _status(state, ctx, "request-not-pending", PENDING, DISPUTED)
 
 
 @_check.register
@@ -287,6 +295,11 @@ def _(p: sh.RequestRejected, state: RequestState, event: Event, ctx: Context) ->
 @_evolve.register
 def _(p: sh.RequestDisputed, state: RequestState, event: Event, ctx: Context) -> RequestState:
     return replace(state, sequence=event.envelope.sequence, status=DISPUTED, disputed_once=True)
+
+
+@_evolve.register
+def _(p: sh.RequestWithdrawn, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence, status=RETRACTED)
 
 
 @_evolve.register

@@ -51,7 +51,7 @@ HEADER_MEANINGS = {
     "ce_govprovider": "The department responsible for the subject, established on acceptance.",
     "ce_govroute": "A share request's path, established on acceptance: auto, conditional or desensitized.",
     "ce_govsignature": "Base64 of the acting department's Ed25519 signature over the submission's signing "
-                       "base (README 'Signed submissions'): the JSON array [\"govshare.submission.v1\", ce_type, "
+                       "base (docs/security-and-identity.md 'Signed submissions'): the JSON array [\"govshare.submission.v1\", ce_type, "
                        "ce_source, ce_id, ce_subject, ce_govsequence, ce_time, department, person, role, "
                        "hex SHA-256 of the value].",
     "ce_govkeyid": "The id of the department key that signed: the first 16 bytes of the SHA-256 of its raw "

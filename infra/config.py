@@ -15,7 +15,7 @@ class SettingsError(ValueError):
 KAFKA_PREFIX = "GOVSHARE_KAFKA_"
 # The librdkafka settings a deployment may hand every producer, consumer and admin client of
 # govshare's as GOVSHARE_KAFKA_<NAME> (dots as underscores): those that reach a cluster secured
-# with SASL/SCRAM over TLS (README "Securing the broker"), and a few of the connection. Any other
+# with SASL/SCRAM over TLS (docs/security-and-identity.md "Securing the broker"), and a few of the connection. Any other
 # name is refused when the settings are read: a misspelt GOVSHARE_KAFKA_SASL_PASWORD would
 # otherwise be dropped silently and surface far away as an authentication failure.
 KAFKA_SETTINGS = frozenset({
@@ -137,7 +137,7 @@ class Settings:
     def stage_key_dir(self) -> Path:
         return self.stage_keys or self.home / "stage-keys"
 
-    # Department keys (README "Identity"): the public keys (`<department>.pub`) the first
+    # Department keys (docs/security-and-identity.md "Identity"): the public keys (`<department>.pub`) the first
     # directory registers, and on the embedded default the platform administrator's private key
     # (`platform-admin.pem`), made on first start, which `govshare keygen` registers new keys with.
     department_keys: Path | None = field(default_factory=lambda: env.directory("GOVSHARE_DEPARTMENT_KEYS", "")

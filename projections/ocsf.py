@@ -3,7 +3,7 @@
 OCSF 1.8.0, class API Activity (class_uid 6003, category Application Activity, 6):
 https://schema.ocsf.io/1.8.0/classes/api_activity. Accepted events, rejections and dead
 letters are all trail records, so all are exported; the record's own id is the event's uid,
-so a SIEM deduplicates an export taken twice. README ("Security export (OCSF)") has the mapping.
+so a SIEM deduplicates an export taken twice. docs/audit-trail.md ("The security export: OCSF") has the mapping.
 
 Events are read with `steps` (who, what, when and why from the sealed record) a page at a
 time; dead letters, which `steps` does not cover, from their sealed records the same way. The

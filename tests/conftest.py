@@ -46,9 +46,9 @@ KEYS = Path(os.environ["GOVSHARE_SIGNING_KEYS"])
 
 
 # The instant every clock-driven test starts its clock at, and no test reads today's date: the
-# verdicts depend on it only through the calendar. GOVSHARE_TEST_EPOCH moves it, and the date
-# sweep (`make sweep`) runs the clock-driven tests at a year end, a quarter end, the Spring
-# Festival and a weekend worked in lieu (调休).
+# verdicts depend on it only through the calendar. GOVSHARE_TEST_EPOCH moves it, and
+# tests/test_date_sweep.py runs the clock-driven scenarios at a year end, a quarter end, the
+# Spring Festival and a weekend worked in lieu (调休).
 EPOCH = datetime.fromisoformat(os.environ.get("GOVSHARE_TEST_EPOCH", "2026-11-20T02:00:00+00:00"))
 
 

@@ -4,7 +4,8 @@ started at a year end, a quarter end, the eve of the Spring Festival, a weekend 
 limit counted from the day the clock received the obligation, each breach, order and criticism
 when the clock passes its instant, each scorecard fact in the period of its own instant.
 
-GOVSHARE_TEST_EPOCH moves every other clock-driven test the same way (`make sweep`).
+GOVSHARE_TEST_EPOCH moves every other clock-driven test the same way
+(`GOVSHARE_TEST_EPOCH=2027-02-05T02:00:00+00:00 make test`).
 """
 from __future__ import annotations
 

@@ -59,9 +59,12 @@ def test_the_production_broker_keeps_writers_off_govshare_s_outputs():
     # Departments write the inboxes only; the outputs only govshare's own principal.
     assert all("govshare.inbox." in line for line in writes if '"$$department"' in line)
     assert {line.split()[1] for line in writes if "govshare.inbox." not in line} == {"govshare"}
-    client = compose["services"]["govshare"]["environment"]
-    assert {k: client[k] for k in SECURED if k != "GOVSHARE_KAFKA_SASL_PASSWORD"} == {
-        k: v for k, v in SECURED.items() if k != "GOVSHARE_KAFKA_SASL_PASSWORD"}
+    # Every service on govshare's image (each stage, the API, topics, migrate) is a secured client.
+    clients = {name: s["environment"] for name, s in compose["services"].items() if s.get("image") == "govshare:latest"}
+    assert clients
+    expected = {k: v for k, v in SECURED.items() if k != "GOVSHARE_KAFKA_SASL_PASSWORD"}
+    for name, client in clients.items():
+        assert {k: client[k] for k in expected} == expected, name
     tomllib.loads((INFRA / "topics.toml").read_text())
 
 

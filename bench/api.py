@@ -3,10 +3,9 @@ functions called in-process (the peer), so what HTTP, auth and JSON add is visib
 
     python -m bench.api [--events 200000] [--requests 200] [--database sqlite|postgresql]
 
-1. The projections: bench.rebuild's log (the provincial workload decided by the real validator,
-   grant keeper and deadline engine, on the embedded broker), rebuilt by govshare's projector
-   into a fresh database. No notary runs, so the trail has no checkpoints: the trail view shows
-   an aggregate's events unsigned, which reads the same rows.
+1. The projections: bench.rebuild's log (the provincial workload decided by the System's
+   publishing stages, the notary's signed checkpoints included, on the embedded broker),
+   rebuilt as `govshare rebuild` does into a fresh database.
 2. The API alone on it: `govshare run api` (a process of its own, as `govshare up` runs it) with
    GOVSHARE_DATABASE_URL pointing at that database, an audit token (so the API runs each view
    with no party filter, the very query the peer runs).
@@ -27,18 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from bench.common import fresh_database, percentile, rss_mib, save
-from bench.rebuild import build_log, rebuild
+from bench.rebuild import logged, projected
 from events import sharing
-from events.topics import Topics
 from infra.broker import EmbeddedBroker
 from infra.database import make_engine
-from infra.topics import ensure_topics
 from projections import queries
 from projections.scorecards import scorecards
 from projections.tables import catalog_entries, event_log
@@ -171,18 +167,13 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-api-"))
     broker = EmbeddedBroker.start()
     try:
-        kafka = {"bootstrap.servers": broker.bootstrap}
-        topics = Topics(f"ap{uuid.uuid4().hex[:6]}")
-        ensure_topics(kafka, topics, 3, 1)
-        started = time.perf_counter()
-        published = build_log(kafka, topics, args.events, fresh_database("sqlite", home, "state.db"))
-        print(f"log: {published} workload events decided and acted on ({time.perf_counter() - started:.0f} s)")
+        log = logged(broker, home, args.events, prefix="ap")
         target = fresh_database(args.database, home, f"projections-{args.database}.db")
-        built = rebuild(kafka, topics, target)
-        print(f"projections: {built['events']} events rebuilt in {built['seconds']} s")
+        built = projected(log, target)
+        print(f"projections: {built['applied']} records rebuilt in {built['seconds']} s")
     finally:
         broker.stop()  # the API reads the database only: the broker's memory is given back first
-    results = {"database": args.database, "workload_events": published, "rebuild": built,
+    results = {"database": args.database, "workload_events": log.workload, "rebuild": built,
                "api": measure(target, home / "api-home", args.requests)}
     report(results)
     save(f"api-{args.database}", results)

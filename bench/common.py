@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from pathlib import Path
 
@@ -31,9 +32,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def save(name: str, results: dict) -> None:
-    """Write bench/results/<name>.json and print the JSON after the table."""
-    out = Path(__file__).with_name("results")
-    out.mkdir(exist_ok=True)
+    """Write <name>.json to bench/results/ (or to the directory BENCH_RESULTS names: the smoke
+    test's, which keeps its tiny runs apart from real ones) and print the JSON after the table."""
+    out = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).with_name("results"))
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results))
 
@@ -62,7 +64,6 @@ def tree_rss_mib(pid: int) -> int:
 
 def process_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far."""
-    import os
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from bench.common import fresh_database, percentile, save
-from audit.provenance import StageKeys
+from bench.deployment import deployment, stage
 from events.publisher import Publisher
 from events.records import to_json
 from events.topics import Topics
@@ -27,7 +27,6 @@ from infra.database import make_engine
 from infra.topics import ensure_topics
 from processors.rules import deadlines as rules
 from processors import store
-from processors.profiles import load_all
 from processors.deadline_engine import Scheduler
 
 DUE = datetime(2026, 10, 15, 16, 0, tzinfo=timezone.utc)
@@ -65,14 +64,17 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    url = fresh_database(args.database, Path(tempfile.mkdtemp(prefix="govshare-bench-")), "state.db")
+    home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
+    url = fresh_database(args.database, home, "state.db")
     broker = EmbeddedBroker.start()
     try:
         kafka = {"bootstrap.servers": broker.bootstrap}
         topics = Topics(f"dl{uuid.uuid4().hex[:6]}")
         ensure_topics(kafka, topics, 3, 1)
+        settings = deployment(home, topics, broker.bootstrap, url)
         engine = make_engine(url)
-        scheduler = Scheduler(engine, load_all(), topics, Publisher(kafka), keys=StageKeys.generated())
+        scheduler = stage(Scheduler.name, settings, Publisher(kafka))
+        scheduler.start()
         started = time.perf_counter()
         _load(engine, args.pending - args.burst, FAR, "later")
         _load(engine, args.burst, DUE, "burst")

@@ -307,9 +307,12 @@ class PeerApplication(Application):
         env = e.envelope
         entry = self._get(Entry, env.aggregate_id)
         state = entry.state if entry else None
+        if state is not None:
+            # As the validator: an entry is judged under its own jurisdiction's profile.
+            policy = self.policies.policy(state.policy_id) or policy
         sources = self.sources.setdefault(policy.jurisdiction, {})
         verdict = catalog.decide(state, e, catalog.Context(env.aggregate_id, policy, department, sources,
-                                                                env.occurred_at))
+                                                           env.recorded_at))
         if isinstance(verdict, Rejected):
             raise RuleBroken(verdict)
         new = catalog.evolve(state, e)
@@ -331,7 +334,7 @@ class PeerApplication(Application):
         state = agg.state if agg else None
         entry_id = state.entry_id if state else getattr(e.payload, "entry_id", None)
         entry = self._get(Entry, entry_id)
-        ctx = rules.Context(policy, department, entry.state if entry else None)
+        ctx = rules.context(policy, department, entry.state if entry else None, self.policies, env.recorded_at)
         verdict = rules.decide(state, e, ctx)
         if isinstance(verdict, Rejected):
             raise RuleBroken(verdict)

@@ -23,6 +23,7 @@ Prints a table, writes bench/results/pipeline-<database>.json. Run on demand, ne
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -210,6 +211,10 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=float, help="skip the sustained run; pace at this rate")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
+    if not args.paced_rate and importlib.util.find_spec("eventsourcing") is None:
+        # Said before the run, not after ten minutes of it.
+        parser.error("the peer (bench/peer.py) needs the bench extra: pip install -e '.[bench]' "
+                     "(or --paced-rate R: no sustained run, no peer)")
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
     url = fresh_database(args.database, home, "govshare.db")
     workload = Province()

@@ -1,17 +1,24 @@
-"""Benchmark: projection rebuild from the start of a large log, next to the naive ORM baseline,
+"""Benchmark: projection rebuild and replay from a large log, next to the naive ORM baseline,
 then supervisor query latency on the rebuilt database.
 
-    python -m bench.rebuild [--events 1000000] [--baseline 20000] [--database sqlite|postgresql]
+    python -m bench.rebuild [--events 1000000] [--baseline 20000] [--database sqlite|postgresql|both]
 
-1. The log: the provincial workload (bench/workload.py) decided by the real validator, plus
-   what the real grant keeper and deadline engine emit for it (grants, usage violations,
-   deadlines), all run in-process, batch by batch, publishing to the embedded broker.
-2. Rebuild: govshare's projector (`Projector.catch_up`, as `govshare rebuild`) into an empty
-   database, timed.
-3. Baseline: the first --baseline messages of the same log applied the naive way: one ORM
+1. The log: the provincial workload (bench/workload.py) decided by the System's publishing
+   stages (validator, deadline engine, grant keeper, notary: bench/deployment.py), run
+   in-process chunk by chunk, each publishing its signed outputs to the embedded broker as in
+   the service. The workload's first half is received before an instant, the rest after it.
+2. Rebuild: what `govshare rebuild --into URL` runs (infra/cli/operator.py): the deployment's
+   projector (infra/stages.projector: the target migrated, every record's stage signature and
+   every checkpoint's trail signature checked) caught up with the log (projections/runner.
+   catch_up), into an empty database, timed from start to end.
+3. Replay: what `govshare replay --as-of T --into URL` runs (infra/cli/auditor.py), the same
+   way, with T that instant in the middle of the log: the projections as they stood then.
+   Reported beside the rebuild: the records in the log (both read all of it), the records
+   applied, seconds, applied records/s.
+4. Baseline: the first --baseline messages of the same log applied the naive way: one ORM
    session and one transaction per event (`session.add` of the event_log row, the same
    projection code on the session's connection, commit).
-4. Query latency: each supervisor view (first page of 100, as `govshare query` shows it) run
+5. Query latency: each supervisor view (first page of 100, as `govshare query` shows it) run
    repeatedly on the rebuilt database.
 Prints a table, writes bench/results/rebuild-<database>.json. Run on demand, never in CI.
 """
@@ -22,6 +29,7 @@ import json
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,26 +38,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, registry
 
 from bench.common import fresh_database, percentile, rss_mib, save
-from bench.keys import department_keys, key_dir
+from bench.deployment import Decided, deployment
+from bench.keys import department_keys
 from bench.workload import Province
-from audit.provenance import StageKeys
-from events.publisher import Publisher
-from events.submission import parse_line, to_inbox
-from events.topics import AGGREGATE_TYPES, Topics
 from audit.trail import trail_record
+from events.submission import parse_line, to_inbox
+from events.topics import Topics
+from infra import stages
 from infra.broker import EmbeddedBroker
+from infra.config import Settings
 from infra.database import make_engine
-from infra.topics import ensure_topics
-from processors.grant_keeper import GrantKeeper
-from processors.profiles import load_all
-from processors.deadline_engine import Scheduler
-from processors.validator import Validator
+from infra.system import SYSTEM
+from infra.topics import cluster_id, ensure_topics
 from projections import queries
 from projections.apply import apply_event
 from projections.runner import Projector, catch_up, log_row
-from runtime.loop import Runner
-from runtime.message import Incoming, from_kafka
 from projections.tables import event_log, metadata
+from runtime.message import from_kafka
 
 
 class LoggedEvent:
@@ -59,60 +64,70 @@ class LoggedEvent:
 registry().map_imperatively(LoggedEvent, event_log)
 
 
-# The bench deployment's stage keys: the stages sign their outputs, the projector checks them.
-KEYS = StageKeys.generated()
+@dataclass(frozen=True)
+class Log:
+    """A deployment's log, made by the System's publishing stages from a workload."""
+    settings: Settings
+    workload: int  # workload events submitted
+    records: int  # records on the topics the projector reads: what a rebuild and a replay read
+    middle: datetime  # every record of the workload's first half was made by then, none of the second
 
 
-def build_log(kafka: dict, topics: Topics, n: int, state_url: str, chunk: int = 5000) -> int:
-    """The real validator decides the workload (in-process, batch by batch, so the catalog is
-    decided before the requests that name it); the real grant keeper and deadline engine act
-    on what it accepted; each publishes its outputs to the log as in the service."""
-    now = datetime.now(timezone.utc)
-    publisher = Publisher(kafka)
-    state = make_engine(state_url)
-    validator = Runner(Validator(state, load_all(), topics, publisher, keys=KEYS, department_keys=key_dir()),
-                       "bench")
-    keeper = Runner(GrantKeeper(state, load_all(), topics, publisher, keys=KEYS), "bench")
-    scheduler = Runner(Scheduler(state, load_all(), topics, publisher, keys=KEYS), "bench")
-    events, signing = Province().events(n), department_keys()
-    accepted_topics = {topics.events(a) for a in AGGREGATE_TYPES}
-    offset = 0
-    for i in range(0, len(events), chunk):
-        inbox = [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now, keys=signing), topics)
-                 for e in events[i:i + chunk]]
-        incoming = [Incoming(o.topic, 0, offset + j, now, o.key, o.value, o.headers) for j, o in enumerate(inbox)]
-        offset += len(inbox)
-        outputs = [o for _, o in validator.process(incoming)]
-        accepted = [Incoming(o.topic, 0, offset + j, now, o.key, o.value, o.headers)
-                    for j, o in enumerate(outputs) if o.topic in accepted_topics]
-        keeper.process(accepted)
-        scheduler.process(accepted)
-    return len(events)
+def build_log(settings: Settings, n: int, chunk: int = 5000) -> Log:
+    """The workload decided by the System's publishing stages, in-process and chunk by chunk
+    (so the catalog is decided before the requests that name it), each chunk received at the
+    wall clock's time, as the broker would log it."""
+    kafka = settings.kafka(settings.bootstrap_servers)
+    topics = Topics(settings.topic_prefix)
+    decided, signing = Decided(settings, kafka), department_keys()
+    events = Province().events(n)
+    half = len(events) // 2
+    chunk = max(1, min(chunk, half))
+    middle = None
+    try:
+        for start, end in ((0, half), (half, len(events))):
+            for i in range(start, end, chunk):
+                at = datetime.now(timezone.utc)
+                decided.decide([to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=at, keys=signing), topics)
+                                for e in events[i:min(i + chunk, end)]], at)
+            middle = middle or datetime.now(timezone.utc)
+    finally:
+        decided.close()
+    return Log(settings, len(events), decided.records(SYSTEM.inputs(Projector.name, topics)), middle)
 
 
-def rebuild(kafka: dict, topics: Topics, url: str) -> dict:
-    engine = make_engine(url)
+def projected(log: Log, url: str, as_of: datetime | None = None) -> dict:
+    """`govshare rebuild --into url`, or with `as_of` `govshare replay --as-of ... --into url`,
+    as the commands run them (infra/cli/operator.py, infra/cli/auditor.py), timed from start
+    to end. `records`: what is in the log, all of which both read; `applied`: what they
+    applied (a replay: what was made by `as_of`)."""
+    settings = log.settings
+    kafka = settings.kafka(settings.bootstrap_servers)
     started = time.perf_counter()
-    # No notary runs here, so no checkpoint reaches the log: no trail key to check one with.
-    projector = Projector(engine, topics, ring=KEYS.ring, trail_keys=lambda: None)
-    applied = catch_up(projector, kafka, "bench", timeout=7200, batch=5000)
+    projector = stages.projector(url, settings, Topics(settings.topic_prefix), as_of=as_of)
+    applied = catch_up(projector, SYSTEM.inputs(projector.name, projector.topics), kafka, cluster_id(kafka))
     seconds = time.perf_counter() - started
-    return {"events": applied, "seconds": round(seconds, 1), "events_per_s": round(applied / seconds)}
+    return {"records": log.records, "applied": applied, "seconds": round(seconds, 2),
+            "records_per_s": round(log.records / seconds), "applied_per_s": round(applied / seconds)}
 
 
-def baseline(kafka: dict, topics: Topics, url: str, n: int) -> dict:
-    """One event per transaction through the ORM: how a first version would be written."""
+def baseline(log: Log, url: str, n: int) -> dict:
+    """One event per transaction through the ORM: how a first version would be written. The
+    first `n` events of the log (or all of them, in a smaller log)."""
+    settings = log.settings
+    kafka, topics = settings.kafka(settings.bootstrap_servers), Topics(settings.topic_prefix)
     engine = make_engine(url)
     metadata.create_all(engine)
     consumer = Consumer({**kafka, "group.id": "bench-baseline", "enable.auto.commit": False})
     parts = consumer.list_topics(timeout=10).topics
-    consumer.assign([TopicPartition(t, p, 0) for t in topics.outputs() for p in parts[t].partitions])
-    done, started = 0, time.perf_counter()
+    consumer.assign([TopicPartition(t, p, 0) for t in SYSTEM.outputs(topics) for p in parts[t].partitions])
+    done, read, started = 0, 0, time.perf_counter()
     try:
-        while done < n:
+        while done < n and read < log.records:
             for m in consumer.consume(min(500, n - done), timeout=1.0):
                 if m.error() is not None:
                     continue
+                read += 1
                 record = trail_record(m.topic(), m.partition(), m.offset(), m.headers(), m.value(),
                                       dead_letter_topic=topics.dead_letters)
                 incoming = from_kafka(m)
@@ -162,24 +177,43 @@ def query_latency(url: str, repeats: int) -> dict:
     return out
 
 
-def measure(kafka: dict, topics: Topics, database: str, home: Path, args) -> dict:
+def logged(broker: EmbeddedBroker, home: Path, n: int, prefix: str = "rb") -> Log:
+    """A deployment on `broker` with its topics, and the log of an `n`-event workload on them."""
+    topics = Topics(f"{prefix}{uuid.uuid4().hex[:6]}")
+    settings = deployment(home, topics, broker.bootstrap)
+    ensure_topics(settings.kafka(broker.bootstrap), topics, settings.partitions, 1)
+    started = time.perf_counter()
+    log = build_log(settings, n)
+    print(f"log: {log.workload} workload events decided and acted on, {log.records} records "
+          f"({time.perf_counter() - started:.0f} s); the middle: {log.middle.isoformat()}")
+    return log
+
+
+def measure(log: Log, database: str, home: Path, args) -> dict:
     target = fresh_database(database, home, f"rebuilt-{database}.db")
     results = {"database": database,
-               "rebuild": rebuild(kafka, topics, target),
+               "rebuild": projected(log, target),
+               "replay": projected(log, fresh_database(database, home, f"replayed-{database}.db"), log.middle),
                "baseline_orm_one_per_transaction": baseline(
-                   kafka, topics, fresh_database(database, home, f"baseline-{database}.db"), args.baseline)}
-    results["rebuild_vs_baseline"] = round(results["rebuild"]["events_per_s"]
+                   log, fresh_database(database, home, f"baseline-{database}.db"), args.baseline)}
+    results["replay"]["as_of"] = log.middle.isoformat()
+    results["rebuild_vs_baseline"] = round(results["rebuild"]["applied_per_s"]
                                            / results["baseline_orm_one_per_transaction"]["events_per_s"], 1)
     results["query_latency"] = query_latency(target, args.repeats)
     return results
 
 
 def report(results: dict) -> None:
-    r, b = results["rebuild"], results["baseline_orm_one_per_transaction"]
-    print(f"\n{'measure (' + results['database'] + ')':40} {'events':>9} {'seconds':>8} {'events/s':>9}")
-    print(f"{'rebuild (govshare projector)':40} {r['events']:>9} {r['seconds']:>8} {r['events_per_s']:>9}")
-    print(f"{'baseline (ORM, one per transaction)':40} {b['events']:>9} {b['seconds']:>8} {b['events_per_s']:>9}")
-    print(f"{'ratio':40} {results['rebuild_vs_baseline']:>9}x")
+    b = results["baseline_orm_one_per_transaction"]
+    print(f"\n{'measure (' + results['database'] + ')':40} {'records':>9} {'applied':>9} {'seconds':>8} "
+          f"{'applied/s':>10} {'records/s':>10}")
+    for name, shown in (("rebuild", "rebuild (govshare rebuild)"), ("replay", "replay --as-of the middle")):
+        r = results[name]
+        print(f"{shown:40} {r['records']:>9} {r['applied']:>9} {r['seconds']:>8} {r['applied_per_s']:>10} "
+              f"{r['records_per_s']:>10}")
+    print(f"{'baseline (ORM, one per transaction)':40} {'':>9} {b['events']:>9} {b['seconds']:>8} "
+          f"{b['events_per_s']:>10}")
+    print(f"{'rebuild / baseline':40} {results['rebuild_vs_baseline']:>9}x")
     print(f"\n{'query at ' + str(results['query_latency']['event_log_rows']) + ' events':40} {'p50 ms':>9} {'p99 ms':>8}")
     for name in VIEWS:
         q = results["query_latency"][name]
@@ -197,15 +231,10 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-rebuild-"))
     broker = EmbeddedBroker.start()
     try:
-        kafka = {"bootstrap.servers": broker.bootstrap}
-        topics = Topics(f"rb{uuid.uuid4().hex[:6]}")
-        ensure_topics(kafka, topics, 3, 1)
-        started = time.perf_counter()
-        published = build_log(kafka, topics, args.events, fresh_database("sqlite", home, "state.db"))
-        print(f"log: {published} workload events decided and acted on ({time.perf_counter() - started:.0f} s)")
+        log = logged(broker, home, args.events)
         for database in (["sqlite", "postgresql"] if args.database == "both" else [args.database]):
-            results = measure(kafka, topics, database, home, args)
-            results |= {"workload_events": published, "broker_rss_mib": rss_mib(broker.process.pid)}
+            results = measure(log, database, home, args)
+            results |= {"workload_events": log.workload, "broker_rss_mib": rss_mib(broker.process.pid)}
             report(results)
             save(f"rebuild-{database}", results)
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,9 +39,42 @@ def _kafka_extra() -> dict[str, str]:
     return found
 
 
+def checkout() -> Path | None:
+    """The source tree this package runs from (installed editable, or run inside it): the
+    directory above infra/ holding govshare's pyproject.toml. None for an installed copy."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        with (root / "pyproject.toml").open("rb") as f:
+            named = tomllib.load(f).get("project", {}).get("name")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return root if named == "govshare" else None
+
+
+def default_home() -> tuple[Path, str]:
+    """Where the service keeps its files when GOVSHARE_HOME is not set, and why there: the
+    checkout's var/ (`make up` runs there), so the command line finds the service from any
+    working directory; an installed copy has no checkout, and uses ./var."""
+    root = checkout()
+    if root is not None:
+        return root / "var", f"var/ of the checkout {root}"
+    return Path("var").absolute(), "var/ of the working directory"
+
+
+def home_origin() -> str:
+    """Which rule chose the home, for a message that names it."""
+    return "set by GOVSHARE_HOME" if env.raw("GOVSHARE_HOME") else default_home()[1]
+
+
+def never_created(url: str) -> bool:
+    """A SQLite database whose file does not exist: no service has run there (and a reader
+    that opened it would leave an empty file, and its directory, behind)."""
+    return url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///").split("?")[0]).exists()
+
+
 @dataclass(frozen=True)
 class Settings:
-    home: Path = field(default_factory=lambda: env.directory("GOVSHARE_HOME", "var"))
+    home: Path = field(default_factory=lambda: env.directory("GOVSHARE_HOME", str(default_home()[0])))
     bootstrap_servers: str | None = field(
         default_factory=lambda: env.bootstrap_servers("GOVSHARE_BOOTSTRAP_SERVERS"))
     database_url: str | None = field(default_factory=lambda: env.database_url("GOVSHARE_DATABASE_URL"))

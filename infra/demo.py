@@ -14,6 +14,7 @@ from typing import Any
 
 from events.topics import Topics
 from audit import keys
+from infra import output
 from infra.database import make_engine
 from events.signing import DepartmentKey, Keystore
 from infra.submit import submit_lines
@@ -124,7 +125,7 @@ def run_demo() -> int:
             print(f"  v{v['version']} {v['event_type']:17} {v['attributes']['share_type']:13} {v['note']}")
         print("\n== Deadlines the engine scheduled (govshare query deadlines)")
         for d in queries.deadline_list(engine):
-            print(f"  {d['kind']:15} {d['subject_id']:20} {d['party']:9} due {d['due_at']} UTC "
+            print(f"  {d['kind']:15} {d['subject_id']:20} {d['party']:9} due {output.instant(d['due_at'], output.zone_of(d), seconds=True)} "
                   f"{d['status']:8} extensions={d['extensions']}  [{d['article']}]")
         print("\n== The audit trail (govshare verify)")
         report = _wait_sealed(engine, keys.load(home / "trail-key.pem").public_key)

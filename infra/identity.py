@@ -13,13 +13,14 @@ from typing import Any
 from sqlalchemy import func, inspect, select
 
 from events import directory
-from events.signing import DepartmentKey, Keystore, public_text
+from events.signing import DepartmentKey, Keystore, key_id, public_from_text, public_text
 from events.topics import Topics
-from infra.config import Settings
+from infra.config import Settings, never_created
 from infra.database import make_engine
 from audit.keys import PLATFORM_ADMIN
 from infra.stages import bootstrap
 from infra.submit import submit_lines
+from processors import store
 from projections.tables import event_log
 
 # How long an administrator's change is retried while the projections catch up with the
@@ -45,6 +46,40 @@ def keygen(department: str, directory_path: Path) -> Written:
     return Written(private, private.with_suffix(".pub"), key.key_id, public_text(key.public_raw))
 
 
+def written_in(department: str, directory_path: Path) -> Written:
+    """A key pair `keygen` wrote earlier, as its public file holds it (the private key may be
+    elsewhere: it stays with the department)."""
+    public = directory_path / f"{department}.pub"
+    try:
+        raw = public_from_text(public.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"govshare: no public key of {department} at {public}: {exc}") from None
+    return Written(public.with_suffix(".pem"), public, key_id(raw), public_text(raw))
+
+
+def directory_started(settings: Settings) -> bool:
+    """Whether the validator has registered its first directory. Until it has (before the
+    first `govshare up`), the public keys in the department key directory are registered with
+    it when it starts; after, a key is registered only by the administrator's event."""
+    url = settings.stage_url("validator")
+    if never_created(url):
+        return False
+    engine = make_engine(url, read_only=True)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(store.directory_versions.name):
+                return False
+            return conn.execute(select(store.directory_versions.c.department_id).limit(1)).first() is not None
+    finally:
+        engine.dispose()
+
+
+def admin_key_file(settings: Settings) -> Path:
+    """The platform administrator's private key, which `govshare up` makes before any stage
+    starts where the deployment provided none (audit/keys.py `prepare`)."""
+    return settings.department_key_dir / f"{PLATFORM_ADMIN}.pem"
+
+
 def register_key(settings: Settings, department: str, written: Written) -> dict[str, Any]:
     return _as_admin(settings, "DepartmentKeyRegistered", department,
                      {"key_id": written.key_id, "public_key": written.public_key})
@@ -57,7 +92,7 @@ def revoke_key(settings: Settings, department: str, key_id: str, reason: str) ->
 def _as_admin(settings: Settings, event_type: str, department: str, payload: dict) -> dict[str, Any]:
     """Submit the platform administrator's change, signed with its key, after the department's
     last change as the projections hold it (retried while they catch up)."""
-    admin = settings.department_key_dir / f"{PLATFORM_ADMIN}.pem"
+    admin = admin_key_file(settings)
     if not admin.is_file():
         raise SystemExit(f"govshare: no platform administrator key at {admin}: whoever holds it submits "
                          f"{event_type} with `govshare submit --key`")

@@ -861,7 +861,8 @@ def test_verify_reads_the_trail_topic_and_finds_a_trail_cut_back_at_its_end(live
 
 def test_a_replay_from_the_broker_as_of_a_time_between_two_approvals_shows_the_first_only(live, tmp_path):
     url = f"sqlite:///{tmp_path / 'then.db'}"
-    cli(live.service, "replay", "--as-of", live.between.isoformat(), "--into", url)
+    # With its zone: the command refuses to guess one (SQLite gave the instant back naive, in UTC).
+    cli(live.service, "replay", "--as-of", queries.utc(live.between).isoformat(), "--into", url)
     with make_engine(url).connect() as conn:
         status = dict(conn.execute(select(share_requests.c.request_id, share_requests.c.status)).all())
         granted = set(conn.scalars(select(grants.c.request_id)))

@@ -104,10 +104,12 @@ def trail(request: Request, aggregate: str | None = None, department: str | None
           after: int | None = Query(None, description="only steps after this trail position"),
           state: bool = True, limit: int = Limit, who: Caller = Depends(auditor)):
     from projections.trail import steps
-    found = steps(_engine(request), with_state=state, after=after, limit=limit, aggregate=aggregate,
-                  department=department, actor=actor, since=_utc(since), until=_utc(until))
-    more = len(found) == limit and found[-1]["position"] is not None
-    return {"items": output.jsonable(found), "next_after": found[-1]["position"] if more else None}
+    # One step more than the page: whether there is a next page is known, not guessed.
+    found = steps(_engine(request), with_state=state, after=after, limit=limit + 1, aggregate=aggregate,
+                  department=department, actor=actor, since=_utc("since", since), until=_utc("until", until))
+    page, more = found[:limit], len(found) > limit
+    return {"items": output.jsonable([output.trail_step(s) for s in page]),
+            "next_after": page[-1]["position"] if more and page[-1]["position"] is not None else None}
 
 
 @router.get("/trail/proofs/{record_id}", tags=["trail"], summary="RFC 9162 inclusion proof of one event")
@@ -128,8 +130,11 @@ def checkpoint(request: Request, who: Caller = Depends(auditor)):
     return found
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # As the CLI's --since/--until: naive means UTC; the projections compare in UTC.
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    # As the CLI's --since/--until: a time without its zone is refused, never guessed.
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if value.tzinfo is None:
+        raise Refused(422, "time-without-zone", f"{name}={value.isoformat()} has no zone, and govshare does not "
+                      f"guess one: write it with its offset, e.g. 2026-12-15T00:00+08:00 or 2026-12-15T00:00Z")
+    return value.astimezone(timezone.utc)

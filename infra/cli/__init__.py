@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from infra import output
 from infra.config import Settings, SettingsError
@@ -31,12 +32,22 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _home_line() -> str:
+    """Where the commands look for the service: said in --help, before anyone wonders."""
+    from infra.config import default_home, home_origin
+    from infra.environment import raw
+    home = Path(raw("GOVSHARE_HOME") or default_home()[0]).absolute()
+    return (f"The service's home (its databases, keys and broker.json): {home} ({home_origin()}; "
+            "GOVSHARE_HOME sets another). Times are shown with their zone: each row's jurisdiction's, "
+            "or UTC with --utc; a time given on the command line must carry its zone.")
+
+
 def _parser() -> argparse.ArgumentParser:
     # Imported here, not above: a command's options come from the System and the views, which
     # `import infra.cli` alone need not load.
     from infra.cli import auditor, integrator, operator, supervisor
 
-    parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
+    parser = argparse.ArgumentParser(prog="govshare", description=__doc__, epilog=_home_line())
     parser.add_argument("--version", action="version", version=f"govshare {_version()}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     for user in (operator, integrator, supervisor, auditor):

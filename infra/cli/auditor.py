@@ -13,13 +13,18 @@ from typing import Any, TextIO
 from infra import output, progress
 from infra.cli.common import (
     bootstrap,
+    first,
     instant,
     json_object,
     limit,
     print_rows,
     progress_every,
     read_engine,
+    read_one_more,
+    say_more,
+    shown_instant,
     text_file,
+    utc_option,
 )
 from infra.config import Settings
 
@@ -29,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     replay = sub.add_parser("replay", help="rebuild the projections as they stood at a past instant")
     replay.add_argument("--as-of", required=True, type=instant, metavar="TIME",
-                        help="ISO 8601 instant; naive means UTC")
+                        help="ISO 8601 with its zone: 2026-12-15T00:00+08:00")
     replay.add_argument("--into", required=True, metavar="URL", help="an empty database to build into")
+    utc_option(replay)
     progress_every(replay)
     replay.set_defaults(handler=_replay)
 
@@ -41,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     limit(trail)
     trail.add_argument("--no-state", action="store_true", help="skip replaying the state after each step")
     trail.add_argument("--json", action="store_true")
+    utc_option(trail)
     trail.set_defaults(handler=_trail)
 
     export = sub.add_parser("export", help="write the trail as JSON Lines, CSV or OCSF (a SIEM's), with its "
@@ -48,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _trail_filters(export)
     export.add_argument("--format", choices=["jsonl", "csv", "ocsf"], default="jsonl",
                         help="ocsf: OCSF 1.8.0 API Activity JSON lines, streamed, progress on stderr")
+    utc_option(export)
     progress_every(export)
     export.add_argument("--out", required=True, metavar="FILE",
                         help="the export; FILE.checkpoint.json gets the signed checkpoint covering it")
@@ -67,6 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="do not read the trail topic (a database copy checked away from the broker: "
                              "a trail cut back at its end then goes unseen)")
     verify.add_argument("--json", action="store_true")
+    utc_option(verify)
     progress_every(verify)
     verify.set_defaults(handler=_verify)
 
@@ -113,8 +122,9 @@ def _trail_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aggregate", help="one aggregate: entry, request, grant, objection, ... id")
     parser.add_argument("--department", help="events whose actor is this department, and refusals of what it tried")
     parser.add_argument("--actor", help="events whose actor is this person, and refusals of what they tried")
-    parser.add_argument("--since", type=instant, metavar="TIME", help="recorded at or after")
-    parser.add_argument("--until", type=instant, metavar="TIME", help="recorded at or before")
+    parser.add_argument("--since", type=instant, metavar="TIME", help="recorded at or after (with its zone: "
+                        "2026-12-15T00:00+08:00)")
+    parser.add_argument("--until", type=instant, metavar="TIME", help="recorded at or before (with its zone)")
 
 
 def _filters(args) -> dict[str, Any]:
@@ -149,24 +159,27 @@ def _replay(args, settings: Settings) -> int:
     applied = catch_up(projector, SYSTEM.inputs("projector", projector.topics), kafka, cluster_id(kafka),
                        progress=shown)
     shown.done(applied)
-    print(f"applied {applied} records made by {args.as_of.isoformat()} into {args.into}")
+    print(f"applied {applied} records made by {shown_instant(args.as_of, args.utc)} into {args.into}")
     return 0
 
 
 def _trail(args, settings: Settings) -> int:
     from projections.trail import steps
-    found = steps(_trail_engine(settings), with_state=not args.no_state, after=args.after,
-                  limit=args.limit, **_filters(args))
-    if args.limit and len(found) == args.limit and found[-1]["position"] is not None:
-        print(f"govshare: {args.limit} steps shown; the next page: --after {found[-1]['position']}",
-              file=sys.stderr)
+    found, more = first(steps(_trail_engine(settings), with_state=not args.no_state, after=args.after,
+                              limit=read_one_more(args.limit), **_filters(args)), args.limit)
+    if more:
+        # Steps not yet in a signed checkpoint have no position, and come last: no page after them.
+        say_more(args.limit, "steps", found[-1]["position"])
+    found = [output.trail_step(s) for s in found]
     if args.json:
-        print_rows(found, True, [])
+        print_rows(found, True, [], utc=args.utc)
         return 0
     for s in found:
         who, what, why = s["who"], s["what"], s["why"]
-        show = output.printable
-        print(show(f"#{s['position'] if s['position'] is not None else '-'} {s['when']['recorded_at']} "
+        show, zone = output.printable, output.zone_of(s, utc=args.utc)
+        recorded = s["when"]["recorded_at"]
+        print(show(f"#{s['position'] if s['position'] is not None else '-'} "
+                   f"{output.instant(recorded, zone, seconds=True) if recorded else '-'} "
                    f"{what['event_type']} {what['aggregate_type']}/{what['aggregate_id']} #{what['sequence']}"))
         signed = f", signed with key {who['signing_key']}" if who.get("signing_key") else ""
         print(show(f"    who: {who['department']}/{who['person']} ({who['role']}){signed}"))
@@ -180,7 +193,8 @@ def _trail(args, settings: Settings) -> int:
         if state:
             shown = {k: v for k, v in state.items() if k in ("status", "version", "round", "due_at",
                                                              "share_type", "valid_until")}
-            print(show(f"    state after: {json.dumps(shown or state, ensure_ascii=False, default=str)}"))
+            after = output.jsonable(shown or state, utc=args.utc, zone=zone)
+            print(show(f"    state after: {json.dumps(after, ensure_ascii=False)}"))
     return 0
 
 
@@ -190,7 +204,8 @@ def _export(args, settings: Settings) -> int:
     with open(args.out, "w", encoding="utf-8", newline="") as out:
         count = (_export_ocsf(engine, args, out) if args.format == "ocsf" else
                  _export_rows(engine, args, out))
-    cover = {"export": args.out, "rows": count, "filters": {k: str(v) for k, v in _filters(args).items() if v},
+    cover = {"export": args.out, "rows": count,
+             "filters": output.jsonable({k: v for k, v in _filters(args).items() if v}, utc=args.utc),
              "checkpoint": latest_checkpoint(engine, _local_keys(settings))}
     with open(f"{args.out}.checkpoint.json", "w", encoding="utf-8") as out:
         json.dump(cover, out, ensure_ascii=False, indent=2)
@@ -202,7 +217,9 @@ def _export_rows(engine, args, out: TextIO) -> int:
     import csv
 
     from projections.trail import export_rows
-    rows = export_rows(engine, **_filters(args))
+    # Each row's instants in its jurisdiction's zone, or UTC (--utc), as `trail` shows them.
+    rows = output.jsonable([output.instants_in(row, ("occurred_at", "recorded_at"))
+                            for row in export_rows(engine, **_filters(args))], utc=args.utc)
     if args.format == "jsonl":
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -282,7 +299,7 @@ def _verify(args, settings: Settings) -> int:
           f"{report.checkpoints} signed checkpoints, tree size {report.tree_size}")
     if report.newest:
         print(f"  newest signed checkpoint: {report.newest['tree_size']} records, signed "
-              f"{report.newest['signed_at']} ({_age(report.newest['age_seconds'])} ago)")
+              f"{shown_instant(report.newest['signed_at'], args.utc)} ({_age(report.newest['age_seconds'])} ago)")
     print(f"  checked against: {report.anchor}")
     if report.consistency:
         c = report.consistency

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import BinaryIO
 
 from infra import logs, output
-from infra.cli.common import bootstrap, keystore, print_rows, verdict_line, zoned
+from infra.cli.common import bootstrap, instant, keystore, print_rows, shown_instant, utc_option, verdict_line
 from infra.config import Settings
 
 
@@ -27,11 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     simulate = sub.add_parser("simulate", help="what the rules would say of JSON lines received at a given "
                               "time, and as time passes after them: no broker, no service, nothing kept")
     simulate.add_argument("file", help="a file of JSON lines, or - for standard input")
-    simulate.add_argument("--as-of", type=zoned, required=True, metavar="TIME",
+    simulate.add_argument("--as-of", type=instant, required=True, metavar="TIME",
                           help="when the lines are received, with its zone: 2026-11-20T10:00+08:00")
-    simulate.add_argument("--until", type=zoned, metavar="TIME",
+    simulate.add_argument("--until", type=instant, metavar="TIME",
                           help="then let the clock run to this time: warnings, breaches, orders")
     simulate.add_argument("--json", action="store_true", help="the verdicts and limits as one JSON document")
+    utc_option(simulate)
     simulate.add_argument("--key", metavar="FILE", help="sign with this department key (default: a key the "
                           "simulation makes for each department)")
     simulate.set_defaults(handler=_simulate)
@@ -80,18 +81,19 @@ def _simulate(args, settings: Settings) -> int:
     logs.configure(max(settings.log_level, logging.WARNING), settings.log_format)
     found = simulate(lines, as_of=args.as_of, until=args.until, keys=keystore(args.key))
     if args.json:
-        print_rows(found, True, [])
+        print_rows(found, True, [], utc=args.utc)
     else:
         for r in found["results"]:
             print(output.printable(verdict_line(r)))
-        print(f"\nlegal limits as of {(args.until or args.as_of).isoformat()}:")
+        print(f"\nlegal limits as of {shown_instant(args.until or args.as_of, args.utc)}:")
         if found["deadlines"]:
-            print_rows(found["deadlines"], False, ["subject_id", "kind", "party", "status", "due_at", "article"])
+            print_rows(found["deadlines"], False, ["subject_id", "kind", "party", "status", "due_at", "article"],
+                       utc=args.utc)
         else:
             print("  none: nothing submitted starts a legal limit")
         if found["supervision"]:
             print("\nsupervision:")
-            print_rows(found["supervision"], False, ["action", "party", "article", "due_at"])
+            print_rows(found["supervision"], False, ["action", "party", "article", "due_at"], utc=args.utc)
     return 0 if all(r["status"] == "accepted" for r in found["results"]) else 1
 
 

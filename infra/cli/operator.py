@@ -1,6 +1,6 @@
 """The commands of the people who run govshare: start it (whole, or a stage or the HTTP API
-alone), migrate its databases, issue API tokens, retry parked events, check its health, make and
-revoke department keys, rebuild the projections, create its topics, describe its stages, and
+alone), migrate its databases, issue API tokens, retry parked events, check its health, make,
+register and revoke department keys, rebuild the projections, create its topics, describe its stages, and
 run the demo."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import output, progress
-from infra.cli.common import bootstrap, print_rows, progress_every, verdict_line
+from infra.cli.common import bootstrap, home_said, print_rows, progress_every, utc_option, verdict_line
 from infra.config import Settings
 from infra.database import make_engine, stage_engines
 
@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     issue.set_defaults(handler=_token_issue)
     tlist = tsub.add_parser("list", help="every token issued: id, department, scope, when, revoked")
     tlist.add_argument("--json", action="store_true")
+    utc_option(tlist)
     tlist.set_defaults(handler=_token_list)
     revoke = tsub.add_parser("revoke", help="refuse this token from now on")
     revoke.add_argument("id", type=int, help="its id in `api-token list`")
@@ -65,8 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     keygen.add_argument("--out", metavar="DIR", help="where to write <department>.pem and .pub "
                         "(default: the deployment's department key directory)")
     keygen.add_argument("--no-register", action="store_true", help="only write the files; register the "
-                        "public key later (or let the first directory pick it up on first start)")
+                        "public key later (register-key), or let the first `govshare up` register it")
     keygen.set_defaults(handler=_keygen)
+
+    register = sub.add_parser("register-key", help="register a department's public key written earlier "
+                              "(keygen before the service ran, or --no-register), as the platform administrator")
+    register.add_argument("--department", required=True, nargs="+", metavar="DEPARTMENT")
+    register.add_argument("--from", dest="directory", metavar="DIR", help="where <department>.pub is "
+                          "(default: the deployment's department key directory)")
+    register.set_defaults(handler=_register_key)
 
     revoke = sub.add_parser("revoke-key", help="revoke a department's key (as the platform administrator): "
                             "later submissions signed with it are refused, earlier ones still verify")
@@ -146,7 +154,7 @@ def _token_issue(args, settings: Settings) -> int:
 def _token_list(args, settings: Settings) -> int:
     from infra import tokens
     print_rows(tokens.listed(_api_engine(settings)), args.json,
-               ["id", "department", "scope", "issued_at", "revoked_at"])
+               ["id", "department", "scope", "issued_at", "revoked_at"], utc=args.utc)
     return 0
 
 
@@ -186,14 +194,73 @@ def _topology(args, settings: Settings) -> int:
 
 def _keygen(args, settings: Settings) -> int:
     from infra import identity
+    directory = Path(args.out) if args.out else settings.department_key_dir
     failed = 0
     for department in args.department:
-        written = identity.keygen(department, Path(args.out) if args.out else settings.department_key_dir)
+        written = identity.keygen(department, directory)
         print(f"wrote {written.private} (private: keep it on the department's systems) and {written.public}")
         print(f"key id {written.key_id}")
         if not args.no_register:
-            failed += _admin_verdict(identity.register_key(settings, department, written))
+            failed += _register(settings, department, written, directory)
     return 1 if failed else 0
+
+
+def _register_key(args, settings: Settings) -> int:
+    from infra import identity
+    directory = Path(args.directory) if args.directory else settings.department_key_dir
+    failed = 0
+    for department in args.department:
+        failed += _register(settings, department, identity.written_in(department, directory), directory)
+    return 1 if failed else 0
+
+
+def _register(settings: Settings, department: str, written, directory: Path) -> int:
+    """Register a key written in `directory`, or say what will, or what to do: before the
+    first start the validator registers the public keys in the department key directory with
+    its first directory; after it, only the administrator's event does, which needs the
+    service's broker."""
+    from infra import identity
+    later = f"`govshare register-key --department {department}" + (
+        "`" if _same(directory, settings.department_key_dir) else f" --from {directory}`")
+    if not identity.directory_started(settings) and not _under_way(settings):
+        if _same(directory, settings.department_key_dir):
+            print(f"key {written.key_id} of {department}: the first `govshare up` registers it with the first "
+                  f"directory ({home_said(settings)})")
+            return 0
+        print(f"govshare: key {written.key_id} of {department} is not registered: the first `govshare up` registers "
+              f"the public keys in {settings.department_key_dir} only; copy {written.public} there before it "
+              f"starts, or once it runs: {later}", file=sys.stderr)
+        return 1
+    try:
+        bootstrap(settings)
+    except SystemExit as exc:
+        print(f"{exc.code}", file=sys.stderr)
+        print(f"govshare: key {written.key_id} of {department} is written but not registered: once `govshare up` "
+              f"runs: {later}", file=sys.stderr)
+        return 1
+    failed = _admin_verdict(identity.register_key(settings, department, written))
+    if failed:
+        print(f"govshare: key {written.key_id} of {department} is not registered; when the cause is mended: {later}",
+              file=sys.stderr)
+    return failed
+
+
+def _under_way(settings: Settings) -> bool:
+    """Whether a `govshare up` has begun, its validator perhaps still registering the first
+    directory: the embedded broker it started answers, or, on a configured cluster (where no
+    broker.json tells), the administrator's key it makes first exists."""
+    from infra import identity
+    if settings.bootstrap_servers:
+        return identity.admin_key_file(settings).exists()
+    try:
+        bootstrap(settings)
+    except SystemExit:
+        return False
+    return True
+
+
+def _same(one: Path, other: Path) -> bool:
+    return one.resolve() == other.resolve()
 
 
 def _revoke_key(args, settings: Settings) -> int:

@@ -5,7 +5,8 @@ times within the years 1900 to 2199, and a payload of at most 256 KiB (the broke
 messages; the stored record adds the envelope).
 
 The validator rejects what breaks these with the rule `value-out-of-bounds` or
-`message-too-large`; they are part of the integrator's contract.
+`message-too-large`, before any of it reaches a database; they are part of the integrator's
+contract. `nulls` names what a publisher's JSON left null where a value is required.
 """
 from __future__ import annotations
 
@@ -65,6 +66,33 @@ def problems(value: Any, path: str = "payload") -> Iterator[str]:
                 yield from problems(item, f"{where}[{i}]")
 
 
+def printable(text: str, limit: int = SHORT_MAX) -> str:
+    """Text as a refusal keeps what it refused: cut to `limit`, each unprintable character
+    replaced (U+FFFD), so that the record of a refusal fits every table whatever it refused."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in text[:limit])
+
+
+def nulls(value: Any, path: str = "payload") -> Iterator[str]:
+    """Where a record holds null though its field requires a value. Only a publisher's JSON can
+    say null there (Avro and the headers cannot), and the schema's encoder would refuse it
+    without naming the field: each is named by its path instead."""
+    for name, optional, many, item in _fields(type(value)):
+        inner = getattr(value, name)
+        where = f"{path}.{name}"
+        if inner is None:
+            if not optional:
+                yield where
+        elif not many:
+            if _is_record(item):
+                yield from nulls(inner, where)
+        else:
+            for i, each in enumerate(inner):
+                if each is None:
+                    yield f"{where}[{i}]"
+                elif _is_record(item):
+                    yield from nulls(each, f"{where}[{i}]")
+
+
 def _limit(name: str) -> int:
     return TEXT_MAX if name in FREE_TEXT else LIMITS.get(name, SHORT_MAX)
 
@@ -80,19 +108,32 @@ def _check(text: str, where: str, limit: int) -> Iterator[str]:
 def _plan(kind: type) -> tuple[tuple[str, str], ...]:
     """Which fields of a dataclass hold text, a date or time, or records that may: worked out
     once per class."""
-    hints = typing.get_type_hints(kind)
     plan = []
+    for name, _, many, item in _fields(kind):
+        if item is str:
+            plan.append((name, "strs" if many else "str"))
+        elif item in (date, datetime) and not many:
+            plan.append((name, "time"))
+        elif _is_record(item):
+            plan.append((name, "records" if many else "record"))
+    return tuple(plan)
+
+
+@cache
+def _fields(kind: type) -> tuple[tuple[str, bool, bool, Any], ...]:
+    """Each field of a dataclass: its name, whether it may be null, whether it holds a list, and
+    the type of what it holds."""
+    hints = typing.get_type_hints(kind)
+    found = []
     for f in dataclasses.fields(kind):
         t = _unoptional(hints[f.name])
         many = typing.get_origin(t) in (list, tuple)
-        item = typing.get_args(t)[0] if many else t
-        if item is str:
-            plan.append((f.name, "strs" if many else "str"))
-        elif item in (date, datetime) and not many:
-            plan.append((f.name, "time"))
-        elif isinstance(item, type) and dataclasses.is_dataclass(item):
-            plan.append((f.name, "records" if many else "record"))
-    return tuple(plan)
+        found.append((f.name, t is not hints[f.name], many, typing.get_args(t)[0] if many else t))
+    return tuple(found)
+
+
+def _is_record(kind: Any) -> bool:
+    return isinstance(kind, type) and dataclasses.is_dataclass(kind)
 
 
 def _unoptional(t: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import fastavro
 
 from events import schemas
-from events.bounds import AVRO_INT_MAX, AVRO_LONG_MAX
+from events.bounds import AVRO_INT_MAX, AVRO_LONG_MAX, nulls
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError, PayloadMismatch, UnknownEventType
 from events.records import avro_builder, from_plain, instant, shown, to_avro
@@ -90,7 +90,12 @@ def _decode_payload(data: bytes, expected: EventKind | None) -> tuple[Any, schem
 def payload_from_json(event_type: str, data: Any) -> Any:
     """A publisher's JSON payload as an event, checked against its Avro schema."""
     kind = kind_of(event_type)
+    if data is None:  # read as no payload at all (from_plain passes null through)
+        raise PayloadMismatch("payload: expected an object, got null ({} where the type has no fields)")
     payload = from_plain(kind.cls, data)
+    unset = list(nulls(payload))
+    if unset:
+        raise PayloadMismatch("; ".join(f"{where}: expected a value, got null" for where in unset[:5]))
     encode_payload(payload)  # the schema is the final judge of shape
     return payload
 

@@ -48,7 +48,8 @@ HEADER_MEANINGS = {
     "ce_correlationid": "UUID shared by every event of one business process.",
     "ce_causationid": "UUID of the event that caused this one.",
     "ce_govrecordedat": "When govshare accepted it (RFC 3339).",
-    "ce_govprovider": "The department responsible for the subject, established on acceptance.",
+    "ce_govprovider": ("The department responsible for the subject, established on acceptance; on an "
+                       "EventRejected, the department whose registered key signed the refused event."),
     "ce_govroute": "A share request's path, established on acceptance: auto, conditional or desensitized.",
     "ce_govsignature": "Base64 of the acting department's Ed25519 signature over the submission's signing "
                        "base (docs/security-and-identity.md 'Signed submissions'): the JSON array [\"govshare.submission.v1\", ce_type, "

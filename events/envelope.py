@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from events.errors import PayloadMismatch
+
 
 class Role(enum.StrEnum):
     PROVIDER = "PROVIDER"
@@ -22,6 +24,17 @@ class Actor:
     department: str
     person: str
     role: Role
+
+    def __post_init__(self) -> None:
+        # A publisher's JSON line may say null where a name belongs, and reading it
+        # (events/records.from_plain) lets null through: named here, where every Actor is made,
+        # rather than failing later in an encoder that names no field. Headers and stored
+        # records always give values, so the check costs three comparisons.
+        if self.department is None or self.person is None or self.role is None:
+            raise PayloadMismatch("; ".join(
+                f"actor.{name}: " + ("null is not one of " + ", ".join(Role) if name == "role"
+                                     else "expected str, got null")
+                for name in ("department", "person", "role") if getattr(self, name) is None))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,7 +54,11 @@ class Envelope:
     recorded_at: datetime | None = None
     # Facts the validator established when it accepted the event, so that the stages after it
     # read them from the event instead of from the validator's private state.
-    provider: str | None = None  # the department responsible for the subject (an entry's provider)
+    # The department responsible for the subject (an entry's provider). On an EventRejected: the
+    # department answerable for the refused attempt, the one whose registered key signed it
+    # (processors/validator.py), so that a forgery is listed under its signer, not under the
+    # department it named; None where no registered key's signature verified.
+    provider: str | None = None
     route: str | None = None  # a share request's path: auto | conditional | desensitized
     # The publisher's CloudEvents id where it is not a UUID (codec.event_identity).
     cloudevent_id: str | None = None

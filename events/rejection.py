@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from events.bounds import SHORT_MAX
+from events.bounds import printable
 from events.envelope import Actor
 from events.kinds import event_type
 
@@ -36,8 +36,4 @@ def attempter(actor: Actor) -> Actor:
     """Who tried, as a rejection keeps them. A name out of bounds may be the very reason for
     the refusal, so it is cut to the narrowest column and its unprintable characters replaced
     (PostgreSQL text refuses NUL): the refusal must still fit the tables that record it."""
-    return Actor(department=_kept(actor.department), person=_kept(actor.person), role=actor.role)
-
-
-def _kept(text: str) -> str:
-    return "".join(c if c.isprintable() else "\ufffd" for c in text[:SHORT_MAX])
+    return Actor(department=printable(actor.department), person=printable(actor.person), role=actor.role)

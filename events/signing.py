@@ -170,6 +170,9 @@ class Keystore:
         if self.single is not None:
             return self.single
         if department not in self._keys:
-            path = self.directory / f"{department}.pem" if self.directory else None
+            # Only a plain file name in the key directory: a department named "../x" or too long
+            # for a file name has no key here (the validator answers for its name).
+            plain = 0 < len(department) <= 100 and Path(department).name == department and department not in (".", "..")
+            path = self.directory / f"{department}.pem" if self.directory and plain else None
             self._keys[department] = DepartmentKey.read(path, department) if path and path.is_file() else None
         return self._keys[department]

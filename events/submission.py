@@ -26,6 +26,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Callable
 
+from events import bounds
 from events.bounds import AVRO_LONG_MAX
 from events.codec import Event, encode_payload, event_identity, iso_utc, payload_from_json, to_headers
 from events.envelope import Actor, Envelope
@@ -117,7 +118,7 @@ def _object(line: str | bytes) -> dict:
 
 
 def _envelope(data: dict, kind: EventKind, now: datetime) -> Envelope:
-    actor = _field(data, "actor", lambda v: from_plain(Actor, v, "actor"))
+    actor = _field(data, "actor", _actor)
     source = _field(data, "source", _text, default=lambda: f"/departments/{actor.department}")
     event_id, cloudevent_id = _field(data, "id", lambda v: event_identity(_text(v), source),
                                      default=lambda: (uuid.uuid4(), None))
@@ -155,6 +156,18 @@ def _field(data: dict, key: str, convert: Callable[[Any], Any],
     except (ValueError, TypeError) as exc:  # the value is of the wrong type or form for the field
         got = shown(value)
         raise SubmissionError(f"{key}: {exc}" + ("" if got in str(exc) else f" (got {got})")) from None
+
+
+def _actor(value: Any) -> Actor:
+    """Who acts, whole and within bounds before anything is looked up by their name (the key
+    that signs the line is a file named after the department)."""
+    if not isinstance(value, dict):
+        raise TypeError("expected an object with department, person and role")
+    actor = from_plain(Actor, value, "actor")
+    found = list(bounds.problems(actor, "actor"))
+    if found:
+        raise SubmissionError("; ".join(found) + " (rule value-out-of-bounds)")
+    return actor
 
 
 def _text(value: Any) -> str:

@@ -104,9 +104,10 @@ class Simulation:
         projector = SYSTEM.stage("projector").build(wiring(
             "projector", self.settings, self.topics, None, engine=engine, clock=self.clock,
             policies=self.policies, **{**self.options, **options}))
+        projector.start()
         inputs = set(SYSTEM.inputs("projector", self.topics))
         log = [m for m in self.runner.broker.order if m.topic in inputs]
-        runner = Runner(projector, "rebuild")
+        runner = Runner(projector, "rebuild", admits=projector.recorded_by_as_of)
         for i in range(0, len(log), 2000):
             runner.process(log[i:i + 2000])
         return engine

@@ -47,8 +47,10 @@ def _projector(w: Wiring) -> Projector:
     """`options`: `as_of` (a replay: only what was recorded by then) and `extra` (a
     deployment's own read models)."""
     from audit import keys
+    from projections.directory import Listed
+    first = [Listed(d.id, d.name, d.policy_id, d.roles) for d in w.policies.departments.values()]
     return Projector(w.engine, w.topics, as_of=w.options.get("as_of"), extra=w.options.get("extra", ()),
-                     ring=w.keys.ring, trail_keys=lambda: keys.ring_keys(w.settings.trail_key_file,
+                     ring=w.keys.ring, first=first, trail_keys=lambda: keys.ring_keys(w.settings.trail_key_file,
                                                                       origin_of(w.topics.prefix)))
 
 

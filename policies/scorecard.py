@@ -99,12 +99,18 @@ class Jurisdiction:
 
 
 @cache
+def jurisdiction(policy_id: str | None, directory: Path = POLICY_DIR) -> Jurisdiction:
+    """The profile a department of this jurisdiction is scored under and the zone its periods
+    are counted in; the baseline's for a party the directory does not list (None: the
+    deadline engine's fallback "data-authority")."""
+    policy_id = policy_id or BASELINE
+    return Jurisdiction(policy_id, merged(policy_id, directory).get("timezone", DEFAULT_TIMEZONE))
+
+
 def jurisdiction_of(department: str, departments_file: str | None = None,
                     directory: Path = POLICY_DIR) -> Jurisdiction:
-    """The profile a department is scored under and the zone its periods are counted in: its
-    own jurisdiction's (the department directory), or the baseline's for a party the directory
-    does not list (the scheduler's fallback "data-authority")."""
+    """A department's jurisdiction as the directory govshare started with lists it: only where
+    no directory's read model is at hand (the upgrade of migrations/versions/projections_0003);
+    everything else reads the read model (projections/directory.py)."""
     listed = read(departments_path(directory, departments_file))["departments"].get(department)
-    policy_id = listed["policy"] if listed else BASELINE
-    zone = merged(policy_id, directory).get("timezone", DEFAULT_TIMEZONE)
-    return Jurisdiction(policy_id, zone)
+    return jurisdiction(listed["policy"] if listed else None, directory)

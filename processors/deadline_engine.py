@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from events import catalog as cat
 from events import deadline as dl
+from events import directory as dr
 from events import objection as ob
 from events import sharing as sh
 from events.codec import Event
@@ -29,7 +30,7 @@ from events.publisher import Publisher
 from events.records import from_plain, to_json
 from events.topics import Topics
 from processors.rules import deadlines as rules
-from processors import store
+from processors import departments, store
 from processors.stage import Emitted, EventConsumer
 from processors.profiles import Policies
 from processors.rules.working_days import WorkingCalendar, calendar_for, local_day
@@ -55,10 +56,21 @@ class Scheduler(EventConsumer):
         self.policies, self.calendars = policies, calendars
         self._recalendared = False
 
+    def start(self) -> None:
+        with self.engine.begin() as tx:
+            departments.seed(tx, self.policies.departments.values())
+
     # -- accepted events start, fulfil, extend and cancel obligations --------------------
 
     @singledispatchmethod
     def on(self, payload: object, tx: Connection, event: Event) -> Emitted:
+        return []
+
+    @on.register(dr.DepartmentRegistered)
+    @on.register(dr.DepartmentChanged)
+    def _(self, p, tx: Connection, event: Event) -> Emitted:
+        # Who is supervised where, and who decides for a jurisdiction, from now on.
+        departments.put(tx, event.envelope.aggregate_id, p.policy_id, p.roles)
         return []
 
     @on.register
@@ -110,12 +122,12 @@ class Scheduler(EventConsumer):
     def _(self, p: sh.RequestSubmitted, tx: Connection, event: Event) -> Emitted:
         if event.envelope.route == "auto":
             return []
-        return self._start_answer(tx, event, self._review_policy(event.envelope))
+        return self._start_answer(tx, event, self._review_policy(tx, event.envelope))
 
     @on.register
     def _(self, p: sh.ProviderConsulted, tx: Connection, event: Event) -> Emitted:
         return self._start_round(tx, event, rules.PROVIDER_ANSWER, event.envelope.provider,
-                                 policy=self._review_policy(event.envelope))
+                                 policy=self._review_policy(tx, event.envelope))
 
     @on.register
     def _(self, p: sh.ProviderAnswered, tx: Connection, event: Event) -> Emitted:
@@ -144,11 +156,10 @@ class Scheduler(EventConsumer):
         return self._emit(tx, d, rules.scheduled_event(d, policy, "catalog-update"),
                           env.recorded_at, env, new=True)[1]
 
-    def _review_policy(self, env: Envelope):
+    def _review_policy(self, tx: Connection, env: Envelope):
         """A request is reviewed under the profile of its entry's jurisdiction: the provider's,
         whatever the requester's is."""
-        provider = self.policies.department(env.provider or "")
-        return self.policies.policy(provider.policy_id if provider else env.policy_id)
+        return self.policies.policy(departments.policy_of(tx, env.provider or "") or env.policy_id)
 
     def _start_answer(self, tx: Connection, event: Event, policy) -> Emitted:
         """The limit for answering a reviewed request runs for whom the profile names: the data
@@ -158,8 +169,7 @@ class Scheduler(EventConsumer):
         if limit is not None and limit.party == "provider":
             return self._start_round(tx, event, rules.PROVIDER_ANSWER, event.envelope.provider,
                                      policy=policy, limit_id="request-decision")
-        authority = next((d.id for d in self.policies.departments.values()
-                          if d.authority and d.policy_id == policy.id), "data-authority")
+        authority = departments.authority_of(tx, policy.id) or "data-authority"
         return self._start_round(tx, event, rules.REQUEST_DECISION, authority, policy=policy)
 
     def _reschedule(self, tx: Connection, event: Event, due_at: datetime) -> Emitted:
@@ -320,15 +330,14 @@ class Scheduler(EventConsumer):
                                        dl.DeadlineBreached(due_at=d.due_at), d.due_at, None)
         return emitted + self._escalate(tx, breached)
 
-    def _supervising(self, d: rules.Deadline):
+    def _supervising(self, tx: Connection, d: rules.Deadline):
         """The profile the party is supervised under: its own jurisdiction's (a Ningbo
         department is ordered under Ningbo Art. 34), whoever's obligation it breached."""
-        department = self.policies.department(d.party)
-        return self.policies.policy(department.policy_id if department else d.policy_id)
+        return self.policies.policy(departments.policy_of(tx, d.party) or d.policy_id)
 
     def _escalate(self, tx: Connection, d: rules.Deadline) -> Emitted:
         """限期改正, then 通报批评 (GD-2008 Art. 40), where the party's policy provides them."""
-        policy = self._supervising(d)
+        policy = self._supervising(tx, d)
         if d.kind not in rules.ESCALATES and d.kind != rules.RECTIFICATION:
             return []
         if d.kind == rules.RECTIFICATION:

@@ -61,6 +61,16 @@ deadlines = Table(
     Column("state", Text, nullable=False),
 )
 
+departments = Table(
+    # The deadline engine's copy of the department directory, kept from the directory's events
+    # (processors/departments.py): whose jurisdiction a party is supervised under, and who is
+    # each jurisdiction's data authority.
+    "sched_departments", metadata,
+    Column("department_id", String(100), primary_key=True),
+    Column("policy_id", String(64), nullable=False, index=True),
+    Column("authority", Boolean, nullable=False),
+)
+
 handled = Table(
     "proc_handled", metadata,
     # Accepted events a processor already applied, so a re-read log changes nothing.

@@ -25,7 +25,7 @@ from events import directory as directory_events
 from events import objection as objection_events
 from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
-from events.envelope import Actor, Role
+from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError
 from audit.provenance import StageKeys
 from events.publisher import Outgoing, Publisher
@@ -102,16 +102,25 @@ class Validator:
     def apply(self, tx: Connection, batch: list[tuple[Incoming, Event | DecodeError]]) -> Staged:
         """Decide a batch inside the runtime's transaction; returns the outputs to publish, in
         order (earlier answers again for a publisher's retry)."""
+        # The directory's events first: a revocation, or a role taken away, received before a
+        # submission of the same batch is in force when it is judged, whichever inbox each came
+        # on. The directory is kept by receive time, so one received after a submission changes
+        # nothing for it.
+        batch = sorted(batch, key=lambda item: not _of_directory(item[1]))
         events = [e for _, e in batch if isinstance(e, Event)]
         if time.monotonic() >= self._reload_at:
             # What another worker (or a batch since rolled back) changed in the directory.
             self.directory = directory_store.load(tx)
             self._reload_at = time.monotonic() + DIRECTORY_RELOAD_SECONDS
+        # Bounds first, for the whole batch: a value no table can hold (PostgreSQL's text refuses
+        # NUL) reaches no query, the prefetch's included; what breaks them is refused unread.
+        unfit = _out_of_bounds(self.policies, batch)
         states = AggregateStates(tx)
-        states.prefetch(_keys(events))
+        states.prefetch(_keys([e for e in events if id(e) not in unfit]))
         earlier = self.outbox.staged_for(tx, [str(e.envelope.event_id) for e in events])
         decided: list = []
         new_at: list[int] = []  # which of `decided` are new outputs, still to be staged
+        again_at: list[int] = []  # which are earlier outputs, put out again
         for message, event in batch:
             if isinstance(event, DecodeError):
                 new_at.append(len(decided))
@@ -121,23 +130,32 @@ class Validator:
             if event_id in earlier:
                 # A publisher retried an event already decided: answer again with the same outputs.
                 log.info("event.redelivered", event_id=event_id)
+                again_at.extend(range(len(decided), len(decided) + len(earlier[event_id])))
                 decided.extend(earlier[event_id])
                 continue
             new_at.append(len(decided))
-            decided.append((event_id, self._judge(tx, states, message, event)))
+            decided.append((event_id, self._judge(tx, states, message, event, unfit.get(id(event)))))
             earlier[event_id] = []  # a second copy within this batch is a redelivery too
         states.flush()
         staged = self.outbox.stage_many(tx, [decided[i] for i in new_at])
         for i, row in zip(new_at, staged):
             decided[i] = row
+        for i, row in zip(again_at, self.outbox.signed_again(tx, [decided[i] for i in again_at])):
+            decided[i] = row
         return decided
 
-    def _judge(self, tx: Connection, states: AggregateStates, message: Incoming, event: Event) -> Outgoing:
+    def _judge(self, tx: Connection, states: AggregateStates, message: Incoming, event: Event,
+               unfit: Rejected | None) -> Outgoing:
+        """`unfit`: the event's refusal for values out of bounds, found before the batch read anything."""
         env = event.envelope
         received = self.clock.received(message.timestamp)
+        at = store.micros(received)
+        value = message.value or b""
+        # Who sent it, proven: whom a refusal is listed under, whichever rule it breaks.
+        signer = _signer(env, value, self.directory, at)
+        if unfit is not None:
+            return self._rejection(event, unfit, received, signer)
         try:
-            _within_bounds(self.policies, event, message.value or b"")
-            at = store.micros(received)
             # Who acts, as the directory stood when the message was received.
             policy, department = jurisdiction.resolve(
                 event, self.policies, lambda d: self.directory.department(d, at))
@@ -147,17 +165,17 @@ class Validator:
             event = Event(env, event.payload)
             _publishable(event, policy)
             _role_held(event, department, policy)
-            _signed(event, message.value or b"", department, self.directory, at, policy)
+            _signed(event, department, self.directory, at, policy, signer)
             judge = self._judges[env.aggregate_type]
             established = judge(tx, states, event, policy, department, at)
         except RuleBroken as stop:
             states.drop()
-            return self._rejection(event, stop.rejected, received)
+            return self._rejection(event, stop.rejected, received, signer)
         states.keep()
         log.debug("event.accepted", event_id=str(env.event_id), type=env.event_type,
                   aggregate=env.aggregate_id, sequence=env.sequence)
         # The payload goes on as it came: decoded once, never encoded again.
-        return self._accepted(Event(env.recorded(received, **established), event.payload), message.value or b"")
+        return self._accepted(Event(env.recorded(received, **established), event.payload), value)
 
     def _accepted(self, event: Event, value: bytes) -> Outgoing:
         env = event.envelope
@@ -289,25 +307,34 @@ class Validator:
             tx.execute(insert(store.item_sources), [
                 dict(jurisdiction=jurisdiction_id, code=c, entry_id=state.entry_id) for c in codes])
 
-    def _rejection(self, event: Event, rejected: Rejected, received: datetime) -> Outgoing:
+    def _rejection(self, event: Event, rejected: Rejected, received: datetime,
+                   signer: directory.Key | None) -> Outgoing:
         env = event.envelope
         log.info("event.rejected", event_id=str(env.event_id), type=env.event_type,
-                 rule=rejected.rule, article=rejected.article)
+                 rule=rejected.rule, article=rejected.article,
+                 signed_by=signer and signer.department)
         payload = EventRejected(
             rejected_event_id=env.event_id, rejected_event_type=env.event_type,
             rejected_aggregate_type=env.aggregate_type,
-            # Cut to what the tables hold: an id out of bounds is itself the reason for refusal.
-            rejected_aggregate_id=env.aggregate_id[:bounds.SHORT_MAX],
+            # Cut to what the tables hold, and kept printable: an id out of bounds (too long, a
+            # NUL) is itself the reason for refusal, and the refusal must still be recorded.
+            rejected_aggregate_id=bounds.printable(env.aggregate_id),
             rule=rejected.rule, article=rejected.article, message=rejected.message[:bounds.TEXT_MAX],
             # Who tried, as the refused envelope names them: the refusal's own actor is VALIDATOR.
             attempted_by=attempter(env.actor),
             # The key it came signed with, if any (a refused signature names the key it claims).
-            attempted_key_id=env.signing_key and env.signing_key[:bounds.SHORT_MAX])
+            attempted_key_id=env.signing_key and bounds.printable(env.signing_key))
         policy_id = env.policy_id if self.policies.policy(env.policy_id) else self.policies.baseline.id
         # Keyed by the refused event's aggregate, so that it stays in order with its events.
+        # Listed under the department whose registered key signed the refused event (its
+        # `provider`: projections/sealed.py), the department the event named beside it. Unproven
+        # (no signature verified), it names none and is listed under the department named:
+        # nothing proves another tried, and that department's own unsigned or mis-signed
+        # submissions are the usual cause, which its integrators must see.
         return self.outbox.event(payload, aggregate_id=str(env.event_id), sequence=1, at=received,
                                  event_id=uuid.uuid5(OUTPUT_NAMESPACE, f"rejected:{env.event_id}"),
-                                 policy_id=policy_id, cause=env, key=env.aggregate_id)
+                                 policy_id=policy_id, cause=env, key=env.aggregate_id,
+                                 provider=signer.department if signer else None)
 
     def _dead_letter(self, message: Incoming, reason: str) -> Outgoing:
         log.warning("event.dead_lettered", topic=message.topic, offset=message.offset, reason=reason)
@@ -323,6 +350,23 @@ class Validator:
                  (deadletter.ID, str(dlq_id).encode())]
         return Outgoing(self.topics.dead_letters, (message.key or b"")[:bounds.SHORT_MAX * 4], value,
                         list(message.headers) + extra)
+
+
+def _of_directory(event: Event | DecodeError) -> bool:
+    return isinstance(event, Event) and event.envelope.aggregate_type == directory_events.AGGREGATE
+
+
+def _out_of_bounds(policies: Policies, batch: list[tuple[Incoming, Event | DecodeError]]
+                   ) -> dict[int, Rejected]:
+    """The refusal of each event of the batch out of bounds, by the event's id()."""
+    found = {}
+    for message, event in batch:
+        if isinstance(event, Event):
+            try:
+                _within_bounds(policies, event, message.value or b"")
+            except RuleBroken as stop:
+                found[id(event)] = stop.rejected
+    return found
 
 
 def _within_bounds(policies: Policies, event: Event, value: bytes) -> None:
@@ -346,9 +390,22 @@ def _role_held(event: Event, department, policy) -> None:
                                               f"not {role}.")
 
 
-def _signed(event: Event, value: bytes, department, found: directory.Directory, at: int, policy) -> None:
+def _signer(env: Envelope, value: bytes, found: directory.Directory, at: int) -> directory.Key | None:
+    """The key, registered when the message was received, whose signature over this submission
+    verifies: who sent it, proven, whoever the envelope names. A revoked key still proves who
+    holds it (the refusal is then its department's to see: its key is in use). None: unsigned,
+    an unknown key, or a signature that does not verify, which prove no one."""
+    key = found.keys.get(env.signing_key) if env.signature is not None and env.signing_key else None
+    if key is None or key.registered_at > at or not signing.verifies(env, value, key.public_raw):
+        return None
+    return key
+
+
+def _signed(event: Event, department, found: directory.Directory, at: int, policy,
+            signer: directory.Key | None) -> None:
     """The submission is the acting department's, proven by a key the directory held for it
-    when the message was received (身份认证, events/signing.py)."""
+    when the message was received (身份认证, events/signing.py); `signer`: the key that proved
+    it signed (_signer), checked once per event."""
     env = event.envelope
     if env.signature is None or env.signing_key is None:
         raise broken(policy, "submission-unsigned",
@@ -362,7 +419,7 @@ def _signed(event: Event, value: bytes, department, found: directory.Directory, 
                      f"Key {env.signing_key} is {key.department}'s, not {department.id}'s.")
     if key.revoked_at is not None and key.revoked_at <= at:
         raise broken(policy, "signing-key-revoked", f"Key {env.signing_key} of {department.id} is revoked.")
-    if not signing.verifies(env, value, key.public_raw):
+    if signer is None:  # the key is the department's and in force: its signature did not verify
         raise broken(policy, "signature-invalid",
                      f"The signature is not {department.id}'s key {env.signing_key} over this event.")
 

@@ -120,10 +120,12 @@ def entry(engine: Engine, entry_id: str, *, parties=None) -> dict[str, Any] | No
 
 def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str | None = None,
              rule: str | None = None, department: str | None = None, person: str | None = None,
-             limit: int | None = None, after: str | None = None,
+             claimed: str | None = None, limit: int | None = None, after: str | None = None,
              parties=None, newest: int | None = None) -> list[dict[str, Any]]:
     """Refusals, oldest first (`newest`: only the newest that many, newest first); `department`
-    and `person`: of what they tried."""
+    and `person`: of what they tried; `claimed`: of what another department's key signed in
+    this one's name. A caller's `parties` see the refusals listed under them (the signer's,
+    projections/sealed.py): a department never sees a forgery in its name as its own."""
     if newest:
         q = select(rejections).order_by(*(c.desc() for c in ORDER["rejections"])).limit(newest)
     else:
@@ -132,7 +134,8 @@ def rejected(engine: Engine, *, aggregate_id: str | None = None, event_id: str |
     for column, value in ((rejections.c.aggregate_id, aggregate_id),
                           (rejections.c.rejected_event_id, event_id), (rejections.c.rule, rule),
                           (rejections.c.attempted_by_department, department),
-                          (rejections.c.attempted_by_person, person)):
+                          (rejections.c.attempted_by_person, person),
+                          (rejections.c.claimed_department, claimed)):
         if value:
             q = q.where(column == value)
     return _rows(engine, q)

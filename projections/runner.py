@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select
 
 from events.codec import Event, decode_message
+from events.records import instant
 from audit.provenance import RELOAD_SECONDS, NotGovshares, StageRing
 from events.topics import Topics
 from audit.trail import Keys, TrailCheckpointed, TrailRecord, checkpoint_of, note_of, trail_record
-from projections import rejections, sealed, trail
+from projections import directory, rejections, sealed, trail
+from projections.directory import Listed
 from projections.apply import apply_event
 from projections.batching import Batching
 from projections.tables import dead_letters, event_log
@@ -37,21 +39,38 @@ class Projector:
 
     def __init__(self, engine: Engine, topics: Topics, as_of: datetime | None = None,
                  extra: tuple[Callable[[Event, Connection], None], ...] = (), *,
-                 ring: StageRing, trail_keys: Callable[[], Keys | None]):
+                 ring: StageRing, trail_keys: Callable[[], Keys | None], first: Iterable[Listed] = ()):
         """With `as_of`, only what was recorded by then is applied: the projections as they
         stood at that instant (`govshare replay`). `extra`: a deployment's own read models,
         each called with every event after govshare's, in the same transaction. `ring`: the
         stage keys every record must be signed with; `trail_keys` reads the trail's key ring,
         which every checkpoint must be signed with (read again when one names a key not in it:
-        the notary may have started with a new key)."""
+        the notary may have started with a new key). `first`: the directory govshare started
+        with, which the directory's read model starts from (projections/directory.py)."""
         self.engine, self.topics, self.as_of, self.extra = engine, topics, as_of, extra
-        self.ring, self.trail_keys = ring, trail_keys
+        self.ring, self.trail_keys, self.first = ring, trail_keys, tuple(first)
         self._trail: Keys | None = None
         self._trail_read = 0.0
         self.applied = 0
 
     def start(self) -> None:
-        pass
+        with self.engine.begin() as tx:
+            directory.seed(tx, self.first)
+
+    def recorded_by_as_of(self, m: Incoming) -> bool:
+        """Whether a replay reads a record at all: one its header says was recorded after
+        `as_of` is passed over before its signature is checked and it is decoded, which is most
+        of a replay's cost at an early instant. The header is under the stage's signature, so a
+        changed one can hide a record from a replay only, and `govshare verify` names it."""
+        if self.as_of is None or m.topic == self.topics.trail:
+            return True  # a checkpoint is held by its signed instant (_apply_checkpoint)
+        if m.topic == self.topics.dead_letters:
+            return m.timestamp <= self.as_of
+        recorded = m.header("ce_govrecordedat")
+        try:
+            return recorded is None or instant(recorded.decode("ascii", "replace")) <= self.as_of
+        except ValueError:
+            return True  # the decode says what is wrong with it
 
     def decode(self, m: Incoming) -> Event | TrailRecord:
         if m.topic == self.topics.trail:
@@ -142,10 +161,11 @@ def catch_up(projector: Projector, inputs: list[str], kafka: dict[str, str], clu
     then return (a rebuild, a replay).
 
     Returns how many records were newly applied; `progress` is told the count after each batch."""
+    projector.start()
     ends = _ends(kafka, inputs)  # asked before assigning: an assigned consumer answers each in ~0.5 s
     consumer = loop.assigned(kafka, f"{projector.topics.prefix}-rebuild", inputs,
                              projector.engine, projector.name, cluster_id)
-    runner = loop.Runner(projector, cluster_id, batch=batch)
+    runner = loop.Runner(projector, cluster_id, batch=batch, admits=projector.recorded_by_as_of)
     try:
         with projector.engine.connect() as conn:
             stored = runtime_store.stored_positions(conn, projector.name, cluster_id)

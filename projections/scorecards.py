@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from events import deadline as dl
 from events import sharing as sh
 from events.envelope import Envelope
-from policies.scorecard import Formula, formula, jurisdiction_of
+from policies.scorecard import Formula, formula, jurisdiction
+from projections import directory
 from projections.tables import deadlines, scorecard_facts as facts
 
 PERIODS = ("month", "quarter", "year")
@@ -45,15 +46,22 @@ def apply(payload: object, env: Envelope, tx: Connection) -> None:
 
 def _fact(env: Envelope, tx: Connection, department: str, fact: str, at: datetime, subject_id: str,
           kind: str | None = None) -> None:
+    zone = jurisdiction(_policy_of(tx, department)).timezone
     tx.execute(insert(facts), dict(event_id=str(env.event_id), department=department, fact=fact, kind=kind,
-                                   subject_id=subject_id, at=at, **period_labels(department, at)))
+                                   subject_id=subject_id, at=at, **period_labels(at, zone)))
 
 
-def period_labels(department: str, at: datetime) -> dict[str, str]:
-    """The month, quarter and year `at` falls in, in the department's jurisdiction's zone."""
+def _policy_of(conn: Connection, department: str) -> str | None:
+    found = directory.lookup(conn, department)
+    return found.policy_id if found else None
+
+
+def period_labels(at: datetime, zone: str) -> dict[str, str]:
+    """The month, quarter and year `at` falls in, in the zone (the department's
+    jurisdiction's, as the directory stood when the fact was recorded)."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)  # SQLite gives stored instants back naive, in UTC
-    local = at.astimezone(ZoneInfo(jurisdiction_of(department).timezone))
+    local = at.astimezone(ZoneInfo(zone))
     return {"month": f"{local.year}-{local.month:02d}", "quarter": f"{local.year}-Q{(local.month - 1) // 3 + 1}",
             "year": f"{local.year}"}
 
@@ -124,7 +132,8 @@ def scorecards(engine: Engine, *, period: str = "month", department: str | None 
     with engine.connect() as conn:
         for r in conn.execute(q):
             tallies.setdefault((r.department, r.period), []).append((r.fact, r.kind, r.n))
-    rows = [_row(dept, label_, tally) for (dept, label_), tally in sorted(tallies.items())]
+        listed = directory.listed(conn)
+    rows = [_row(dept, label_, tally, listed.get(dept)) for (dept, label_), tally in sorted(tallies.items())]
     return rows[:limit] if limit else rows
 
 
@@ -170,8 +179,10 @@ def facts_of(engine: Engine, department: str, period: str = "month") -> list[dic
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def _row(department: str, period: str, tally: list[tuple[str, str | None, int]]) -> dict[str, Any]:
-    f = formula(jurisdiction_of(department).policy_id)
+def _row(department: str, period: str, tally: list[tuple[str, str | None, int]],
+         listed: directory.Listed | None) -> dict[str, Any]:
+    # Weighed by the formula of the jurisdiction the department is under now.
+    f = formula(jurisdiction(listed.policy_id if listed else None).policy_id)
     counts = dict.fromkeys(COUNTS, 0) | counted(tally, f)
     return {"department": department, "period": period, **counts, "score": f.score(counts),
             "formula": f.id, "policy_id": f.policy_id}

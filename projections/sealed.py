@@ -27,18 +27,33 @@ def event_columns(env: Envelope) -> dict:
 
 def rejection_columns(payload: EventRejected, env: Envelope) -> dict:
     """A rejection's row: every column comes from the sealed EventRejected. The attempting
-    actor is the payload's, not the envelope's (the validator, which refused)."""
+    actor is the payload's, not the envelope's (the validator, which refused); its department
+    is the one the refusal is listed under (`attempted_by`)."""
     tried = payload.attempted_by
+    department, claimed = attempted_by(payload, env)
     return dict(
         event_id=str(env.event_id), rejected_event_id=str(payload.rejected_event_id),
         rejected_event_type=payload.rejected_event_type,
         aggregate_type=payload.rejected_aggregate_type, aggregate_id=payload.rejected_aggregate_id,
         rule=payload.rule, article=payload.article, message=payload.message,
         policy_id=env.policy_id, recorded_at=env.recorded_at,
-        attempted_by_department=tried.department if tried else None,
+        attempted_by_department=department,
         attempted_by_person=tried.person if tried else None,
         attempted_by_role=tried.role.value if tried else None,
-        attempted_key_id=payload.attempted_key_id)
+        attempted_key_id=payload.attempted_key_id,
+        claimed_department=claimed)
+
+
+def attempted_by(payload: EventRejected, env: Envelope) -> tuple[str | None, str | None]:
+    """Whom a refusal is listed under, and the department its refused event claimed where that
+    was another: the department whose registered key signed the refused event (the validator
+    names it as the refusal's `provider`, processors/validator.py), else, unproven, the one
+    the event named. A forgery is thus its signer's to see, never the impersonated one's."""
+    named = payload.attempted_by.department if payload.attempted_by else None
+    signer = env.provider
+    if signer is None or signer == named:
+        return named, None
+    return signer, named
 
 
 def dead_letter_columns(letter: DeadLetter) -> dict:

@@ -123,6 +123,9 @@ rejections = Table(
     Column("attempted_by_person", String(200), index=True),
     Column("attempted_by_role", String(32)),
     Column("attempted_key_id", String(100)),
+    # Who tried is the department whose registered key signed the refused event, where one did;
+    # the department the event named instead, if another, is kept here (projections/sealed.py).
+    Column("claimed_department", String(100)),
 )
 
 dead_letters = Table(
@@ -336,6 +339,20 @@ scorecard_facts = Table(
 for _period in ("month", "quarter", "year"):
     Index(f"ix_scorecard_facts_department_{_period}", scorecard_facts.c.department,
           scorecard_facts.c[_period])
+
+
+departments = Table(
+    # The department directory as its events made it (events/directory.py): the one directory
+    # the supervisors' views, the API's scoping and the scorecards read. Seeded from the file
+    # govshare started with (policies/departments.toml) while no event has filled it.
+    "departments", metadata,
+    Column("department_id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("roles", String(200), nullable=False),  # comma-separated
+    Column("authority", Boolean, nullable=False),
+    _when("changed_at"),  # None: as seeded
+)
 
 
 def _append_only(table: Table) -> None:

@@ -25,6 +25,7 @@ from events.registry import kind_of
 from audit.trail import TrailCheckpointed
 from projections.apply import apply_event
 from projections.queries import utc
+from projections.sealed import attempted_by
 from projections.tables import (
     accesses,
     catalog_entries,
@@ -176,14 +177,15 @@ def _step(r, with_record: bool) -> dict[str, Any]:
     """One step, read from the sealed record rather than the columns beside it: what a reader
     sees is what was signed (`verify` checks that the columns, used to select, agree)."""
     envelope, payload_bytes = decode_record(r.record)
-    payload = to_json(decode_payload(payload_bytes, kind_of(envelope.event_type)))
+    decoded = decode_payload(payload_bytes, kind_of(envelope.event_type))
+    payload = to_json(decoded)
     e = envelope
     why = {"causation_id": str(e.causation_id) if e.causation_id else None,
            "correlation_id": str(e.correlation_id)}
     if e.event_type == "EventRejected":
         why |= {"rule": payload["rule"], "article": payload["article"], "message": payload["message"],
                 # Who tried what was refused (None in rejections recorded before it was kept).
-                "attempted_by": payload.get("attempted_by")}
+                "attempted_by": _tried(decoded, e, payload.get("attempted_by"))}
     step = {
         "position": r.position, "kind": r.kind or "NOT YET CHECKPOINTED", "event_id": str(e.event_id),
         "who": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value,
@@ -199,6 +201,15 @@ def _step(r, with_record: bool) -> dict[str, Any]:
     if with_record:
         step["record"] = base64.b64encode(r.record).decode()
     return step
+
+
+def _tried(refusal, env: Envelope, named: dict | None) -> dict | None:
+    """Who tried, as the refusal is listed: the department whose key signed the refused event,
+    and the one it claimed beside it where that was another (sealed.attempted_by)."""
+    department, claimed = attempted_by(refusal, env)
+    if claimed is None:
+        return named
+    return {**named, "department": department, "claimed_department": claimed}
 
 
 def _states_after(engine: Engine, selected: list) -> Iterator[dict[str, Any] | None]:
@@ -262,4 +273,4 @@ def export_rows(engine: Engine, **filters) -> list[dict[str, Any]]:
 def _attempted_by(actor: dict | None) -> dict[str, Any]:
     actor = actor or {}
     return {"attempted_by_department": actor.get("department"), "attempted_by_person": actor.get("person"),
-            "attempted_by_role": actor.get("role")}
+            "attempted_by_role": actor.get("role"), "claimed_department": actor.get("claimed_department")}

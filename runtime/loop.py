@@ -79,6 +79,9 @@ class Runner:
     stage: Stage
     cluster_id: str
     wanted: frozenset[bytes] | None = None  # the ce_type values the stage acts on (None: all)
+    # A stage's own test on the headers, before the signature check and the decode (a replay:
+    # only what was recorded by its instant); None: every message.
+    admits: Callable[[Incoming], bool] | None = None
     batch: int = 500
     window: float = 0.05  # seconds a batch may gather: throughput vs latency
     tick: Callable[[], int] | None = None  # the stage's timer (deadlines, grant expiry)
@@ -120,6 +123,8 @@ class Runner:
             for m in consumed.unseen(messages):
                 if self.wanted is not None and m.header("ce_type") not in self.wanted:
                     continue  # decided by the header: most messages are not this stage's
+                if self.admits is not None and not self.admits(m):
+                    continue
                 try:
                     items.append((m, decoded(stage, m)))
                 except Exception as exc:

@@ -45,18 +45,19 @@ class Outbox:
 
     def event(self, payload: object, *, aggregate_id: str, sequence: int, at: datetime,
               event_id: uuid.UUID, policy_id: str, cause: Envelope | None = None,
-              correlation_id: uuid.UUID | None = None, key: str | None = None) -> Outgoing:
+              correlation_id: uuid.UUID | None = None, key: str | None = None,
+              provider: str | None = None) -> Outgoing:
         """An event the stage decided, as it is published: the one place a govshare-made
         envelope is built. It happened and was recorded `at`, by the stage's actor, caused by
         `cause` (None: the clock), on its aggregate's topic keyed by `key` (the aggregate id
-        unless given)."""
+        unless given); `provider`: the department answerable for its subject."""
         kind = kind_for(payload)
         envelope = Envelope(
             event_id=event_id, event_type=kind.event_type, schema_version=kind.version,
             aggregate_type=kind.aggregate_type, aggregate_id=aggregate_id, sequence=sequence,
             occurred_at=at, recorded_at=at, actor=self.actor, policy_id=policy_id,
             correlation_id=correlation_id or (cause.correlation_id if cause else event_id),
-            causation_id=cause.event_id if cause else None, source=self.source)
+            causation_id=cause.event_id if cause else None, source=self.source, provider=provider)
         return Outgoing(self.topics.of_aggregate(kind.aggregate_type), (key or aggregate_id).encode(),
                         encode_payload(payload), to_headers(envelope))
 
@@ -78,6 +79,18 @@ class Outbox:
                  value=out.value, headers=store.headers_to_text(out.headers), published=False)
             for source_id, out in items]).scalars().all()
         return list(zip(seqs, (out for _, out in items)))
+
+    def signed_again(self, tx: Connection, rows: Staged) -> Staged:
+        """Outputs staged before, put out again (a publisher's retry answered the same): signed
+        anew as a batch of their own, so a reader that read their first batch takes them as
+        records put out again, not as records of that batch put out of their place."""
+        if not rows:
+            return []
+        signed = self.signer.sign_batch([out for _, out in rows])
+        for (seq, _), out in zip(rows, signed):
+            tx.execute(update(store.outbox).where(store.outbox.c.seq == seq)
+                       .values(headers=store.headers_to_text(out.headers)))
+        return [(seq, out) for (seq, _), out in zip(rows, signed)]
 
     def staged_for(self, tx: Connection, source_ids: list[str]) -> dict[str, Staged]:
         """What was staged before for each of these inputs: a redelivery is answered the same."""

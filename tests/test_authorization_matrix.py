@@ -29,6 +29,8 @@ subject lives and which party is the right actor; the columns say who else tries
   revoked    the right actor's event signed with its own key, registered and then revoked
   stranger   the right actor's event signed with a key the directory never held
   altered    the right actor's signed event, its acting person changed after signing
+  own        the entry's provider, in its USER role, requesting or reporting on its own entry (a
+             department does not request or object to what it provides: Ningbo Art. 17, 27)
 
 A cell is `ok` (accepted), the short name of the rule that refuses (VERDICTS), or `.` where
 no such actor exists for the type.
@@ -61,6 +63,7 @@ from events.registry import all_kinds
 from events.signing import DepartmentKey, Keystore, public_text
 from events.submission import signed_line
 from processors.grant_keeper import grant_id
+from projections import queries
 from tests.builders import LAW, PERIOD_END, attributes
 from tests.conftest import EPOCH, KEYS, PG_ADMIN_URL, _postgres_answers
 from tests.harness import Harness
@@ -86,42 +89,45 @@ VERDICTS = {
     "revoked": "signing-key-revoked",
     "unkey": "signing-key-unknown",
     "invalid": "signature-invalid",
+    "ownreq": "requester-is-provider",
+    "ownrep": "reporter-is-provider",
 }
 
 MATRIX = """
-event type                    place by        right  same   otherDA posing user   also   unknown held   blank  space  auditor aud-as unsigned key    revoked  stranger altered
-EntryRegistered               GD    provider  ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-EntryRevised                  GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-EntryTakenDown                GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ChangeObligationRaised        GD    provider  ok     party  entry   juris  .      ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RevisionSubmitted             GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RevisionApproved              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RevisionRejected              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ExtensionRequested            HB    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ExtensionGranted              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ExtensionRefused              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionReported             NB    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionExtensionRequested   NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionExtensionGranted     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionExtensionRefused     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ObjectionResolved             NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ResolutionAccepted            NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ResolutionContested           NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-UrgentLimitSet                NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestSubmitted              GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ProviderConsulted             GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-ProviderAnswered              GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestApproved               GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestRejected               GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-RequestDisputed               GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DisputeDecided                GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-GrantRevoked                  GD    provider  ok     party  entry   juris  perm   ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DataAccessed                  GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-UsageCorrected                GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentRegistered          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentChanged             DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentKeyRegistered       DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
-DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid
+event type                    place by        right  same   otherDA posing user   also   unknown held   blank  space  auditor aud-as unsigned key    revoked  stranger altered  own
+EntryRegistered               GD    provider  ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+EntryRevised                  GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+EntryTakenDown                GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ChangeObligationRaised        GD    provider  ok     party  entry   juris  .      ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RevisionSubmitted             GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RevisionApproved              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RevisionRejected              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ExtensionRequested            HB    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ExtensionGranted              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ExtensionRefused              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ObjectionReported             NB    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  ownrep
+ObjectionExtensionRequested   NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ObjectionExtensionGranted     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ObjectionExtensionRefused     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ObjectionResolved             NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ResolutionAccepted            NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ResolutionContested           NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+UrgentLimitSet                NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RequestSubmitted              GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  ownreq
+ProviderConsulted             GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ProviderAnswered              GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RequestApproved               GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RequestRejected               GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RequestDisputed               GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+RequestWithdrawn              GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DisputeDecided                GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+GrantRevoked                  GD    provider  ok     party  entry   juris  perm   ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DataAccessed                  GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+UsageCorrected                GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DepartmentRegistered          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DepartmentChanged             DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DepartmentKeyRegistered       DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
 
 # --- the parties of each place
@@ -217,6 +223,7 @@ def actor_of(column: str, row: Row) -> Actor:
         "space": lambda: Actor(right, role, " \u3000"),
         "auditor": lambda: Actor(AUDITOR, "AUDITOR"),
         "aud-as": lambda: Actor(AUDITOR, role),
+        "own": lambda: Actor(p.provider, "USER"),
     }.get(column, lambda: Actor(right, role))()
 
 
@@ -383,6 +390,7 @@ FLOWS: dict[str, Flow] = {
     "RequestRejected": Flow(_after_entry(request, restricted=True), "request", 2, _fixed({"reasons": "超出履职需要"})),
     "RequestDisputed": Flow(_after_entry(request, _rejected, restricted=True), "request", 3,
                             _fixed({"reason": "办理审批必需"})),
+    "RequestWithdrawn": Flow(_after_entry(request, restricted=True), "request", 2, _fixed({"reason": "业务调整，不再需要"})),
     "DisputeDecided": Flow(_after_entry(request, _rejected, _disputed, restricted=True), "request", 4,
                            _fixed({"outcome": "GRANT", "reasons": "经评判应当共享"})),
     "GrantRevoked": Flow(_after_entry(request), "request", 2, _fixed({"reason": "涉及个人信息", "legal_basis": LAW})),
@@ -424,12 +432,17 @@ def revoked_keys(rows: list[Row]) -> tuple[dict[str, DepartmentKey], list[dict]]
     return keys, events
 
 
+def forger(acting: str) -> str:
+    """Whose registered key signs the `key` column's event, which names `acting`."""
+    return "gd-psb" if acting != "gd-psb" else "gd-amr"
+
+
 def signed(event: dict, column: str, revoked: dict[str, DepartmentKey], now: datetime) -> str:
     acting = event["actor"]["department"]
     if column == "unsigned":
         return json.dumps(event, ensure_ascii=False)
     if column == "key":
-        key = DepartmentKey.read(KEYS / ("gd-psb.pem" if acting != "gd-psb" else "gd-amr.pem"))
+        key = DepartmentKey.read(KEYS / f"{forger(acting)}.pem")
     elif column == "revoked":
         key = revoked[acting]
     elif column == "stranger":
@@ -460,6 +473,7 @@ class Judged:
     results: list[dict]
     seconds: float
     database: str
+    listed: dict[str, dict]  # the rejections view's row of each refused event, by its id
 
 
 def _submit(harness: Harness, lines: list[str], keys: Keystore | None = None) -> list[dict]:
@@ -504,7 +518,8 @@ def run_matrix(harness: Harness, database: str) -> Judged:
                      acting)
         cases.append(Case(row.event_type, column, row.cells[column], signed(event, column, revoked, NOW)))
     results = _submit(harness, [c.line for c in cases], keys=Keystore())  # nothing signed but what is
-    return Judged(cases, results, time.monotonic() - started, database)
+    listed = {r["rejected_event_id"]: r for r in queries.rejected(harness.engine)}
+    return Judged(cases, results, time.monotonic() - started, database, listed)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -557,6 +572,23 @@ def test_every_refusal_names_its_article(judged):
     bare = [(c.event_type, c.column, r.get("rule")) for c, r in zip(judged.cases, judged.results)
             if r["status"] == "rejected" and not (r.get("article") or "").strip()]
     assert not bare
+
+
+def test_every_refusal_is_listed_under_the_department_whose_key_signed_it(judged):
+    """Another department's registered key (the `key` column): listed under that department,
+    the department the event named beside it. Every other refusal: under the department named,
+    which signed it or whose signature nothing proves (unsigned, an unknown key, altered)."""
+    wrong = []
+    for case, result in zip(judged.cases, judged.results):
+        if result["status"] != "rejected":
+            continue
+        named = json.loads(case.line)["actor"]["department"]
+        expected = (forger(named), named) if case.column == "key" else (named, None)
+        row = judged.listed.get(result["event_id"], {})
+        if (row.get("attempted_by_department"), row.get("claimed_department")) != expected:
+            wrong.append(f"  {case.event_type:<28} {case.column:<9} expected {expected}, listed "
+                         f"{(row.get('attempted_by_department'), row.get('claimed_department'))}")
+    assert not wrong, f"{len(wrong)} refusals listed wrongly ({judged.database}):\n" + "\n".join(wrong)
 
 
 def test_the_figures(judged):

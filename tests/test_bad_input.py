@@ -114,6 +114,24 @@ HOSTILE = {
     "a key missing inside payload": (
         _without("payload", "title"), r"payload.attributes: missing field\(s\) title"),
     "a sequence past an Avro long": (_line(sequence=2**63), "sequence: expected a whole number"),
+    # Null where a value is required: the field named, never an encoder's exception.
+    "a null acting department": (
+        _line(actor={"department": None, "person": "li.ming", "role": "PROVIDER"}),
+        "actor.department: expected str, got null"),
+    "a null role": (_line(actor={"department": "gd-hrss", "person": "li.ming", "role": None}),
+                    "actor.role: null is not one of PROVIDER, USER"),
+    "a null payload": (_line(payload=None), "payload: expected an object, got null"),
+    "a null actor": (_line(actor=None), "actor: expected an object"),
+    "a department of 300 characters": (
+        _line(actor={"department": "d" * 300, "person": "li.ming", "role": "PROVIDER"}),
+        "actor.department has 300 characters; at most 100"),
+
+    "a null text in the payload": (
+        _payload_line(title=None), "payload.attributes.title: expected a value, got null"),
+    "a null item of a list in the payload": (
+        _payload_line(data_items=[None]), r"payload.attributes.data_items\[0\]: expected a value, got null"),
+    "a number where the payload has text": (
+        _payload_line(title=5), "payload.attributes.title: expected str, got 5"),
     "an event bigger than a message": (
         _payload_line(description="x" * MESSAGE_MAX_BYTES), f"at most {MESSAGE_MAX_BYTES} bytes"),
     "bytes that are not UTF-8": (_line(aggregate_id="a-b").replace(b"a-b", b"a\xff"), "not UTF-8"),
@@ -248,3 +266,17 @@ def test_the_cli_explains_bad_lines_and_publishes_the_good_ones(service, tmp_pat
             assert ": INVALID " in out and re.search(reason, out), (kind, out)
         assert "REJECTED EntryRegistered" in printed[-3] and "message-too-large" in printed[-3]
         assert "value-out-of-bounds" in printed[-2] and "envelope.occurred_at is 0001-01-02" in printed[-2]
+
+
+def test_a_department_named_like_a_path_or_too_long_has_no_key_file(tmp_path):
+    """The signing key is a file named after the department: a name that leaves the key
+    directory, or that no file system takes, finds no key rather than another file or an OSError."""
+    from events.signing import DepartmentKey, Keystore
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    DepartmentKey.generate("outside").write(tmp_path / "outside.pem")
+    DepartmentKey.generate("gd-hrss").write(keys / "gd-hrss.pem")
+    store = Keystore(keys)
+    assert store.for_department("gd-hrss") is not None
+    assert store.for_department("../outside") is None
+    assert store.for_department("d" * 300) is None

@@ -163,3 +163,37 @@ def _get(world, path: str, *, cookie: str | None = None, bearer: str | None = No
 
 def _api(world, given: str, path: str) -> dict:
     return json.loads(_get(world, path, bearer=given))
+
+
+def _moved(world, policy: str, name: str) -> None:
+    """The platform administrator moves nb-market into another jurisdiction (a signed
+    DepartmentChanged through the broker, like any submission)."""
+    from sqlalchemy import func, select
+    from projections.tables import event_log
+    service = world["service"]
+    with service.engine().connect() as conn:
+        sequence = conn.execute(select(func.max(event_log.c.sequence)).where(
+            event_log.c.aggregate_type == "department", event_log.c.aggregate_id == "nb-market")).scalar()
+    [done] = submit_lines(lines(event("DepartmentChanged", "nb-market", sequence + 1, {
+        "name": name, "policy_id": policy, "roles": ["PROVIDER", "USER"], "reason": "机构改革"},
+        department="platform-admin", role="PLATFORM_ADMIN", policy="common")), service.kafka, service.topics, 60)
+    assert done["status"] == "accepted", done
+
+
+def test_a_department_changed_reaches_the_api_s_scoping_and_the_dashboard(world):
+    """One directory: moved into Guangdong, nb-market's request is Guangdong's authority's to see,
+    in the API and on the dashboard under the department's new name; moved back, it is not.
+    (Last in this module: it changes the directory the others read, and restores it.)"""
+    gd, nb_req = world["tokens"]["gd"], world["nb_req"]
+
+    def gd_sees() -> bool:
+        return nb_req in {r["request_id"] for r in _api(world, gd, "/v1/requests")["items"]}
+
+    assert not gd_sees()
+    _moved(world, "guangdong-2018", "迁入广东的测试部门")
+    wait_for(gd_sees, 60, "Guangdong's authority to see nb-market's request")
+    page = world["pages"]["gd"]
+    page.goto(f"{world['url']}/requests")
+    assert nb_req in page.locator("#rows").inner_text() and "迁入广东的测试部门" in page.locator("main").inner_text()
+    _moved(world, "ningbo-haishu-2021", "海曙区市场监督管理局")
+    wait_for(lambda: not gd_sees(), 60, "nb-market's request to leave Guangdong's view")

@@ -89,12 +89,17 @@ def test_unsigned_or_wrongly_signed_submissions_are_refused_and_listed_under_who
     assert verdicts(results) == [("rejected", "submission-unsigned"), ("rejected", "signing-key-not-of-department")]
     assert all("GD-2018 Art. 28" in r["article"] for r in results)
 
-    refused = rejections(system, "gd-amr")
-    assert len(refused) == 2, refused
-    assert {r["rule"] for r in refused} == {"submission-unsigned", "signing-key-not-of-department"}
-    assert {r["attempted_key_id"] for r in refused} == {None, psb_key.key_id}
+    # Unsigned proves no one: it stays with the department named. Signed with gd-psb's key: gd-psb
+    # tried, in gd-amr's name.
+    [unsigned] = rejections(system, "gd-amr")
+    assert (unsigned["rule"], unsigned["attempted_key_id"], unsigned["claimed_department"]) == \
+        ("submission-unsigned", None, None)
+    [forged] = rejections(system, "gd-psb")
+    assert (forged["rule"], forged["attempted_key_id"], forged["claimed_department"]) == \
+        ("signing-key-not-of-department", psb_key.key_id, "gd-amr")
     trail = system.cli("trail", "--department", "gd-amr").stdout
-    assert "submission-unsigned" in trail and "signing-key-not-of-department" in trail
+    assert "submission-unsigned" in trail and "signing-key-not-of-department" not in trail
+    assert "signing-key-not-of-department" in system.cli("trail", "--department", "gd-psb").stdout
 
 
 def test_a_forged_authority_decision_is_refused_with_its_rule(system):
@@ -155,3 +160,29 @@ def test_keygen_registers_a_key_the_service_accepts_and_revoke_key_makes_it_refu
     assert done.returncode == 0, done.stdout + done.stderr
     after = submitted(Keystore(single=keyed))
     assert (after["status"], after["rule"]) == ("rejected", "signing-key-revoked")
+
+
+def test_a_revocation_received_before_a_submission_of_the_same_batch_is_in_force_for_it(system):
+    """The revocation came on the directory's inbox, the submission on the catalog's, and the
+    consumer handed the submission over first: the directory's events of a batch are judged
+    first, so the key is revoked for a submission received after the revocation."""
+    from datetime import timedelta
+    from events.codec import decode_message
+    from events.submission import parse_line, to_inbox
+    from runtime.message import Incoming
+    from tests.harness import Harness
+    key = DepartmentKey.generate("gd-amr")
+    system.given(by_the_administrator("DepartmentKeyRegistered", "gd-amr", NEXT_DIRECTORY_SEQUENCE, {
+        "key_id": key.key_id, "public_key": public_text(key.public_raw)}), at=NOW)
+    revoked = by_the_administrator("DepartmentKeyRevoked", "gd-amr", NEXT_DIRECTORY_SEQUENCE + 1, {
+        "key_id": key.key_id, "reason": "泄露"})
+    [revocation] = [to_inbox(parse_line(line, now=NOW, keys=Keystore(KEYS)), system.topics) for line in lines(revoked)]
+    [submission] = [to_inbox(parse_line(line, now=NOW, keys=Keystore(single=key)), system.topics)
+                    for line in lines(registered(new_id(), department="gd-amr"))]
+    received = [(submission, NOW + timedelta(seconds=2)), (revocation, NOW + timedelta(seconds=1))]
+    batch = [Incoming(out.topic, 0, 10_000 + i, at, out.key, out.value, out.headers)
+             for i, (out, at) in enumerate(received)]
+    answers = [decode_message(out.headers, out.value) for out in Harness.feed(system.sim.runner.stages["validator"], batch)]
+    by_type = {a.envelope.event_type: a for a in answers}
+    assert "DepartmentKeyRevoked" in by_type
+    assert by_type["EventRejected"].payload.rule == "signing-key-revoked"

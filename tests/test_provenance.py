@@ -260,3 +260,16 @@ def test_records_signed_one_by_one_before_batches_still_verify():
     assert BATCH not in dict(alone.headers)
     assert keys.ring.problem(topic, alone.headers, alone.value) is None
     assert "does not verify" in keys.ring.problem(topic, alone.headers, b"w")
+
+
+def test_a_retried_event_decided_in_a_batch_is_answered_again_and_nothing_is_set_aside(harness):
+    """A publisher's retry of one event its batch decided with others is answered with the same
+    outputs, signed anew: a reader that read the first batch does not take the answer for a
+    record of that batch put out of its place."""
+    first, second = registered(new_id(), codes=["R.1"]), registered(new_id(), codes=["R.2"])
+    [a, b] = harness.given(first, second, at=EPOCH)
+    [again] = harness.when(first, at=EPOCH)
+    assert (again["status"], again["event_id"]) == ("accepted", a["event_id"])
+    assert harness.parked() == []
+    harness.project()
+    assert in_catalog(harness, first["aggregate_id"]) and in_catalog(harness, second["aggregate_id"])

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from infra.config import Settings
 from infra.database import make_engine
 from projections.paging import BadCursor
-from web import dashboard_access, ops, submissions, subscriptions, views
+from web import dashboard_access, directory, ops, submissions, subscriptions, views
 from web.callers import Refused
 from web.dashboard import router as dashboard
 from web.problems import REF, ProblemDetails, answer, problem
@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.monotoni
     app.include_router(subscriptions.router)
     app.include_router(dashboard)  # its pages under /dashboard, for supervisors signed in
     dashboard_access.install(app)
+    directory.install(app)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
     _docs(app)
     _errors(app)

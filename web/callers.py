@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from processors.profiles import load_all
 from infra import tokens
+from web import directory
 
 
 class Refused(Exception):
@@ -61,10 +61,10 @@ def visible_to(department: str, scope: str) -> frozenset[str] | None:
     the same policy); any other department the rows it is a party to."""
     if scope == "audit":
         return None
-    directory = load_all().departments
-    found = directory.get(department)
+    listed = directory.current()
+    found = listed.get(department)
     if found is not None and found.authority:
-        return frozenset(d.id for d in directory.values() if d.policy_id == found.policy_id)
+        return frozenset(d.id for d in listed.values() if d.policy_id == found.policy_id)
     return frozenset({department})
 
 
@@ -76,7 +76,7 @@ def caller_of(engine, token: str) -> Caller:
     found = tokens.holder(engine, token)
     if found is None:
         raise Refused(401, "token-unknown", "the token is unknown or revoked")
-    department = load_all().department(found.department)
+    department = directory.current().get(found.department)
     return Caller(found.id, found.department, found.scope, visible_to(found.department, found.scope),
                   authority=bool(department and department.authority))
 

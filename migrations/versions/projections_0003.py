@@ -48,19 +48,24 @@ SANCTIONED = {"rectification-ordered": "rectification", "criticism-circulated": 
               "usage-violation": "usage-violation"}
 
 
-def _backfill(bind) -> None:
+def _labels(party: str, at) -> dict:
+    from policies.scorecard import jurisdiction_of
     from projections.scorecards import period_labels
+    return period_labels(at, jurisdiction_of(party).timezone)
+
+
+def _backfill(bind) -> None:
     settled = bind.execute(
         sa.select(_events.c.event_id, _events.c.event_type, _deadlines.c.deadline_id, _deadlines.c.party,
                   _deadlines.c.kind, _deadlines.c.closed_at)
         .join(_deadlines, _deadlines.c.deadline_id == _events.c.aggregate_id)
         .where(_events.c.event_type.in_(list(SETTLED)), _deadlines.c.closed_at.is_not(None)))
     rows = [dict(event_id=r.event_id, department=r.party, fact=SETTLED[r.event_type], kind=r.kind,
-                 subject_id=r.deadline_id, at=r.closed_at, **period_labels(r.party, r.closed_at))
+                 subject_id=r.deadline_id, at=r.closed_at, **_labels(r.party, r.closed_at))
             for r in settled]
     sanctions = bind.execute(sa.select(_actions).where(_actions.c.action.in_(list(SANCTIONED))))
     rows += [dict(event_id=r.event_id, department=r.party, fact=SANCTIONED[r.action], kind=None,
-                  subject_id=r.deadline_id, at=r.recorded_at, **period_labels(r.party, r.recorded_at))
+                  subject_id=r.deadline_id, at=r.recorded_at, **_labels(r.party, r.recorded_at))
              for r in sanctions]
     if rows:
         bind.execute(sa.table("scorecard_facts", *(sa.column(c) for c in rows[0])).insert(), rows)

@@ -1,7 +1,8 @@
 """Objection rules (DOMAIN.md §3; Ningbo Art. 27-28): pure decisions over an objection's state.
 
-The reporter is a using department; only the entry's provider processes and resolves; only the
-data authority decides an extension, to at most the policy's bound in natural days.
+The reporter is a using department, never the entry's provider (which corrects its own data);
+only the entry's provider processes and resolves; only the data authority decides an extension,
+to at most the policy's bound in natural days.
 """
 from __future__ import annotations
 
@@ -161,6 +162,8 @@ def _(p: ob.ObjectionReported, state: None, event: Event, ctx: Context) -> None:
     jurisdiction.require(event.envelope.actor.role == Role.USER, event, ctx, "a using department")
     if ctx.entry is None:
         raise broken(ctx.policy, "entry-must-exist", f"No catalog entry {p.entry_id}.")
+    if ctx.entry.provider == event.envelope.actor.department:
+        raise broken(ctx.policy, "reporter-is-provider", f"{ctx.entry.provider} provides {p.entry_id}.")
     if ctx.entry.status != PUBLISHED:
         raise broken(ctx.policy, "entry-taken-down", f"{p.entry_id} was taken down.")
 

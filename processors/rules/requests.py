@@ -1,10 +1,11 @@
 """Share-request rules (DOMAIN.md §2): pure decisions over a request's state.
 
-Unconditional entries are granted on request (unless the data would land at the user by
-exchange); conditional ones, and desensitized provision of non-shareable ones, go to the data
-authority of the entry's jurisdiction, which approves only once the provider agreed; a refusal
-needs a legal basis (provider) or reasons (authority) and is overturned only by deciding a
-dispute; a refused requester may dispute once.
+A using department requests what another provides: an entry's provider holds its data already
+and requests none of it. Unconditional entries are granted on request (unless the data would
+land at the user by exchange); conditional ones, and desensitized provision of non-shareable
+ones, go to the data authority of the entry's jurisdiction, which approves only once the
+provider agreed; a refusal needs a legal basis (provider) or reasons (authority) and is
+overturned only by deciding a dispute; a refused requester may dispute once.
 """
 from __future__ import annotations
 
@@ -157,6 +158,9 @@ def _check_submission(p: sh.RequestSubmitted, event: Event, ctx: Context) -> Non
     entry = ctx.entry
     if entry is None:
         raise broken(ctx.policy, "entry-must-exist", f"No catalog entry {p.entry_id}.")
+    if entry.provider == event.envelope.actor.department:
+        # Under the entry's jurisdiction, whose text says who requests from whom.
+        raise broken(ctx.review, "requester-is-provider", f"{entry.provider} provides {p.entry_id}.")
     if entry.status != PUBLISHED:
         raise broken(ctx.policy, "entry-taken-down", f"{p.entry_id} was taken down.")
     missing = sorted(set(p.items) - set(entry.item_codes))

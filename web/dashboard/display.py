@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from functools import cache
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from processors.profiles import load_all
+from infra import output
 from projections.queries import utc
-from web import i18n
+from web import directory, i18n
 
-# Supervisors read times on Beijing time whatever zone the server runs in; the zone is said
-# once on every page rather than after every time.
-ZONE = ZoneInfo("Asia/Shanghai")
+# Supervisors read times in the platform's zone (the common profile's: Beijing time) whatever
+# zone the server runs in; the zone is said once on every page rather than after every time.
+ZONE = output.platform_zone()
 
 # What each column holds, for every view that has it (projections/views.py).
 COLUMNS: dict[str, str] = {
@@ -31,7 +29,7 @@ COLUMNS: dict[str, str] = {
     **dict.fromkeys(("rule",), "rule"),
     **dict.fromkeys(("violations",), "violations"),
     **dict.fromkeys(("party", "requester", "provider", "grantee", "department", "attempted_by_department",
-                     "reporter", "actor_department", "recipient"), "department"),
+                     "reporter", "actor_department", "recipient", "claimed_department"), "department"),
     **dict.fromkeys(("next_actor", "escalated_to"), "actor"),
     **dict.fromkeys(("due_at", "valid_until", "previous_due_at"), "due"),
     **dict.fromkeys(("recorded_at", "reported_at", "resolved_at", "submitted_at", "listed_at", "occurred_at",
@@ -81,20 +79,16 @@ def last_day(due_at: datetime | str | None) -> str:
     return i18n.gettext("by %(month)s/%(day)s/%(year)s") % {"year": day.year, "month": day.month, "day": day.day}
 
 
-@cache
-def _names(departments_file: str | None) -> dict[str, str]:
-    return {d.id: d.name for d in load_all(departments_file=departments_file).departments.values()}
-
-
-def department_name(department: str | None, departments_file: str | None = None) -> str:
+def department_name(department: str | None) -> str:
     """The department's name from the directory (its id where the directory does not list it)."""
     if not department:
         return "—"
-    return _names(departments_file).get(department, department)
+    found = directory.current().get(department)
+    return found.name if found else department
 
 
 def _authority_of(policy_id: str) -> str | None:
-    return next((d.id for d in load_all().departments.values() if d.authority and d.policy_id == policy_id), None)
+    return next((d.id for d in directory.current().values() if d.authority and d.policy_id == policy_id), None)
 
 
 def actor(value: str | None) -> Markup:
@@ -122,7 +116,7 @@ def department(value: str | None) -> Markup:
     """A department by name, its id beside it, leading to its scorecard."""
     if not value:
         return Markup("—")
-    if value not in _names(None):  # a party outside the directory (a third party): its name as given
+    if value not in directory.current():  # a party outside the directory (a third party): its name as given
         return Markup(f'<span class="name" translate="no">{escape(value)}</span>')
     return Markup(f'<a class="department" href="/dashboard/scorecards/{escape(value)}">{escape(department_name(value))}</a>'
                   f' <code class="id">{escape(value)}</code>')

@@ -26,7 +26,7 @@ from projections.tables import event_log
 from projections.trail import steps
 from projections.views import VIEWS, View
 from runtime import parking
-from web import i18n
+from web import directory, i18n
 from web.callers import Caller, took_part
 from web.dashboard import charts, display
 
@@ -163,8 +163,7 @@ def _filters(request: Request, view: View) -> dict[str, Any]:
 
 def _departments(who: Caller) -> list[str]:
     """The departments a filter offers: those whose rows the viewer sees."""
-    from processors.profiles import load_all
-    every = sorted(load_all().departments)
+    every = sorted(directory.current())
     return every if who.parties is None else [d for d in every if d in who.parties]
 
 

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from events import directory as ev
 from events.codec import Event
@@ -92,6 +92,11 @@ def record(tx: Connection, directory: Directory, event: Event, at: int) -> None:
     """Write an accepted change, valid from `at` (epoch microseconds), and keep it in memory."""
     env, p = event.envelope, event.payload
     if isinstance(p, (ev.DepartmentRegistered, ev.DepartmentChanged)):
+        # Two changes received at one instant (a broker stamps milliseconds): the later one is
+        # how the department stands from that instant.
+        versions = store.directory_versions.c
+        tx.execute(delete(store.directory_versions).where(versions.department_id == env.aggregate_id,
+                                                          versions.since == at))
         tx.execute(insert(store.directory_versions).values(
             department_id=env.aggregate_id, since=at, name=p.name, policy_id=p.policy_id, roles=",".join(p.roles)))
         directory.add(env.aggregate_id, at, p.name, p.policy_id, tuple(p.roles))

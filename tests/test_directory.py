@@ -80,3 +80,18 @@ def test_the_read_model_starts_from_the_first_directory_and_follows_each_change(
     rebuilt = harness.rebuild(f"sqlite:///{harness.sim.settings.home / 'rebuilt.db'}")
     with rebuilt.connect() as conn, harness.engine.connect() as live:
         assert directory.listed(conn) == directory.listed(live)
+
+
+def test_a_department_changed_twice_at_one_instant_stands_as_changed_last(harness):
+    """A broker stamps milliseconds: two changes of one department may be received at one
+    instant. Both are recorded, none is set aside, and the later is how the department stands."""
+    first = changed(harness, "gd-psb", name="广东省公安厅（暂）", policy_id="guangdong-2018", roles=["PROVIDER"])
+    second = {**changed(harness, "gd-psb", name="广东省公安厅", policy_id="guangdong-2018",
+                        roles=["PROVIDER", "USER"]), "sequence": first["sequence"] + 1}
+    harness.given(first, second, at=MON)
+    assert harness.parked() == []
+    entry = new_id()
+    harness.given(registered(entry, codes=["I.1"]), at=MON)
+    harness.given(request(new_id("req"), entry, user=dict(department="gd-psb", role="USER")), at=MON)
+    with harness.project().connect() as conn:
+        assert directory.listed(conn)["gd-psb"].name == "广东省公安厅"

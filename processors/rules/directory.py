@@ -34,8 +34,10 @@ class Directory:
     keys: dict[str, Key] = field(default_factory=dict)
 
     def add(self, department_id: str, since: int, name: str, policy_id: str, roles: tuple[str, ...]) -> None:
-        self.versions.setdefault(department_id, []).append(
-            (since, Department.of_roles(department_id, name, policy_id, roles)))
+        versions = self.versions.setdefault(department_id, [])
+        if versions and versions[-1][0] == since:
+            versions.pop()  # changed again at the same instant: the later change stands
+        versions.append((since, Department.of_roles(department_id, name, policy_id, roles)))
 
     def department(self, department_id: str, at: int | None = None) -> Department | None:
         """The department as it stood at `at` (epoch microseconds), or as it stands now."""

@@ -92,37 +92,39 @@ def revoke_key(settings: Settings, department: str, key_id: str, reason: str) ->
 def _as_admin(settings: Settings, event_type: str, department: str, payload: dict) -> dict[str, Any]:
     """Submit the platform administrator's change, signed with its key, after the department's
     last change as the projections hold it (retried while they catch up)."""
+    deadline = time.monotonic() + SEQUENCE_WAIT_SECONDS
+    projections = make_engine(settings.projection_url, read_only=True)
+    try:
+        while True:
+            sequence = _last_sequence(projections, department)
+            if sequence is None:
+                if time.monotonic() < deadline:  # the first directory may not be projected yet
+                    time.sleep(0.5)
+                    continue
+                raise SystemExit(f"govshare: no department {department} in the directory "
+                                 f"(`govshare query departments`)")
+            result = submit_as_admin(settings, event_type, department, sequence + 1, payload)
+            if result.get("rule") != "sequence-out-of-order" or time.monotonic() > deadline:
+                return result
+            time.sleep(0.5)  # the projections are behind the validator: read the sequence again
+    finally:
+        projections.dispose()
+
+
+def submit_as_admin(settings: Settings, event_type: str, aggregate_id: str, sequence: int,
+                    payload: dict) -> dict[str, Any]:
+    """One event of the platform administrator, signed with its key; its verdict."""
     admin = admin_key_file(settings)
     if not admin.is_file():
         raise SystemExit(f"govshare: no platform administrator key at {admin}: whoever holds it submits "
                          f"{event_type} with `govshare submit --key`")
     keys = Keystore(single=DepartmentKey.read(admin))
-    kafka, topics = settings.kafka(bootstrap(settings)), Topics(settings.topic_prefix)
-    deadline = time.monotonic() + SEQUENCE_WAIT_SECONDS
-    projections = make_engine(settings.projection_url, read_only=True)
-    try:
-        return _submit_after_last(projections, keys, kafka, topics, event_type, department, payload, deadline)
-    finally:
-        projections.dispose()
-
-
-def _submit_after_last(projections, keys, kafka, topics, event_type: str, department: str, payload: dict,
-                       deadline: float) -> dict[str, Any]:
-    while True:
-        sequence = _last_sequence(projections, department)
-        if sequence is None:
-            if time.monotonic() < deadline:  # the first directory may not be projected yet
-                time.sleep(0.5)
-                continue
-            raise SystemExit(f"govshare: no department {department} in the directory "
-                             f"(`govshare query departments`)")
-        line = {"id": str(uuid.uuid4()), "type": event_type, "aggregate_id": department,
-                "sequence": sequence + 1, "payload": payload,
-                "actor": {"department": PLATFORM_ADMIN, "person": "cli", "role": "PLATFORM_ADMIN"}}
-        [result] = submit_lines([json.dumps(line, ensure_ascii=False)], kafka, topics, keys=keys)
-        if result.get("rule") != "sequence-out-of-order" or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)  # the projections are behind the validator: read the sequence again
+    line = {"id": str(uuid.uuid4()), "type": event_type, "aggregate_id": aggregate_id,
+            "sequence": sequence, "payload": payload,
+            "actor": {"department": PLATFORM_ADMIN, "person": "cli", "role": "PLATFORM_ADMIN"}}
+    [result] = submit_lines([json.dumps(line, ensure_ascii=False)], settings.kafka(bootstrap(settings)),
+                            Topics(settings.topic_prefix), keys=keys)
+    return result
 
 
 def _last_sequence(projections, department: str) -> int | None:

@@ -23,6 +23,7 @@ from events import catalog as catalog_events
 from events import bounds, deadletter, signing
 from events import directory as directory_events
 from events import objection as objection_events
+from events import operations as operation_events
 from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
@@ -33,7 +34,7 @@ from events.registry import kind_of
 from events.rejection import EventRejected, attempter
 from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
-from processors.rules import catalog, directory, jurisdiction, objections, requests
+from processors.rules import catalog, directory, dismissals, jurisdiction, objections, requests
 from processors.aggregates import AggregateStates, state_of, state_text
 from runtime.clock import Clock, SystemClock
 from processors.profiles import Policies
@@ -67,7 +68,8 @@ class Validator:
         self._judges = {directory_events.AGGREGATE: self._judge_directory, catalog_events.AGGREGATE: self._judge_entry,
                         sharing_events.ACCESS: self._judge_access,
                         objection_events.AGGREGATE: self._judge_on_entry(objections, objections.ObjectionState),
-                        sharing_events.REQUEST: self._judge_on_entry(requests, requests.RequestState)}
+                        sharing_events.REQUEST: self._judge_on_entry(requests, requests.RequestState),
+                        operation_events.AGGREGATE: self._judge_dismissal}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -196,6 +198,15 @@ class Validator:
         # Read again before the next batch: should this one be rolled back, memory must not
         # keep what the database does not.
         self._reload_at = 0.0
+        return {}
+
+    def _judge_dismissal(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                         at: int) -> dict:
+        """The platform administrator's dismissal of a message no stage wrote: recorded once."""
+        env = event.envelope
+        known = states.get(dict, env.aggregate_type, env.aggregate_id)
+        dismissals.decide(event, known and known["sequence"], policy)
+        states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
         return {}
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,

@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, false, func, or_, select
+from sqlalchemy import Engine, false, func, inspect, or_, select
 
 from events.topics import AGGREGATE_TYPES
 from projections import paging
@@ -396,3 +396,21 @@ def directory(engine: Engine) -> list[dict[str, Any]]:
                     if key["key_id"] == p.key_id:
                         key["revoked_at"] = recorded_at
     return list(found.values())
+
+
+def dismissals(engine: Engine) -> list[dict[str, Any]]:
+    """The messages the platform administrator dismissed (events/operations.py), read from the
+    event log: where each lies, the hash of its bytes, why, by whom and when."""
+    from events.codec import decode_payload, decode_record
+    q = (select(event_log.c.event_id, event_log.c.record, event_log.c.recorded_at, event_log.c.actor_person)
+         .where(event_log.c.aggregate_type == "dismissal").order_by(event_log.c.recorded_at))
+    found = []
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(event_log.name):
+            return []
+        for event_id, record, recorded_at, person in conn.execute(q):
+            p = decode_payload(decode_record(record)[1])
+            found.append({"topic": p.topic, "partition": p.partition, "offset": p.offset, "sha256": p.sha256,
+                          "stage": p.stage, "reason": p.reason, "event_id": event_id, "by": person,
+                          "dismissed_at": recorded_at})
+    return found

@@ -3,9 +3,12 @@
 A parked message keeps its bytes, where it came from, and the error. `govshare query parked`
 lists them; `govshare retry-parked` marks them for a retry, which the stage's own loop runs (it
 owns the state and the outputs), keeping the event parked with the new error if it fails again.
+`govshare dismiss` sets one aside for good (a forged record, say), once the platform
+administrator's signed dismissal with its reason is on the trail (infra/dismissal.py).
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,7 +18,9 @@ from events.publisher import Outgoing
 from runtime import store
 from runtime.message import Incoming
 
-PARKED, RETRY, DONE = "parked", "retry", "done"
+PARKED, RETRY, DONE, DISMISSED = "parked", "retry", "done", "dismissed"
+# What no longer waits on anyone: applied by a retry, or dismissed with a recorded reason.
+SETTLED = (DONE, DISMISSED)
 
 
 def _header(headers, name: str) -> str | None:
@@ -61,6 +66,27 @@ def settle(tx: Connection, parked_id: int, error: str | None) -> None:
     tx.execute(update(store.parked).where(store.parked.c.id == parked_id).values(**values))
 
 
+def one(engine: Engine, parked_id: int) -> dict[str, Any] | None:
+    """A parked message with its bytes, by its id in `govshare query parked`."""
+    with engine.connect() as conn:
+        row = conn.execute(select(store.parked).where(store.parked.c.id == parked_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def dismiss(engine: Engine, topic: str, partition: int, offset: int, sha256: str, note: str) -> int:
+    """Set aside for good every copy a stage of this database parked of the message at this
+    place with these bytes; `note` names the dismissal on the trail. How many were marked."""
+    p = store.parked.c
+    with engine.begin() as tx:
+        rows = tx.execute(select(p.id, p.value).where(p.topic == topic, p.partition == partition,
+                                                      p.offset == offset, p.status.not_in(SETTLED))).all()
+        ids = [r.id for r in rows if hashlib.sha256(r.value or b"").hexdigest() == sha256]
+        if ids:
+            tx.execute(update(store.parked).where(p.id.in_(ids)).values(
+                status=DISMISSED, error=note, updated_at=datetime.now(timezone.utc)))
+        return len(ids)
+
+
 def request_retry(engine: Engine, stage: str | None = None, parked_id: int | None = None) -> int:
     """Mark parked messages for a retry by their stage; returns how many."""
     q = update(store.parked).where(store.parked.c.status == PARKED, store.parked.c.offset.is_not(None))
@@ -80,13 +106,13 @@ def listed(engine: Engine, *, stage: str | None = None, include_done: bool = Fal
     if stage:
         q = q.where(store.parked.c.stage == stage)
     if not include_done:
-        q = q.where(store.parked.c.status != DONE)
+        q = q.where(store.parked.c.status.not_in(SETTLED))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    """Messages parked and not yet applied, per stage."""
+    """Messages parked and neither applied nor dismissed, per stage."""
     with engine.connect() as conn:
         return dict(conn.execute(select(store.parked.c.stage, func.count()).where(
-            store.parked.c.status != DONE).group_by(store.parked.c.stage)).all())
+            store.parked.c.status.not_in(SETTLED)).group_by(store.parked.c.stage)).all())

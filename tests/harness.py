@@ -124,7 +124,8 @@ class Harness:
     def checkpoints(self) -> tuple[list, int]:
         """The signed checkpoints on the trail topic, and how many messages there were none."""
         from infra.anchor import checkpoints_in
-        return checkpoints_in(self.sim.messages(self.topics.trail))
+        found = checkpoints_in(self.sim.messages(self.topics.trail))
+        return found.checkpoints, found.foreign
 
     # -- the command line, over this deployment's databases (no broker: what needs none) --
 

@@ -39,7 +39,7 @@ Places (PLACES): GD Guangdong (entry by gd-hrss, requester gd-amr, authority gd-
 same role: gd-psb, gd-health; other authority hb-authority). HB Hebei, whose profile extends a
 change obligation (entry by hb-civil; hb-psb; authority hb-authority; other gd-authority). NB
 Ningbo Haishu, whose profile extends objection processing (entry by nb-market, reporter nb-civil,
-authority nb-authority; nb-health; other gd-authority). DIR the directory (platform-admin).
+authority nb-authority; nb-health; other gd-authority). DIR the directory and the dismissals of forged messages (platform-admin).
 
 For each type: a setup brings its subject to where the right actor's event is accepted; every
 other actor then tries first (refused, so the subject does not move), and the right actor
@@ -59,6 +59,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, text
 
+from events.operations import dismissal_id
 from events.registry import all_kinds
 from events.signing import DepartmentKey, Keystore, public_text
 from events.submission import signed_line
@@ -128,6 +129,7 @@ DepartmentRegistered          DIR   admin     ok     .      perm    juris  .    
 DepartmentChanged             DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DepartmentKeyRegistered       DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+MessageDismissed              DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
 
 # --- the parties of each place
@@ -154,6 +156,7 @@ PLACES = {
 }
 ROLE = {"provider": "PROVIDER", "user": "USER", "authority": "DATA_AUTHORITY", "admin": "PLATFORM_ADMIN"}
 AUDITOR = "gd-security"
+FORGED_ON = "govshare.events.catalog-entry"  # where the dismissed messages lie
 PERSON = "li.ming"
 # A department of a user's roles, claiming the platform administrator's.
 NOT_ADMIN = "gd-amr"
@@ -238,6 +241,11 @@ class Ids:
     access: str = field(default_factory=lambda: _id("acc"))
     department: str = field(default_factory=lambda: _id("mx"))
     key: DepartmentKey = field(default_factory=lambda: DepartmentKey.generate("mx"))
+    offset: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)  # of a message dismissed
+
+    @property
+    def dismissal(self) -> str:
+        return dismissal_id(FORGED_ON, 0, self.offset)
 
     @property
     def code(self) -> str:
@@ -406,10 +414,15 @@ FLOWS: dict[str, Flow] = {
                                     lambda p, i, a: key_registered(i.department, 2, i.key)["payload"]),
     "DepartmentKeyRevoked": Flow(lambda p, i: [[department(i), key_registered(i.department, 2, i.key)]],
                                  "department", 3, lambda p, i, a: {"key_id": i.key.key_id, "reason": "密钥泄露"}),
+    # A message no stage wrote, dismissed by the platform administrator.
+    "MessageDismissed": Flow(lambda p, i: [], "dismissal", 1, lambda p, i, a: {
+        "topic": FORGED_ON, "partition": 0, "offset": i.offset, "sha256": "0" * 64, "stage": "projector",
+        "reason": "已核查：伪造写入"}),
 }
 # Cases on a subject of their own: an event that creates its subject, and the second party
 # allowed, whose accepted event would move the subject the right actor acts on.
-CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered"}
+CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered",
+           "MessageDismissed"}
 OWN_SUBJECT = {"also"}
 
 

@@ -144,9 +144,9 @@ def test_a_forged_record_taking_a_sequence_does_not_stop_the_projector(harness):
     assert in_catalog(harness, after)
 
 
-def test_a_forged_checkpoint_does_not_freeze_sealing(harness):
-    # Given a TrailCheckpointed on the trail topic that the trail key never signed, placed to
-    # hold back every checkpoint after it
+def forge_checkpoint(harness: Harness) -> str:
+    """A TrailCheckpointed on the trail topic that the trail key never signed, placed to hold
+    back every checkpoint after it; its ce_id."""
     harness.given(registered(new_id()), at=EPOCH)
     now = EPOCH
     origin = origin_of(harness.topics.prefix)
@@ -159,7 +159,13 @@ def test_a_forged_checkpoint_does_not_freeze_sealing(harness):
                         aggregate_type="trail", aggregate_id=origin, sequence=1, occurred_at=now,
                         recorded_at=now, actor=Actor(department="govshare", person="notary", role=Role.SYSTEM),
                         policy_id="common", correlation_id=uuid.uuid4(), source="govshare:notary")
-    forged = forge(harness, harness.topics.trail, envelope, cp)
+    return forge(harness, harness.topics.trail, envelope, cp)
+
+
+def test_a_forged_checkpoint_does_not_freeze_sealing(harness):
+    # Given a checkpoint on the trail topic that the trail key never signed
+    forged = forge_checkpoint(harness)
+    origin = origin_of(harness.topics.prefix)
     # When a genuine event follows
     [result] = harness.given(registered(new_id()), at=EPOCH + timedelta(seconds=1))
     # Then it is sealed into the trail all the same, and the forgery is set aside and reported

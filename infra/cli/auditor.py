@@ -272,19 +272,27 @@ def _verify(args, settings: Settings) -> int:
     from events.topics import Topics
     from projections.verification import verify
     kept = _checkpoint_file(args.against) if args.against else None
-    anchor = None
+    keys = _keys(args, settings)
+    anchor, unsigned = None, []
     if not args.offline:
         from infra.anchor import AnchorUnavailable, signed_checkpoints
+        from projections.queries import dismissals
+        topics = Topics(settings.topic_prefix)
+        dismissed = [(d["partition"], d["offset"], d["sha256"]) for d in dismissals(_trail_engine(settings))
+                     if d["topic"] == topics.trail]
         try:
-            anchor, foreign = signed_checkpoints(settings.kafka(bootstrap(settings)),
-                                                 Topics(settings.topic_prefix))
+            found = signed_checkpoints(settings.kafka(bootstrap(settings)), topics, dismissed=dismissed)
         except AnchorUnavailable as exc:
             raise SystemExit(f"govshare: {exc}; run with --offline to check the database alone")
-        if foreign:
-            print(f"govshare: the trail topic holds {foreign} message(s) that are no checkpoint",
+        anchor, unsigned = found.checkpoints, found.unsigned(keys)
+        if found.foreign:
+            print(f"govshare: the trail topic holds {found.foreign} message(s) that are no checkpoint",
                   file=sys.stderr)
+        if found.dismissed:
+            print(f"govshare: {found.dismissed} message(s) of the trail topic left out, dismissed by the "
+                  f"platform administrator (govshare query dismissals)", file=sys.stderr)
     shown = progress.Progress("checked", args.progress_every)
-    report = verify(_trail_engine(settings), _keys(args, settings), timedelta(seconds=args.grace),
+    report = verify(_trail_engine(settings), keys, timedelta(seconds=args.grace),
                     skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept, progress=shown)
     shown.done(report.records)
     if args.json:
@@ -293,7 +301,8 @@ def _verify(args, settings: Settings) -> int:
                           "newest_checkpoint": report.newest, "anchored_by": report.anchor,
                           "consistency": report.consistency,
                           "findings": [asdict(f) for f in report.findings],
-                          "pending": report.pending}, ensure_ascii=False, indent=2))
+                          "pending": report.pending, "unsigned_trail_offsets": unsigned},
+                         ensure_ascii=False, indent=2))
         return 0 if report.intact else 1
     print(f"{'INTACT' if report.intact else 'TAMPERED'}: {report.records} trail records, "
           f"{report.checkpoints} signed checkpoints, tree size {report.tree_size}")
@@ -311,6 +320,11 @@ def _verify(args, settings: Settings) -> int:
                                f"{' record ' + f.record_id if f.record_id else ''}: {f.detail}"))
     if report.pending:
         print(f"  {len(report.pending)} record(s) too recent to be signed or projected yet (--grace)")
+    if unsigned:
+        # A checkpoint no pinned key signed is anyone's write to the trail topic: once examined,
+        # the administrator dismisses it (on the trail itself) and later runs leave it out.
+        print(f"  the trail topic's message(s) at offset {', '.join(map(str, unsigned))} no pinned key signed; "
+              f"once examined: govshare dismiss --trail-offset N --reason '...'")
     return 0 if report.intact else 1
 
 

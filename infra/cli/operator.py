@@ -52,6 +52,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     retry.add_argument("--id", type=int, help="only this parked event (its id in `query parked`)")
     retry.set_defaults(handler=_retry_parked)
 
+    dismiss = sub.add_parser("dismiss", help="set aside for good, with a reason on the trail, a message no "
+                             "stage wrote: one a stage parked, or one on the trail topic that no key signed "
+                             "(as the platform administrator)")
+    which = dismiss.add_mutually_exclusive_group(required=True)
+    which.add_argument("--parked", type=int, metavar="ID", help="its id in `query parked` (with --stage)")
+    which.add_argument("--trail-offset", type=int, metavar="N", help="its offset on the trail topic, as "
+                       "`govshare verify` names it")
+    dismiss.add_argument("--stage", choices=SYSTEM.names, help="the stage that parked it")
+    dismiss.add_argument("--reason", required=True, help="why it may be set aside: what you examined")
+    dismiss.set_defaults(handler=_dismiss)
+
     health = sub.add_parser("health", help="each stage: parked events, waiting accesses, consumer lag")
     health.add_argument("--json", action="store_true")
     health.set_defaults(handler=_health)
@@ -173,6 +184,20 @@ def _retry_parked(args, settings: Settings) -> int:
     print(f"{marked} parked event(s) marked for a retry; each stage runs its own within a second "
           f"(see `govshare query parked --all`)")
     return 0 if marked else 1
+
+
+def _dismiss(args, settings: Settings) -> int:
+    from infra import dismissal
+    if not args.reason.strip():
+        raise SystemExit("govshare: --reason says why the message may be set aside (dismissal-reason-required)")
+    if args.trail_offset is not None:
+        return _admin_verdict(dismissal.dismiss_trail_message(settings, args.trail_offset, args.reason))
+    if not args.stage:
+        raise SystemExit("govshare: --parked needs --stage: each stage numbers its own parked messages")
+    [engine] = stage_engines(settings, args.stage) or [None]
+    if engine is None:
+        raise SystemExit(f"govshare: {args.stage} has parked nothing: its database was never created")
+    return _admin_verdict(dismissal.dismiss_parked(settings, engine, args.stage, args.parked, args.reason))
 
 
 def _health(args, settings: Settings) -> int:

@@ -43,6 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parked.add_argument("--json", action="store_true")
     utc_option(parked)
     parked.set_defaults(handler=_query_parked)
+    dismissed = qsub.add_parser("dismissals", help="messages the platform administrator dismissed "
+                                "(govshare dismiss): where each lies, why, by whom, when")
+    dismissed.add_argument("--json", action="store_true")
+    utc_option(dismissed)
+    dismissed.set_defaults(handler=_query_dismissals)
     deps = qsub.add_parser("departments", help="the department directory: jurisdiction, roles, keys")
     deps.add_argument("--json", action="store_true")
     utc_option(deps)
@@ -111,6 +116,13 @@ def _query_parked(args, settings: Settings) -> int:
         rows += parking.listed(engine, stage=args.stage, include_done=args.all)
     print_rows(rows, args.json, ["id", "stage", "status", "event_type", "event_id", "topic", "offset",
                                  "attempts", "error"], utc=args.utc)
+    return 0
+
+
+def _query_dismissals(args, settings: Settings) -> int:
+    from projections import queries
+    print_rows(queries.dismissals(read_engine(settings)), args.json,
+               ["dismissed_at", "topic", "partition", "offset", "stage", "reason", "by", "event_id"], utc=args.utc)
     return 0
 
 

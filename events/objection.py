@@ -40,10 +40,12 @@ def _objection_event(name: str, senders: tuple[Role, ...]):
     return event_type(name, schema=f"govshare.objection.{name}", aggregate=AGGREGATE, senders=senders)
 
 
-@_objection_event("ObjectionReported", senders=(Role.USER,))
+@_objection_event("ObjectionReported", senders=(Role.USER, Role.DATA_AUTHORITY))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObjectionReported:
-    """A using department reported problem data on a catalog entry (Ningbo Art. 27-28)."""
+    """A using department reported problem data on a catalog entry (Ningbo Art. 27-28), or the
+    data authority did, having found it by its own monitoring where its measures say so (Ningbo
+    Art. 29)."""
     entry_id: str
     kind: ProblemKind
     records: tuple[str, ...]
@@ -85,14 +87,14 @@ class ObjectionResolved:
     correction: Correction | None = None
 
 
-@_objection_event("ResolutionAccepted", senders=(Role.USER,))
+@_objection_event("ResolutionAccepted", senders=(Role.USER, Role.DATA_AUTHORITY))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResolutionAccepted:
     """The reporter accepted the resolution: the objection is closed."""
     comment: str = ""
 
 
-@_objection_event("ResolutionContested", senders=(Role.USER,))
+@_objection_event("ResolutionContested", senders=(Role.USER, Role.DATA_AUTHORITY))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResolutionContested:
     """The reporter contested the resolution: the objection reopens with a new limit."""

@@ -16,7 +16,8 @@ subject lives and which party is the right actor; the columns say who else tries
   posing     the same, naming the subject's profile as the one it acts under
   user       on a subject a using department started (a request, an objection, an access): the
              requester where another party acts, another using department where the requester does
-  also       the other role the type admits: the entry's data authority where the provider is right
+  also       the other role the type admits: the entry's data authority where the provider or, in
+             Ningbo (Art. 29: it finds problem data itself), the reporting user is right
   unknown    a department the directory does not hold, in the right role
   held       a department claiming the right role, which it does not hold (a data authority as
              provider or user, a provider as data authority, a user department as administrator)
@@ -106,13 +107,13 @@ RevisionRejected              GD    authority ok     .      entry   juris  .    
 ExtensionRequested            HB    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ExtensionGranted              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ExtensionRefused              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
-ObjectionReported             NB    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  ownrep
+ObjectionReported             NB    user      ok     ok     entry   juris  .      ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  ownrep
 ObjectionExtensionRequested   NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ObjectionExtensionGranted     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ObjectionExtensionRefused     NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ObjectionResolved             NB    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
-ResolutionAccepted            NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
-ResolutionContested           NB    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ResolutionAccepted            NB    user      ok     .      party   juris  party  party  unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ResolutionContested           NB    user      ok     .      party   juris  party  party  unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 UrgentLimitSet                NB    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 RequestSubmitted              GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  ownreq
 ProviderConsulted             GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .

@@ -211,3 +211,39 @@ def test_an_urgent_limit_stays_within_sixty_natural_days_of_the_report(harness):
     assert verdicts(outputs) == ["urgent-limit-bound", "urgent-limit-bound", "accepted"]
     rejected = decode_message(outputs[0].headers, outputs[0].value).payload
     assert rejected.article.startswith("Ningbo Art. 27")
+
+
+def test_the_authority_reports_what_its_monitoring_finds_where_its_measures_say_so(harness):
+    """Ningbo Art. 29: the data authority has what is aggregated cleaned, compared and checked,
+    and finds problem data; it reports it to the provider as a using department would, under the
+    same 5-working-day limit, and answers the resolution. Guangdong's measures give the
+    authority no such duty: there a using department reports (a platform rule, after Art. 29)."""
+    # Given a Ningbo entry, and a Guangdong one
+    entry, gd_entry = new_id(), new_id()
+    harness.given(registered(entry, department="nb-market", policy=NB), registered(gd_entry), at=MON)
+    found, gd_found, other = new_id("ob"), new_id("ob"), new_id("ob")
+    # When each jurisdiction's authority reports problem data on its own entry, and Guangdong's
+    # on Ningbo's entry
+    nb, gd, outside = harness.when(
+        event("ObjectionReported", found, 1, report(found, entry)["payload"], **AUTH),
+        event("ObjectionReported", gd_found, 1, report(gd_found, gd_entry)["payload"],
+              department="gd-authority", role="DATA_AUTHORITY", policy="guangdong-2018"),
+        event("ObjectionReported", other, 1, report(other, entry)["payload"],
+              department="gd-authority", role="DATA_AUTHORITY", policy="guangdong-2018"), at=MON)
+    # Then Ningbo's is accepted and starts the provider's limit, citing Art. 27
+    assert nb["status"] == "accepted", nb
+    [scheduled] = [e.payload for e in harness.deadline_events() if e.payload.subject_id == found]
+    assert scheduled.party == "nb-market" and "Ningbo Art. 27" in scheduled.article
+    # and Guangdong's is refused with the platform rule, the other jurisdiction's authority too
+    assert (gd["rule"], gd["article"]) == ("authority-monitoring-not-provided", "govshare platform rule")
+    assert outside["rule"] in ("authority-of-the-entry", "jurisdiction-mismatch"), outside
+    # When the provider corrects it, the reporting authority accepts the resolution (a using
+    # department may not answer for it)
+    harness.given(corrected(found, 2), at=MON + timedelta(days=1))
+    refused, accepted = harness.when(event("ResolutionAccepted", found, 3, {}, **USER),
+                                     event("ResolutionAccepted", found, 3, {"comment": "核验通过"}, **AUTH),
+                                     at=MON + timedelta(days=2))
+    assert refused["rule"] == "actor-not-permitted" and "nb-authority" in refused["error"]
+    assert accepted["status"] == "accepted", accepted
+    [row] = [o for o in queries.objection_list(harness.project(), status="closed") if o["objection_id"] == found]
+    assert (row["reporter"], row["status"]) == ("nb-authority", "closed")

@@ -40,6 +40,9 @@ class ObjectionState:
     # None in a state stored before they were kept.
     round_started_on: str | None = None
     urgent_due_at: str | None = None
+    # The role the reporter reported in, and answers the resolution in: a using department,
+    # or the data authority that found the problem by its own monitoring (Ningbo Art. 29).
+    reporter_role: str = Role.USER.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,10 @@ def _check(payload: object, state, event: Event, ctx: Context) -> None:
 
 @_check.register
 def _(p: ob.ObjectionReported, state: None, event: Event, ctx: Context) -> None:
-    jurisdiction.require(event.envelope.actor.role == Role.USER, event, ctx, "a using department")
+    if event.envelope.actor.role == Role.DATA_AUTHORITY:
+        _found_by_monitoring(event, ctx)
+    else:
+        jurisdiction.require(event.envelope.actor.role == Role.USER, event, ctx, "a using department")
     if ctx.entry is None:
         raise broken(ctx.policy, "entry-must-exist", f"No catalog entry {p.entry_id}.")
     if ctx.entry.provider == event.envelope.actor.department:
@@ -219,10 +225,20 @@ def _(p: ob.UrgentLimitSet, state: ObjectionState, event: Event, ctx: Context) -
                      f"{p.due_at.isoformat()} is after {latest.isoformat()}.")
 
 
+def _found_by_monitoring(event: Event, ctx: Context) -> None:
+    """The data authority reports problem data it found by cleaning, comparing and checking
+    what is aggregated, on an entry of its own jurisdiction, where its measures make that its
+    duty (the profile's `authority-monitoring`); elsewhere using departments report."""
+    jurisdiction.require_authority(event, ctx)
+    if not ctx.policy.applies("authority-monitoring"):
+        raise broken(ctx.policy, "authority-monitoring-not-provided",
+                     f"{ctx.policy.title}: problem data is reported by the departments that use it.")
+
+
 def _reporter_answers(state: ObjectionState, event: Event, ctx: Context) -> None:
     actor = event.envelope.actor
-    jurisdiction.require(actor.role == Role.USER and actor.department == state.reporter, event, ctx,
-             f"the reporter {state.reporter}")
+    jurisdiction.require(actor.role == state.reporter_role and actor.department == state.reporter, event, ctx,
+                         f"the reporter {state.reporter}")
     if state.status != RESOLVED:
         raise broken(ctx.policy, "objection-must-be-resolved", f"{state.objection_id} is {state.status}.")
 
@@ -261,7 +277,7 @@ def _(p: ob.ObjectionReported, state: None, event: Event, ctx: Context) -> Objec
     env = event.envelope
     return ObjectionState(objection_id=env.aggregate_id, entry_id=p.entry_id, reporter=env.actor.department,
                           provider=ctx.entry.provider, policy_id=ctx.policy.id, status=OPEN, sequence=env.sequence,
-                          urgent=p.urgent, round_started_on=_today(event, ctx))
+                          urgent=p.urgent, round_started_on=_today(event, ctx), reporter_role=env.actor.role.value)
 
 
 @_evolve.register

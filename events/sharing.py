@@ -21,6 +21,12 @@ class DisputeOutcome(enum.StrEnum):
     ESCALATE = "ESCALATE"
 
 
+class LeadershipOutcome(enum.StrEnum):
+    """The leadership group's decision on a problem escalated to it: final, nothing above it."""
+    GRANT = "GRANT"
+    UPHOLD_REFUSAL = "UPHOLD_REFUSAL"
+
+
 def _event(name: str, aggregate: str, senders: tuple[Role, ...] = ()):
     return event_type(name, schema=f"govshare.sharing.{name}", aggregate=aggregate, senders=senders)
 
@@ -90,6 +96,16 @@ class RequestWithdrawn(Ending):
 class DisputeDecided:
     """The authority granted, upheld the refusal, or escalated to the leadership group."""
     outcome: DisputeOutcome
+    reasons: str
+
+
+@_event("LeadershipDecided", REQUEST, senders=(Role.LEADERSHIP_GROUP,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LeadershipDecided:
+    """The leadership group decided a problem escalated to it (Ningbo Art. 18: 领导小组协调;
+    GD-2008 Art. 22: 报请信息化工作领导小组决定): grant, or uphold the refusal. Final: the
+    problem stays on the list with its decision."""
+    outcome: LeadershipOutcome
     reasons: str
 
 

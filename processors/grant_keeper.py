@@ -87,6 +87,12 @@ class GrantKeeper(EventConsumer):
         return self._close(tx, event.envelope.aggregate_id, "refused")
 
     @on.register
+    def _(self, p: sh.LeadershipDecided, tx: Connection, event: Event) -> Emitted:
+        if p.outcome == sh.LeadershipOutcome.GRANT:
+            return self._open(tx, event.envelope)
+        return self._close(tx, event.envelope.aggregate_id, "refused")
+
+    @on.register
     def _(self, p: sh.RequestRejected, tx: Connection, event: Event) -> Emitted:
         return self._close(tx, event.envelope.aggregate_id, "refused")
 

@@ -247,8 +247,8 @@ def objection_stats(engine: Engine, *, parties=None) -> dict[str, Any]:
 
 
 def _filtered(engine: Engine, table, view: str, limit: int | None = None, after: str | None = None,
-              parties=None, party_columns=(), **filters) -> list[dict[str, Any]]:
-    q = _page(select(table), view, after, limit)
+              parties=None, party_columns=(), where=(), **filters) -> list[dict[str, Any]]:
+    q = _page(select(table), view, after, limit).where(*where)
     if parties is not None:
         q = q.where(or_(_among(parties, *party_columns),
                         _provided_by(parties, table.c.entry_id)))
@@ -316,9 +316,11 @@ def grant_list(engine: Engine, *, status: str | None = None, grantee: str | None
                      status=status, grantee=grantee)
 
 
-def problem_list(engine: Engine, *, limit: int | None = None, after: str | None = None,
+def problem_list(engine: Engine, *, undecided: bool = False, limit: int | None = None, after: str | None = None,
                  parties=None) -> list[dict[str, Any]]:
-    return _filtered(engine, problems, "problems", limit, after, parties, (problems.c.requester,))
+    """Problems escalated to the leadership group, with its decision where it took one."""
+    return _filtered(engine, problems, "problems", limit, after, parties, (problems.c.requester,),
+                     where=(problems.c.outcome.is_(None),) if undecided else ())
 
 
 def access_list(engine: Engine, *, violations_only: bool = False,

@@ -119,6 +119,15 @@ def _(p: sh.DisputeDecided, env: Envelope, tx: Connection) -> None:
 
 
 @apply.register
+def _(p: sh.LeadershipDecided, env: Envelope, tx: Connection) -> None:
+    granted = p.outcome == sh.LeadershipOutcome.GRANT
+    _set(env, tx, status="granted" if granted else "refused", next_actor=None, reasons=p.reasons,
+         decided_at=env.recorded_at)
+    tx.execute(update(problems).where(problems.c.request_id == env.aggregate_id).values(
+        outcome=p.outcome.value, decided_at=env.recorded_at))
+
+
+@apply.register
 def _(p: sh.GrantRevoked, env: Envelope, tx: Connection) -> None:
     _set(env, tx, status="revoked", reasons=p.reason)
     tx.execute(update(grants).where(grants.c.request_id == env.aggregate_id)

@@ -317,6 +317,9 @@ problems = Table(
     Column("reasons", Text, nullable=False),
     Column("escalated_to", String(100), nullable=False),
     _when("listed_at", nullable=False),
+    # The leadership group's decision (LeadershipDecided): None while the problem waits for it.
+    Column("outcome", String(32)),
+    _when("decided_at"),
 )
 
 scorecard_facts = Table(

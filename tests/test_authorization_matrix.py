@@ -40,7 +40,8 @@ Places (PLACES): GD Guangdong (entry by gd-hrss, requester gd-amr, authority gd-
 same role: gd-psb, gd-health; other authority hb-authority). HB Hebei, whose profile extends a
 change obligation (entry by hb-civil; hb-psb; authority hb-authority; other gd-authority). NB
 Ningbo Haishu, whose profile extends objection processing (entry by nb-market, reporter nb-civil,
-authority nb-authority; nb-health; other gd-authority). DIR the directory and the dismissals of forged messages (platform-admin).
+authority nb-authority; nb-health; other gd-authority; leadership group nb-leadership). DIR the
+directory and the dismissals of forged messages (platform-admin).
 
 For each type: a setup brings its subject to where the right actor's event is accepted; every
 other actor then tries first (refused, so the subject does not move), and the right actor
@@ -123,6 +124,7 @@ RequestRejected               GD    authority ok     .      entry   juris  perm 
 RequestDisputed               GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 RequestWithdrawn              GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DisputeDecided                GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+LeadershipDecided             NB    leadership ok     .      perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 GrantRevoked                  GD    provider  ok     party  entry   juris  perm   ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DataAccessed                  GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 UsageCorrected                GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
@@ -145,6 +147,7 @@ class Place:
     user: str = ""
     other_user: str = ""
     admin: str = ""
+    leadership: str = ""
     unknown: str = "xx-unknown-department"
 
 
@@ -152,10 +155,11 @@ PLACES = {
     "GD": Place("guangdong-2018", "gd-authority", "hb-authority", "gd-hrss", "gd-psb", "gd-amr", "gd-health"),
     "HB": Place("hebei-2023", "hb-authority", "gd-authority", "hb-civil", "hb-psb"),
     "NB": Place("ningbo-haishu-2021", "nb-authority", "gd-authority", "nb-market", "nb-health", "nb-civil",
-                "nb-health"),
+                "nb-health", leadership="nb-leadership"),
     "DIR": Place("common", "", "gd-authority", admin="platform-admin"),
 }
-ROLE = {"provider": "PROVIDER", "user": "USER", "authority": "DATA_AUTHORITY", "admin": "PLATFORM_ADMIN"}
+ROLE = {"provider": "PROVIDER", "user": "USER", "authority": "DATA_AUTHORITY", "admin": "PLATFORM_ADMIN",
+        "leadership": "LEADERSHIP_GROUP"}
 AUDITOR = "gd-security"
 FORGED_ON = "govshare.events.catalog-entry"  # where the dismissed messages lie
 PERSON = "li.ming"
@@ -270,7 +274,9 @@ def by(place: Place, party: str) -> Actor:
 
 def entry_attributes(i: Ids, restricted: bool = False) -> dict:
     if restricted:
-        return attributes(codes=[i.code], share_type="CONDITIONAL", legal_basis=LAW, share_conditions="仅限审批业务")
+        # (the reason of the restriction: Ningbo's measures ask for it beside the legal basis)
+        return attributes(codes=[i.code], share_type="CONDITIONAL", legal_basis=LAW, share_conditions="仅限审批业务",
+                          restriction_reason="涉及个人信息")
     return attributes(codes=[i.code])
 
 
@@ -344,6 +350,7 @@ _consulted = _on("ProviderConsulted", "request", 2, "authority", {})
 _answered = _on("ProviderAnswered", "request", 3, "provider", {"agrees": True})
 _rejected = _on("RequestRejected", "request", 2, "authority", {"reasons": "超出履职需要"})
 _disputed = _on("RequestDisputed", "request", 3, "user", {"reason": "办理审批必需"})
+_escalated = _on("DisputeDecided", "request", 4, "authority", {"outcome": "ESCALATE", "reasons": "提交领导小组协调"})
 _ob_extension = _on("ObjectionExtensionRequested", "objection", 2, "provider",
                     {"total_natural_days": 30, "reason": "跨部门核查"})
 _resolved = _on("ObjectionResolved", "objection", 2, "provider",
@@ -402,6 +409,8 @@ FLOWS: dict[str, Flow] = {
     "RequestWithdrawn": Flow(_after_entry(request, restricted=True), "request", 2, _fixed({"reason": "业务调整，不再需要"})),
     "DisputeDecided": Flow(_after_entry(request, _rejected, _disputed, restricted=True), "request", 4,
                            _fixed({"outcome": "GRANT", "reasons": "经评判应当共享"})),
+    "LeadershipDecided": Flow(_after_entry(request, _rejected, _disputed, _escalated, restricted=True), "request", 5,
+                              _fixed({"outcome": "GRANT", "reasons": "经领导小组协调，应当共享"})),
     "GrantRevoked": Flow(_after_entry(request), "request", 2, _fixed({"reason": "涉及个人信息", "legal_basis": LAW})),
     "DataAccessed": Flow(_after_entry(request), "access", 1, lambda p, i, a: access(i, a.department)),
     "UsageCorrected": Flow(_after_entry(request, lambda p, i: line("DataAccessed", i.access, 1, access(i, p.user),

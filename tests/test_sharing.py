@@ -96,6 +96,54 @@ def test_a_dispute_escalated_goes_to_the_problem_list(harness, database_url):
     assert (row["status"], row["next_actor"]) == ("escalated", "leadership group")
 
 
+def test_the_leadership_group_decides_an_escalated_problem_and_it_leaves_the_list(harness):
+    """Ningbo Art. 18: a dispute the authority cannot settle goes on the problem list, up to the
+    district's leadership group (its office, nb-leadership), whose decision closes it."""
+    nb_auth = dict(department="nb-authority", role="DATA_AUTHORITY", policy=NB)
+    leadership = dict(department="nb-leadership", role="LEADERSHIP_GROUP", policy=NB)
+    # Given a Ningbo request refused on the provider's legal basis, disputed and escalated
+    entry, req, other = new_id(), new_id("req"), new_id("req")
+    harness.given(registered(entry, department="nb-market", policy=NB, codes=["N.1"], share_type="CONDITIONAL",
+                             legal_basis=LAW, share_conditions="仅限执法", restriction_reason="涉及个人信息"), at=MON)
+    nb_user = dict(department="nb-health", role="USER")
+    for r in (req, other):
+        harness.given(request(r, entry, ("N.1",), policy=NB, user=nb_user), at=MON)
+    early = harness.results(event("LeadershipDecided", req, 2, {"outcome": "GRANT", "reasons": "应当共享"},
+                                  **leadership), at=MON)
+    harness.given(*[e for r in (req, other) for e in (
+        event("ProviderConsulted", r, 2, {}, **nb_auth),
+        event("ProviderAnswered", r, 3, {"agrees": False, "legal_basis": LAW}, department="nb-market",
+              role="PROVIDER", policy=NB),
+        event("RequestRejected", r, 4, {"reasons": "提供部门依法不同意共享"}, **nb_auth),
+        event("RequestDisputed", r, 5, {"reason": "执法需要"}, **nb_user, policy=NB),
+        event("DisputeDecided", r, 6, {"outcome": "ESCALATE", "reasons": "提交领导小组协调"}, **nb_auth))],
+        at=MON + timedelta(days=1))
+    # When the authority, then the leadership group without reasons, then with them, decide
+    by_authority, no_reasons, granted, upheld, again = harness.results(
+        event("LeadershipDecided", req, 7, {"outcome": "GRANT", "reasons": "应当共享"}, **nb_auth),
+        event("LeadershipDecided", req, 7, {"outcome": "GRANT", "reasons": " "}, **leadership),
+        event("LeadershipDecided", req, 7, {"outcome": "GRANT", "reasons": "属于无条件共享范围，应当共享"}, **leadership),
+        event("LeadershipDecided", other, 7, {"outcome": "UPHOLD_REFUSAL", "reasons": "涉及个人隐私，维持不予共享"},
+              **leadership),
+        event("LeadershipDecided", req, 8, {"outcome": "UPHOLD_REFUSAL", "reasons": "改判"}, **leadership),
+        at=MON + timedelta(days=2))
+    # Then only the leadership group decides, with reasons, once, and only what was escalated
+    assert (early[0]["rule"], early[0]["article"].split(" (")[0]) == ("problem-must-be-escalated", "Ningbo Art. 18")
+    assert by_authority["rule"] == "actor-not-permitted"
+    assert no_reasons["rule"] == "leadership-reasons-required"
+    assert granted["status"] == upheld["status"] == "accepted"
+    assert again["rule"] == "problem-must-be-escalated"
+    # and its grant opens the requested items, its refusal stands
+    [opened] = grants(harness)
+    assert (opened.request_id, opened.items) == (req, ("N.1",))
+    engine = harness.project()
+    decided = {p["request_id"]: p["outcome"] for p in queries.problem_list(engine)}
+    assert decided == {req: "GRANT", other: "UPHOLD_REFUSAL"}
+    assert queries.problem_list(engine, undecided=True) == []
+    statuses = {r["request_id"]: (r["status"], r["next_actor"]) for r in queries.request_list(engine)}
+    assert statuses == {req: ("granted", None), other: ("refused", None)}
+
+
 def test_a_provider_that_does_not_answer_in_time_is_in_breach(harness):
     entry, req = new_id(), new_id("req")
     harness.given(registered(entry, department="nb-market", policy=NB, codes=["I.1"],

@@ -149,6 +149,20 @@ def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> 
 
 
 @_check.register
+def _(p: sh.LeadershipDecided, state: RequestState, event: Event, ctx: Context) -> None:
+    # The leadership group of the entry's jurisdiction decides what its authority escalated.
+    actor = event.envelope.actor
+    jurisdiction.require(actor.role == Role.LEADERSHIP_GROUP, event, ctx, "the leadership group")
+    review = ctx.review
+    if ctx.department.policy_id != review.id:
+        raise broken(review, "leadership-of-the-entry",
+                     f"{actor.department} is the leadership group of {ctx.department.policy_id}; the "
+                     f"request is reviewed under {review.id}, whose leadership group decides.")
+    _status(state, ctx, "problem-must-be-escalated", ESCALATED)
+    _require_text(p.reasons, ctx, "leadership-reasons-required")
+
+
+@_check.register
 def _(p: sh.GrantRevoked, state: RequestState, event: Event, ctx: Context) -> None:
     _check_revocation(p, state, event, ctx)
 
@@ -309,6 +323,12 @@ def _(p: sh.RequestWithdrawn, state: RequestState, event: Event, ctx: Context) -
 @_evolve.register
 def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> RequestState:
     return replace(state, sequence=event.envelope.sequence, status=_DISPUTE[p.outcome])
+
+
+@_evolve.register
+def _(p: sh.LeadershipDecided, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    status = GRANTED if p.outcome == sh.LeadershipOutcome.GRANT else REFUSED
+    return replace(state, sequence=event.envelope.sequence, status=status)
 
 
 @_evolve.register

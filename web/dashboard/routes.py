@@ -141,7 +141,7 @@ def overview(request: Request, who: Caller = Depends(viewer)):
         "due_soon": queries.deadline_list(engine, due_soon=True, parties=parties),
         "refusals": refusals,
         "disputes": queries.request_list(engine, status="disputed", parties=parties),
-        "problems": queries.problem_list(engine, parties=parties),
+        "problems": queries.problem_list(engine, undecided=True, parties=parties),
         "actions": queries.supervision(engine, parties=parties),
         "counts": queries.counts(engine, parties=parties)})
 

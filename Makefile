@@ -27,6 +27,9 @@ browser:
 up: install
 	$(BIN)/govshare up
 
+# Two workers, each a whole test file at a time (a module's service is started once).
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -272,13 +272,14 @@ def _verify(args, settings: Settings) -> int:
     from events.topics import Topics
     from projections.verification import verify
     kept = _checkpoint_file(args.against) if args.against else None
+    engine = _trail_engine(settings)  # first: before any service ran, it says so
     keys = _keys(args, settings)
     anchor, unsigned = None, []
     if not args.offline:
         from infra.anchor import AnchorUnavailable, signed_checkpoints
         from projections.queries import dismissals
         topics = Topics(settings.topic_prefix)
-        dismissed = [(d["partition"], d["offset"], d["sha256"]) for d in dismissals(_trail_engine(settings))
+        dismissed = [(d["partition"], d["offset"], d["sha256"]) for d in dismissals(engine)
                      if d["topic"] == topics.trail]
         try:
             found = signed_checkpoints(settings.kafka(bootstrap(settings)), topics, dismissed=dismissed)
@@ -292,7 +293,7 @@ def _verify(args, settings: Settings) -> int:
             print(f"govshare: {found.dismissed} message(s) of the trail topic left out, dismissed by the "
                   f"platform administrator (govshare query dismissals)", file=sys.stderr)
     shown = progress.Progress("checked", args.progress_every)
-    report = verify(_trail_engine(settings), keys, timedelta(seconds=args.grace),
+    report = verify(engine, keys, timedelta(seconds=args.grace),
                     skew=timedelta(seconds=args.skew), anchor=anchor, kept=kept, progress=shown)
     shown.done(report.records)
     if args.json:

@@ -23,6 +23,7 @@ from events import catalog as catalog_events
 from events import bounds, deadletter, signing
 from events import directory as directory_events
 from events import objection as objection_events
+from events import incident as incident_events
 from events import operations as operation_events
 from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
@@ -34,7 +35,7 @@ from events.registry import kind_of
 from events.rejection import EventRejected, attempter
 from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
-from processors.rules import catalog, directory, dismissals, jurisdiction, objections, requests
+from processors.rules import catalog, directory, dismissals, incidents, jurisdiction, objections, requests
 from processors.aggregates import AggregateStates, state_of, state_text
 from runtime.clock import Clock, SystemClock
 from processors.profiles import Policies
@@ -69,7 +70,8 @@ class Validator:
                         sharing_events.ACCESS: self._judge_access,
                         objection_events.AGGREGATE: self._judge_on_entry(objections, objections.ObjectionState),
                         sharing_events.REQUEST: self._judge_on_entry(requests, requests.RequestState),
-                        operation_events.AGGREGATE: self._judge_dismissal}
+                        operation_events.AGGREGATE: self._judge_once(dismissals),
+                        incident_events.AGGREGATE: self._judge_once(incidents)}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -200,14 +202,17 @@ class Validator:
         self._reload_at = 0.0
         return {}
 
-    def _judge_dismissal(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
-                         at: int) -> dict:
-        """The platform administrator's dismissal of a message no stage wrote: recorded once."""
-        env = event.envelope
-        known = states.get(dict, env.aggregate_type, env.aggregate_id)
-        dismissals.decide(event, known and known["sequence"], policy)
-        states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
-        return {}
+    @staticmethod
+    def _judge_once(rules):
+        """An aggregate of one event, recorded once (a dismissal, an incident report): its
+        rules see only whether it was recorded before."""
+        def judge(tx: Connection, states: AggregateStates, event: Event, policy, department, at: int) -> dict:
+            env = event.envelope
+            known = states.get(dict, env.aggregate_type, env.aggregate_id)
+            rules.decide(event, known and known["sequence"], policy)
+            states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
+            return {}
+        return judge
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
                      at: int) -> dict:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from events.codec import Event
-from projections import catalog, deadlines, directory, objections, rejections, scorecards, sharing
+from projections import catalog, deadlines, directory, incidents, objections, rejections, scorecards, sharing
 
 # The directory first, the scorecards last: a fact counts in its department's jurisdiction's
 # periods, and a settled deadline's party and kind are read from its row.
 READ_MODELS = (directory.apply, rejections.apply, catalog.apply, deadlines.apply, objections.apply, sharing.apply,
-               scorecards.apply)
+               incidents.apply, scorecards.apply)
 
 
 def apply_event(event: Event, tx: Connection) -> None:

@@ -20,6 +20,7 @@ from projections.tables import (
     deadlines,
     event_log,
     grants,
+    incidents,
     objections,
     problems,
     rejections,
@@ -49,6 +50,7 @@ ORDER = {
     "grants": (grants.c.opened_at, grants.c.grant_id),
     "problems": (problems.c.listed_at, problems.c.request_id),
     "accesses": (accesses.c.occurred_at, accesses.c.access_id),
+    "incidents": (incidents.c.reported_at, incidents.c.incident_id),
 }
 
 
@@ -321,6 +323,18 @@ def problem_list(engine: Engine, *, undecided: bool = False, limit: int | None =
     """Problems escalated to the leadership group, with its decision where it took one."""
     return _filtered(engine, problems, "problems", limit, after, parties, (problems.c.requester,),
                      where=(problems.c.outcome.is_(None),) if undecided else ())
+
+
+def incident_list(engine: Engine, *, department: str | None = None, uninformed: bool = False,
+                  limit: int | None = None, after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    """Security incidents as reported, newest last; `uninformed`: those whose affected users
+    were not told."""
+    q = _party(_page(select(incidents), "incidents", after, limit), parties, incidents.c.department)
+    if department:
+        q = q.where(incidents.c.department == department)
+    if uninformed:
+        q = q.where(incidents.c.users_informed.is_(False))
+    return _rows(engine, q)
 
 
 def access_list(engine: Engine, *, violations_only: bool = False,

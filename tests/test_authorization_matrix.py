@@ -133,6 +133,7 @@ DepartmentChanged             DIR   admin     ok     .      perm    juris  .    
 DepartmentKeyRegistered       DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 MessageDismissed              DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+SecurityIncidentReported      GD    provider  ok     ok     perm    juris  ok     .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
 
 # --- the parties of each place
@@ -245,6 +246,7 @@ class Ids:
     objection: str = field(default_factory=lambda: _id("ob"))
     access: str = field(default_factory=lambda: _id("acc"))
     department: str = field(default_factory=lambda: _id("mx"))
+    incident: str = field(default_factory=lambda: _id("inc"))
     key: DepartmentKey = field(default_factory=lambda: DepartmentKey.generate("mx"))
     offset: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)  # of a message dismissed
 
@@ -424,6 +426,10 @@ FLOWS: dict[str, Flow] = {
                                     lambda p, i, a: key_registered(i.department, 2, i.key)["payload"]),
     "DepartmentKeyRevoked": Flow(lambda p, i: [[department(i), key_registered(i.department, 2, i.key)]],
                                  "department", 3, lambda p, i, a: {"key_id": i.key.key_id, "reason": "密钥泄露"}),
+    # A department's own security incident, reported.
+    "SecurityIncidentReported": Flow(lambda p, i: [], "incident", 1, lambda p, i, a: {
+        "description": "数据被越权导出", "entries": [], "remedies": "已停用账号", "users_informed": True,
+        "reported_to": "省委网信办"}),
     # A message no stage wrote, dismissed by the platform administrator.
     "MessageDismissed": Flow(lambda p, i: [], "dismissal", 1, lambda p, i, a: {
         "topic": FORGED_ON, "partition": 0, "offset": i.offset, "sha256": "0" * 64, "stage": "projector",
@@ -432,7 +438,7 @@ FLOWS: dict[str, Flow] = {
 # Cases on a subject of their own: an event that creates its subject, and the second party
 # allowed, whose accepted event would move the subject the right actor acts on.
 CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered",
-           "MessageDismissed"}
+           "MessageDismissed", "SecurityIncidentReported"}
 OWN_SUBJECT = {"also"}
 
 

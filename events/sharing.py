@@ -99,6 +99,16 @@ class DisputeDecided:
     reasons: str
 
 
+@_event("CrossBorderAssessed", REQUEST, senders=(Role.DATA_AUTHORITY,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CrossBorderAssessed:
+    """The data authority recorded the security assessment (安全评估审核) that a granted
+    request's data may be provided abroad (Ningbo Art. 32: 公共数据不得跨境流通，因业务需要确需向
+    境外提供的，应当…进行安全评估审核). Without one, every use abroad is a violation."""
+    reference: str  # the assessment's document number
+    conclusion: str
+
+
 @_event("LeadershipDecided", REQUEST, senders=(Role.LEADERSHIP_GROUP,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LeadershipDecided:
@@ -161,7 +171,8 @@ class GrantExpired:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DataAccessed:
     """A using department's system accessed shared data (事中留痕). Version 2 states the method
-    and scenario of the use; a version-1 access reads with neither (None)."""
+    and scenario of the use; a version-1 access reads with neither (None). Version 3 says
+    whether the data was provided abroad (跨境, Ningbo Art. 32); earlier versions read False."""
     entry_id: str
     items: tuple[str, ...]
     purpose: str
@@ -170,6 +181,7 @@ class DataAccessed:
     grant_id: str | None = None
     method: ShareMethod | None = None
     scenario: str | None = None
+    abroad: bool = False
 
 
 @_event("UsageCorrected", ACCESS, senders=(Role.USER,))

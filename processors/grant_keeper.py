@@ -87,6 +87,18 @@ class GrantKeeper(EventConsumer):
         return self._close(tx, event.envelope.aggregate_id, "refused")
 
     @on.register
+    def _(self, p: sh.CrossBorderAssessed, tx: Connection, event: Event) -> Emitted:
+        """Uses abroad of this grant are assessed from now on (Ningbo Art. 32)."""
+        row = tx.execute(select(store.grants).where(
+            store.grants.c.request_id == event.envelope.aggregate_id)).first()
+        if row is not None:
+            spec = json.loads(row.spec) | {"cross_border": p.reference}
+            tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
+                spec=json.dumps(spec, ensure_ascii=False)))
+            self._known.pop(row.grant_id, None)
+        return []
+
+    @on.register
     def _(self, p: sh.LeadershipDecided, tx: Connection, event: Event) -> Emitted:
         if p.outcome == sh.LeadershipOutcome.GRANT:
             return self._open(tx, event.envelope)
@@ -325,7 +337,8 @@ def _articles(policy: Policy, violations: list[str]) -> str:
     scenario = policy.rule("usage-bound-to-scenario").article
     cited = {"other-entry": scenario, "other-method": scenario, "other-scenario": scenario,
              "before-grant": policy.rule("usage-before-grant").article,
-             "grant-withdrawn": policy.rule("grant-follows-entry").article}
+             "grant-withdrawn": policy.rule("grant-follows-entry").article,
+             "cross-border-unassessed": policy.rule("cross-border-assessment").article}
     grant = policy.rule("usage-bound-to-grant").article
     return "; ".join(dict.fromkeys(cited.get(v, grant) for v in violations))
 
@@ -344,5 +357,7 @@ def _outside(p: sh.DataAccessed, env: Envelope, row, spec: dict) -> list[str]:
          and env.occurred_at < datetime.fromisoformat(spec["opened_at"])),
         ("not-the-grantee", env.actor.department != row.grantee),
         ("third-party", p.recipient != row.grantee),
+        # 公共数据不得跨境流通 without a security assessment on record (Ningbo Art. 32).
+        ("cross-border-unassessed", p.abroad and not spec.get("cross_border")),
     )
     return [name for name, found in checks if found]

@@ -119,6 +119,11 @@ def _(p: sh.DisputeDecided, env: Envelope, tx: Connection) -> None:
 
 
 @apply.register
+def _(p: sh.CrossBorderAssessed, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, cross_border_assessment=p.reference)
+
+
+@apply.register
 def _(p: sh.LeadershipDecided, env: Envelope, tx: Connection) -> None:
     granted = p.outcome == sh.LeadershipOutcome.GRANT
     _set(env, tx, status="granted" if granted else "refused", next_actor=None, reasons=p.reasons,
@@ -180,7 +185,7 @@ def _(p: sh.DataAccessed, env: Envelope, tx: Connection) -> None:
         access_id=env.aggregate_id, grant_id=p.grant_id, department=env.actor.department,
         entry_id=p.entry_id, items=_codes(p.items), purpose=p.purpose, recipient=p.recipient,
         person=p.person, method=p.method.value if p.method else None, scenario=p.scenario,
-        occurred_at=env.occurred_at))
+        occurred_at=env.occurred_at, abroad=p.abroad))
 
 
 @apply.register

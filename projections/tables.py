@@ -264,6 +264,8 @@ share_requests = Table(
     Column("reasons", Text),
     _when("submitted_at", nullable=False, index=True),
     _when("decided_at"),
+    # The security assessment that lets its data go abroad (CrossBorderAssessed), if any.
+    Column("cross_border_assessment", String(200)),
 )
 
 grants = Table(
@@ -297,6 +299,7 @@ accesses = Table(
     Column("method", String(32)),  # null for a version-1 access, which did not state it
     Column("scenario", Text),
     _when("occurred_at", nullable=False, index=True),
+    Column("abroad", Boolean),  # provided abroad (version 3); null before it was stated
 )
 
 usage_violations = Table(

@@ -124,6 +124,7 @@ RequestRejected               GD    authority ok     .      entry   juris  perm 
 RequestDisputed               GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 RequestWithdrawn              GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DisputeDecided                GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+CrossBorderAssessed           GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 LeadershipDecided             NB    leadership ok     .      perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 GrantRevoked                  GD    provider  ok     party  entry   juris  perm   ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DataAccessed                  GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
@@ -411,6 +412,8 @@ FLOWS: dict[str, Flow] = {
     "RequestWithdrawn": Flow(_after_entry(request, restricted=True), "request", 2, _fixed({"reason": "业务调整，不再需要"})),
     "DisputeDecided": Flow(_after_entry(request, _rejected, _disputed, restricted=True), "request", 4,
                            _fixed({"outcome": "GRANT", "reasons": "经评判应当共享"})),
+    "CrossBorderAssessed": Flow(_after_entry(request), "request", 2,
+                                _fixed({"reference": "粤网信评〔2026〕1号", "conclusion": "风险可控"})),
     "LeadershipDecided": Flow(_after_entry(request, _rejected, _disputed, _escalated, restricted=True), "request", 5,
                               _fixed({"outcome": "GRANT", "reasons": "经领导小组协调，应当共享"})),
     "GrantRevoked": Flow(_after_entry(request), "request", 2, _fixed({"reason": "涉及个人信息", "legal_basis": LAW})),

@@ -209,6 +209,50 @@ def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database
     assert {a["action"] for a in queries.supervision(engine)} == {"usage-violation"}
 
 
+def test_data_goes_abroad_only_once_the_authority_recorded_a_security_assessment(harness):
+    """Ningbo Art. 32: 公共数据不得跨境流通; where the business truly needs it, only after a security
+    assessment (安全评估审核). Guangdong's text is silent: the platform rule after it applies."""
+    nb_auth = dict(department="nb-authority", role="DATA_AUTHORITY", policy=NB)
+    nb_user = dict(department="nb-civil", role="USER")
+    # Given a Ningbo grant, and a Guangdong one, both of unconditional data
+    nb_entry, nb_req, gd_entry, gd_req = new_id(), new_id("req"), new_id(), new_id("req")
+    harness.given(registered(nb_entry, department="nb-market", policy=NB, codes=["N.1"]),
+                  registered(gd_entry, codes=["I.1"]), at=MON)
+    harness.given(request(nb_req, nb_entry, ("N.1",), policy=NB, user=nb_user), request(gd_req, gd_entry), at=MON)
+    grant_of = {e.payload.request_id: e.envelope.aggregate_id for e in harness.emitted("grant")
+                if e.envelope.event_type == "GrantOpened"}
+
+    def abroad(grant_request, entry, items, **actor):
+        payload = access(new_id("acc"), grant_of[grant_request], items, entry=entry, **actor)
+        payload["payload"] |= {"abroad": True, "recipient": actor.get("department", "gd-amr")}
+        return payload
+    # When each is used abroad before any assessment, then Ningbo's after its authority's
+    early = harness.when(abroad(nb_req, nb_entry, ("N.1",), **nb_user, policy=NB),
+                         abroad(gd_req, gd_entry, ("I.1",)), at=MON + timedelta(hours=1))
+    assessed, unnamed, not_theirs = harness.when(
+        event("CrossBorderAssessed", nb_req, 2, {"reference": "甬网信评〔2026〕12号", "conclusion": "风险可控"},
+              **nb_auth),
+        event("CrossBorderAssessed", gd_req, 2, {"reference": " ", "conclusion": "x"}, **AUTH),
+        event("CrossBorderAssessed", gd_req, 2, {"reference": "甬网信评〔2026〕13号", "conclusion": "x"}, **nb_auth),
+        at=MON + timedelta(hours=2))
+    later = harness.when(abroad(nb_req, nb_entry, ("N.1",), **nb_user, policy=NB), at=MON + timedelta(hours=3))
+    # Then every use is recorded; those abroad before an assessment are flagged, each citing its
+    # jurisdiction's article, and Ningbo's after the assessment is not
+    assert [r["status"] for r in early + later] == ["accepted"] * 3
+    assert assessed["status"] == "accepted"
+    assert unnamed["rule"] == "assessment-reference-required"
+    assert not_theirs["rule"] == "authority-of-the-entry"
+    flagged = {e.payload.access_id: e.payload for e in harness.emitted("usage-supervision")}
+    nb_early, gd_early, nb_later = (r["aggregate_id"] for r in early + later)
+    assert set(flagged) == {nb_early, gd_early}
+    assert flagged[nb_early].violations == ("cross-border-unassessed",)
+    assert "Ningbo Art. 32" in flagged[nb_early].article
+    assert flagged[gd_early].article == "govshare platform rule"
+    engine = harness.project()
+    [row] = [r for r in queries.request_list(engine) if r["request_id"] == nb_req]
+    assert row["cross_border_assessment"] == "甬网信评〔2026〕12号"
+
+
 def test_a_grant_expires_at_the_end_of_its_period_and_revoked_ones_flag_use(harness):
     entry, kept, revoked = new_id(), new_id("req"), new_id("req")
     harness.given(registered(entry, codes=["I.1"]), request(kept, entry, period_end="2026-12-31"),

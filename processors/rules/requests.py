@@ -149,6 +149,14 @@ def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> 
 
 
 @_check.register
+def _(p: sh.CrossBorderAssessed, state: RequestState, event: Event, ctx: Context) -> None:
+    # The entry's authority records the assessment, for data it granted (Ningbo Art. 32).
+    _require_entry_authority(event, ctx)
+    _status(state, ctx, "grant-must-be-open", GRANTED)
+    _require_text(p.reference, ctx, "assessment-reference-required")
+
+
+@_check.register
 def _(p: sh.LeadershipDecided, state: RequestState, event: Event, ctx: Context) -> None:
     # The leadership group of the entry's jurisdiction decides what its authority escalated.
     actor = event.envelope.actor
@@ -323,6 +331,11 @@ def _(p: sh.RequestWithdrawn, state: RequestState, event: Event, ctx: Context) -
 @_evolve.register
 def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> RequestState:
     return replace(state, sequence=event.envelope.sequence, status=_DISPUTE[p.outcome])
+
+
+@_evolve.register
+def _(p: sh.CrossBorderAssessed, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence)
 
 
 @_evolve.register

@@ -33,7 +33,7 @@ def world(broker, browser, tmp_path_factory):
     must be met before its limit on it."""
     home = tmp_path_factory.mktemp("dashboard")
     clock = home / "clock"
-    clock.write_text(datetime.now(timezone.utc).isoformat())
+    clock.write_text(datetime.now(timezone.utc).isoformat())  # clock-ok: the injected clock starts at the events' stamp
     prefix = f"t{uuid.uuid4().hex[:10]}"
     service = start_service(home, {"GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": prefix,
                                    "GOVSHARE_CLOCK": f"file:{clock}", "GOVSHARE_TICK_SECONDS": "0.2"})
@@ -55,7 +55,7 @@ def world(broker, browser, tmp_path_factory):
 
 def _scenario(service) -> dict[str, str]:
     late, revised, req, objection = new_id(), new_id(), new_id("req"), new_id("obj")
-    today = local_day(datetime.now(timezone.utc), "Asia/Shanghai").isoformat()
+    today = local_day(datetime.now(timezone.utc), "Asia/Shanghai").isoformat()  # clock-ok: the clock file's day
     obligation = {"trigger": "LAW_REVISED", "reference": "条例修订", "received_on": today}
     submitted = submit_lines(lines(
         registered(late, title=TITLE, **HB),

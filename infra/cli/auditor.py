@@ -19,6 +19,7 @@ from infra.cli.common import (
     limit,
     print_rows,
     progress_every,
+    project_log,
     read_engine,
     read_one_more,
     say_more,
@@ -148,17 +149,7 @@ def _trail_engine(settings: Settings):
 
 
 def _replay(args, settings: Settings) -> int:
-    from events.topics import Topics
-    from infra.system import SYSTEM
-    from infra.topics import cluster_id
-    from infra import stages
-    from projections.runner import catch_up
-    kafka = settings.kafka(bootstrap(settings))
-    projector = stages.projector(args.into, settings, Topics(settings.topic_prefix), as_of=args.as_of)
-    shown = progress.Progress("applied", args.progress_every)
-    applied = catch_up(projector, SYSTEM.inputs("projector", projector.topics), kafka, cluster_id(kafka),
-                       progress=shown)
-    shown.done(applied)
+    applied = project_log(args, settings, as_of=args.as_of)
     print(f"applied {applied} records made by {shown_instant(args.as_of, args.utc)} into {args.into}")
     return 0
 

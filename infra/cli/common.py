@@ -198,3 +198,22 @@ def limit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=lambda text: int(text) or None, default=1000,
                         help="at most this many rows, oldest first (default 1000; 0: all); a list cut "
                              "short says so on stderr")
+
+
+def project_log(args, settings: Settings, *, as_of=None) -> int:
+    """What `rebuild` and `replay` run: the deployment's projector (every signature checked)
+    caught up with the log into the empty database --into, as of `as_of` if given; how many
+    records it applied."""
+    from events.topics import Topics
+    from infra import stages
+    from infra.system import SYSTEM
+    from infra.topics import cluster_id
+    from projections.runner import catch_up
+    kafka = settings.kafka(bootstrap(settings))
+    projector = stages.projector(args.into, settings, Topics(settings.topic_prefix), as_of=as_of)
+    shown = progress.Progress("applied", args.progress_every)
+    applied = catch_up(projector, SYSTEM.inputs("projector", projector.topics), kafka, cluster_id(kafka),
+                       progress=shown)
+    shown.done(applied)
+    return applied
+

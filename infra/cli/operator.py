@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra import output, progress
-from infra.cli.common import bootstrap, home_said, print_rows, progress_every, utc_option, verdict_line
+from infra import output
+from infra.cli.common import (bootstrap, home_said, print_rows, progress_every, project_log, utc_option,
+                               verdict_line)
 from infra.config import Settings
 from infra.database import make_engine, stage_engines
 
@@ -299,17 +300,7 @@ def _admin_verdict(result: dict[str, Any]) -> int:
 
 
 def _rebuild(args, settings: Settings) -> int:
-    from events.topics import Topics
-    from infra.system import SYSTEM
-    from infra.topics import cluster_id
-    from infra import stages
-    from projections.runner import catch_up
-    kafka = settings.kafka(bootstrap(settings))
-    projector = stages.projector(args.into, settings, Topics(settings.topic_prefix))
-    shown = progress.Progress("applied", args.progress_every)
-    applied = catch_up(projector, SYSTEM.inputs("projector", projector.topics), kafka, cluster_id(kafka),
-                       progress=shown)
-    shown.done(applied)
+    applied = project_log(args, settings)
     print(f"applied {applied} records (events, dead letters, trail checkpoints) into {args.into}")
     return 0
 

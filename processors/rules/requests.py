@@ -126,19 +126,21 @@ def _(p: sh.RequestRejected, state: RequestState, event: Event, ctx: Context) ->
     _require_text(p.reasons, ctx, "rejection-needs-reasons")
 
 
-@_check.register
-def _(p: sh.RequestDisputed, state: RequestState, event: Event, ctx: Context) -> None:
+def _requester(state: RequestState, event: Event, ctx: Context) -> None:
     actor = event.envelope.actor
     jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
                          f"the requester {state.requester}")
+
+
+@_check.register
+def _(p: sh.RequestDisputed, state: RequestState, event: Event, ctx: Context) -> None:
+    _requester(state, event, ctx)
     _status(state, ctx, "dispute-needs-refusal", REJECTED)
 
 
 @_check.register
 def _(p: sh.RequestWithdrawn, state: RequestState, event: Event, ctx: Context) -> None:
-    actor = event.envelope.actor
-    jurisdiction.require(actor.role == Role.USER and actor.department == state.requester, event, ctx,
-                         f"the requester {state.requester}")
+    _requester(state, event, ctx)
     _status(state, ctx, "request-not-pending", PENDING, DISPUTED)
 
 

@@ -80,29 +80,25 @@ class GrantKeeper(EventConsumer):
     def _(self, p: sh.RequestApproved, tx: Connection, event: Event) -> Emitted:
         return self._open(tx, event.envelope)
 
-    @on.register
-    def _(self, p: sh.DisputeDecided, tx: Connection, event: Event) -> Emitted:
-        if p.outcome == sh.DisputeOutcome.GRANT:
+    @on.register(sh.DisputeDecided)
+    @on.register(sh.LeadershipDecided)
+    def _(self, p, tx: Connection, event: Event) -> Emitted:
+        # The authority's decision of a dispute, or the leadership group's of an escalated one:
+        # a grant opens; a refusal upheld, or an escalation, leaves the request refused here.
+        if p.outcome == "GRANT":
             return self._open(tx, event.envelope)
         return self._close(tx, event.envelope.aggregate_id, "refused")
 
     @on.register
     def _(self, p: sh.CrossBorderAssessed, tx: Connection, event: Event) -> Emitted:
         """Uses abroad of this grant are assessed from now on (Ningbo Art. 32)."""
-        row = tx.execute(select(store.grants).where(
-            store.grants.c.request_id == event.envelope.aggregate_id)).first()
+        row = self._grant(tx, grant_id(event.envelope.aggregate_id))
         if row is not None:
             spec = json.loads(row.spec) | {"cross_border": p.reference}
             tx.execute(update(store.grants).where(store.grants.c.grant_id == row.grant_id).values(
                 spec=json.dumps(spec, ensure_ascii=False)))
             self._known.pop(row.grant_id, None)
         return []
-
-    @on.register
-    def _(self, p: sh.LeadershipDecided, tx: Connection, event: Event) -> Emitted:
-        if p.outcome == sh.LeadershipOutcome.GRANT:
-            return self._open(tx, event.envelope)
-        return self._close(tx, event.envelope.aggregate_id, "refused")
 
     @on.register
     def _(self, p: sh.RequestRejected, tx: Connection, event: Event) -> Emitted:

@@ -92,11 +92,12 @@ def _postgres_answers() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:
-    """A fresh, empty database of each kind: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'govshare.db'}"
+@contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """A fresh, empty database of `kind`: a SQLite file in `directory`, or a PostgreSQL schema
+    of its own, dropped afterwards (skipped only when PostgreSQL does not answer)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'govshare.db'}"
         return
     if not _postgres_answers():
         pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
@@ -104,10 +105,19 @@ def database_url(request, tmp_path) -> str:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'create schema "{schema}"'))
-    yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'drop schema "{schema}" cascade'))
-    admin.dispose()
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database of each kind: a SQLite file, or a PostgreSQL schema."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -216,23 +226,15 @@ def running_service(kind: str, broker, tmp_path: Path, env: dict[str, str]) -> I
     answering: for a module's fixture that runs one scenario per database kind."""
     env = {"GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}",
            **env}
-    schema = None
-    if kind == "postgresql":
-        if not _postgres_answers():
-            pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'create schema "{schema}"'))
-        env["GOVSHARE_DATABASE_URL"] = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    service = start_service(tmp_path, env)
-    try:
-        service.api_answers()
-        yield service
-    finally:
-        service.stop()
-        if schema:
-            with create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-                conn.execute(text(f'drop schema "{schema}" cascade'))
+    with fresh_database(kind, tmp_path / "home") as url:
+        if kind == "postgresql":  # SQLite: the home's own database, where `govshare up` keeps it
+            env["GOVSHARE_DATABASE_URL"] = url
+        service = start_service(tmp_path, env)
+        try:
+            service.api_answers()
+            yield service
+        finally:
+            service.stop()
 
 
 @pytest.fixture

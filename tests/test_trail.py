@@ -84,7 +84,7 @@ from tests.builders import (
     request,
     reviewed,
 )
-from tests.conftest import PG_ADMIN_URL, Service, _postgres_answers, start_service, wait_for
+from tests.conftest import Service, fresh_database, start_service, wait_for
 from tests.harness import ROOT, T0, Harness
 from tests.tampering import cut_newest_checkpoint, flip_a_byte, forge_like, rehash_from
 
@@ -169,29 +169,8 @@ def play(h: Harness, start: datetime = T0) -> Scenario:
 
 
 @contextmanager
-def database(kind: str, directory: Path) -> Iterator[str]:
-    """A fresh database of `kind` for a module's scenario: a SQLite file, or a PostgreSQL
-    schema of its own (skipped only when PostgreSQL does not answer)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{directory / 'govshare.db'}"
-        return
-    if not _postgres_answers():
-        pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN_URL}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
-
-
-@contextmanager
 def scenario_on(kind: str, directory: Path) -> Iterator[Scenario]:
-    with database(kind, directory) as url:
+    with fresh_database(kind, directory) as url:
         h = Harness(url, directory / "home")
         try:
             yield play(h)

@@ -1,5 +1,5 @@
-"""docs/rules.md, written from the policy files: every profile's rules, legal limits and
-scorecard, each with its article, as `processors.profiles.load_all()` and
+"""docs/rules.md, written from the policy files: every profile's rules, legal limits, security
+grades and scorecard, each with its article, as `processors.profiles.load_all()` and
 `policies/scorecard.py` read them. The page is generated, never edited by hand, so it cannot
 say something the rules do not.
 
@@ -64,6 +64,10 @@ def _days(limit: Limit) -> str:
     return ", ".join(parts) or "—"
 
 
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
 def _weight(number: float) -> str:
     return f"{number:g}"
 
@@ -108,6 +112,15 @@ def _section(policy: Policy, policies: Policies) -> list[str]:
     out += _table(("limit", "days", "party", "article", "note"),
                   [(f"`{l.id}`", _days(l), cell(l.party), cell(l.article), cell(l.note))
                    for l in policy.limits.values()]) if policy.limits else ["None."]
+    out.append("")
+
+    out += [f"### Security grades of `{policy.id}`", ""]
+    out += _table(("grade", "label", "share types", "methods", "automatic grant", "desensitized", "article", "note"),
+                  [(f"`{g.id}`", cell(g.label),
+                    "excluded from the platform" if g.excluded else ", ".join(g.share_types) or "—",
+                    ", ".join(g.methods) or "—", _yes(g.automatic and not g.excluded),
+                    _yes(g.desensitized and not g.excluded), cell(g.article), cell(g.note))
+                   for g in policy.grades.values()]) if policy.grades else ["None: no entry is graded."]
     out.append("")
 
     formula = scorecard.formula(policy.id)

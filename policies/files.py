@@ -21,7 +21,8 @@ def read(path: Path) -> dict[str, Any]:
 
 def merged(name: str, directory: Path = POLICY_DIR) -> dict[str, Any]:
     """The profile `name` over the one it extends: rules and limits replaced one by one, the
-    scorecard block key by key (a profile may change one weight and keep the rest)."""
+    scorecard block and the grades key by key (a profile may change one weight, or one grade's
+    article, and keep the rest)."""
     data = read(directory / f"{name}.toml")
     base = data.get("extends")
     if base is None:
@@ -30,7 +31,8 @@ def merged(name: str, directory: Path = POLICY_DIR) -> dict[str, Any]:
     return {**parent, **data,
             "rules": {**parent.get("rules", {}), **data.get("rules", {})},
             "limits": {**parent.get("limits", {}), **data.get("limits", {})},
-            "scorecard": _deep(parent.get("scorecard", {}), data.get("scorecard", {}))}
+            "scorecard": _deep(parent.get("scorecard", {}), data.get("scorecard", {})),
+            "grades": _deep(parent.get("grades", {}), data.get("grades", {}))}
 
 
 def _deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,21 @@ class Limit:
 
 
 @dataclass(frozen=True, slots=True)
+class Grade:
+    """A security grade (安全等级) and what data of that grade allows: policy data, so a
+    jurisdiction's grade list and its consequences change without code."""
+    id: str
+    label: str
+    article: str
+    share_types: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    automatic: bool = False  # whether an unconditional entry of this grade is granted on request
+    desensitized: bool = False  # whether its non-shareable data may be provided desensitized
+    excluded: bool = False  # classified (涉密): outside the sharing platform altogether
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     id: str
     title: str
@@ -50,6 +65,7 @@ class Policy:
     timezone: str
     rules: dict[str, Rule] = field(default_factory=dict)
     limits: dict[str, Limit] = field(default_factory=dict)
+    grades: dict[str, Grade] = field(default_factory=dict)
 
     def applies(self, rule_id: str) -> bool:
         return rule_id in self.rules
@@ -104,6 +120,8 @@ def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
         rules={k: Rule(k, v["article"], v["text"], tuple(v.get("required", ())), v.get("note", ""))
                for k, v in data.get("rules", {}).items()},
         limits={k: Limit(k, **v) for k, v in data.get("limits", {}).items()},
+        grades={k: Grade(k, **{f: tuple(v) if isinstance(v, list) else v for f, v in g.items()})
+                for k, g in data.get("grades", {}).items()},
     )
 
 

@@ -54,10 +54,12 @@ def profiles() -> list[str]:
 
 
 def items(profile: str, directory: Path = POLICY_DIR) -> list[tuple[str, str, str]]:
-    """(what, id, article) of every rule, limit, scorecard area and penalty the profile has."""
+    """(what, id, article) of every rule, limit, security grade, scorecard area and penalty the
+    profile has."""
     policy, scored = load_policy(profile, directory), formula(profile, directory)
     return [*(("rule", r.id, r.article) for r in policy.rules.values()),
             *(("limit", lim.id, lim.article) for lim in policy.limits.values()),
+            *(("grade", g.id, g.article) for g in policy.grades.values()),
             *(("scorecard area", a.name, a.article) for a in scored.areas),
             *(("scorecard penalty", p.name, p.article) for p in scored.penalties)]
 
@@ -176,6 +178,8 @@ def _note(profile: str, what: str, item_id: str) -> str:
         return load_policy(profile).rules[item_id].note
     if what == "limit":
         return load_policy(profile).limits[item_id].note
+    if what == "grade":
+        return load_policy(profile).grades[item_id].note
     scored = formula(profile)
     return next(i.note for i in (*scored.areas, *scored.penalties) if i.name == item_id)
 

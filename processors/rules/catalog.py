@@ -16,7 +16,7 @@ from events import catalog as ev
 from events.codec import Event
 from events.envelope import Role
 from processors.rules import deadlines, jurisdiction
-from processors.profiles import Department, Policy
+from processors.profiles import Department, Grade, Policy
 from processors.rules.verdicts import ACCEPTED, RuleBroken, Verdict, broken
 from processors.rules.working_days import calendar_for, local_day
 
@@ -42,6 +42,7 @@ class PendingRevision:
     obligation_id: str | None = None
     share_type: str = ev.ShareType.UNCONDITIONAL.value
     share_methods: tuple[str, ...] = ()
+    security_level: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,9 @@ class EntryState:
     # The sharing methods the entry offers (Ningbo Art. 10 提供方式); empty in a state stored
     # before they were kept, which then offers whatever is asked, as it did.
     share_methods: tuple[str, ...] = ()
+    # Its security grade (安全等级), one of the profile's grades; blank where none was stated
+    # (or in a state stored before it was kept), which no grade restricts.
+    security_level: str = ""
 
     def obligation(self, obligation_id: str | None) -> Obligation | None:
         return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
@@ -130,6 +134,7 @@ def check_attributes(attrs: ev.EntryAttributes, entry_id: str, ctx: Context) -> 
     """The content rules every version of an entry must satisfy."""
     policy, restricted = ctx.policy, attrs.share_type != ev.ShareType.UNCONDITIONAL
     _check_complete(attrs, policy)
+    _check_grade(attrs, policy)
     if restricted:
         _check_legal_basis(attrs, policy)
     if attrs.share_type == ev.ShareType.CONDITIONAL and not (attrs.share_conditions or "").strip():
@@ -177,6 +182,33 @@ def _check_complete(attrs: ev.EntryAttributes, policy: Policy) -> None:
     twice = sorted(code for code, n in Counter(i.code for i in attrs.data_items).items() if n > 1)
     if twice:
         raise broken(policy, "data-item-duplicated", f"Listed more than once: {', '.join(twice)}.")
+
+
+def grade_of(level: str, policy: Policy) -> Grade | None:
+    """The grade an entry's security level names; None for an entry stating none."""
+    return policy.grades.get(level.strip()) if level and level.strip() else None
+
+
+def _check_grade(attrs: ev.EntryAttributes, policy: Policy) -> None:
+    """Data is catalogued and shared as its grade allows (分类分级, GD-2018 Art. 27); classified
+    data is not catalogued at all. A level left blank (where the profile does not require one)
+    is ungraded and restricts nothing."""
+    if _blank(attrs.security_level) or not policy.grades:
+        return
+    grade = grade_of(attrs.security_level, policy)
+    if grade is None:
+        raise broken(policy, "security-grade-unknown",
+                     f"{attrs.security_level!r} is none of {', '.join(policy.grades)}.")
+    if grade.excluded:
+        raise broken(policy, "classified-data-excluded", f"Graded {grade.id} ({grade.label}).")
+    if attrs.share_type.value not in grade.share_types:
+        raise broken(policy, "security-grade-not-allowed",
+                     f"{grade.id} ({grade.label}) data is shared as {', '.join(grade.share_types)}, "
+                     f"not {attrs.share_type.value}.")
+    barred = sorted(m.value for m in attrs.share_methods if m.value not in grade.methods)
+    if barred:
+        raise broken(policy, "security-grade-not-allowed",
+                     f"{grade.id} ({grade.label}) data is not shared by {', '.join(barred)}.")
 
 
 def _check_legal_basis(attrs: ev.EntryAttributes, policy: Policy) -> None:
@@ -357,7 +389,8 @@ def _(payload: ev.EntryRegistered, state: None, event: Event) -> EntryState:
                       policy_id=env.policy_id, status=PUBLISHED, sequence=env.sequence,
                       version=1, item_codes=tuple(sorted(payload.attributes.item_codes)),
                       share_type=payload.attributes.share_type.value,
-                      share_methods=_methods(payload.attributes))
+                      share_methods=_methods(payload.attributes),
+                      security_level=payload.attributes.security_level.strip())
 
 
 @_evolve.register
@@ -365,7 +398,8 @@ def _(payload: ev.EntryRevised, state: EntryState, event: Event) -> EntryState:
     return replace(state, version=state.version + 1,
                    item_codes=tuple(sorted(payload.attributes.item_codes)),
                    share_type=payload.attributes.share_type.value,
-                   share_methods=_methods(payload.attributes))
+                   share_methods=_methods(payload.attributes),
+                   security_level=payload.attributes.security_level.strip())
 
 
 @_evolve.register
@@ -384,7 +418,7 @@ def _(payload: ev.ChangeObligationRaised, state: EntryState, event: Event) -> En
 def _(payload: ev.RevisionSubmitted, state: EntryState, event: Event) -> EntryState:
     pending = PendingRevision(payload.revision_id, tuple(sorted(payload.attributes.item_codes)),
                               payload.obligation_id, payload.attributes.share_type.value,
-                              _methods(payload.attributes))
+                              _methods(payload.attributes), payload.attributes.security_level.strip())
     return replace(state, pending=pending)
 
 
@@ -393,7 +427,7 @@ def _(payload: ev.RevisionApproved, state: EntryState, event: Event) -> EntrySta
     pending = state.pending
     approved = replace(state, version=state.version + 1, item_codes=pending.item_codes,
                        share_type=pending.share_type, share_methods=pending.share_methods,
-                       pending=None)
+                       security_level=pending.security_level, pending=None)
     fulfilled = state.obligation(pending.obligation_id)
     return approved.with_obligation(replace(fulfilled, open=False)) if fulfilled else approved
 

@@ -18,7 +18,7 @@ from events.catalog import LegalBasis, LegalBasisKind, ShareMethod, ShareType
 from events.codec import Event
 from events.envelope import Role
 from processors.rules import jurisdiction
-from processors.rules.catalog import PUBLISHED, EntryState, uncited
+from processors.rules.catalog import PUBLISHED, EntryState, grade_of, uncited
 from processors.profiles import Department, Policy
 from processors.rules.working_days import local_day
 from processors.rules.verdicts import ACCEPTED, RuleBroken, Verdict, broken
@@ -192,9 +192,13 @@ def _check_submission(p: sh.RequestSubmitted, event: Event, ctx: Context) -> Non
         raise broken(ctx.policy, "items-not-in-entry", f"Not in {p.entry_id}: {', '.join(missing) or 'none asked'}.")
     if entry.share_type == ShareType.NON_SHAREABLE and not p.desensitized:
         raise broken(ctx.policy, "non-shareable", f"{p.entry_id} is non-shareable.")
+    grade = grade_of(entry.security_level, ctx.review)
+    if p.desensitized and grade is not None and not grade.desensitized:
+        raise broken(ctx.review, "security-grade-not-allowed",
+                     f"{p.entry_id} is graded {grade.id} ({grade.label}): not provided desensitized.")
     if not (p.purpose.strip() and p.business_process.strip()):
         raise broken(ctx.policy, "purpose-required", "The purpose or the business process is blank.")
-    if path_of(entry, p) != "auto" and not p.scenario.strip():
+    if path_of(entry, p, ctx.review) != "auto" and not p.scenario.strip():
         raise broken(ctx.policy, "request-details-required", "The scenario is blank.")
     if ctx.received_on is not None and p.period_end < ctx.received_on:
         raise broken(ctx.policy, "share-period-ended",
@@ -267,12 +271,16 @@ def _check_revocation(p: sh.GrantRevoked, state: RequestState, event: Event, ctx
     _require_text(p.reason, ctx, "revocation-needs-reasons")
 
 
-def path_of(entry: EntryState, p: sh.RequestSubmitted) -> str:
-    """Only unconditional data by a method that leaves it where it is takes the automatic
-    route: an exchange lands the data at the user and is the authority's to decide."""
+def path_of(entry: EntryState, p: sh.RequestSubmitted, review: Policy) -> str:
+    """Only unconditional data by a method that leaves it where it is, of a grade that allows
+    it, takes the automatic route: an exchange lands the data at the user and is the
+    authority's to decide, as is data whose grade (under the entry's profile) grants nothing
+    automatically."""
     if p.desensitized:
         return "desensitized"
-    automatic = entry.share_type == ShareType.UNCONDITIONAL and p.method != ShareMethod.EXCHANGE
+    grade = grade_of(entry.security_level, review)
+    automatic = entry.share_type == ShareType.UNCONDITIONAL and p.method != ShareMethod.EXCHANGE \
+        and (grade is None or grade.automatic)
     return "auto" if automatic else "conditional"
 
 
@@ -292,7 +300,7 @@ def _evolve(p: object, state: RequestState, event: Event, ctx: Context) -> Reque
 
 @_evolve.register
 def _(p: sh.RequestSubmitted, state: None, event: Event, ctx: Context) -> RequestState:
-    env, path = event.envelope, path_of(ctx.entry, p)
+    env, path = event.envelope, path_of(ctx.entry, p, ctx.review)
     return RequestState(request_id=env.aggregate_id, entry_id=p.entry_id, requester=env.actor.department,
                         provider=ctx.entry.provider, policy_id=env.policy_id,
                         status=GRANTED if path == "auto" else PENDING, path=path, sequence=env.sequence)

@@ -135,8 +135,18 @@ class Scheduler(EventConsumer):
 
     @on.register
     def _(self, p: sh.UsageViolationFlagged, tx: Connection, event: Event) -> Emitted:
-        # Use outside the grant is corrected within a limit, like a delay (GD-2008 Art. 40(3)).
-        return self._start_round(tx, event, rules.USAGE_CORRECTION, p.department)
+        # The violation is itself the order to correct within a limit (GD-2008 Art. 40: 责令其
+        # 限期改正), under the user's own measures; its lapse draws criticism (逾期不改正的…通报
+        # 批评), as a rectification order's does. No limit runs before the order.
+        policy = self.policies.policy(departments.policy_of(tx, p.department) or event.envelope.policy_id)
+        order, emitted = self._schedule_round(tx, event, rules.RECTIFICATION, p.department, policy=policy,
+                                              limit_id=rules.USAGE_CORRECTION)
+        if order is None:
+            return emitted
+        ordered = dl.RectificationOrdered(party=p.department, rectification_deadline_id=order.deadline_id,
+                                          due_at=order.due_at,
+                                          article=policy.limits[rules.USAGE_CORRECTION].article)
+        return emitted + self._emit(tx, order, ordered, event.envelope.recorded_at, event.envelope)[1]
 
     def _start(self, tx: Connection, event: Event, p: cat.ChangeObligationRaised) -> Emitted:
         env = event.envelope
@@ -187,10 +197,15 @@ class Scheduler(EventConsumer):
 
     def _start_round(self, tx: Connection, event: Event, kind: str, party: str | None, *,
                      policy=None, limit_id: str | None = None) -> Emitted:
+        return self._schedule_round(tx, event, kind, party, policy=policy, limit_id=limit_id)[1]
+
+    def _schedule_round(self, tx: Connection, event: Event, kind: str, party: str | None, *,
+                        policy=None, limit_id: str | None = None) -> tuple[rules.Deadline | None, Emitted]:
         """A limit named like its kind in the profile (or `limit_id`), running from the day the
         event was received, under the event's profile unless `policy` is given. Each start is a
         new round (a second consultation, a contested resolution), counted from the deadlines
-        of this kind already started, so none is scheduled twice."""
+        of this kind already started, so none is scheduled twice. The deadline as scheduled
+        (None where the profile sets no such limit), and what it emitted."""
         env = event.envelope
         policy = policy or self.policies.policy(env.policy_id)
         limit_id = limit_id or kind
@@ -203,9 +218,8 @@ class Scheduler(EventConsumer):
                            policy=policy, calendar=self.calendars(policy.jurisdiction))
         if d is None:
             log.info("deadlines.no_limit", policy=policy.id, kind=kind)
-            return []
-        return self._emit(tx, d, rules.scheduled_event(d, policy, limit_id), env.recorded_at, env,
-                          new=True)[1]
+            return None, []
+        return self._emit(tx, d, rules.scheduled_event(d, policy, limit_id), env.recorded_at, env, new=True)
 
     def _fulfil(self, tx: Connection, event: Event, obligation_id: str | None,
                 kind: str | None = None) -> Emitted:

@@ -87,7 +87,10 @@ def _(p: dl.DeadlineBreached, env: Envelope, tx: Connection) -> None:
 
 @apply.register
 def _(p: dl.RectificationOrdered, env: Envelope, tx: Connection) -> None:
-    _fact(env, tx, p.party, "rectification", env.occurred_at, env.aggregate_id)
+    # An order on its own deadline is the one a usage violation itself is (GD-2008 Art. 40): the
+    # violation already counts; an order after a breach is a sanction of its own.
+    if p.rectification_deadline_id != env.aggregate_id:
+        _fact(env, tx, p.party, "rectification", env.occurred_at, env.aggregate_id)
 
 
 @apply.register

@@ -215,28 +215,36 @@ def _misuse(harness, *, user, provider, policy, at):
     return acc
 
 
-def test_misuse_is_ordered_corrected_then_criticised_under_the_users_own_measures(harness):
-    """GD-2008 Art. 40(3): misuse leads to an order to correct in time, then criticism, as a
-    delay does; a Ningbo department is ordered under Ningbo Art. 34, not Guangdong's."""
+def test_misuse_is_itself_the_order_to_correct_and_its_lapse_is_criticised_under_the_users_measures(harness):
+    """GD-2008 Art. 40: misuse is ordered corrected within a limit (责令其限期改正) and criticised
+    when the limit lapses (逾期不改正的…通报批评); a Ningbo department is ordered under Ningbo
+    Art. 20 and 34, not Guangdong's. No limit runs before the order."""
     at = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
     acc = _misuse(harness, user="nb-market", provider="nb-civil", policy="ningbo-haishu-2021", at=at)
-    [scheduled] = [e for e in harness.deadline_events() if e.envelope.event_type == "DeadlineScheduled"]
-    p = scheduled.payload
-    assert (p.kind, p.party, p.subject_id, p.limit_days) == ("usage-correction", "nb-market", acc, 5)
-    assert p.article.startswith("Ningbo Art. 20, 34")
+    # When the misuse is flagged, then the order is issued at once, with its limit
+    assert harness.types() == ["DeadlineScheduled", "RectificationOrdered"]
+    [scheduled, ordered] = harness.deadline_events()
+    p, order = scheduled.payload, ordered.payload
+    assert (p.kind, p.party, p.subject_id, p.limit_days) == ("rectification", "nb-market", acc, 5)
+    assert (order.party, order.due_at, order.rectification_deadline_id) == ("nb-market", p.due_at,
+                                                                             scheduled.envelope.aggregate_id)
+    assert order.article.startswith("Ningbo Art. 20, 34") and p.article == order.article
+    # and the supervision list shows the violation, then the order with its limit
+    listed = {a["action"]: a for a in queries.supervision(harness.project(), party="nb-market")}
+    assert listed.keys() == {"usage-violation", "rectification-ordered"} and listed["usage-violation"]["deadline_id"] == acc
+    assert queries.utc(listed["rectification-ordered"]["due_at"]) == p.due_at
+    # When its limit lapses uncorrected, then criticism is circulated, and nothing else is ordered
     harness.scheduler.tick(p.due_at)
-    order = next(e.payload for e in harness.deadline_events() if e.envelope.event_type == "RectificationOrdered")
-    assert order.party == "nb-market" and order.article.startswith("Ningbo Art. 34")
-    harness.scheduler.tick(order.due_at)
-    [criticism] = [e.payload for e in harness.deadline_events() if e.envelope.event_type == "CriticismCirculated"]
+    assert harness.types()[2:] == ["DeadlineBreached", "CriticismCirculated"]
+    criticism = harness.deadline_events()[-1].payload
     assert criticism.party == "nb-market" and criticism.article.startswith("Ningbo Art. 34")
 
 
 def test_misuse_corrected_in_time_meets_its_deadline_and_only_the_user_corrects_it(harness):
     at = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
     acc = _misuse(harness, user="gd-amr", provider="gd-hrss", policy="guangdong-2018", at=at)
-    [scheduled] = harness.deadline_events()
-    assert scheduled.payload.article.startswith("GD-2018 Art. 29")
+    [scheduled, ordered] = harness.deadline_events()
+    assert scheduled.payload.article.startswith("GD-2018 Art. 29") and ordered.payload.party == "gd-amr"
     measures = {"measures": "停止营销用途，删除副本"}
     outputs = harness.submit(event("UsageCorrected", acc, 2, measures, department="gd-health", role="USER",
                                    policy="guangdong-2018"),

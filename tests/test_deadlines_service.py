@@ -154,19 +154,24 @@ def test_no_auditor_records_a_use_only_the_using_department_does(system):
     assert queries.access_list(system.engine) == []
 
 
-def test_misuse_is_ordered_corrected_under_ningbo_when_its_limit_passes(system):
-    """GD-2008 Art. 40(3) as Ningbo supervises it (Art. 34)."""
+def test_misuse_is_ordered_corrected_at_once_and_criticised_under_ningbo_when_the_order_lapses(system):
+    """GD-2008 Art. 40 as Ningbo supervises it (Art. 20, 34): the flagged use is the order to
+    correct within the limit; the supervision list shows it with its limit, then the criticism."""
     entry, req = _requested(system)
     acc = new_id("acc")
     system.given(event("DataAccessed", acc, 1, _use(req, entry), department="nb-market", role="USER", **NB), at=MON)
     [scheduled] = queries.deadline_list(system.engine, party="nb-market")
-    assert scheduled["kind"] == "usage-correction" and scheduled["subject_id"] == acc
+    assert scheduled["kind"] == "rectification" and scheduled["subject_id"] == acc
     due = queries.utc(scheduled["due_at"])
+    shown = {a["action"]: a for a in queries.supervision(system.engine, party="nb-market")}
+    assert shown.keys() == {"usage-violation", "rectification-ordered"}
+    order = shown["rectification-ordered"]
+    assert queries.utc(order["due_at"]) == due
+    assert order["article"].startswith("Ningbo Art. 20, 34")
 
     system.advance(due - timedelta(seconds=1))
-    assert [a for a in queries.supervision(system.engine, party="nb-market")
-            if a["action"] == "rectification-ordered"] == []
+    assert {a["action"] for a in queries.supervision(system.engine, party="nb-market")} == shown.keys()
     system.advance(due)
-    [order] = [a for a in queries.supervision(system.engine, party="nb-market")
-               if a["action"] == "rectification-ordered"]
-    assert order["article"].startswith("Ningbo Art. 34")
+    actions = {a["action"]: a for a in queries.supervision(system.engine, party="nb-market")}
+    assert actions.keys() == {"usage-violation", "rectification-ordered", "criticism-circulated"}
+    assert actions["criticism-circulated"]["article"].startswith("Ningbo Art. 34")

@@ -206,7 +206,9 @@ def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database
     engine = harness.project()
     assert len(queries.access_list(engine)) == 4
     assert {r["access_id"] for r in queries.access_list(engine, violations_only=True)} == {wide, elsewhere, none}
-    assert {a["action"] for a in queries.supervision(engine)} == {"usage-violation"}
+    # each flagged use is on the supervision list, with its order to correct (GD-2008 Art. 40)
+    actions = [(a["action"], a["party"]) for a in queries.supervision(engine)]
+    assert sorted(actions) == [("rectification-ordered", "gd-amr")] * 3 + [("usage-violation", "gd-amr")] * 3
 
 
 def test_data_goes_abroad_only_once_the_authority_recorded_a_security_assessment(harness):

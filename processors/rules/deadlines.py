@@ -16,8 +16,10 @@ OBJECTION_PROCESSING = "objection-processing"
 REQUEST_DECISION = "request-decision"
 PROVIDER_ANSWER = "provider-answer"
 USAGE_CORRECTION = "usage-correction"
-# A department's breach orders rectification (GD-2008 Art. 40: refusal, delay, misuse); the
-# authority's own limits (request-decision) are supervised, not sanctioned, here.
+# A department's breach orders rectification (GD-2008 Art. 40: refusal, delay); the
+# authority's own limits (request-decision) are supervised, not sanctioned, here. Misuse is
+# ordered corrected when flagged (a rectification deadline under the usage-correction limit);
+# a usage-correction deadline is one scheduled before that, which still escalates as it did.
 ESCALATES = frozenset({CATALOG_UPDATE, OBJECTION_PROCESSING, PROVIDER_ANSWER, USAGE_CORRECTION})
 RECTIFICATION = "rectification"
 OPEN, MET, BREACHED, CANCELLED = "open", "met", "breached", "cancelled"

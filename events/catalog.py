@@ -180,3 +180,29 @@ class ExtensionRefused:
     """The data authority refused to extend a change obligation's limit."""
     obligation_id: str
     reasons: str
+
+
+@_catalog_event("AggregationRequired", senders=(Role.DATA_AUTHORITY,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AggregationRequired:
+    """The data authority required the entry's data to be aggregated to the platform (因需归集、
+    应归尽归: Ningbo Art. 13; GD-2018 Art. 15; Hebei): the provider must do it within the
+    profile's limit."""
+    reason: str
+
+
+@_catalog_event("DataAggregated", senders=(Role.PROVIDER,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataAggregated:
+    """The provider aggregated the entry's data to the platform (归集); from now on it keeps it
+    current by the entry's update cycle."""
+    platform: str
+    records: int = 0
+
+
+@_catalog_event("DataRefreshed", senders=(Role.PROVIDER,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataRefreshed:
+    """The provider updated the entry's aggregated data, as its update cycle requires (Ningbo
+    Art. 26: 按照公共数据目录中的更新周期要求…及时进行动态更新)."""
+    records: int = 0

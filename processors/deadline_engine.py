@@ -30,7 +30,7 @@ from events.publisher import Publisher
 from events.records import from_plain, to_json
 from events.topics import Topics
 from processors.rules import deadlines as rules
-from processors import departments, store
+from processors import departments, entry_cycles, store
 from processors.stage import Emitted, EventConsumer
 from processors.profiles import Policies
 from processors.rules.working_days import WorkingCalendar, calendar_for, local_day
@@ -77,9 +77,42 @@ class Scheduler(EventConsumer):
     def _(self, p: cat.ChangeObligationRaised, tx: Connection, event: Event) -> Emitted:
         return self._start(tx, event, p)
 
+    @on.register(cat.EntryRegistered)
+    @on.register(cat.EntryRevised)
+    def _(self, p, tx: Connection, event: Event) -> Emitted:
+        entry_cycles.put(tx, event.envelope.aggregate_id, p.attributes.update_frequency)
+        return []
+
     @on.register
     def _(self, p: cat.RevisionSubmitted, tx: Connection, event: Event) -> Emitted:
+        entry_cycles.propose(tx, event.envelope.aggregate_id, p.revision_id, p.attributes.update_frequency)
         return self._fulfil(tx, event, p.obligation_id) if p.obligation_id else []
+
+    @on.register
+    def _(self, p: cat.RevisionApproved, tx: Connection, event: Event) -> Emitted:
+        entry_cycles.approve(tx, event.envelope.aggregate_id, p.revision_id)
+        return []
+
+    @on.register
+    def _(self, p: cat.AggregationRequired, tx: Connection, event: Event) -> Emitted:
+        # 因需归集: the provider aggregates the entry's data within the profile's limit.
+        return self._start_round(tx, event, rules.DATA_AGGREGATION, event.envelope.provider)
+
+    @on.register(cat.DataAggregated)
+    @on.register(cat.DataRefreshed)
+    def _(self, p, tx: Connection, event: Event) -> Emitted:
+        """Data put on the platform, or refreshed there, meets what was due of it (and an order
+        a lapse of it drew), and starts the next refresh limit of the entry's update cycle."""
+        owed = {rules.DATA_AGGREGATION, rules.DATA_REFRESH}
+        emitted = self._meet(tx, event, lambda d: d.kind in owed or (
+            d.kind == rules.RECTIFICATION
+            and d.escalates in {rules.deadline_id(k, d.subject_id, d.obligation_id) for k in owed}))
+        env = event.envelope
+        policy = self.policies.policy(env.policy_id)
+        limit = policy.refresh_limit(entry_cycles.frequency_of(tx, env.aggregate_id))
+        if limit is None:
+            return emitted
+        return emitted + self._start_round(tx, event, rules.DATA_REFRESH, env.provider, limit_id=limit.id)
 
     @on.register
     def _(self, p: cat.ExtensionGranted, tx: Connection, event: Event) -> Emitted:
@@ -225,9 +258,14 @@ class Scheduler(EventConsumer):
                 kind: str | None = None) -> Emitted:
         """Close the subject's open deadlines for the obligation, or of the kind (all of them,
         if neither is named)."""
+        return self._meet(tx, event, lambda d: (obligation_id is None or d.obligation_id == obligation_id)
+                          and kind in (None, d.kind))
+
+    def _meet(self, tx: Connection, event: Event, which: Callable[[rules.Deadline], bool]) -> Emitted:
+        """Close the subject's open deadlines `which` selects: met, or breached if it came late."""
         env, emitted = event.envelope, []
         for d in self._open_for(tx, env.aggregate_id):
-            if (obligation_id is None or d.obligation_id == obligation_id) and kind in (None, d.kind):
+            if which(d):
                 done = rules.fulfil(d, env.recorded_at, str(env.event_id))
                 if done:
                     emitted += self._emit(tx, done[0], done[1], env.recorded_at, env)[1]

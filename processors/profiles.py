@@ -40,6 +40,9 @@ class Limit:
     # "data-authority" (GD-2008 Art. 22 gives a request's answer to the provider).
     party: str | None = None
     note: str = ""  # as Rule.note: the explanation beside the citation, e.g. a deployment's number
+    # The update cycles (an entry's update_frequency, as catalogs write it) this limit is the
+    # refresh limit of: a data-refresh-* limit (data freshness).
+    frequencies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,12 @@ class Policy:
 
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
+
+    def refresh_limit(self, frequency: str | None) -> Limit | None:
+        """The limit within which data of this update cycle is refreshed; None for a cycle the
+        profile does not know (不定期, or no cycle stated): no freshness limit runs."""
+        wanted = (frequency or "").strip().lower()
+        return next((lim for lim in self.limits.values() if wanted and wanted in lim.frequencies), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +128,8 @@ def load_policy(policy_id: str, directory: Path = POLICY_DIR) -> Policy:
         timezone=data.get("timezone", DEFAULT_TIMEZONE),
         rules={k: Rule(k, v["article"], v["text"], tuple(v.get("required", ())), v.get("note", ""))
                for k, v in data.get("rules", {}).items()},
-        limits={k: Limit(k, **v) for k, v in data.get("limits", {}).items()},
+        limits={k: Limit(k, **{f: tuple(x) if isinstance(x, list) else x for f, x in v.items()})
+                for k, v in data.get("limits", {}).items()},
         grades={k: Grade(k, **{f: tuple(v) if isinstance(v, list) else v for f, v in g.items()})
                 for k, g in data.get("grades", {}).items()},
     )

@@ -71,6 +71,18 @@ departments = Table(
     Column("authority", Boolean, nullable=False),
 )
 
+entry_cycles = Table(
+    # The deadline engine's copy of each entry's update cycle (更新周期), kept from the catalog's
+    # events (processors/entry_cycles.py): how soon aggregated data must be refreshed.
+    "sched_entry_cycles", metadata,
+    Column("entry_id", String(200), primary_key=True),
+    Column("update_frequency", String(100), nullable=False),
+    # A submitted revision's cycle, until the authority decides it (RevisionApproved names only
+    # the revision).
+    Column("pending_revision_id", String(200)),
+    Column("pending_frequency", String(100)),
+)
+
 handled = Table(
     "proc_handled", metadata,
     # Accepted events a processor already applied, so a re-read log changes nothing.

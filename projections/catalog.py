@@ -152,3 +152,18 @@ def _(payload: ev.ExtensionRefused, env: Envelope, tx: Connection) -> None:
     tx.execute(update(catalog_obligations).where(_obligation_key(env, payload.obligation_id))
                .values(extension_requested=0))
     _touch(env, tx)
+
+
+@apply.register
+def _(p: ev.DataAggregated, env: Envelope, tx: Connection) -> None:
+    _touch(env, tx, aggregated_to=p.platform, aggregated_at=env.recorded_at, refreshed_at=env.recorded_at)
+
+
+@apply.register
+def _(p: ev.DataRefreshed, env: Envelope, tx: Connection) -> None:
+    _touch(env, tx, refreshed_at=env.recorded_at)
+
+
+@apply.register
+def _(p: ev.AggregationRequired, env: Envelope, tx: Connection) -> None:
+    _touch(env, tx)

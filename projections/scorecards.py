@@ -32,7 +32,8 @@ LABELS = {"month": re.compile(r"\d{4}-(0[1-9]|1[0-2])"), "quarter": re.compile(r
           "year": re.compile(r"\d{4}")}
 # Counts every row carries whatever the formula's areas (the interface the API and dashboard read).
 COUNTS = ("catalog_due", "catalog_in_time", "requests_due", "requests_in_time", "objections_due",
-          "objections_in_time", "breaches", "rectifications", "criticisms", "usage_violations")
+          "objections_in_time", "aggregation_due", "aggregation_in_time", "freshness_due",
+          "freshness_in_time", "breaches", "rectifications", "criticisms", "usage_violations")
 SANCTIONS = {"rectification": "rectifications", "criticism": "criticisms",
              "usage-violation": "usage_violations"}
 

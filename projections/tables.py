@@ -62,6 +62,10 @@ catalog_entries = Table(
     Column("pending_revision_id", String(200)),
     _when("registered_at", nullable=False),
     _when("updated_at", nullable=False),
+    # Where and when its data was aggregated to the platform, and last refreshed there.
+    Column("aggregated_to", String(200)),
+    _when("aggregated_at"),
+    _when("refreshed_at"),
 )
 
 catalog_entry_versions = Table(

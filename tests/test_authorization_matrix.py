@@ -105,6 +105,9 @@ ChangeObligationRaised        GD    provider  ok     party  entry   juris  .    
 RevisionSubmitted             GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 RevisionApproved              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 RevisionRejected              GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+AggregationRequired           GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DataAggregated                GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+DataRefreshed                 GD    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ExtensionRequested            HB    provider  ok     party  perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ExtensionGranted              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ExtensionRefused              HB    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
@@ -383,6 +386,10 @@ FLOWS: dict[str, Flow] = {
                              _fixed({"obligation_id": "ob-1"})),
     "ExtensionRefused": Flow(lambda p, i: [[registered(p, i), _obligation(p, i), _extension(p, i)]], "entry", 4,
                              _fixed({"obligation_id": "ob-1", "reasons": "理由不充分"})),
+    "AggregationRequired": Flow(_entry(), "entry", 2, _fixed({"reason": "一网通办核验需要"})),
+    "DataAggregated": Flow(_entry(), "entry", 2, _fixed({"platform": "省政务大数据中心", "records": 1200})),
+    "DataRefreshed": Flow(_after_entry(_on("DataAggregated", "entry", 2, "provider", {"platform": "省政务大数据中心"})),
+                          "entry", 3, _fixed({"records": 30})),
     # Objections: reported on an entry, then processed by its provider.
     "ObjectionReported": Flow(_entry(), "objection", 1, lambda p, i, a: report(p, i)["payload"]),
     "ObjectionExtensionRequested": Flow(_after_entry(report), "objection", 2,

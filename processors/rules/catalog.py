@@ -63,6 +63,8 @@ class EntryState:
     # Its security grade (安全等级), one of the profile's grades; blank where none was stated
     # (or in a state stored before it was kept), which no grade restricts.
     security_level: str = ""
+    # Whether the provider aggregated the entry's data to the platform (DataAggregated).
+    aggregated: bool = False
 
     def obligation(self, obligation_id: str | None) -> Obligation | None:
         return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
@@ -88,9 +90,9 @@ def received_on(ctx: Context) -> date:
 
 
 PROVIDER_EVENTS = (ev.EntryRegistered, ev.EntryRevised, ev.EntryTakenDown, ev.RevisionSubmitted,
-                   ev.ExtensionRequested)
+                   ev.ExtensionRequested, ev.DataAggregated, ev.DataRefreshed)
 AUTHORITY_EVENTS = (ev.RevisionApproved, ev.RevisionRejected, ev.ExtensionGranted,
-                    ev.ExtensionRefused)
+                    ev.ExtensionRefused, ev.AggregationRequired)
 
 
 def decide(state: EntryState | None, event: Event, ctx: Context) -> Verdict:
@@ -367,6 +369,25 @@ def _(payload: ev.ExtensionRefused, state: EntryState, ctx: Context) -> None:
     _requested(state, payload.obligation_id, ctx)
 
 
+@_check.register
+def _(payload: ev.AggregationRequired, state: EntryState, ctx: Context) -> None:
+    if _blank(payload.reason):
+        raise broken(ctx.policy, "aggregation-reason-required", "No reason given.")
+
+
+@_check.register
+def _(payload: ev.DataAggregated, state: EntryState, ctx: Context) -> None:
+    if _blank(payload.platform):
+        raise broken(ctx.policy, "aggregation-platform-required", "No platform named.")
+
+
+@_check.register
+def _(payload: ev.DataRefreshed, state: EntryState, ctx: Context) -> None:
+    # Freshness is of the data on the platform: it runs once the data was aggregated there.
+    if not state.aggregated:
+        raise broken(ctx.policy, "data-must-be-aggregated", f"{state.entry_id}'s data was never aggregated.")
+
+
 @singledispatch
 def _evolve(payload: object, state: EntryState | None, event: Event) -> EntryState:
     raise TypeError(f"no catalog evolution for {type(payload).__name__}")
@@ -454,6 +475,17 @@ def _(payload: ev.ExtensionGranted, state: EntryState, event: Event) -> EntrySta
 def _(payload: ev.ExtensionRefused, state: EntryState, event: Event) -> EntryState:
     return state.with_obligation(replace(state.obligation(payload.obligation_id),
                                          extension_requested=False))
+
+
+@_evolve.register
+def _(payload: ev.DataAggregated, state: EntryState, event: Event) -> EntryState:
+    return replace(state, aggregated=True)
+
+
+@_evolve.register(ev.AggregationRequired)
+@_evolve.register(ev.DataRefreshed)
+def _(payload, state: EntryState, event: Event) -> EntryState:
+    return state
 
 
 def obligations_concerned(state: EntryState | None, event: Event) -> tuple[set[str], bool]:

@@ -16,11 +16,14 @@ OBJECTION_PROCESSING = "objection-processing"
 REQUEST_DECISION = "request-decision"
 PROVIDER_ANSWER = "provider-answer"
 USAGE_CORRECTION = "usage-correction"
+DATA_AGGREGATION = "data-aggregation"  # aggregating an entry's data once the authority required it
+DATA_REFRESH = "data-refresh"  # refreshing aggregated data within its update cycle
 # A department's breach orders rectification (GD-2008 Art. 40: refusal, delay); the
 # authority's own limits (request-decision) are supervised, not sanctioned, here. Misuse is
 # ordered corrected when flagged (a rectification deadline under the usage-correction limit);
 # a usage-correction deadline is one scheduled before that, which still escalates as it did.
-ESCALATES = frozenset({CATALOG_UPDATE, OBJECTION_PROCESSING, PROVIDER_ANSWER, USAGE_CORRECTION})
+ESCALATES = frozenset({CATALOG_UPDATE, OBJECTION_PROCESSING, PROVIDER_ANSWER, USAGE_CORRECTION,
+                       DATA_AGGREGATION, DATA_REFRESH})
 RECTIFICATION = "rectification"
 OPEN, MET, BREACHED, CANCELLED = "open", "met", "breached", "cancelled"
 
@@ -45,6 +48,9 @@ class Deadline:
     escalates: str | None = None
     # Computed with days the official schedule does not cover yet: the end may still move.
     provisional: bool = False
+    # The profile's limit it was computed from, where that is not the one named like its kind (a
+    # misuse's order runs the usage-correction limit; a refresh, its cycle's).
+    limit_id: str | None = None
 
     @property
     def next_fire_at(self) -> datetime | None:
@@ -90,7 +96,8 @@ def schedule(kind: str, limit_id: str, *, subject_type: str, subject_id: str,
         subject_type=subject_type, subject_id=subject_id, obligation_id=obligation_id,
         party=party, policy_id=policy.id, started_on=started_on, last_day=last,
         due_at=end_of_day(last, policy.timezone), warn_at=_warn_at(last, policy, calendar),
-        escalates=escalates, provisional=_provisional(limit, started_on, last, calendar))
+        escalates=escalates, provisional=_provisional(limit, started_on, last, calendar),
+        limit_id=None if limit_id == kind else limit_id)
 
 
 def scheduled_event(d: Deadline, policy: Policy, limit_id: str) -> dl.DeadlineScheduled:
@@ -145,7 +152,7 @@ def recalendar(d: Deadline, policy: Policy, calendar: WorkingCalendar,
     """A provisional deadline computed again with the calendar as it now stands (the official
     schedule or an override arrived): the event says where it moved and whether it is still
     provisional; None if nothing changed."""
-    limit = policy.limits.get(d.kind)
+    limit = policy.limits.get(d.limit_id or d.kind)
     if d.status != OPEN or not d.provisional or limit is None:
         return None
     last = _last_day(limit, d.started_on, calendar)

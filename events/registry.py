@@ -2,7 +2,9 @@
 loaded here, declares its types with events/kinds.py's `@event_type`."""
 from __future__ import annotations
 
-from events import catalog, checkpoint, deadline, directory, incident, objection, operations, rejection, sharing  # noqa: F401
+from events import (  # noqa: F401
+    catalog, checkpoint, deadline, directory, entrustment, incident, objection, operations, rejection, sharing,
+)
 from events.errors import UnknownEventType
 from events.kinds import _BY_CLASS, _KINDS, EventKind, event_type  # noqa: F401
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import catalog, checkpoint, deadline, directory, incident, objection, operations, rejection, sharing
+from events import (
+    catalog, checkpoint, deadline, directory, entrustment, incident, objection, operations, rejection, sharing,
+)
 
 # Aggregates whose events integrators publish, and so have an inbox the validator checks.
 AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE, sharing.REQUEST, sharing.ACCESS, directory.AGGREGATE,
-                   operations.AGGREGATE, incident.AGGREGATE)
+                   operations.AGGREGATE, incident.AGGREGATE, entrustment.AGGREGATE)
 # Aggregates only govshare's processors write.
 INTERNAL_AGGREGATE_TYPES = (deadline.AGGREGATE, sharing.GRANT, sharing.SUPERVISION)
 

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from events import catalog as cat
+from events import entrustment as ent
 from events import sharing as sh
 from events.codec import Event, decode_message, encode_payload, to_headers
 from events.envelope import Envelope
@@ -25,7 +26,7 @@ from processors import store
 from processors.stage import Emitted, EventConsumer
 from runtime.outbox import Staged
 from processors.profiles import Policies, Policy
-from processors.rules.working_days import end_of_day
+from processors.rules.working_days import end_of_day, local_day
 from runtime import store as runtime_store
 
 log = structlog.get_logger("govshare.grants")
@@ -107,6 +108,13 @@ class GrantKeeper(EventConsumer):
     @on.register
     def _(self, p: sh.GrantRevoked, tx: Connection, event: Event) -> Emitted:
         return self._close(tx, event.envelope.aggregate_id, "revoked")
+
+    @on.register
+    def _(self, p: ent.EntrustmentApproved, tx: Connection, event: Event) -> Emitted:
+        tx.execute(insert(store.entrustments), dict(
+            entrustment_id=event.envelope.aggregate_id, department=p.department, contractor=p.contractor.strip(),
+            valid_until=p.valid_until.isoformat()))
+        return []
 
     @on.register
     def _(self, p: sh.DataAccessed, tx: Connection, event: Event) -> Emitted:
@@ -205,7 +213,8 @@ class GrantKeeper(EventConsumer):
                 violations.append("grant-revoked")
             if row.status == "withdrawn":
                 violations.append("grant-withdrawn")
-            violations += _outside(p, env, row, spec)
+            entrusted = p.recipient != row.grantee and self._entrusted(tx, row.grantee, p.recipient, env)
+            violations += _outside(p, env, row, spec, entrusted)
         if not violations:
             return []
         flagged = sh.UsageViolationFlagged(
@@ -214,6 +223,14 @@ class GrantKeeper(EventConsumer):
         log.warning("usage.violation", access=env.aggregate_id, violations=violations)
         return [self._emit(tx, sh.SUPERVISION, env.aggregate_id, 1, flagged, env.recorded_at, env,
                            env.policy_id)]
+
+    def _entrusted(self, tx: Connection, grantee: str, recipient: str, env: Envelope) -> bool:
+        """Whether the grantee's data authority approved `recipient` as its contractor, on the day
+        of the use (Hebei: 委托第三方…应当经过严格的批准程序)."""
+        day = local_day(env.occurred_at, self.policies.policy(env.policy_id).timezone).isoformat()
+        return tx.execute(select(store.entrustments.c.entrustment_id).where(
+            store.entrustments.c.department == grantee, store.entrustments.c.contractor == recipient.strip(),
+            store.entrustments.c.valid_until >= day).limit(1)).first() is not None
 
     # -- the entry changed under its grants (rule grant-follows-entry) ----------------------
 
@@ -339,9 +356,10 @@ def _articles(policy: Policy, violations: list[str]) -> str:
     return "; ".join(dict.fromkeys(cited.get(v, grant) for v in violations))
 
 
-def _outside(p: sh.DataAccessed, env: Envelope, row, spec: dict) -> list[str]:
+def _outside(p: sh.DataAccessed, env: Envelope, row, spec: dict, entrusted: bool = False) -> list[str]:
     """What of the access lies outside its grant: the entry, items, purpose, method and
-    scenario, the time, and who used it and for whom (事中留痕)."""
+    scenario, the time, and who used it and for whom (事中留痕): the grantee, or a contractor
+    it was approved to entrust (`entrusted`), else a third party."""
     checks = (
         ("other-entry", p.entry_id != row.entry_id),
         ("items-outside-grant", bool(set(p.items) - set(spec["items"]))),
@@ -352,7 +370,7 @@ def _outside(p: sh.DataAccessed, env: Envelope, row, spec: dict) -> list[str]:
         ("before-grant", "opened_at" in spec
          and env.occurred_at < datetime.fromisoformat(spec["opened_at"])),
         ("not-the-grantee", env.actor.department != row.grantee),
-        ("third-party", p.recipient != row.grantee),
+        ("third-party", p.recipient != row.grantee and not entrusted),
         # 公共数据不得跨境流通 without a security assessment on record (Ningbo Art. 32).
         ("cross-border-unassessed", p.abroad and not spec.get("cross_border")),
     )

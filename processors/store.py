@@ -71,6 +71,16 @@ departments = Table(
     Column("authority", Boolean, nullable=False),
 )
 
+entrustments = Table(
+    # Contractors a department may entrust with shared data (EntrustmentApproved), kept by the
+    # grant keeper: a use for an approved contractor, within its period, is no third party's.
+    "proc_entrustments", metadata,
+    Column("entrustment_id", String(200), primary_key=True),
+    Column("department", String(100), nullable=False, index=True),
+    Column("contractor", String(200), nullable=False),
+    Column("valid_until", String(10), nullable=False),  # the last day, ISO, in the jurisdiction's zone
+)
+
 entry_cycles = Table(
     # The deadline engine's copy of each entry's update cycle (更新周期), kept from the catalog's
     # events (processors/entry_cycles.py): how soon aggregated data must be refreshed.

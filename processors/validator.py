@@ -23,6 +23,7 @@ from events import catalog as catalog_events
 from events import bounds, deadletter, signing
 from events import directory as directory_events
 from events import objection as objection_events
+from events import entrustment as entrustment_events
 from events import incident as incident_events
 from events import operations as operation_events
 from events import sharing as sharing_events
@@ -35,7 +36,10 @@ from events.registry import kind_of
 from events.rejection import EventRejected, attempter
 from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
-from processors.rules import catalog, directory, dismissals, incidents, jurisdiction, objections, requests
+from processors.rules.working_days import local_day
+from processors.rules import (
+    catalog, directory, dismissals, entrustments, incidents, jurisdiction, objections, requests,
+)
 from processors.aggregates import AggregateStates, state_of, state_text
 from runtime.clock import Clock, SystemClock
 from processors.profiles import Policies
@@ -71,7 +75,8 @@ class Validator:
                         objection_events.AGGREGATE: self._judge_on_entry(objections, objections.ObjectionState),
                         sharing_events.REQUEST: self._judge_on_entry(requests, requests.RequestState),
                         operation_events.AGGREGATE: self._judge_once(dismissals),
-                        incident_events.AGGREGATE: self._judge_once(incidents)}
+                        incident_events.AGGREGATE: self._judge_once(incidents),
+                        entrustment_events.AGGREGATE: self._judge_entrustment}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -213,6 +218,17 @@ class Validator:
             states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
             return {}
         return judge
+
+    def _judge_entrustment(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                           at: int) -> dict:
+        """An entrustment, approved once, of a department the directory holds in the authority's
+        jurisdiction at the instant received."""
+        env = event.envelope
+        known = states.get(dict, env.aggregate_type, env.aggregate_id)
+        entrustments.decide(event, known and known["sequence"], policy, lambda d: self.directory.department(d, at),
+                            local_day(env.recorded_at, policy.timezone))
+        states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
+        return {}
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
                      at: int) -> dict:

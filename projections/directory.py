@@ -16,9 +16,10 @@ from typing import Iterable
 from sqlalchemy import Connection, delete, insert, select
 
 from events import directory as ev
+from events import entrustment as ent
 from events.codec import decode_payload, decode_record
 from events.envelope import Envelope, Role
-from projections.tables import departments, event_log
+from projections.tables import departments, entrustments, event_log
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,11 @@ def listed(conn: Connection) -> dict[str, Listed]:
 def lookup(conn: Connection, department: str) -> Listed | None:
     r = conn.execute(select(departments).where(departments.c.department_id == department)).first()
     return Listed(r.department_id, r.name, r.policy_id, tuple(r.roles.split(","))) if r else None
+
+
+@apply.register
+def _(p: ent.EntrustmentApproved, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(entrustments), dict(
+        entrustment_id=env.aggregate_id, department=p.department, contractor=p.contractor, purpose=p.purpose,
+        reference=p.reference, valid_until=p.valid_until, approved_by=env.actor.department,
+        approved_at=env.recorded_at))

@@ -21,6 +21,7 @@ from projections.tables import (
     event_log,
     grants,
     incidents,
+    entrustments,
     objections,
     problems,
     rejections,
@@ -51,6 +52,7 @@ ORDER = {
     "problems": (problems.c.listed_at, problems.c.request_id),
     "accesses": (accesses.c.occurred_at, accesses.c.access_id),
     "incidents": (incidents.c.reported_at, incidents.c.incident_id),
+    "entrustments": (entrustments.c.approved_at, entrustments.c.entrustment_id),
 }
 
 
@@ -334,6 +336,15 @@ def incident_list(engine: Engine, *, department: str | None = None, uninformed: 
         q = q.where(incidents.c.department == department)
     if uninformed:
         q = q.where(incidents.c.users_informed.is_(False))
+    return _rows(engine, q)
+
+
+def entrustment_list(engine: Engine, *, department: str | None = None, limit: int | None = None,
+                     after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    """Approved entrustments of contractors, oldest first; `department`: the entrusting one's."""
+    q = _party(_page(select(entrustments), "entrustments", after, limit), parties, entrustments.c.department)
+    if department:
+        q = q.where(entrustments.c.department == department)
     return _rows(engine, q)
 
 

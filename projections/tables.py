@@ -6,6 +6,7 @@ from sqlalchemy import (
     DDL,
     BigInteger,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -410,3 +411,17 @@ for _table in APPEND_ONLY:
 for _table, _order in ((catalog_entries, "entry_id"), (share_requests, "submitted_at"),
                        (grants, "opened_at"), (deadlines, "due_at"), (objections, "reported_at")):
     Index(f"ix_{_table.name}_status_{_order}", _table.c.status, _table.c[_order])
+
+entrustments = Table(
+    # Contractors the data authorities approved departments to entrust with shared data
+    # (events/entrustment.py): an access naming one as its recipient is no third party's.
+    "entrustments", metadata,
+    Column("entrustment_id", String(200), primary_key=True),
+    Column("department", String(100), nullable=False, index=True),
+    Column("contractor", String(200), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("valid_until", Date, nullable=False),
+    Column("approved_by", String(100), nullable=False),
+    _when("approved_at", nullable=False),
+)

@@ -94,6 +94,7 @@ VERDICTS = {
     "invalid": "signature-invalid",
     "ownreq": "requester-is-provider",
     "ownrep": "reporter-is-provider",
+    "entrusting": "entrustment-of-jurisdiction",  # an authority approving another jurisdiction's department
 }
 
 MATRIX = """
@@ -137,6 +138,7 @@ DepartmentChanged             DIR   admin     ok     .      perm    juris  .    
 DepartmentKeyRegistered       DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 MessageDismissed              DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+EntrustmentApproved           GD    authority ok     .      entrusting juris .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 SecurityIncidentReported      GD    provider  ok     ok     perm    juris  ok     .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
 
@@ -251,6 +253,7 @@ class Ids:
     access: str = field(default_factory=lambda: _id("acc"))
     department: str = field(default_factory=lambda: _id("mx"))
     incident: str = field(default_factory=lambda: _id("inc"))
+    entrustment: str = field(default_factory=lambda: _id("ent"))
     key: DepartmentKey = field(default_factory=lambda: DepartmentKey.generate("mx"))
     offset: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)  # of a message dismissed
 
@@ -440,6 +443,10 @@ FLOWS: dict[str, Flow] = {
     "SecurityIncidentReported": Flow(lambda p, i: [], "incident", 1, lambda p, i, a: {
         "description": "数据被越权导出", "entries": [], "remedies": "已停用账号", "users_informed": True,
         "reported_to": "省委网信办"}),
+    # A contractor a using department may entrust, approved by its data authority.
+    "EntrustmentApproved": Flow(lambda p, i: [], "entrustment", 1, lambda p, i, a: {
+        "department": p.user, "contractor": "矩阵数据科技有限公司", "purpose": "数据清洗", "reference": "批〔2026〕1号",
+        "valid_until": PERIOD_END}),
     # A message no stage wrote, dismissed by the platform administrator.
     "MessageDismissed": Flow(lambda p, i: [], "dismissal", 1, lambda p, i, a: {
         "topic": FORGED_ON, "partition": 0, "offset": i.offset, "sha256": "0" * 64, "stage": "projector",
@@ -448,7 +455,7 @@ FLOWS: dict[str, Flow] = {
 # Cases on a subject of their own: an event that creates its subject, and the second party
 # allowed, whose accepted event would move the subject the right actor acts on.
 CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered",
-           "MessageDismissed", "SecurityIncidentReported"}
+           "MessageDismissed", "SecurityIncidentReported", "EntrustmentApproved"}
 OWN_SUBJECT = {"also"}
 
 

@@ -18,7 +18,7 @@ TOPICS = Topics("p")
 
 def test_each_stage_reads_the_topics_of_the_classes_it_handles():
     assert SYSTEM.names == ("validator", "deadlines", "grants", "notary", "projector")
-    assert set(SYSTEM.inputs("grants", TOPICS)) == {"p.events.share-request", "p.events.data-access",
+    assert set(SYSTEM.inputs("grants", TOPICS)) == {"p.events.share-request", "p.events.data-access", "p.events.entrustment",
                                                    "p.events.catalog-entry"}
     # The deadline engine acts on usage violations too: it reads the grant keeper's output.
     assert "p.events.usage-supervision" in SYSTEM.inputs("deadlines", TOPICS)

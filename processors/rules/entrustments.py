@@ -1,0 +1,32 @@
+"""The rules of an entrustment (events/entrustment.py): the data authority approves, once, a
+department of its own jurisdiction entrusting a named contractor, for a purpose, under an
+approval document, until a day not yet past."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Callable
+
+from events import entrustment as ev
+from events.codec import Event
+from processors.profiles import Department, Policy
+from processors.rules.jurisdiction import expect_next
+from processors.rules.verdicts import broken
+
+
+def decide(event: Event, sequence: int | None, policy: Policy, department: Callable[[str], Department | None],
+           received_on: date) -> None:
+    """Raises RuleBroken unless the approval can be recorded. `sequence`: the entrustment's last
+    sequence, None if none was approved under this id; `department`: the directory's lookup."""
+    p: ev.EntrustmentApproved = event.payload
+    expect_next(policy, event, sequence, creates=True,
+                exists_rule="entrustment-already-approved", missing_rule="entrustment-already-approved")
+    entrusting = department(p.department)
+    if entrusting is None or entrusting.policy_id != policy.id:
+        raise broken(policy, "entrustment-of-jurisdiction",
+                     f"{p.department} is no department of {policy.jurisdiction or policy.id}.")
+    blank = [name for name in ("contractor", "purpose", "reference") if not getattr(p, name).strip()]
+    if blank:
+        raise broken(policy, "entrustment-details-required", f"Blank: {', '.join(blank)}.")
+    if p.valid_until < received_on:
+        raise broken(policy, "entrustment-details-required",
+                     f"The approval ended on {p.valid_until}, before it was recorded on {received_on}.")

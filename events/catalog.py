@@ -87,6 +87,10 @@ class EntryAttributes:
     usage_requirements: str | None = None
     share_period: str | None = None
     restriction_reason: str | None = None
+    # The departments the usage scope admits as requesters (Hebei 使用范围); empty: any.
+    usage_departments: tuple[str, ...] = ()
+    # A law bars even desensitized provision (Ningbo Art. 16: 法律、法规另有规定的除外).
+    desensitization_barred: bool = False
 
     @property
     def item_codes(self) -> frozenset[str]:

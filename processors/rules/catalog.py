@@ -43,6 +43,8 @@ class PendingRevision:
     share_type: str = ev.ShareType.UNCONDITIONAL.value
     share_methods: tuple[str, ...] = ()
     security_level: str = ""
+    usage_departments: tuple[str, ...] = ()
+    desensitization_barred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,10 @@ class EntryState:
     security_level: str = ""
     # Whether the provider aggregated the entry's data to the platform (DataAggregated).
     aggregated: bool = False
+    # Who may request it (its usage scope, by department; empty: any), and whether a law bars
+    # even desensitized provision.
+    usage_departments: tuple[str, ...] = ()
+    desensitization_barred: bool = False
 
     def obligation(self, obligation_id: str | None) -> Obligation | None:
         return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
@@ -399,8 +405,13 @@ def evolve(state: EntryState | None, event: Event) -> EntryState:
     return replace(new, sequence=event.envelope.sequence)
 
 
-def _methods(attrs: ev.EntryAttributes) -> tuple[str, ...]:
-    return tuple(sorted(m.value for m in attrs.share_methods))
+def _sharing(attrs: ev.EntryAttributes) -> dict:
+    """What of an entry's attributes a request is judged by: share type, methods, grade, usage
+    scope and whether desensitized provision is barred."""
+    return dict(share_type=attrs.share_type.value, share_methods=tuple(sorted(m.value for m in attrs.share_methods)),
+                security_level=attrs.security_level.strip(),
+                usage_departments=tuple(sorted(d.strip() for d in attrs.usage_departments)),
+                desensitization_barred=attrs.desensitization_barred)
 
 
 @_evolve.register
@@ -409,18 +420,14 @@ def _(payload: ev.EntryRegistered, state: None, event: Event) -> EntryState:
     return EntryState(entry_id=env.aggregate_id, provider=env.actor.department,
                       policy_id=env.policy_id, status=PUBLISHED, sequence=env.sequence,
                       version=1, item_codes=tuple(sorted(payload.attributes.item_codes)),
-                      share_type=payload.attributes.share_type.value,
-                      share_methods=_methods(payload.attributes),
-                      security_level=payload.attributes.security_level.strip())
+                      **_sharing(payload.attributes))
 
 
 @_evolve.register
 def _(payload: ev.EntryRevised, state: EntryState, event: Event) -> EntryState:
     return replace(state, version=state.version + 1,
                    item_codes=tuple(sorted(payload.attributes.item_codes)),
-                   share_type=payload.attributes.share_type.value,
-                   share_methods=_methods(payload.attributes),
-                   security_level=payload.attributes.security_level.strip())
+                   **_sharing(payload.attributes))
 
 
 @_evolve.register
@@ -438,8 +445,7 @@ def _(payload: ev.ChangeObligationRaised, state: EntryState, event: Event) -> En
 @_evolve.register
 def _(payload: ev.RevisionSubmitted, state: EntryState, event: Event) -> EntryState:
     pending = PendingRevision(payload.revision_id, tuple(sorted(payload.attributes.item_codes)),
-                              payload.obligation_id, payload.attributes.share_type.value,
-                              _methods(payload.attributes), payload.attributes.security_level.strip())
+                              payload.obligation_id, **_sharing(payload.attributes))
     return replace(state, pending=pending)
 
 
@@ -448,7 +454,8 @@ def _(payload: ev.RevisionApproved, state: EntryState, event: Event) -> EntrySta
     pending = state.pending
     approved = replace(state, version=state.version + 1, item_codes=pending.item_codes,
                        share_type=pending.share_type, share_methods=pending.share_methods,
-                       security_level=pending.security_level, pending=None)
+                       security_level=pending.security_level, usage_departments=pending.usage_departments,
+                       desensitization_barred=pending.desensitization_barred, pending=None)
     fulfilled = state.obligation(pending.obligation_id)
     return approved.with_obligation(replace(fulfilled, open=False)) if fulfilled else approved
 

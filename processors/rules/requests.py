@@ -192,6 +192,12 @@ def _check_submission(p: sh.RequestSubmitted, event: Event, ctx: Context) -> Non
         raise broken(ctx.policy, "items-not-in-entry", f"Not in {p.entry_id}: {', '.join(missing) or 'none asked'}.")
     if entry.share_type == ShareType.NON_SHAREABLE and not p.desensitized:
         raise broken(ctx.policy, "non-shareable", f"{p.entry_id} is non-shareable.")
+    if entry.usage_departments and event.envelope.actor.department not in entry.usage_departments:
+        raise broken(ctx.review, "outside-usage-scope",
+                     f"{p.entry_id}'s usage scope admits {', '.join(entry.usage_departments)}.")
+    if p.desensitized and entry.desensitization_barred:
+        raise broken(ctx.review, "desensitization-barred",
+                     f"A law bars even desensitized provision of {p.entry_id}.")
     grade = grade_of(entry.security_level, ctx.review)
     if p.desensitized and grade is not None and not grade.desensitized:
         raise broken(ctx.review, "security-grade-not-allowed",

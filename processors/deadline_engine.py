@@ -22,6 +22,7 @@ from events import deadline as dl
 from events import directory as dr
 from events import objection as ob
 from events import sharing as sh
+from events import uncatalogued as unc
 from events.codec import Event
 from events.kinds import Ending
 from events.envelope import Envelope
@@ -165,6 +166,17 @@ class Scheduler(EventConsumer):
     @on.register
     def _(self, p: sh.ProviderAnswered, tx: Connection, event: Event) -> Emitted:
         return self._fulfil(tx, event, None, kind=rules.PROVIDER_ANSWER)
+
+    @on.register
+    def _(self, p: unc.UncataloguedDataRequested, tx: Connection, event: Event) -> Emitted:
+        # The holder answers within its own jurisdiction's limit (GD-2008 Art. 22: 15 working days).
+        holder = event.envelope.provider
+        policy = self.policies.policy(departments.policy_of(tx, holder) or event.envelope.policy_id)
+        return self._start_round(tx, event, rules.UNCATALOGUED_ANSWER, holder, policy=policy)
+
+    @on.register
+    def _(self, p: unc.UncataloguedRequestAnswered, tx: Connection, event: Event) -> Emitted:
+        return self._fulfil(tx, event, None)
 
     @on.register
     def _(self, p: sh.UsageViolationFlagged, tx: Connection, event: Event) -> Emitted:

@@ -25,6 +25,7 @@ from events import directory as directory_events
 from events import objection as objection_events
 from events import entrustment as entrustment_events
 from events import incident as incident_events
+from events import uncatalogued as uncatalogued_events
 from events import operations as operation_events
 from events import sharing as sharing_events
 from events.codec import Event, decode_message, encode_payload, to_headers
@@ -38,7 +39,7 @@ from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
 from processors.rules.working_days import local_day
 from processors.rules import (
-    catalog, directory, dismissals, entrustments, incidents, jurisdiction, objections, requests,
+    catalog, directory, dismissals, entrustments, incidents, jurisdiction, objections, requests, uncatalogued,
 )
 from processors.aggregates import AggregateStates, state_of, state_text
 from runtime.clock import Clock, SystemClock
@@ -76,7 +77,8 @@ class Validator:
                         sharing_events.REQUEST: self._judge_on_entry(requests, requests.RequestState),
                         operation_events.AGGREGATE: self._judge_once(dismissals),
                         incident_events.AGGREGATE: self._judge_once(incidents),
-                        entrustment_events.AGGREGATE: self._judge_entrustment}
+                        entrustment_events.AGGREGATE: self._judge_entrustment,
+                        uncatalogued_events.AGGREGATE: self._judge_uncatalogued}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -229,6 +231,16 @@ class Validator:
                             local_day(env.recorded_at, policy.timezone))
         states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
         return {}
+
+    def _judge_uncatalogued(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                            at: int) -> dict:
+        """A request for data outside the catalog, to the department named as holding it: the
+        holder is who must answer (the deadline engine reads it from the accepted event)."""
+        env = event.envelope
+        state = uncatalogued.decide(event, states.get(dict, env.aggregate_type, env.aggregate_id), policy,
+                                    lambda d: self.directory.department(d, at))
+        states.put(env.aggregate_type, env.aggregate_id, state)
+        return {"provider": state["holder"]}
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
                      at: int) -> dict:

@@ -22,6 +22,7 @@ from projections.tables import (
     grants,
     incidents,
     entrustments,
+    uncatalogued_requests,
     objections,
     problems,
     rejections,
@@ -53,6 +54,7 @@ ORDER = {
     "accesses": (accesses.c.occurred_at, accesses.c.access_id),
     "incidents": (incidents.c.reported_at, incidents.c.incident_id),
     "entrustments": (entrustments.c.approved_at, entrustments.c.entrustment_id),
+    "uncatalogued": (uncatalogued_requests.c.requested_at, uncatalogued_requests.c.request_id),
 }
 
 
@@ -345,6 +347,17 @@ def entrustment_list(engine: Engine, *, department: str | None = None, limit: in
     q = _party(_page(select(entrustments), "entrustments", after, limit), parties, entrustments.c.department)
     if department:
         q = q.where(entrustments.c.department == department)
+    return _rows(engine, q)
+
+
+def uncatalogued_list(engine: Engine, *, status: str | None = None, holder: str | None = None,
+                     limit: int | None = None, after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    """Requests for data outside the catalog, oldest first, each party seeing its own."""
+    q = _party(_page(select(uncatalogued_requests), "uncatalogued", after, limit), parties,
+               uncatalogued_requests.c.requester, uncatalogued_requests.c.holder)
+    for column, value in ((uncatalogued_requests.c.status, status), (uncatalogued_requests.c.holder, holder)):
+        if value:
+            q = q.where(column == value)
     return _rows(engine, q)
 
 

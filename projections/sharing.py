@@ -7,8 +7,10 @@ from functools import singledispatch
 from sqlalchemy import Connection, insert, select, update
 
 from events import sharing as sh
+from events import uncatalogued as unc
 from events.envelope import Envelope
 from projections.tables import (
+    uncatalogued_requests,
     accesses,
     grants,
     problems,
@@ -196,3 +198,17 @@ def _(p: sh.UsageViolationFlagged, env: Envelope, tx: Connection) -> None:
     tx.execute(insert(supervision_actions), dict(
         event_id=str(env.event_id), action="usage-violation", party=p.department,
         deadline_id=p.access_id, article=p.article, recorded_at=env.recorded_at))
+
+
+@apply.register
+def _(p: unc.UncataloguedDataRequested, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(uncatalogued_requests), dict(
+        request_id=env.aggregate_id, requester=env.actor.department, holder=p.holder, description=p.description,
+        purpose=p.purpose, status="pending", requested_at=env.recorded_at))
+
+
+@apply.register
+def _(p: unc.UncataloguedRequestAnswered, env: Envelope, tx: Connection) -> None:
+    tx.execute(update(uncatalogued_requests).where(uncatalogued_requests.c.request_id == env.aggregate_id).values(
+        status="provided" if p.agrees else "refused", reasons=p.reasons, entry_id=p.entry_id,
+        answered_at=env.recorded_at))

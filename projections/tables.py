@@ -425,3 +425,19 @@ entrustments = Table(
     Column("approved_by", String(100), nullable=False),
     _when("approved_at", nullable=False),
 )
+
+uncatalogued_requests = Table(
+    # Requests for data outside the catalog (events/uncatalogued.py), to the department named
+    # as holding it, with its answer.
+    "uncatalogued_requests", metadata,
+    Column("request_id", String(200), primary_key=True),
+    Column("requester", String(100), nullable=False, index=True),
+    Column("holder", String(100), nullable=False, index=True),
+    Column("description", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | provided | refused
+    Column("reasons", Text),
+    Column("entry_id", String(200)),
+    _when("requested_at", nullable=False),
+    _when("answered_at"),
+)

@@ -138,6 +138,8 @@ DepartmentChanged             DIR   admin     ok     .      perm    juris  .    
 DepartmentKeyRegistered       DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 MessageDismissed              DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+UncataloguedDataRequested     GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+UncataloguedRequestAnswered   GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 EntrustmentApproved           GD    authority ok     .      entrusting juris .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 SecurityIncidentReported      GD    provider  ok     ok     perm    juris  ok     .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
@@ -254,6 +256,7 @@ class Ids:
     department: str = field(default_factory=lambda: _id("mx"))
     incident: str = field(default_factory=lambda: _id("inc"))
     entrustment: str = field(default_factory=lambda: _id("ent"))
+    uncatalogued: str = field(default_factory=lambda: _id("unc"))
     key: DepartmentKey = field(default_factory=lambda: DepartmentKey.generate("mx"))
     offset: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)  # of a message dismissed
 
@@ -366,6 +369,11 @@ _resolved = _on("ObjectionResolved", "objection", 2, "provider",
                 {"outcome": "CONFIRMED_CORRECT", "note": "已核对原始档案，数据无误"})
 
 
+def _uncatalogued(p: Place) -> dict:
+    return {"holder": p.provider, "description": "企业社保缴费明细（目录未列）", "purpose": "企业开办核验",
+            "business_process": "开办企业一件事"}
+
+
 def _fixed(payload: dict) -> Callable[[Place, Ids, Actor], dict]:
     return lambda p, i, a: payload
 
@@ -443,6 +451,11 @@ FLOWS: dict[str, Flow] = {
     "SecurityIncidentReported": Flow(lambda p, i: [], "incident", 1, lambda p, i, a: {
         "description": "数据被越权导出", "entries": [], "remedies": "已停用账号", "users_informed": True,
         "reported_to": "省委网信办"}),
+    # Data outside the catalog, asked of the department that holds it, which answers.
+    "UncataloguedDataRequested": Flow(lambda p, i: [], "uncatalogued", 1, lambda p, i, a: _uncatalogued(p)),
+    "UncataloguedRequestAnswered": Flow(
+        lambda p, i: [[line("UncataloguedDataRequested", i.uncatalogued, 1, _uncatalogued(p), by(p, "user"))]],
+        "uncatalogued", 2, _fixed({"agrees": True, "reasons": "按双方约定接口提供"})),
     # A contractor a using department may entrust, approved by its data authority.
     "EntrustmentApproved": Flow(lambda p, i: [], "entrustment", 1, lambda p, i, a: {
         "department": p.user, "contractor": "矩阵数据科技有限公司", "purpose": "数据清洗", "reference": "批〔2026〕1号",
@@ -455,7 +468,8 @@ FLOWS: dict[str, Flow] = {
 # Cases on a subject of their own: an event that creates its subject, and the second party
 # allowed, whose accepted event would move the subject the right actor acts on.
 CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered",
-           "MessageDismissed", "SecurityIncidentReported", "EntrustmentApproved"}
+           "MessageDismissed", "SecurityIncidentReported", "EntrustmentApproved",
+           "UncataloguedDataRequested"}
 OWN_SUBJECT = {"also"}
 
 

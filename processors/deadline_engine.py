@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from events import catalog as cat
+from events import conflict as cf
 from events import deadline as dl
 from events import directory as dr
 from events import objection as ob
@@ -31,7 +32,7 @@ from events.publisher import Publisher
 from events.records import from_plain, to_json
 from events.topics import Topics
 from processors.rules import deadlines as rules
-from processors import departments, entry_cycles, store
+from processors import departments, entries, store
 from processors.stage import Emitted, EventConsumer
 from processors.profiles import Policies
 from processors.rules.working_days import WorkingCalendar, calendar_for, local_day
@@ -81,17 +82,18 @@ class Scheduler(EventConsumer):
     @on.register(cat.EntryRegistered)
     @on.register(cat.EntryRevised)
     def _(self, p, tx: Connection, event: Event) -> Emitted:
-        entry_cycles.put(tx, event.envelope.aggregate_id, p.attributes.update_frequency)
+        # Only the provider registers or revises its entry.
+        entries.put(tx, event.envelope.aggregate_id, event.envelope.actor.department, p.attributes.update_frequency)
         return []
 
     @on.register
     def _(self, p: cat.RevisionSubmitted, tx: Connection, event: Event) -> Emitted:
-        entry_cycles.propose(tx, event.envelope.aggregate_id, p.revision_id, p.attributes.update_frequency)
+        entries.propose(tx, event.envelope.aggregate_id, p.revision_id, p.attributes.update_frequency)
         return self._fulfil(tx, event, p.obligation_id) if p.obligation_id else []
 
     @on.register
     def _(self, p: cat.RevisionApproved, tx: Connection, event: Event) -> Emitted:
-        entry_cycles.approve(tx, event.envelope.aggregate_id, p.revision_id)
+        entries.approve(tx, event.envelope.aggregate_id, p.revision_id)
         return []
 
     @on.register
@@ -110,7 +112,7 @@ class Scheduler(EventConsumer):
             and d.escalates in {rules.deadline_id(k, d.subject_id, d.obligation_id) for k in owed}))
         env = event.envelope
         policy = self.policies.policy(env.policy_id)
-        limit = policy.refresh_limit(entry_cycles.frequency_of(tx, env.aggregate_id))
+        limit = policy.refresh_limit(entries.frequency_of(tx, env.aggregate_id))
         if limit is None:
             return emitted
         return emitted + self._start_round(tx, event, rules.DATA_REFRESH, env.provider, limit_id=limit.id)
@@ -177,6 +179,19 @@ class Scheduler(EventConsumer):
     @on.register
     def _(self, p: unc.UncataloguedRequestAnswered, tx: Connection, event: Event) -> Emitted:
         return self._fulfil(tx, event, None)
+
+    @on.register
+    def _(self, p: cf.ValueConflictReported, tx: Connection, event: Event) -> Emitted:
+        # 及时协商 (GD-2018 Art. 13): each provider whose data differ negotiates within the limit.
+        env, emitted = event.envelope, []
+        for party in entries.providers_of(tx, [p.entry_id, p.other_entry_id]) or [env.provider]:
+            emitted += self._start_round(tx, event, rules.CONFLICT_NEGOTIATION, party)
+        return emitted
+
+    @on.register(cf.ConflictNegotiated)
+    @on.register(cf.ConflictReferred)
+    def _(self, p, tx: Connection, event: Event) -> Emitted:
+        return self._fulfil(tx, event, None, kind=rules.CONFLICT_NEGOTIATION)
 
     @on.register
     def _(self, p: sh.UsageViolationFlagged, tx: Connection, event: Event) -> Emitted:

@@ -81,11 +81,13 @@ entrustments = Table(
     Column("valid_until", String(10), nullable=False),  # the last day, ISO, in the jurisdiction's zone
 )
 
-entry_cycles = Table(
-    # The deadline engine's copy of each entry's update cycle (更新周期), kept from the catalog's
-    # events (processors/entry_cycles.py): how soon aggregated data must be refreshed.
-    "sched_entry_cycles", metadata,
+entries = Table(
+    # The deadline engine's copy of each entry's provider and update cycle (更新周期), kept from
+    # the catalog's events (processors/entries.py): who must act, and how soon aggregated data
+    # must be refreshed.
+    "sched_entries", metadata,
     Column("entry_id", String(200), primary_key=True),
+    Column("provider", String(100), nullable=False),
     Column("update_frequency", String(100), nullable=False),
     # A submitted revision's cycle, until the authority decides it (RevisionApproved names only
     # the revision).

@@ -24,6 +24,7 @@ from events import bounds, deadletter, signing
 from events import directory as directory_events
 from events import objection as objection_events
 from events import entrustment as entrustment_events
+from events import conflict as conflict_events
 from events import incident as incident_events
 from events import uncatalogued as uncatalogued_events
 from events import operations as operation_events
@@ -39,7 +40,8 @@ from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
 from processors.rules.working_days import local_day
 from processors.rules import (
-    catalog, directory, dismissals, entrustments, incidents, jurisdiction, objections, requests, uncatalogued,
+    catalog, conflicts, directory, dismissals, entrustments, incidents, jurisdiction, objections, requests,
+    uncatalogued,
 )
 from processors.aggregates import AggregateStates, state_of, state_text
 from runtime.clock import Clock, SystemClock
@@ -78,7 +80,8 @@ class Validator:
                         operation_events.AGGREGATE: self._judge_once(dismissals),
                         incident_events.AGGREGATE: self._judge_once(incidents),
                         entrustment_events.AGGREGATE: self._judge_entrustment,
-                        uncatalogued_events.AGGREGATE: self._judge_uncatalogued}
+                        uncatalogued_events.AGGREGATE: self._judge_uncatalogued,
+                        conflict_events.AGGREGATE: self._judge_conflict}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -241,6 +244,18 @@ class Validator:
                                     lambda d: self.directory.department(d, at))
         states.put(env.aggregate_type, env.aggregate_id, state)
         return {"provider": state["holder"]}
+
+    def _judge_conflict(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                        at: int) -> dict:
+        """A conflict of values, judged against the two entries it names; the providers whose
+        data differ are its parties (the deadline engine reads them from the accepted report)."""
+        env, p = event.envelope, event.payload
+        state = states.get(conflicts.ConflictState, env.aggregate_type, env.aggregate_id)
+        named = (p.entry_id, p.other_entry_id) if isinstance(p, conflict_events.ValueConflictReported) else ()
+        entries = tuple(states.get(catalog.EntryState, catalog_events.AGGREGATE, e) for e in named)
+        new_state = conflicts.decide(state, event, policy, department, entries or (None, None))
+        states.put(env.aggregate_type, env.aggregate_id, new_state)
+        return {"provider": new_state.providers[0]}
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
                      at: int) -> dict:
@@ -492,14 +507,16 @@ def _publishable(event: Event, policy) -> None:
 
 
 def _keys(events: list[Event]) -> set[tuple[str, str]]:
-    """The aggregates a batch will read: each event's own, and the entry a new request or
-    objection names."""
+    """The aggregates a batch will read: each event's own, and the entries a new request, an
+    objection or a conflict names."""
     keys = set()
     for e in events:
         keys.add((e.envelope.aggregate_type, e.envelope.aggregate_id))
-        entry_id = getattr(e.payload, "entry_id", None)
-        if entry_id and e.envelope.aggregate_type != sharing_events.ACCESS:
-            keys.add((catalog_events.AGGREGATE, entry_id))
+        if e.envelope.aggregate_type == sharing_events.ACCESS:
+            continue
+        for named in (getattr(e.payload, "entry_id", None), getattr(e.payload, "other_entry_id", None)):
+            if named:
+                keys.add((catalog_events.AGGREGATE, named))
     return keys
 
 

@@ -1,4 +1,5 @@
-"""The objections read model: the closed loop of problem data, and each entry's data versions."""
+"""The objections read model: the closed loop of problem data, each entry's data versions, and
+conflicting values between two providers' entries."""
 from __future__ import annotations
 
 import json
@@ -6,9 +7,10 @@ from functools import singledispatch
 
 from sqlalchemy import Connection, insert, select, update
 
+from events import conflict as cf
 from events import objection as ob
 from events.envelope import Envelope
-from projections.tables import data_versions, objections
+from projections.tables import data_conflicts, data_versions, objections
 
 
 @singledispatch
@@ -73,3 +75,31 @@ def _(p: ob.ResolutionContested, env: Envelope, tx: Connection) -> None:
 @apply.register
 def _(p: ob.UrgentLimitSet, env: Envelope, tx: Connection) -> None:
     pass  # the deadline projection shows the new limit
+
+
+@apply.register
+def _(p: cf.ValueConflictReported, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(data_conflicts), dict(
+        conflict_id=env.aggregate_id, entry_id=p.entry_id, other_entry_id=p.other_entry_id,
+        reported_by=env.actor.department, items=p.items, description=p.description, status="open",
+        reported_at=env.recorded_at))
+
+
+def _settle(env: Envelope, tx: Connection, status: str, outcome: str, settled: bool) -> None:
+    tx.execute(update(data_conflicts).where(data_conflicts.c.conflict_id == env.aggregate_id).values(
+        status=status, outcome=outcome, **({"settled_at": env.recorded_at} if settled else {})))
+
+
+@apply.register
+def _(p: cf.ConflictNegotiated, env: Envelope, tx: Connection) -> None:
+    _settle(env, tx, "negotiated", p.agreement, settled=True)
+
+
+@apply.register
+def _(p: cf.ConflictReferred, env: Envelope, tx: Connection) -> None:
+    _settle(env, tx, "referred", p.reason, settled=False)
+
+
+@apply.register
+def _(p: cf.ConflictCoordinated, env: Envelope, tx: Connection) -> None:
+    _settle(env, tx, "coordinated", p.decision, settled=True)

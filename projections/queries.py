@@ -22,6 +22,7 @@ from projections.tables import (
     grants,
     incidents,
     entrustments,
+    data_conflicts,
     uncatalogued_requests,
     objections,
     problems,
@@ -55,6 +56,7 @@ ORDER = {
     "incidents": (incidents.c.reported_at, incidents.c.incident_id),
     "entrustments": (entrustments.c.approved_at, entrustments.c.entrustment_id),
     "uncatalogued": (uncatalogued_requests.c.requested_at, uncatalogued_requests.c.request_id),
+    "conflicts": (data_conflicts.c.reported_at, data_conflicts.c.conflict_id),
 }
 
 
@@ -358,6 +360,22 @@ def uncatalogued_list(engine: Engine, *, status: str | None = None, holder: str 
     for column, value in ((uncatalogued_requests.c.status, status), (uncatalogued_requests.c.holder, holder)):
         if value:
             q = q.where(column == value)
+    return _rows(engine, q)
+
+
+def conflict_list(engine: Engine, *, status: str | None = None, limit: int | None = None,
+                  after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    """Conflicting values, oldest first, with the providers of both entries (read from the
+    catalog, as the objections list reads its provider); `parties`: those whose entries or
+    report concern one of them."""
+    first, second = catalog_entries.alias("first"), catalog_entries.alias("second")
+    q = (select(data_conflicts, first.c.provider.label("provider"), second.c.provider.label("other_provider"))
+         .join(first, first.c.entry_id == data_conflicts.c.entry_id, isouter=True)
+         .join(second, second.c.entry_id == data_conflicts.c.other_entry_id, isouter=True))
+    q = _party(_page(q, "conflicts", after, limit), parties, data_conflicts.c.reported_by, first.c.provider,
+               second.c.provider)
+    if status:
+        q = q.where(data_conflicts.c.status == status)
     return _rows(engine, q)
 
 

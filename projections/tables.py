@@ -441,3 +441,19 @@ uncatalogued_requests = Table(
     _when("requested_at", nullable=False),
     _when("answered_at"),
 )
+
+data_conflicts = Table(
+    # Conflicting values between two providers' entries (events/conflict.py): negotiated by the
+    # providers, or referred to and coordinated by their data authority.
+    "data_conflicts", metadata,
+    Column("conflict_id", String(200), primary_key=True),
+    Column("entry_id", String(200), nullable=False),
+    Column("other_entry_id", String(200), nullable=False),
+    Column("reported_by", String(100), nullable=False),
+    Column("items", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | negotiated | referred | coordinated
+    Column("outcome", Text),  # the agreement, the referral's reason, then the authority's decision
+    _when("reported_at", nullable=False),
+    _when("settled_at"),
+)

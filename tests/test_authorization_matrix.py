@@ -140,6 +140,10 @@ DepartmentKeyRevoked          DIR   admin     ok     .      perm    juris  .    
 MessageDismissed              DIR   admin     ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 UncataloguedDataRequested     GD    user      ok     ok     perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 UncataloguedRequestAnswered   GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ValueConflictReported         GD    provider  ok     ok     entry   juris  .      ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ConflictNegotiated            GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ConflictReferred              GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ConflictCoordinated           GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 EntrustmentApproved           GD    authority ok     .      entrusting juris .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 SecurityIncidentReported      GD    provider  ok     ok     perm    juris  ok     .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
@@ -257,6 +261,8 @@ class Ids:
     incident: str = field(default_factory=lambda: _id("inc"))
     entrustment: str = field(default_factory=lambda: _id("ent"))
     uncatalogued: str = field(default_factory=lambda: _id("unc"))
+    conflict: str = field(default_factory=lambda: _id("cf"))
+    other: str = field(default_factory=lambda: _id("entry"))  # another provider's entry
     key: DepartmentKey = field(default_factory=lambda: DepartmentKey.generate("mx"))
     offset: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)  # of a message dismissed
 
@@ -369,6 +375,20 @@ _resolved = _on("ObjectionResolved", "objection", 2, "provider",
                 {"outcome": "CONFIRMED_CORRECT", "note": "已核对原始档案，数据无误"})
 
 
+def _two_entries(p: Place, i: Ids) -> list[list[dict]]:
+    other = Actor(p.other_user, "PROVIDER")
+    return [[registered(p, i), line("EntryRegistered", i.other, 1, {"attributes": attributes(codes=[f"I.{i.other}"])},
+                                    other)]]
+
+
+def _conflict(i: Ids) -> dict:
+    return {"entry_id": i.entry, "other_entry_id": i.other, "items": "出生日期", "description": "两部门登记的出生日期不一致"}
+
+
+def _reported(p: Place, i: Ids) -> dict:
+    return line("ValueConflictReported", i.conflict, 1, _conflict(i), by(p, "provider"))
+
+
 def _uncatalogued(p: Place) -> dict:
     return {"holder": p.provider, "description": "企业社保缴费明细（目录未列）", "purpose": "企业开办核验",
             "business_process": "开办企业一件事"}
@@ -451,6 +471,15 @@ FLOWS: dict[str, Flow] = {
     "SecurityIncidentReported": Flow(lambda p, i: [], "incident", 1, lambda p, i, a: {
         "description": "数据被越权导出", "entries": [], "remedies": "已停用账号", "users_informed": True,
         "reported_to": "省委网信办"}),
+    # Conflicting values between the provider's entry and another provider's (gd-health's).
+    "ValueConflictReported": Flow(_two_entries, "conflict", 1, lambda p, i, a: _conflict(i)),
+    "ConflictNegotiated": Flow(lambda p, i: _two_entries(p, i) + [[_reported(p, i)]], "conflict", 2,
+                               _fixed({"agreement": "以公安户籍数据为准，卫健部门同步更新"})),
+    "ConflictReferred": Flow(lambda p, i: _two_entries(p, i) + [[_reported(p, i)]], "conflict", 2,
+                             _fixed({"reason": "双方均认为本部门数据准确"})),
+    "ConflictCoordinated": Flow(lambda p, i: _two_entries(p, i) + [[_reported(p, i)], [line(
+        "ConflictReferred", i.conflict, 2, {"reason": "协商未果"}, by(p, "provider"))]], "conflict", 3,
+        _fixed({"decision": "以采集部门数据为准"})),
     # Data outside the catalog, asked of the department that holds it, which answers.
     "UncataloguedDataRequested": Flow(lambda p, i: [], "uncatalogued", 1, lambda p, i, a: _uncatalogued(p)),
     "UncataloguedRequestAnswered": Flow(
@@ -469,7 +498,7 @@ FLOWS: dict[str, Flow] = {
 # allowed, whose accepted event would move the subject the right actor acts on.
 CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered",
            "MessageDismissed", "SecurityIncidentReported", "EntrustmentApproved",
-           "UncataloguedDataRequested"}
+           "UncataloguedDataRequested", "ValueConflictReported"}
 OWN_SUBJECT = {"also"}
 
 

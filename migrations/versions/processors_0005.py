@@ -1,5 +1,6 @@
-"""The deadline engine's copy of each entry's update cycle (issue #25: data freshness). Empty
-when created: entries registered before it learn their cycle at their next revision.
+"""The deadline engine's copy of each entry's provider and update cycle (issue #25: data
+freshness, conflicting values). Empty when created: entries registered before it are learnt at
+their next revision.
 
 Revision ID: processors_0005
 Revises: processors_0004
@@ -15,8 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "sched_entry_cycles",
+        "sched_entries",
         sa.Column("entry_id", sa.String(200), primary_key=True),
+        sa.Column("provider", sa.String(100), nullable=False),
         sa.Column("update_frequency", sa.String(100), nullable=False),
         sa.Column("pending_revision_id", sa.String(200)),
         sa.Column("pending_frequency", sa.String(100)),

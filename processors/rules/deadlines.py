@@ -19,12 +19,13 @@ USAGE_CORRECTION = "usage-correction"
 DATA_AGGREGATION = "data-aggregation"  # aggregating an entry's data once the authority required it
 DATA_REFRESH = "data-refresh"  # refreshing aggregated data within its update cycle
 UNCATALOGUED_ANSWER = "uncatalogued-answer"  # answering a request for data outside the catalog
+CONFLICT_NEGOTIATION = "conflict-negotiation"  # negotiating conflicting values with the other provider
 # A department's breach orders rectification (GD-2008 Art. 40: refusal, delay); the
 # authority's own limits (request-decision) are supervised, not sanctioned, here. Misuse is
 # ordered corrected when flagged (a rectification deadline under the usage-correction limit);
 # a usage-correction deadline is one scheduled before that, which still escalates as it did.
 ESCALATES = frozenset({CATALOG_UPDATE, OBJECTION_PROCESSING, PROVIDER_ANSWER, USAGE_CORRECTION,
-                       DATA_AGGREGATION, DATA_REFRESH, UNCATALOGUED_ANSWER})
+                       DATA_AGGREGATION, DATA_REFRESH, UNCATALOGUED_ANSWER, CONFLICT_NEGOTIATION})
 RECTIFICATION = "rectification"
 OPEN, MET, BREACHED, CANCELLED = "open", "met", "breached", "cancelled"
 

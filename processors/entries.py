@@ -1,6 +1,8 @@
-"""The deadline engine's copy of each catalog entry's update cycle (更新周期), kept from the
-catalog's events like any other input: an entry's aggregated data must be refreshed within the
-cycle its current version states (Ningbo Art. 26). A revision's cycle applies once approved.
+"""The deadline engine's copy of each catalog entry's provider and update cycle (更新周期), kept
+from the catalog's events like any other input: an entry's aggregated data must be refreshed
+within the cycle its current version states (Ningbo Art. 26), by its provider; the providers of
+two entries whose values conflict negotiate (GD-2018 Art. 13). A revision's cycle applies once
+approved.
 
 An entry registered before this copy was kept has no row: its freshness runs from its next
 revision."""
@@ -8,12 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from processors.store import entry_cycles as table
+from processors.store import entries as table
 
 
-def put(tx: Connection, entry_id: str, frequency: str) -> None:
+def put(tx: Connection, entry_id: str, provider: str, frequency: str) -> None:
     tx.execute(delete(table).where(table.c.entry_id == entry_id))
-    tx.execute(insert(table), dict(entry_id=entry_id, update_frequency=frequency.strip()))
+    tx.execute(insert(table), dict(entry_id=entry_id, provider=provider, update_frequency=frequency.strip()))
 
 
 def propose(tx: Connection, entry_id: str, revision_id: str, frequency: str) -> None:
@@ -31,3 +33,9 @@ def approve(tx: Connection, entry_id: str, revision_id: str) -> None:
 
 def frequency_of(conn: Connection, entry_id: str) -> str | None:
     return conn.execute(select(table.c.update_frequency).where(table.c.entry_id == entry_id)).scalar()
+
+
+def providers_of(conn: Connection, entry_ids: list[str]) -> list[str]:
+    """The providers of these entries, as far as this copy knows them."""
+    rows = conn.execute(select(table.c.provider).where(table.c.entry_id.in_(sorted(entry_ids))))
+    return sorted({r.provider for r in rows})

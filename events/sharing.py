@@ -31,6 +31,12 @@ def _event(name: str, aggregate: str, senders: tuple[Role, ...] = ()):
     return event_type(name, schema=f"govshare.sharing.{name}", aggregate=aggregate, senders=senders)
 
 
+class SystemType(enum.StrEnum):
+    """The kinds of systems Ningbo Art. 19 shares by different methods."""
+    SERVICE = "SERVICE"  # 办事应用类: by interface
+    ANALYSIS = "ANALYSIS"  # 决策分析类: by the platform's central analysis
+
+
 @_event("RequestSubmitted", REQUEST, senders=(Role.USER,))
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RequestSubmitted:
@@ -44,6 +50,9 @@ class RequestSubmitted:
     period_end: date
     desensitized: bool = False
     legal_basis: LegalBasis | None = None
+    # The kind of system the data serves, which decides the method where a text says so (Ningbo
+    # Art. 19); None where the requester does not say.
+    system_type: SystemType | None = None
 
 
 @_event("ProviderConsulted", REQUEST, senders=(Role.DATA_AUTHORITY,))
@@ -105,6 +114,15 @@ class CrossBorderAssessed:
     """The data authority recorded the security assessment (安全评估审核) that a granted
     request's data may be provided abroad (Ningbo Art. 32: 公共数据不得跨境流通，因业务需要确需向
     境外提供的，应当…进行安全评估审核). Without one, every use abroad is a violation."""
+    reference: str  # the assessment's document number
+    conclusion: str
+
+
+@_event("ExchangeAssessed", REQUEST, senders=(Role.DATA_AUTHORITY,))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExchangeAssessed:
+    """The data authority recorded the assessment (论证) that a request truly needs the data to
+    land at the user by exchange (数据源落地: Ningbo Art. 19, by the city's data authority)."""
     reference: str  # the assessment's document number
     conclusion: str
 

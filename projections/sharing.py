@@ -126,6 +126,11 @@ def _(p: sh.CrossBorderAssessed, env: Envelope, tx: Connection) -> None:
 
 
 @apply.register
+def _(p: sh.ExchangeAssessed, env: Envelope, tx: Connection) -> None:
+    _set(env, tx, exchange_assessment=p.reference)
+
+
+@apply.register
 def _(p: sh.LeadershipDecided, env: Envelope, tx: Connection) -> None:
     granted = p.outcome == sh.LeadershipOutcome.GRANT
     _set(env, tx, status="granted" if granted else "refused", next_actor=None, reasons=p.reasons,

@@ -271,6 +271,8 @@ share_requests = Table(
     _when("decided_at"),
     # The security assessment that lets its data go abroad (CrossBorderAssessed), if any.
     Column("cross_border_assessment", String(200)),
+    # The assessment that lets its data land at the user by exchange (ExchangeAssessed), if any.
+    Column("exchange_assessment", String(200)),
 )
 
 grants = Table(

@@ -128,6 +128,7 @@ RequestRejected               GD    authority ok     .      entry   juris  perm 
 RequestDisputed               GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 RequestWithdrawn              GD    user      ok     .      perm    juris  party  .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 DisputeDecided                GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+ExchangeAssessed              GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 CrossBorderAssessed           GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 LeadershipDecided             NB    leadership ok     .      perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 GrantRevoked                  GD    provider  ok     party  entry   juris  perm   ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
@@ -450,6 +451,8 @@ FLOWS: dict[str, Flow] = {
     "RequestWithdrawn": Flow(_after_entry(request, restricted=True), "request", 2, _fixed({"reason": "业务调整，不再需要"})),
     "DisputeDecided": Flow(_after_entry(request, _rejected, _disputed, restricted=True), "request", 4,
                            _fixed({"outcome": "GRANT", "reasons": "经评判应当共享"})),
+    "ExchangeAssessed": Flow(_after_entry(request, restricted=True), "request", 2,
+                             _fixed({"reference": "甬数论〔2026〕3号", "conclusion": "确需数据源落地"})),
     "CrossBorderAssessed": Flow(_after_entry(request), "request", 2,
                                 _fixed({"reference": "粤网信评〔2026〕1号", "conclusion": "风险可控"})),
     "LeadershipDecided": Flow(_after_entry(request, _rejected, _disputed, _escalated, restricted=True), "request", 5,

@@ -39,6 +39,8 @@ class RequestState:
     sequence: int
     disputed_once: bool = False
     provider_answer: str = ""  # "", AGREED or REFUSED: the provider's latest answer
+    method: str = ""  # as asked; "" in a state stored before it was kept
+    exchange_assessed: bool = False  # ExchangeAssessed on record (Ningbo Art. 19)
 
 
 AGREED, REFUSED_BY_PROVIDER = "agreed", "refused"
@@ -117,6 +119,15 @@ def _(p: sh.RequestApproved, state: RequestState, event: Event, ctx: Context) ->
     _require_entry_authority(event, ctx)
     _status(state, ctx, "request-not-pending", PENDING)
     _check_provider_agreed(state, ctx)
+    _check_exchange_assessed(state, ctx)
+
+
+@_check.register
+def _(p: sh.ExchangeAssessed, state: RequestState, event: Event, ctx: Context) -> None:
+    # The entry's authority records the city's assessment for a waiting exchange (Ningbo Art. 19).
+    _require_entry_authority(event, ctx)
+    _status(state, ctx, "request-not-pending", PENDING, DISPUTED)
+    _require_text(p.reference, ctx, "assessment-reference-required")
 
 
 @_check.register
@@ -148,6 +159,8 @@ def _(p: sh.RequestWithdrawn, state: RequestState, event: Event, ctx: Context) -
 def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> None:
     _require_entry_authority(event, ctx)
     _status(state, ctx, "dispute-needs-refusal", DISPUTED)
+    if p.outcome == sh.DisputeOutcome.GRANT:
+        _check_exchange_assessed(state, ctx)
 
 
 @_check.register
@@ -212,6 +225,31 @@ def _check_submission(p: sh.RequestSubmitted, event: Event, ctx: Context) -> Non
     if entry.share_methods and p.method.value not in entry.share_methods:
         raise broken(ctx.review, "method-not-offered",
                      f"{p.entry_id} offers {', '.join(entry.share_methods)}, not {p.method.value}.")
+    _check_system_type(p, ctx)
+
+
+# The method each kind of system shares by (Ningbo Art. 19); exchange only once assessed.
+_METHOD_OF = {sh.SystemType.SERVICE: ShareMethod.INTERFACE, sh.SystemType.ANALYSIS: ShareMethod.PLATFORM_ANALYSIS}
+
+
+def _check_system_type(p: sh.RequestSubmitted, ctx: Context) -> None:
+    """Where the entry's profile says so, a service system shares by interface and an analysis
+    system by the platform's analysis; exchange is the assessed exception for either."""
+    if p.system_type is None or not ctx.review.applies("method-by-system-type"):
+        return
+    wanted = _METHOD_OF[p.system_type]
+    if p.method not in (wanted, ShareMethod.EXCHANGE):
+        raise broken(ctx.review, "method-by-system-type",
+                     f"The request's {p.system_type.value} system shares by {wanted.value} (or by an assessed exchange), "
+                     f"not {p.method.value}.")
+
+
+def _check_exchange_assessed(state: RequestState, ctx: Context) -> None:
+    """Data lands at the user by exchange only after the assessment (Ningbo Art. 19: 论证)."""
+    if state.method == ShareMethod.EXCHANGE.value and not state.exchange_assessed \
+            and ctx.review.applies("exchange-needs-assessment"):
+        raise broken(ctx.review, "exchange-needs-assessment",
+                     f"{state.request_id} asks for an exchange, and no assessment (ExchangeAssessed) is on record.")
 
 
 def _require_entry_authority(event: Event, ctx: Context) -> None:
@@ -309,7 +347,8 @@ def _(p: sh.RequestSubmitted, state: None, event: Event, ctx: Context) -> Reques
     env, path = event.envelope, path_of(ctx.entry, p, ctx.review)
     return RequestState(request_id=env.aggregate_id, entry_id=p.entry_id, requester=env.actor.department,
                         provider=ctx.entry.provider, policy_id=env.policy_id,
-                        status=GRANTED if path == "auto" else PENDING, path=path, sequence=env.sequence)
+                        status=GRANTED if path == "auto" else PENDING, path=path, sequence=env.sequence,
+                        method=p.method.value)
 
 
 @_evolve.register
@@ -352,6 +391,11 @@ def _(p: sh.DisputeDecided, state: RequestState, event: Event, ctx: Context) -> 
 @_evolve.register
 def _(p: sh.CrossBorderAssessed, state: RequestState, event: Event, ctx: Context) -> RequestState:
     return replace(state, sequence=event.envelope.sequence)
+
+
+@_evolve.register
+def _(p: sh.ExchangeAssessed, state: RequestState, event: Event, ctx: Context) -> RequestState:
+    return replace(state, sequence=event.envelope.sequence, exchange_assessed=True)
 
 
 @_evolve.register

@@ -26,6 +26,7 @@ from events import objection as objection_events
 from events import entrustment as entrustment_events
 from events import conflict as conflict_events
 from events import incident as incident_events
+from events import project as project_events
 from events import uncatalogued as uncatalogued_events
 from events import operations as operation_events
 from events import sharing as sharing_events
@@ -40,8 +41,8 @@ from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
 from processors.rules.working_days import local_day
 from processors.rules import (
-    catalog, conflicts, directory, dismissals, entrustments, incidents, jurisdiction, objections, requests,
-    uncatalogued,
+    catalog, conflicts, directory, dismissals, entrustments, incidents, jurisdiction, objections, projects,
+    requests, uncatalogued,
 )
 from processors.aggregates import AggregateStates, state_of, state_text
 from runtime.clock import Clock, SystemClock
@@ -81,7 +82,8 @@ class Validator:
                         incident_events.AGGREGATE: self._judge_once(incidents),
                         entrustment_events.AGGREGATE: self._judge_entrustment,
                         uncatalogued_events.AGGREGATE: self._judge_uncatalogued,
-                        conflict_events.AGGREGATE: self._judge_conflict}
+                        conflict_events.AGGREGATE: self._judge_conflict,
+                        project_events.AGGREGATE: self._judge_project}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -256,6 +258,16 @@ class Validator:
         new_state = conflicts.decide(state, event, policy, department, entries or (None, None))
         states.put(env.aggregate_type, env.aggregate_id, new_state)
         return {"provider": new_state.providers[0]}
+
+    def _judge_project(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                       at: int) -> dict:
+        """An information-system project, judged against the catalog entries it names."""
+        env = event.envelope
+        state = states.get(projects.ProjectState, env.aggregate_type, env.aggregate_id)
+        new_state = projects.decide(state, event, policy, department,
+                                    lambda e: states.get(catalog.EntryState, catalog_events.AGGREGATE, e))
+        states.put(env.aggregate_type, env.aggregate_id, new_state)
+        return {}
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
                      at: int) -> dict:

@@ -10,9 +10,11 @@ from functools import singledispatch
 from sqlalchemy import Connection, insert, select, update
 
 from events import catalog as ev
+from events import project as pj
 from events.envelope import Envelope
 from events.records import from_plain, to_json
 from projections.tables import (
+    system_projects,
     catalog_entries,
     catalog_entry_versions,
     catalog_obligations,
@@ -167,3 +169,17 @@ def _(p: ev.DataRefreshed, env: Envelope, tx: Connection) -> None:
 @apply.register
 def _(p: ev.AggregationRequired, env: Envelope, tx: Connection) -> None:
     _touch(env, tx)
+
+
+@apply.register
+def _(p: pj.SystemProjectSubmitted, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(system_projects), dict(
+        project_id=env.aggregate_id, department=env.actor.department, system=p.system,
+        entries=json.dumps(list(p.entries), ensure_ascii=False), status="submitted", submitted_at=env.recorded_at))
+
+
+@apply.register
+def _(p: pj.SystemProjectReviewed, env: Envelope, tx: Connection) -> None:
+    tx.execute(update(system_projects).where(system_projects.c.project_id == env.aggregate_id).values(
+        status="approved" if p.approved else "refused", opinion=p.opinion, reviewed_by=env.actor.department,
+        reviewed_at=env.recorded_at))

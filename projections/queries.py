@@ -23,6 +23,7 @@ from projections.tables import (
     incidents,
     entrustments,
     data_conflicts,
+    system_projects,
     uncatalogued_requests,
     objections,
     problems,
@@ -57,6 +58,7 @@ ORDER = {
     "entrustments": (entrustments.c.approved_at, entrustments.c.entrustment_id),
     "uncatalogued": (uncatalogued_requests.c.requested_at, uncatalogued_requests.c.request_id),
     "conflicts": (data_conflicts.c.reported_at, data_conflicts.c.conflict_id),
+    "projects": (system_projects.c.submitted_at, system_projects.c.project_id),
 }
 
 
@@ -376,6 +378,16 @@ def conflict_list(engine: Engine, *, status: str | None = None, limit: int | Non
                second.c.provider)
     if status:
         q = q.where(data_conflicts.c.status == status)
+    return _rows(engine, q)
+
+
+def project_list(engine: Engine, *, status: str | None = None, department: str | None = None,
+                 limit: int | None = None, after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    """New information systems' projects, oldest first, with their review."""
+    q = _party(_page(select(system_projects), "projects", after, limit), parties, system_projects.c.department)
+    for column, value in ((system_projects.c.status, status), (system_projects.c.department, department)):
+        if value:
+            q = q.where(column == value)
     return _rows(engine, q)
 
 

@@ -459,3 +459,18 @@ data_conflicts = Table(
     _when("reported_at", nullable=False),
     _when("settled_at"),
 )
+
+system_projects = Table(
+    # New information systems' projects (events/project.py), with the catalog entries of their
+    # data and the data authority's review.
+    "system_projects", metadata,
+    Column("project_id", String(200), primary_key=True),
+    Column("department", String(100), nullable=False, index=True),
+    Column("system", String(200), nullable=False),
+    Column("entries", Text, nullable=False),  # JSON list of entry ids
+    Column("status", String(16), nullable=False),  # submitted | approved | refused
+    Column("opinion", Text),
+    Column("reviewed_by", String(100)),
+    _when("submitted_at", nullable=False),
+    _when("reviewed_at"),
+)

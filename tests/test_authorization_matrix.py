@@ -145,6 +145,8 @@ ValueConflictReported         GD    provider  ok     ok     entry   juris  .    
 ConflictNegotiated            GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ConflictReferred              GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 ConflictCoordinated           GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+SystemProjectSubmitted        GD    provider  ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+SystemProjectReviewed         GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 EntrustmentApproved           GD    authority ok     .      entrusting juris .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 SecurityIncidentReported      GD    provider  ok     ok     perm    juris  ok     .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
@@ -264,6 +266,7 @@ class Ids:
     uncatalogued: str = field(default_factory=lambda: _id("unc"))
     conflict: str = field(default_factory=lambda: _id("cf"))
     other: str = field(default_factory=lambda: _id("entry"))  # another provider's entry
+    project: str = field(default_factory=lambda: _id("prj"))
     key: DepartmentKey = field(default_factory=lambda: DepartmentKey.generate("mx"))
     offset: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)  # of a message dismissed
 
@@ -390,6 +393,12 @@ def _reported(p: Place, i: Ids) -> dict:
     return line("ValueConflictReported", i.conflict, 1, _conflict(i), by(p, "provider"))
 
 
+def _project(i: Ids) -> dict:
+    # The entry's attributes name its information system (tests/builders.attributes).
+    return {"system": attributes()["information_system"], "description": "社保待遇资格认证系统",
+            "entries": [i.entry]}
+
+
 def _uncatalogued(p: Place) -> dict:
     return {"holder": p.provider, "description": "企业社保缴费明细（目录未列）", "purpose": "企业开办核验",
             "business_process": "开办企业一件事"}
@@ -483,6 +492,11 @@ FLOWS: dict[str, Flow] = {
     "ConflictCoordinated": Flow(lambda p, i: _two_entries(p, i) + [[_reported(p, i)], [line(
         "ConflictReferred", i.conflict, 2, {"reason": "协商未果"}, by(p, "provider"))]], "conflict", 3,
         _fixed({"decision": "以采集部门数据为准"})),
+    # A new system's project, with the entry cataloguing its data, reviewed by the authority.
+    "SystemProjectSubmitted": Flow(_entry(), "project", 1, lambda p, i, a: _project(i)),
+    "SystemProjectReviewed": Flow(lambda p, i: [[registered(p, i)], [line("SystemProjectSubmitted", i.project, 1,
+                                                                          _project(i), by(p, "provider"))]],
+                                  "project", 2, _fixed({"approved": True, "opinion": "数据已编目，同意立项"})),
     # Data outside the catalog, asked of the department that holds it, which answers.
     "UncataloguedDataRequested": Flow(lambda p, i: [], "uncatalogued", 1, lambda p, i, a: _uncatalogued(p)),
     "UncataloguedRequestAnswered": Flow(
@@ -501,7 +515,7 @@ FLOWS: dict[str, Flow] = {
 # allowed, whose accepted event would move the subject the right actor acts on.
 CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered",
            "MessageDismissed", "SecurityIncidentReported", "EntrustmentApproved",
-           "UncataloguedDataRequested", "ValueConflictReported"}
+           "UncataloguedDataRequested", "ValueConflictReported", "SystemProjectSubmitted"}
 OWN_SUBJECT = {"also"}
 
 

@@ -45,6 +45,7 @@ class PendingRevision:
     security_level: str = ""
     usage_departments: tuple[str, ...] = ()
     desensitization_barred: bool = False
+    information_system: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class EntryState:
     # even desensitized provision.
     usage_departments: tuple[str, ...] = ()
     desensitization_barred: bool = False
+    # The information system whose data it catalogues (a project is approved on it).
+    information_system: str = ""
 
     def obligation(self, obligation_id: str | None) -> Obligation | None:
         return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
@@ -406,12 +409,13 @@ def evolve(state: EntryState | None, event: Event) -> EntryState:
 
 
 def _sharing(attrs: ev.EntryAttributes) -> dict:
-    """What of an entry's attributes a request is judged by: share type, methods, grade, usage
-    scope and whether desensitized provision is barred."""
+    """What of an entry's attributes later decisions read: share type, methods, grade, usage
+    scope, whether desensitized provision is barred, and the system whose data it is."""
     return dict(share_type=attrs.share_type.value, share_methods=tuple(sorted(m.value for m in attrs.share_methods)),
                 security_level=attrs.security_level.strip(),
                 usage_departments=tuple(sorted(d.strip() for d in attrs.usage_departments)),
-                desensitization_barred=attrs.desensitization_barred)
+                desensitization_barred=attrs.desensitization_barred,
+                information_system=attrs.information_system.strip())
 
 
 @_evolve.register
@@ -455,7 +459,8 @@ def _(payload: ev.RevisionApproved, state: EntryState, event: Event) -> EntrySta
     approved = replace(state, version=state.version + 1, item_codes=pending.item_codes,
                        share_type=pending.share_type, share_methods=pending.share_methods,
                        security_level=pending.security_level, usage_departments=pending.usage_departments,
-                       desensitization_barred=pending.desensitization_barred, pending=None)
+                       desensitization_barred=pending.desensitization_barred,
+                       information_system=pending.information_system, pending=None)
     fulfilled = state.obligation(pending.obligation_id)
     return approved.with_obligation(replace(fulfilled, open=False)) if fulfilled else approved
 

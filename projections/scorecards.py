@@ -12,6 +12,7 @@ weighting shows at once, without a rebuild.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime, timezone
 from functools import singledispatch
 from typing import Any
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from events import deadline as dl
+from events import incident as inc
 from events import sharing as sh
 from events.envelope import Envelope
 from policies.scorecard import Formula, formula, jurisdiction
@@ -33,9 +35,11 @@ LABELS = {"month": re.compile(r"\d{4}-(0[1-9]|1[0-2])"), "quarter": re.compile(r
 # Counts every row carries whatever the formula's areas (the interface the API and dashboard read).
 COUNTS = ("catalog_due", "catalog_in_time", "requests_due", "requests_in_time", "objections_due",
           "objections_in_time", "aggregation_due", "aggregation_in_time", "freshness_due",
-          "freshness_in_time", "breaches", "rectifications", "criticisms", "usage_violations")
+          "freshness_in_time", "breaches", "rectifications", "criticisms", "usage_violations", "incidents",
+          "incidents_uninformed")
 SANCTIONS = {"rectification": "rectifications", "criticism": "criticisms",
-             "usage-violation": "usage_violations"}
+             "usage-violation": "usage_violations", "incident": "incidents",
+             "incident-uninformed": "incidents_uninformed"}
 
 
 # -- the projection: one row per scored fact ------------------------------------------------
@@ -46,9 +50,11 @@ def apply(payload: object, env: Envelope, tx: Connection) -> None:
 
 
 def _fact(env: Envelope, tx: Connection, department: str, fact: str, at: datetime, subject_id: str,
-          kind: str | None = None) -> None:
+          kind: str | None = None, second: bool = False) -> None:
+    """One fact of the event; `second`: the second fact of one event (keyed apart from the first)."""
     zone = jurisdiction(_policy_of(tx, department)).timezone
-    tx.execute(insert(facts), dict(event_id=str(env.event_id), department=department, fact=fact, kind=kind,
+    key = uuid.uuid5(env.event_id, fact) if second else env.event_id
+    tx.execute(insert(facts), dict(event_id=str(key), department=department, fact=fact, kind=kind,
                                    subject_id=subject_id, at=at, **period_labels(at, zone)))
 
 
@@ -211,3 +217,13 @@ def counted(tally: list[tuple[str, str | None, int]], f: Formula) -> dict[str, i
             add(f"{area.name}_due", n)
             add(f"{area.name}_in_time", n if fact == "met" else 0)
     return counts
+
+
+@apply.register
+def _(p: inc.SecurityIncidentReported, env: Envelope, tx: Connection) -> None:
+    # A security incident of the department, reported (Ningbo Art. 31), in the period it was;
+    # one whose affected users were not told counts again.
+    at = env.recorded_at or env.occurred_at
+    _fact(env, tx, env.actor.department, "incident", at, env.aggregate_id)
+    if not p.users_informed:
+        _fact(env, tx, env.actor.department, "incident-uninformed", at, env.aggregate_id, second=True)

@@ -355,7 +355,7 @@ scorecard_facts = Table(
     "scorecard_facts", metadata,
     Column("event_id", String(36), primary_key=True),
     Column("department", String(100), nullable=False),
-    # met | breached | rectification | criticism | usage-violation
+    # met | breached | rectification | criticism | usage-violation | incident | incident-uninformed
     Column("fact", String(32), nullable=False),
     Column("kind", String(64)),  # the deadline's kind, for met and breached
     Column("subject_id", String(200), nullable=False),  # the deadline, or the access flagged

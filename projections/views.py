@@ -199,7 +199,7 @@ VIEWS: dict[str, View] = {v.name: v for v in (
          ("department", "period", "catalog_in_time", "catalog_due", "requests_in_time", "requests_due",
           "objections_in_time", "objections_due", "aggregation_in_time", "aggregation_due",
           "freshness_in_time", "freshness_due", "breaches", "rectifications", "criticisms",
-          "usage_violations", "score", "formula"),
+          "usage_violations", "incidents", "incidents_uninformed", "score", "formula"),
          (Filter("period", "month, quarter or year", ("month", "quarter", "year"), default="month", labels="period"),
           Filter("department", "one department's", department=True),
           Filter("since", "the first period shown: 2026-11, 2026-Q4 or 2026")),

@@ -1,14 +1,16 @@
 """Security incidents (#25 item 8; Ningbo Art. 31, GD-2018 Art. 27): a department reports its
 own incident at once, with the remedies it took, whether it told the users who may be affected,
 and to which security authority it reported. A report is refused only for what it leaves out;
-what it admits (users not told) is recorded and shown to supervision. On the in-memory runner
+what it admits (users not told) is recorded, shown to supervision and scored. On the in-memory runner
 over SQLite and PostgreSQL, and `govshare query incidents` over what it projected."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
 
+from policies.scorecard import formula
 from projections import queries
+from projections.scorecards import scorecards
 from tests.builders import event, new_id
 
 NB = "ningbo-haishu-2021"
@@ -61,3 +63,13 @@ def test_a_report_says_what_happened_what_was_done_and_to_whom_it_was_reported(h
     assert again["rule"] == "incident-already-reported"
     # a data authority reports no incident in that role (the departments whose data it is do)
     assert by_authority["rule"] == "actor-not-permitted"
+
+
+def test_incidents_count_in_the_reporting_department_s_scorecard(harness):
+    # Given Ningbo's market regulator's two incidents, one whose users were not told
+    harness.given(incident(new_id("inc")), incident(new_id("inc"), users_informed=False), at=MON)
+    # Then its scorecard counts both, the uninformed one again, and takes their points
+    [card] = scorecards(harness.project(), period="year", department="nb-market")
+    assert (card["incidents"], card["incidents_uninformed"]) == (2, 1)
+    points = {p.name: p.points for p in formula(NB).penalties}
+    assert card["score"] == max(0.0, 100 - 2 * points["incidents"] - points["incidents_uninformed"])

@@ -210,3 +210,12 @@ class DataRefreshed:
     """The provider updated the entry's aggregated data, as its update cycle requires (Ningbo
     Art. 26: 按照公共数据目录中的更新周期要求…及时进行动态更新)."""
     records: int = 0
+
+
+@_catalog_event("OpenDataRiskAssessed", senders=(Role.PROVIDER, Role.DATA_AUTHORITY))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpenDataRiskAssessed:
+    """The security risk assessment of an entry's data before it is opened to the public was
+    recorded (Ningbo Art. 32: 对拟开放的公共数据进行安全风险评估)."""
+    reference: str
+    conclusion: str

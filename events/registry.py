@@ -3,8 +3,8 @@ loaded here, declares its types with events/kinds.py's `@event_type`."""
 from __future__ import annotations
 
 from events import (  # noqa: F401
-    catalog, checkpoint, conflict, deadline, directory, entrustment, incident, objection, operations, project,
-    rejection, sharing, uncatalogued,
+    catalog, checkpoint, conflict, deadline, directory, entrustment, incident, objection, opendata, operations,
+    project, rejection, sharing, uncatalogued,
 )
 from events.errors import UnknownEventType
 from events.kinds import _BY_CLASS, _KINDS, EventKind, event_type  # noqa: F401

@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events import (
-    catalog, checkpoint, conflict, deadline, directory, entrustment, incident, objection, operations, project,
-    rejection, sharing, uncatalogued,
+    catalog, checkpoint, conflict, deadline, directory, entrustment, incident, objection, opendata, operations,
+    project, rejection, sharing, uncatalogued,
 )
 
 # Aggregates whose events integrators publish, and so have an inbox the validator checks.
 AGGREGATE_TYPES = (catalog.AGGREGATE, objection.AGGREGATE, sharing.REQUEST, sharing.ACCESS, directory.AGGREGATE,
                    operations.AGGREGATE, incident.AGGREGATE, entrustment.AGGREGATE,
-                   uncatalogued.AGGREGATE, conflict.AGGREGATE, project.AGGREGATE)
+                   uncatalogued.AGGREGATE, conflict.AGGREGATE, project.AGGREGATE, opendata.AGGREGATE)
 # Aggregates only govshare's processors write.
 INTERNAL_AGGREGATE_TYPES = (deadline.AGGREGATE, sharing.GRANT, sharing.SUPERVISION)
 

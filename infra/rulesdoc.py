@@ -115,10 +115,11 @@ def _section(policy: Policy, policies: Policies) -> list[str]:
     out.append("")
 
     out += [f"### Security grades of `{policy.id}`", ""]
-    out += _table(("grade", "label", "share types", "methods", "automatic grant", "desensitized", "article", "note"),
+    out += _table(("grade", "label", "share types", "methods", "open types", "automatic grant", "desensitized",
+                   "article", "note"),
                   [(f"`{g.id}`", cell(g.label),
                     "excluded from the platform" if g.excluded else ", ".join(g.share_types) or "—",
-                    ", ".join(g.methods) or "—", _yes(g.automatic and not g.excluded),
+                    ", ".join(g.methods) or "—", ", ".join(g.open_types) or "—", _yes(g.automatic and not g.excluded),
                     _yes(g.desensitized and not g.excluded), cell(g.article), cell(g.note))
                    for g in policy.grades.values()]) if policy.grades else ["None: no entry is graded."]
     out.append("")

@@ -57,6 +57,7 @@ class Grade:
     automatic: bool = False  # whether an unconditional entry of this grade is granted on request
     desensitized: bool = False  # whether its non-shareable data may be provided desensitized
     excluded: bool = False  # classified (涉密): outside the sharing platform altogether
+    open_types: tuple[str, ...] = ()  # the open types (开放属性) it allows; none listed: any
     note: str = ""
 
 

@@ -26,6 +26,7 @@ from events import objection as objection_events
 from events import entrustment as entrustment_events
 from events import conflict as conflict_events
 from events import incident as incident_events
+from events import opendata as opendata_events
 from events import project as project_events
 from events import uncatalogued as uncatalogued_events
 from events import operations as operation_events
@@ -41,8 +42,8 @@ from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
 from processors.rules.working_days import local_day
 from processors.rules import (
-    catalog, conflicts, directory, dismissals, entrustments, incidents, jurisdiction, objections, projects,
-    requests, uncatalogued,
+    catalog, conflicts, directory, dismissals, entrustments, incidents, jurisdiction, objections, opendata,
+    projects, requests, uncatalogued,
 )
 from processors.aggregates import AggregateStates, state_of, state_text
 from runtime.clock import Clock, SystemClock
@@ -83,7 +84,8 @@ class Validator:
                         entrustment_events.AGGREGATE: self._judge_entrustment,
                         uncatalogued_events.AGGREGATE: self._judge_uncatalogued,
                         conflict_events.AGGREGATE: self._judge_conflict,
-                        project_events.AGGREGATE: self._judge_project}
+                        project_events.AGGREGATE: self._judge_project,
+                        opendata_events.AGGREGATE: self._judge_open_data}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -268,6 +270,17 @@ class Validator:
                                     lambda e: states.get(catalog.EntryState, catalog_events.AGGREGATE, e))
         states.put(env.aggregate_type, env.aggregate_id, new_state)
         return {}
+
+    def _judge_open_data(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
+                         at: int) -> dict:
+        """An open-data application, judged against the entry it applies for."""
+        env = event.envelope
+        state = states.get(opendata.ApplicationState, env.aggregate_type, env.aggregate_id)
+        entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
+        entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
+        new_state = opendata.decide(state, event, policy, department, entry or None)
+        states.put(env.aggregate_type, env.aggregate_id, new_state)
+        return {"provider": new_state.provider}
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
                      at: int) -> dict:

@@ -10,10 +10,12 @@ from functools import singledispatch
 from sqlalchemy import Connection, insert, select, update
 
 from events import catalog as ev
+from events import opendata as od
 from events import project as pj
 from events.envelope import Envelope
 from events.records import from_plain, to_json
 from projections.tables import (
+    open_data_applications,
     system_projects,
     catalog_entries,
     catalog_entry_versions,
@@ -183,3 +185,32 @@ def _(p: pj.SystemProjectReviewed, env: Envelope, tx: Connection) -> None:
     tx.execute(update(system_projects).where(system_projects.c.project_id == env.aggregate_id).values(
         status="approved" if p.approved else "refused", opinion=p.opinion, reviewed_by=env.actor.department,
         reviewed_at=env.recorded_at))
+
+
+@apply.register
+def _(p: ev.OpenDataRiskAssessed, env: Envelope, tx: Connection) -> None:
+    _touch(env, tx, open_risk_assessment=p.reference)
+
+
+@apply.register
+def _(p: od.OpenDataApplied, env: Envelope, tx: Connection) -> None:
+    tx.execute(insert(open_data_applications), dict(
+        application_id=env.aggregate_id, entry_id=p.entry_id, applicant=p.applicant,
+        applicant_kind=p.applicant_kind.value, purpose=p.purpose, scenario=p.scenario, status="submitted",
+        submitted_by=env.actor.department, submitted_at=env.recorded_at))
+
+
+def _application(env: Envelope, tx: Connection, **values) -> None:
+    tx.execute(update(open_data_applications).where(open_data_applications.c.application_id == env.aggregate_id)
+               .values(**values))
+
+
+@apply.register
+def _(p: od.OpenDataProviderAssessed, env: Envelope, tx: Connection) -> None:
+    _application(env, tx, provider_agrees=p.agrees, reasons=p.reasons or None)
+
+
+@apply.register
+def _(p: od.OpenDataApplicationDecided, env: Envelope, tx: Connection) -> None:
+    _application(env, tx, status="approved" if p.approved else "refused", agreement=p.agreement or None,
+                 reasons=p.reasons or None, decided_at=env.recorded_at)

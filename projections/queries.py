@@ -24,6 +24,7 @@ from projections.tables import (
     entrustments,
     data_conflicts,
     system_projects,
+    open_data_applications,
     uncatalogued_requests,
     objections,
     problems,
@@ -59,6 +60,7 @@ ORDER = {
     "uncatalogued": (uncatalogued_requests.c.requested_at, uncatalogued_requests.c.request_id),
     "conflicts": (data_conflicts.c.reported_at, data_conflicts.c.conflict_id),
     "projects": (system_projects.c.submitted_at, system_projects.c.project_id),
+    "open-data": (open_data_applications.c.submitted_at, open_data_applications.c.application_id),
 }
 
 
@@ -388,6 +390,19 @@ def project_list(engine: Engine, *, status: str | None = None, department: str |
     for column, value in ((system_projects.c.status, status), (system_projects.c.department, department)):
         if value:
             q = q.where(column == value)
+    return _rows(engine, q)
+
+
+def open_data_list(engine: Engine, *, status: str | None = None, limit: int | None = None,
+                   after: str | None = None, parties=None) -> list[dict[str, Any]]:
+    """Open-data applications, oldest first, each with its entry's provider; `parties`: those
+    submitted by, or for the data of, one of them."""
+    q = (select(open_data_applications, catalog_entries.c.provider)
+         .join(catalog_entries, catalog_entries.c.entry_id == open_data_applications.c.entry_id, isouter=True))
+    q = _party(_page(q, "open-data", after, limit), parties, open_data_applications.c.submitted_by,
+               catalog_entries.c.provider)
+    if status:
+        q = q.where(open_data_applications.c.status == status)
     return _rows(engine, q)
 
 

@@ -67,6 +67,8 @@ catalog_entries = Table(
     Column("aggregated_to", String(200)),
     _when("aggregated_at"),
     _when("refreshed_at"),
+    # The security risk assessment of opening it to the public (OpenDataRiskAssessed), if any.
+    Column("open_risk_assessment", String(200)),
 )
 
 catalog_entry_versions = Table(
@@ -473,4 +475,23 @@ system_projects = Table(
     Column("reviewed_by", String(100)),
     _when("submitted_at", nullable=False),
     _when("reviewed_at"),
+)
+
+open_data_applications = Table(
+    # Applications for conditionally open data (events/opendata.py), with the provider's
+    # assessment and the authority's decision.
+    "open_data_applications", metadata,
+    Column("application_id", String(200), primary_key=True),
+    Column("entry_id", String(200), nullable=False, index=True),
+    Column("applicant", String(200), nullable=False),
+    Column("applicant_kind", String(16), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("scenario", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # submitted | approved | refused
+    Column("provider_agrees", Boolean),
+    Column("agreement", String(200)),
+    Column("reasons", Text),
+    Column("submitted_by", String(100), nullable=False),
+    _when("submitted_at", nullable=False),
+    _when("decided_at"),
 )

@@ -147,6 +147,10 @@ ConflictReferred              GD    provider  ok     party  perm    juris  perm 
 ConflictCoordinated           GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 SystemProjectSubmitted        GD    provider  ok     .      perm    juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 SystemProjectReviewed         GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+OpenDataRiskAssessed          GD    provider  ok     party  entry   juris  .      ok     unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+OpenDataApplied               GD    authority ok     .      entry   juris  .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+OpenDataProviderAssessed      GD    provider  ok     party  perm    juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
+OpenDataApplicationDecided    GD    authority ok     .      entry   juris  perm   .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 EntrustmentApproved           GD    authority ok     .      entrusting juris .      .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 SecurityIncidentReported      GD    provider  ok     ok     perm    juris  ok     .      unknown held   person person perm    held   unsigned alien  revoked  unkey    invalid  .
 """
@@ -267,6 +271,7 @@ class Ids:
     conflict: str = field(default_factory=lambda: _id("cf"))
     other: str = field(default_factory=lambda: _id("entry"))  # another provider's entry
     project: str = field(default_factory=lambda: _id("prj"))
+    application: str = field(default_factory=lambda: _id("oda"))
     key: DepartmentKey = field(default_factory=lambda: DepartmentKey.generate("mx"))
     offset: int = field(default_factory=lambda: uuid.uuid4().int % 10**9)  # of a message dismissed
 
@@ -399,6 +404,24 @@ def _project(i: Ids) -> dict:
             "entries": [i.entry]}
 
 
+_RISK = {"reference": "开放风险评估〔2026〕2号", "conclusion": "脱敏后风险可控"}
+
+
+def _open_entry(p: Place, i: Ids) -> list[list[dict]]:
+    opened = attributes(codes=[i.code], open_type="CONDITIONAL_OPEN")
+    return [[line("EntryRegistered", i.entry, 1, {"attributes": opened}, by(p, "provider"))],
+            [line("OpenDataRiskAssessed", i.entry, 2, _RISK, by(p, "provider"))]]
+
+
+def _application(i: Ids) -> dict:
+    return {"entry_id": i.entry, "applicant": "某交通科技有限公司", "applicant_kind": "LEGAL_PERSON",
+            "purpose": "公交线路优化研究", "scenario": "城市交通规划", "security_measures": "数据脱敏、专人管理"}
+
+
+def _applied(p: Place, i: Ids) -> dict:
+    return line("OpenDataApplied", i.application, 1, _application(i), by(p, "authority"))
+
+
 def _uncatalogued(p: Place) -> dict:
     return {"holder": p.provider, "description": "企业社保缴费明细（目录未列）", "purpose": "企业开办核验",
             "business_process": "开办企业一件事"}
@@ -497,6 +520,16 @@ FLOWS: dict[str, Flow] = {
     "SystemProjectReviewed": Flow(lambda p, i: [[registered(p, i)], [line("SystemProjectSubmitted", i.project, 1,
                                                                           _project(i), by(p, "provider"))]],
                                   "project", 2, _fixed({"approved": True, "opinion": "数据已编目，同意立项"})),
+    # Open data: the opening risk assessed on a conditionally open entry, an application for
+    # it, assessed by the provider and decided by the authority.
+    "OpenDataRiskAssessed": Flow(_entry(), "entry", 2, _fixed(_RISK)),
+    "OpenDataApplied": Flow(_open_entry, "application", 1, lambda p, i, a: _application(i)),
+    "OpenDataProviderAssessed": Flow(lambda p, i: _open_entry(p, i) + [[_applied(p, i)]], "application", 2,
+                                     _fixed({"agrees": True})),
+    "OpenDataApplicationDecided": Flow(
+        lambda p, i: _open_entry(p, i) + [[_applied(p, i)], [line(
+            "OpenDataProviderAssessed", i.application, 2, {"agrees": True}, by(p, "provider"))]],
+        "application", 3, _fixed({"approved": True, "agreement": "数据利用协议〔2026〕5号"})),
     # Data outside the catalog, asked of the department that holds it, which answers.
     "UncataloguedDataRequested": Flow(lambda p, i: [], "uncatalogued", 1, lambda p, i, a: _uncatalogued(p)),
     "UncataloguedRequestAnswered": Flow(
@@ -515,7 +548,8 @@ FLOWS: dict[str, Flow] = {
 # allowed, whose accepted event would move the subject the right actor acts on.
 CREATES = {"EntryRegistered", "ObjectionReported", "RequestSubmitted", "DataAccessed", "DepartmentRegistered",
            "MessageDismissed", "SecurityIncidentReported", "EntrustmentApproved",
-           "UncataloguedDataRequested", "ValueConflictReported", "SystemProjectSubmitted"}
+           "UncataloguedDataRequested", "ValueConflictReported", "SystemProjectSubmitted",
+           "OpenDataApplied"}
 OWN_SUBJECT = {"also"}
 
 

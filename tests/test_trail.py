@@ -37,7 +37,7 @@ from typing import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from audit import merkle, note
 from events.codec import decode_record, encode_payload, to_headers

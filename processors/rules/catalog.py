@@ -46,6 +46,7 @@ class PendingRevision:
     usage_departments: tuple[str, ...] = ()
     desensitization_barred: bool = False
     information_system: str = ""
+    open_type: str = ev.OpenType.NOT_OPEN.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,9 @@ class EntryState:
     desensitization_barred: bool = False
     # The information system whose data it catalogues (a project is approved on it).
     information_system: str = ""
+    # Its open type (开放属性), and whether the risk of opening it was assessed (Ningbo Art. 32).
+    open_type: str = ev.OpenType.NOT_OPEN.value
+    open_risk_assessed: bool = False
 
     def obligation(self, obligation_id: str | None) -> Obligation | None:
         return next((o for o in self.obligations if o.obligation_id == obligation_id), None)
@@ -129,7 +133,7 @@ def _check_actor(state: EntryState | None, event: Event, ctx: Context) -> None:
     is_authority = actor.role == Role.DATA_AUTHORITY and ctx.department.authority
     if is_authority and not is_provider:
         jurisdiction.require_of_jurisdiction(event, ctx)  # the entry's own authority decides
-    if isinstance(payload, ev.ChangeObligationRaised):
+    if isinstance(payload, (ev.ChangeObligationRaised, ev.OpenDataRiskAssessed)):
         allowed = is_provider or is_authority
     elif isinstance(payload, AUTHORITY_EVENTS):
         allowed = is_authority
@@ -145,6 +149,9 @@ def check_attributes(attrs: ev.EntryAttributes, entry_id: str, ctx: Context) -> 
     """The content rules every version of an entry must satisfy."""
     policy, restricted = ctx.policy, attrs.share_type != ev.ShareType.UNCONDITIONAL
     _check_complete(attrs, policy)
+    if attrs.share_type == ev.ShareType.NON_SHAREABLE and attrs.open_type != ev.OpenType.NOT_OPEN:
+        # Data no department may have is no one's to have (Ningbo Art. 32: 不得向社会开放).
+        raise broken(policy, "not-openable", f"Non-shareable data declared {attrs.open_type.value}.")
     _check_grade(attrs, policy)
     if restricted:
         _check_legal_basis(attrs, policy)
@@ -220,6 +227,10 @@ def _check_grade(attrs: ev.EntryAttributes, policy: Policy) -> None:
     if barred:
         raise broken(policy, "security-grade-not-allowed",
                      f"{grade.id} ({grade.label}) data is not shared by {', '.join(barred)}.")
+    if grade.open_types and attrs.open_type.value not in grade.open_types:
+        raise broken(policy, "security-grade-not-allowed",
+                     f"{grade.id} ({grade.label}) data is opened as {', '.join(grade.open_types)}, "
+                     f"not {attrs.open_type.value}.")
 
 
 def _check_legal_basis(attrs: ev.EntryAttributes, policy: Policy) -> None:
@@ -391,6 +402,12 @@ def _(payload: ev.DataAggregated, state: EntryState, ctx: Context) -> None:
 
 
 @_check.register
+def _(payload: ev.OpenDataRiskAssessed, state: EntryState, ctx: Context) -> None:
+    if _blank(payload.reference):
+        raise broken(ctx.policy, "assessment-reference-required", "")
+
+
+@_check.register
 def _(payload: ev.DataRefreshed, state: EntryState, ctx: Context) -> None:
     # Freshness is of the data on the platform: it runs once the data was aggregated there.
     if not state.aggregated:
@@ -410,12 +427,12 @@ def evolve(state: EntryState | None, event: Event) -> EntryState:
 
 def _sharing(attrs: ev.EntryAttributes) -> dict:
     """What of an entry's attributes later decisions read: share type, methods, grade, usage
-    scope, whether desensitized provision is barred, and the system whose data it is."""
+    scope, whether desensitized provision is barred, the system whose data it is, its open type."""
     return dict(share_type=attrs.share_type.value, share_methods=tuple(sorted(m.value for m in attrs.share_methods)),
                 security_level=attrs.security_level.strip(),
                 usage_departments=tuple(sorted(d.strip() for d in attrs.usage_departments)),
                 desensitization_barred=attrs.desensitization_barred,
-                information_system=attrs.information_system.strip())
+                information_system=attrs.information_system.strip(), open_type=attrs.open_type.value)
 
 
 @_evolve.register
@@ -460,7 +477,7 @@ def _(payload: ev.RevisionApproved, state: EntryState, event: Event) -> EntrySta
                        share_type=pending.share_type, share_methods=pending.share_methods,
                        security_level=pending.security_level, usage_departments=pending.usage_departments,
                        desensitization_barred=pending.desensitization_barred,
-                       information_system=pending.information_system, pending=None)
+                       information_system=pending.information_system, open_type=pending.open_type, pending=None)
     fulfilled = state.obligation(pending.obligation_id)
     return approved.with_obligation(replace(fulfilled, open=False)) if fulfilled else approved
 
@@ -492,6 +509,11 @@ def _(payload: ev.ExtensionRefused, state: EntryState, event: Event) -> EntrySta
 @_evolve.register
 def _(payload: ev.DataAggregated, state: EntryState, event: Event) -> EntryState:
     return replace(state, aggregated=True)
+
+
+@_evolve.register
+def _(payload: ev.OpenDataRiskAssessed, state: EntryState, event: Event) -> EntryState:
+    return replace(state, open_risk_assessed=True)
 
 
 @_evolve.register(ev.AggregationRequired)

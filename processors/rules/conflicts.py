@@ -35,10 +35,10 @@ def decide(state: ConflictState | None, event: Event, policy: Policy, department
     if isinstance(p, ev.ValueConflictReported):
         found = _reported(p, event, policy, entries)
         if env.actor.role == Role.DATA_AUTHORITY:
-            _own_authority(department, found.policy_id, policy)
+            jurisdiction.require_authority_of(department, found.policy_id, policy)
         return found
     if isinstance(p, ev.ConflictCoordinated):
-        _own_authority(department, state.policy_id, policy)
+        jurisdiction.require_authority_of(department, state.policy_id, policy)
         if state.status != REFERRED:
             raise broken(policy, "conflict-not-referred", f"{state.conflict_id} is {state.status}.")
         _said(p.decision, policy)
@@ -71,13 +71,6 @@ def _reported(p: ev.ValueConflictReported, event: Event, policy: Policy,
     _said(p.description, policy)
     return ConflictState(event.envelope.aggregate_id, first.policy_id, (first.provider, second.provider), OPEN,
                          event.envelope.sequence)
-
-
-def _own_authority(department: Department, policy_id: str, policy: Policy) -> None:
-    """A data authority acts on the conflicts of its own jurisdiction's entries."""
-    if department.policy_id != policy_id:
-        raise broken(policy, "authority-of-the-entry",
-                     f"{department.id} is the data authority of {department.policy_id}; the entries are of {policy_id}.")
 
 
 def _said(text: str, policy: Policy) -> None:

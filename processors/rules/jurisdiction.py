@@ -69,3 +69,12 @@ def require_of_jurisdiction(event: Event, ctx) -> None:
         raise broken(ctx.policy, "authority-of-the-entry",
                      f"{department.id} acts under {department.policy_id}; the subject is under "
                      f"{ctx.policy.id}, whose data authority decides.")
+
+
+def require_authority_of(department: Department, policy_id: str, policy: Policy) -> None:
+    """The acting data authority is the one of `policy_id`, the jurisdiction of the subject's
+    entries or department (a conflict's, an open-data application's, a project's)."""
+    if department.policy_id != policy_id:
+        raise broken(policy, "authority-of-the-entry",
+                     f"{department.id} is the data authority of {department.policy_id}; the subject is of "
+                     f"{policy_id}, whose data authority decides.")

@@ -41,10 +41,7 @@ def decide(state: ProjectState | None, event: Event, policy: Policy, department:
         _catalogued(p.system, p.entries, env.actor.department, policy, entry)
         return ProjectState(env.aggregate_id, env.actor.department, department.policy_id, p.system.strip(),
                             tuple(p.entries), SUBMITTED, env.sequence)
-    if department.policy_id != state.policy_id:
-        raise broken(policy, "authority-of-the-entry",
-                     f"{department.id} is the data authority of {department.policy_id}; the project is of "
-                     f"{state.policy_id}.")
+    jurisdiction.require_authority_of(department, state.policy_id, policy)
     if state.status != SUBMITTED:
         raise broken(policy, "project-already-reviewed", f"{state.project_id} is {state.status}.")
     if not p.opinion.strip():

@@ -44,7 +44,7 @@ templates.env.globals.update(label=i18n.label, cell=display.cell, field=display.
 
 # The lists a supervisor works through, in the menu's order (each a view of projections/views.py).
 LISTS = ("requests", "objections", "deadlines", "rejections", "grants", "accesses", "problems",
-         "supervision", "incidents", "conflicts", "entrustments", "uncatalogued", "projects", "catalog")
+         "supervision", "incidents", "conflicts", "entrustments", "uncatalogued", "projects", "open-data", "catalog")
 PAGE = 50  # rows per page
 EXPORT_MAX = 100_000  # rows an export holds at most (Excel takes about a million)
 COOKIE_LANGUAGE = "govshare_lang"

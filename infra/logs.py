@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
-def configure(level: int, log_format: str) -> None:
+def configure(level: int, log_format: str, stream: TextIO | None = None) -> None:
+    """`stream`: where the lines go, standard output unless a command's standard output is its
+    answer (a simulation's JSON, say), whose workings then go to standard error."""
     # structlog's own loggers and the standard library's (Alembic, confluent-kafka's Python
     # side) go through one handler, so a collector never meets a line in another shape.
     stamped = [structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name,
@@ -21,7 +24,7 @@ def configure(level: int, log_format: str) -> None:
         # Filtered at the call: a debug line per event costs nothing unless asked for.
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True)
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=stamped,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_rendering(log_format)]))

@@ -77,8 +77,9 @@ def _simulate(args, settings: Settings) -> int:
         lines = stream.readlines()
     if args.until is not None and args.until < args.as_of:
         raise SystemExit("govshare: --until is before --as-of")
-    # The stages run in this process: their lines are the simulation's workings, not its answer.
-    logs.configure(max(settings.log_level, logging.WARNING), settings.log_format)
+    # The stages run in this process: their lines are the simulation's workings, not its answer,
+    # so they go to standard error and standard output stays the answer (one JSON with --json).
+    logs.configure(max(settings.log_level, logging.WARNING), settings.log_format, sys.stderr)
     found = simulate(lines, as_of=args.as_of, until=args.until, keys=keystore(args.key))
     if args.json:
         print_rows(found, True, [], utc=args.utc)

@@ -49,7 +49,7 @@ def test_headers_follow_the_cloudevents_kafka_binding():
     headers = dict(to_headers(sample().envelope))
     assert headers["ce_specversion"] == b"1.0"
     assert headers["ce_type"] == b"govshare.catalog.EntryRegistered", "the payload schema's full name"
-    assert headers["ce_dataschema"] == b"urn:govshare:schema:govshare.catalog.EntryRegistered:v2"
+    assert headers["ce_dataschema"] == b"urn:govshare:schema:govshare.catalog.EntryRegistered:v3"
     assert headers["ce_subject"] == b"gd-hrss-001"
     assert headers["content-type"] == b"application/avro"
     assert all(k == "content-type" or k.startswith("ce_") for k in headers)
@@ -89,7 +89,7 @@ def test_what_can_be_derived_may_be_left_out():
                 "ce_govaggregatetype", "ce_govpolicy", "ce_correlationid"}
     headers = [(k, v) for k, v in to_headers(event.envelope) if k not in optional]
     decoded = decode_message(headers, encode_payload(event.payload)).envelope
-    assert decoded.aggregate_type == "catalog-entry" and decoded.schema_version == 2
+    assert decoded.aggregate_type == "catalog-entry" and decoded.schema_version == 3
     assert decoded.policy_id == "" and decoded.correlation_id == decoded.event_id
 
 

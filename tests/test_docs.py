@@ -123,3 +123,20 @@ def test_the_link_checker_knows_a_broken_anchor_from_a_good_one(tmp_path):
                     "## 今日待办 (Today)\n## Title\n", encoding="utf-8")
     assert anchors(page) == {"title", "upgrading-govshare-migrate", "今日待办-today", "title-1"}
     assert links(page) == []
+
+
+def test_the_integrators_table_lists_every_event_a_department_sends_with_its_roles():
+    from events.registry import all_kinds
+    rows = {}
+    for line in (ROOT / "docs" / "integrators.md").read_text(encoding="utf-8").splitlines():
+        found = re.match(r"\| .* \(`([a-z-]+)`\) \| (.*) \|$", line)
+        if found:
+            rows[found.group(1)] = found.group(2)
+    for kind in all_kinds():
+        if not kind.senders:
+            continue
+        row = rows.get(kind.aggregate_type, "")
+        part = next((p for p in row.split("; ") if f"`{kind.event_type}`" in p), None)
+        assert part is not None, f"{kind.event_type} is not in the row of {kind.aggregate_type}"
+        roles = re.search(r"\(([A-Z_ or]+)\)$", part).group(1).split(" or ")
+        assert sorted(roles) == sorted(r.value for r in kind.senders), kind.event_type

@@ -68,11 +68,22 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _command(args: list[bytes], pid: int) -> str:
+    """What a process under `govshare up` that runs no stage is: the module it runs (the HTTP
+    API's `web.serve`) or its govshare command, else its pid."""
+    words = [a.decode(errors="replace") for a in args if a]
+    for marker in ("-m", "govshare"):
+        found = [i for i, w in enumerate(words) if w.endswith(marker)]
+        if found and found[0] + 1 < len(words):
+            return words[found[0] + 1]
+    return str(pid)
+
+
 def stage_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds so far of each stage process under `govshare up`, by stage."""
     out = {}
     for child in children(pid):
         args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        name = args[args.index(b"run") + 1].decode() if b"run" in args else str(child)
+        name = args[args.index(b"run") + 1].decode() if b"run" in args else _command(args, child)
         out[name] = process_cpu_seconds(child)
     return out

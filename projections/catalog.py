@@ -41,7 +41,8 @@ def _new_version(env: Envelope, tx: Connection, attrs: ev.EntryAttributes, note:
     current = tx.execute(select(catalog_entries.c.version).where(_entry_key(env))).scalar_one()
     version = current + 1
     tx.execute(update(catalog_entries).where(_entry_key(env)).values(
-        title=attrs.title, share_type=attrs.share_type.value, attributes=_attributes_json(attrs),
+        title=attrs.title, share_type=attrs.share_type.value, open_type=attrs.open_type.value,
+        attributes=_attributes_json(attrs),
         version=version, sequence=env.sequence, updated_at=env.recorded_at,
         pending_revision_id=None))
     _record_version(env, tx, version, attrs, note)
@@ -66,7 +67,8 @@ def _(payload: ev.EntryRegistered, env: Envelope, tx: Connection) -> None:
     attrs = payload.attributes
     tx.execute(insert(catalog_entries), dict(
         entry_id=env.aggregate_id, title=attrs.title, provider=env.actor.department,
-        policy_id=env.policy_id, share_type=attrs.share_type.value, status="published",
+        policy_id=env.policy_id, share_type=attrs.share_type.value, open_type=attrs.open_type.value,
+        status="published",
         version=1, sequence=env.sequence, attributes=_attributes_json(attrs),
         registered_at=env.recorded_at, updated_at=env.recorded_at))
     _record_version(env, tx, 1, attrs, "registered")

@@ -84,4 +84,4 @@ def _(p: ent.EntrustmentApproved, env: Envelope, tx: Connection) -> None:
     tx.execute(insert(entrustments), dict(
         entrustment_id=env.aggregate_id, department=p.department, contractor=p.contractor, purpose=p.purpose,
         reference=p.reference, valid_until=p.valid_until, approved_by=env.actor.department,
-        approved_at=env.recorded_at))
+        approved_at=env.recorded_at, kind=p.kind.value))

@@ -91,14 +91,14 @@ def _provided_by(parties, entry_column):
 
 
 def catalog(engine: Engine, *, provider: str | None = None, status: str | None = None,
-            share_type: str | None = None, policy: str | None = None,
+            share_type: str | None = None, open_type: str | None = None, policy: str | None = None,
             search: str | None = None, limit: int | None = None, after: str | None = None,
             providers=None) -> list[dict[str, Any]]:
     """Entries by id; `search`: a part of the title, the entry id or the provider; `providers`:
     only the entries of these departments (None: every entry)."""
     q = _party(_page(select(catalog_entries), "catalog", after, None), providers, catalog_entries.c.provider)
     for column, value in ((catalog_entries.c.provider, provider), (catalog_entries.c.status, status),
-                          (catalog_entries.c.share_type, share_type),
+                          (catalog_entries.c.share_type, share_type), (catalog_entries.c.open_type, open_type),
                           (catalog_entries.c.policy_id, policy)):
         if value:
             q = q.where(column == value)

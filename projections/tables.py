@@ -56,6 +56,8 @@ catalog_entries = Table(
     Column("provider", String(100), nullable=False, index=True),
     Column("policy_id", String(64), nullable=False),
     Column("share_type", String(32), nullable=False, index=True),
+    # Its open type (开放属性): the open catalog is the entries whose data is open (Ningbo Art. 22).
+    Column("open_type", String(32), index=True),
     Column("status", String(32), nullable=False, index=True),
     Column("version", Integer, nullable=False),
     Column("sequence", Integer, nullable=False),
@@ -428,6 +430,7 @@ entrustments = Table(
     Column("valid_until", Date, nullable=False),
     Column("approved_by", String(100), nullable=False),
     _when("approved_at", nullable=False),
+    Column("kind", String(16)),  # ENTRUSTED or COOPERATION
 )
 
 uncatalogued_requests = Table(

@@ -87,7 +87,7 @@ def test_the_previous_release_upgrades_in_place_keeping_its_rows(tmp_path, datab
     assert done.returncode == 0, done.stderr
     databases = branches_by_database(settings)
     assert len(done.stdout.splitlines()) == sum(len(b) for b in databases.values())
-    assert "projections upgraded projections_baseline -> projections_0015" in done.stdout
+    assert "projections upgraded projections_baseline -> projections_0016" in done.stdout
     assert "processors upgraded processors_baseline -> processors_0006" in done.stdout
     for url, branches in databases.items():
         engine = make_engine(url)

@@ -86,3 +86,13 @@ def test_open_data_needs_no_application_and_closed_data_takes_none(harness):
     assert not_needed["rule"] == "open-application-not-needed"
     assert not_open["rule"] == "not-openable"
     assert elsewhere["rule"] == "authority-of-the-entry"
+
+
+def test_the_open_catalog_lists_the_entries_whose_data_is_open(harness):
+    """Ningbo Art. 22: 公共数据开放实行目录管理 — the open catalog is the catalog's open entries."""
+    open_, conditional, closed = entry(harness, "OPEN"), entry(harness, "CONDITIONAL_OPEN"), entry(harness, "NOT_OPEN")
+    engine = harness.project()
+    assert {r["entry_id"] for r in queries.catalog(engine, open_type="OPEN")} == {open_}
+    listed = json.loads(harness.cli("query", "catalog", "--open-type", "CONDITIONAL_OPEN", "--json").stdout)
+    assert [r["entry_id"] for r in listed] == [conditional]
+    assert closed in {r["entry_id"] for r in queries.catalog(engine, open_type="NOT_OPEN")}

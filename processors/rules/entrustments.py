@@ -1,6 +1,7 @@
 """The rules of an entrustment (events/entrustment.py): the data authority approves, once, a
-department of its own jurisdiction entrusting a named contractor, for a purpose, under an
-approval document, until a day not yet past."""
+department of its own jurisdiction entrusting a named contractor, or cooperating with a named
+partner, for a purpose, under an approval document (for cooperation, the written agreement),
+until a day not yet past."""
 from __future__ import annotations
 
 from datetime import date
@@ -24,6 +25,8 @@ def decide(event: Event, sequence: int | None, policy: Policy, department: Calla
     if entrusting is None or entrusting.policy_id != policy.id:
         raise broken(policy, "entrustment-of-jurisdiction",
                      f"{p.department} is no department of {policy.jurisdiction or policy.id}.")
+    if p.kind == ev.EntrustmentKind.COOPERATION and not p.reference.strip():
+        raise broken(policy, "cooperation-agreement-required", "No written cooperation agreement (书面合作协议) named.")
     blank = [name for name in ("contractor", "purpose", "reference") if not getattr(p, name).strip()]
     if blank:
         raise broken(policy, "entrustment-details-required", f"Blank: {', '.join(blank)}.")

@@ -173,8 +173,8 @@ class Scheduler(EventConsumer):
     def _(self, p: unc.UncataloguedDataRequested, tx: Connection, event: Event) -> Emitted:
         # The holder answers within its own jurisdiction's limit (GD-2008 Art. 22: 15 working days).
         holder = event.envelope.provider
-        policy = self.policies.policy(departments.policy_of(tx, holder) or event.envelope.policy_id)
-        return self._start_round(tx, event, rules.UNCATALOGUED_ANSWER, holder, policy=policy)
+        return self._start_round(tx, event, rules.UNCATALOGUED_ANSWER, holder,
+                                 policy=self._profile_of(tx, holder, event.envelope.policy_id))
 
     @on.register
     def _(self, p: unc.UncataloguedRequestAnswered, tx: Connection, event: Event) -> Emitted:
@@ -198,7 +198,7 @@ class Scheduler(EventConsumer):
         # The violation is itself the order to correct within a limit (GD-2008 Art. 40: 责令其
         # 限期改正), under the user's own measures; its lapse draws criticism (逾期不改正的…通报
         # 批评), as a rectification order's does. No limit runs before the order.
-        policy = self.policies.policy(departments.policy_of(tx, p.department) or event.envelope.policy_id)
+        policy = self._profile_of(tx, p.department, event.envelope.policy_id)
         order, emitted = self._schedule_round(tx, event, rules.RECTIFICATION, p.department, policy=policy,
                                               limit_id=rules.USAGE_CORRECTION)
         if order is None:
@@ -229,7 +229,7 @@ class Scheduler(EventConsumer):
     def _review_policy(self, tx: Connection, env: Envelope):
         """A request is reviewed under the profile of its entry's jurisdiction: the provider's,
         whatever the requester's is."""
-        return self.policies.policy(departments.policy_of(tx, env.provider or "") or env.policy_id)
+        return self._profile_of(tx, env.provider or "", env.policy_id)
 
     def _start_answer(self, tx: Connection, event: Event, policy) -> Emitted:
         """The limit for answering a reviewed request runs for whom the profile names: the data
@@ -412,7 +412,12 @@ class Scheduler(EventConsumer):
     def _supervising(self, tx: Connection, d: rules.Deadline):
         """The profile the party is supervised under: its own jurisdiction's (a Ningbo
         department is ordered under Ningbo Art. 34), whoever's obligation it breached."""
-        return self.policies.policy(departments.policy_of(tx, d.party) or d.policy_id)
+        return self._profile_of(tx, d.party, d.policy_id)
+
+    def _profile_of(self, tx: Connection, department: str, otherwise: str):
+        """The profile of the department's jurisdiction in the engine's directory, or `otherwise`
+        for a department it does not hold."""
+        return self.policies.policy(departments.policy_of(tx, department) or otherwise)
 
     def _escalate(self, tx: Connection, d: rules.Deadline) -> Emitted:
         """限期改正, then 通报批评 (GD-2008 Art. 40), where the party's policy provides them."""

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 import subprocess
 import sys
 import time
@@ -248,13 +247,3 @@ def service(broker, database_url, tmp_path):
     })
     yield running
     running.stop()
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """`make test` runs two workers, each taking a whole file at a time, in collection order.
-    The files that start a service (those reaching for the broker) take longest: they go
-    first, the most of them first, so that the two workers finish together rather than one
-    waiting alone on the last long file. Within a file the order stays as written."""
-    started = Counter(item.module.__name__ for item in items if "broker" in item.fixturenames)
-    written = {name: i for i, name in enumerate(dict.fromkeys(item.module.__name__ for item in items))}
-    items.sort(key=lambda item: (-started[item.module.__name__], written[item.module.__name__]))

@@ -14,6 +14,7 @@ A database with no version row for a branch is adopted first:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -58,22 +59,33 @@ class MigrationFailed(Exception):
 def upgrade(conn: Connection, branch: str, database: str, models: MetaData) -> Migrated:
     """Bring one branch of tables in the database on `conn` to this release's head; `models`:
     the branch's current tables, which a fresh database is created from."""
-    config = Config()
-    config.set_main_option("script_location", str(HERE))
-    config.attributes["connection"] = conn
-    script = ScriptDirectory.from_config(config)
+    script = _script()
+    head = script.get_revision(f"{branch}@head").revision
     mine = {r.revision for r in script.iterate_revisions(f"{branch}@head", "base")}
     adopted = None
-    before = next(iter(set(_heads(conn)) & mine), None)
+    before = next(iter(set(_context(conn).get_current_heads()) & mine), None)
     if before is None:
         adopted, before = _adopt(conn, branch, script, models)
-        command.stamp(config, before)
-    command.upgrade(config, f"{branch}@head")
-    return Migrated(database, branch, adopted, before, script.get_revision(f"{branch}@head").revision)
+        _context(conn).stamp(script, before)
+    if before != head:
+        config = Config()
+        config.set_main_option("script_location", str(HERE))
+        config.attributes["connection"] = conn
+        command.upgrade(config, f"{branch}@head")
+    return Migrated(database, branch, adopted, before, head)
 
 
-def _heads(conn: Connection) -> tuple[str, ...]:
-    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_heads()
+@cache
+def _script() -> ScriptDirectory:
+    """The revisions, read once a process: reading them (every file under versions/ executed)
+    was most of what migrating a fresh or current database cost, in every process that starts."""
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    return ScriptDirectory.from_config(config)
+
+
+def _context(conn: Connection) -> MigrationContext:
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
 
 
 def _adopt(conn: Connection, branch: str, script: ScriptDirectory, models: MetaData) -> tuple[str, str]:

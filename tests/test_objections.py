@@ -147,7 +147,7 @@ def test_an_urgent_objection_gets_the_limit_the_authority_sets(harness):
     assert "DeadlineBreached" in harness.types()
 
 
-def test_each_access_shows_the_data_version_it_saw(harness, database_url):
+def test_each_access_shows_the_data_version_it_saw(harness):
     entry, objection, grant_request = new_id(), new_id("ob"), new_id("req")
     nb_user = dict(department="nb-civil", role="USER", policy=NB)
     harness.given(registered(entry, department="nb-market", policy=NB, codes=["R.1"]), at=MON)

@@ -80,7 +80,7 @@ def test_a_refusal_needs_a_legal_basis_and_a_rejection_needs_reasons(harness):
     assert grants(harness) == []
 
 
-def test_a_dispute_escalated_goes_to_the_problem_list(harness, database_url):
+def test_a_dispute_escalated_goes_to_the_problem_list(harness):
     entry, req = conditional(harness), new_id("req")
     outputs = harness.submit(
         request(req, entry),
@@ -189,7 +189,7 @@ def access(access_id, grant_id, items=("I.1",), purpose="企业开办审批", re
                  "scenario": scenario}, **(actor or USER))
 
 
-def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness, database_url):
+def test_an_access_outside_the_grant_is_flagged_and_still_kept(harness):
     entry, req = new_id(), new_id("req")
     harness.given(registered(entry, codes=["I.1", "I.2"]), request(req, entry, ["I.1"]), at=MON)
     [grant_id] = [e.envelope.aggregate_id for e in harness.emitted("grant")]

@@ -40,6 +40,7 @@ from events.registry import kind_of
 from events.rejection import EventRejected, attempter
 from events.topics import AGGREGATE_TYPES, Topics
 from processors import directory_store, store
+from processors.rules.consult import Consult
 from processors.rules.working_days import local_day
 from processors.rules import (
     catalog, conflicts, directory, dismissals, entrustments, incidents, jurisdiction, objections, opendata,
@@ -81,11 +82,10 @@ class Validator:
                         sharing_events.REQUEST: self._judge_on_entry(requests, requests.RequestState),
                         operation_events.AGGREGATE: self._judge_once(dismissals),
                         incident_events.AGGREGATE: self._judge_once(incidents),
-                        entrustment_events.AGGREGATE: self._judge_entrustment,
-                        uncatalogued_events.AGGREGATE: self._judge_uncatalogued,
-                        conflict_events.AGGREGATE: self._judge_conflict,
-                        project_events.AGGREGATE: self._judge_project,
-                        opendata_events.AGGREGATE: self._judge_open_data}
+                        **{module.AGGREGATE: self._judge_with(rules) for module, rules in (
+                            (entrustment_events, entrustments), (uncatalogued_events, uncatalogued),
+                            (conflict_events, conflicts), (project_events, projects),
+                            (opendata_events, opendata))}}
         self._inboxes = frozenset(topics.inbox(a) for a in AGGREGATE_TYPES)
         self.directory = directory.Directory()  # read in the first batch (`_reload_at` passed)
         self._reload_at = 0.0
@@ -228,59 +228,20 @@ class Validator:
             return {}
         return judge
 
-    def _judge_entrustment(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
-                           at: int) -> dict:
-        """An entrustment, approved once, of a department the directory holds in the authority's
-        jurisdiction at the instant received."""
-        env = event.envelope
-        known = states.get(dict, env.aggregate_type, env.aggregate_id)
-        entrustments.decide(event, known and known["sequence"], policy, lambda d: self.directory.department(d, at),
-                            local_day(env.recorded_at, policy.timezone))
-        states.put(env.aggregate_type, env.aggregate_id, {"sequence": env.sequence})
-        return {}
-
-    def _judge_uncatalogued(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
-                            at: int) -> dict:
-        """A request for data outside the catalog, to the department named as holding it: the
-        holder is who must answer (the deadline engine reads it from the accepted event)."""
-        env = event.envelope
-        state = uncatalogued.decide(event, states.get(dict, env.aggregate_type, env.aggregate_id), policy,
-                                    lambda d: self.directory.department(d, at))
-        states.put(env.aggregate_type, env.aggregate_id, state)
-        return {"provider": state["holder"]}
-
-    def _judge_conflict(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
-                        at: int) -> dict:
-        """A conflict of values, judged against the two entries it names; the providers whose
-        data differ are its parties (the deadline engine reads them from the accepted report)."""
-        env, p = event.envelope, event.payload
-        state = states.get(conflicts.ConflictState, env.aggregate_type, env.aggregate_id)
-        named = (p.entry_id, p.other_entry_id) if isinstance(p, conflict_events.ValueConflictReported) else ()
-        entries = tuple(states.get(catalog.EntryState, catalog_events.AGGREGATE, e) for e in named)
-        new_state = conflicts.decide(state, event, policy, department, entries or (None, None))
-        states.put(env.aggregate_type, env.aggregate_id, new_state)
-        return {"provider": new_state.providers[0]}
-
-    def _judge_project(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
-                       at: int) -> dict:
-        """An information-system project, judged against the catalog entries it names."""
-        env = event.envelope
-        state = states.get(projects.ProjectState, env.aggregate_type, env.aggregate_id)
-        new_state = projects.decide(state, event, policy, department,
-                                    lambda e: states.get(catalog.EntryState, catalog_events.AGGREGATE, e))
-        states.put(env.aggregate_type, env.aggregate_id, new_state)
-        return {}
-
-    def _judge_open_data(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
-                         at: int) -> dict:
-        """An open-data application, judged against the entry it applies for."""
-        env = event.envelope
-        state = states.get(opendata.ApplicationState, env.aggregate_type, env.aggregate_id)
-        entry_id = state.entry_id if state else getattr(event.payload, "entry_id", None)
-        entry = entry_id and states.get(catalog.EntryState, catalog_events.AGGREGATE, entry_id)
-        new_state = opendata.decide(state, event, policy, department, entry or None)
-        states.put(env.aggregate_type, env.aggregate_id, new_state)
-        return {"provider": new_state.provider}
+    def _judge_with(self, rules):
+        """The smaller aggregates (entrustments, requests outside the catalog, conflicts, system
+        projects, open-data applications), each decided by its rule module over its state and
+        what it may consult (processors/rules/consult.py); the module says what its decision
+        established on the accepted event (the party that must act)."""
+        def judge(tx: Connection, states: AggregateStates, event: Event, policy, department, at: int) -> dict:
+            env = event.envelope
+            ctx = Consult(policy, department, local_day(env.recorded_at, policy.timezone),
+                          lambda d: self.directory.department(d, at),
+                          lambda e: states.get(catalog.EntryState, catalog_events.AGGREGATE, e))
+            new_state = rules.decide(states.get(rules.STATE, env.aggregate_type, env.aggregate_id), event, ctx)
+            states.put(env.aggregate_type, env.aggregate_id, new_state)
+            return rules.established(new_state)
+        return judge
 
     def _judge_entry(self, tx: Connection, states: AggregateStates, event: Event, policy, department,
                      at: int) -> dict:

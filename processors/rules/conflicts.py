@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from events import conflict as ev
 from events.codec import Event
 from events.envelope import Role
-from processors.profiles import Department, Policy
+from processors.profiles import Policy
+from processors.rules.consult import Consult
 from processors.rules import jurisdiction
 from processors.rules.catalog import PUBLISHED, EntryState
 from processors.rules.verdicts import broken
@@ -25,15 +26,17 @@ class ConflictState:
     sequence: int
 
 
-def decide(state: ConflictState | None, event: Event, policy: Policy, department: Department,
-           entries: tuple[EntryState | None, EntryState | None]) -> ConflictState:
-    """The conflict's state after the event, or RuleBroken. `entries`: the two a report names."""
-    p, env = event.payload, event.envelope
+STATE = ConflictState
+
+
+def decide(state: ConflictState | None, event: Event, ctx: Consult) -> ConflictState:
+    """The conflict's state after the event, or RuleBroken."""
+    p, env, policy, department = event.payload, event.envelope, ctx.policy, ctx.department
     jurisdiction.expect_next(policy, event, state.sequence if state else None,
                              creates=isinstance(p, ev.ValueConflictReported),
                              exists_rule="conflict-already-reported", missing_rule="conflict-must-exist")
     if isinstance(p, ev.ValueConflictReported):
-        found = _reported(p, event, policy, entries)
+        found = _reported(p, event, policy, (ctx.entry(p.entry_id), ctx.entry(p.other_entry_id)))
         if env.actor.role == Role.DATA_AUTHORITY:
             jurisdiction.require_authority_of(department, found.policy_id, policy)
         return found
@@ -76,6 +79,12 @@ def _reported(p: ev.ValueConflictReported, event: Event, policy: Policy,
 def _said(text: str, policy: Policy) -> None:
     if not text.strip():
         raise broken(policy, "conflict-details-required", "")
+
+
+def established(state: ConflictState) -> dict:
+    """The first provider names the conflict's party on the accepted event; the deadline engine
+    finds both from the entries."""
+    return {"provider": state.providers[0]}
 
 
 def _next(state: ConflictState, sequence: int, status: str) -> ConflictState:

@@ -4,24 +4,23 @@ partner, for a purpose, under an approval document (for cooperation, the written
 until a day not yet past."""
 from __future__ import annotations
 
-from datetime import date
-from typing import Callable
-
 from events import entrustment as ev
 from events.codec import Event
-from processors.profiles import Department, Policy
+from processors.rules.consult import Consult
 from processors.rules.jurisdiction import expect_next
 from processors.rules.verdicts import broken
 
+STATE = dict  # {"sequence": n}: an approval is recorded once
 
-def decide(event: Event, sequence: int | None, policy: Policy, department: Callable[[str], Department | None],
-           received_on: date) -> None:
-    """Raises RuleBroken unless the approval can be recorded. `sequence`: the entrustment's last
-    sequence, None if none was approved under this id; `department`: the directory's lookup."""
+
+def decide(state: dict | None, event: Event, ctx: Consult) -> dict:
+    """The entrustment's state once approved, or RuleBroken. `state`: None unless an approval
+    was recorded under this id."""
     p: ev.EntrustmentApproved = event.payload
-    expect_next(policy, event, sequence, creates=True,
+    policy = ctx.policy
+    expect_next(policy, event, state and state["sequence"], creates=True,
                 exists_rule="entrustment-already-approved", missing_rule="entrustment-already-approved")
-    entrusting = department(p.department)
+    entrusting = ctx.department_of(p.department)
     if entrusting is None or entrusting.policy_id != policy.id:
         raise broken(policy, "entrustment-of-jurisdiction",
                      f"{p.department} is no department of {policy.jurisdiction or policy.id}.")
@@ -30,6 +29,11 @@ def decide(event: Event, sequence: int | None, policy: Policy, department: Calla
     blank = [name for name in ("contractor", "purpose", "reference") if not getattr(p, name).strip()]
     if blank:
         raise broken(policy, "entrustment-details-required", f"Blank: {', '.join(blank)}.")
-    if p.valid_until < received_on:
+    if p.valid_until < ctx.received_on:
         raise broken(policy, "entrustment-details-required",
-                     f"The approval ended on {p.valid_until}, before it was recorded on {received_on}.")
+                     f"The approval ended on {p.valid_until}, before it was recorded on {ctx.received_on}.")
+    return {"sequence": event.envelope.sequence}
+
+
+def established(state: dict) -> dict:
+    return {}

@@ -11,6 +11,7 @@ from events import opendata as ev
 from events.catalog import OpenType
 from events.codec import Event
 from processors.profiles import Department, Policy
+from processors.rules.consult import Consult
 from processors.rules import jurisdiction
 from processors.rules.catalog import PUBLISHED, EntryState
 from processors.rules.verdicts import broken
@@ -29,15 +30,17 @@ class ApplicationState:
     provider_agrees: bool | None = None  # the provider's assessment, None before it
 
 
-def decide(state: ApplicationState | None, event: Event, policy: Policy, department: Department,
-           entry: EntryState | None) -> ApplicationState:
-    """The application's state after the event, or RuleBroken. `entry`: the entry applied for."""
-    p, env = event.payload, event.envelope
+STATE = ApplicationState
+
+
+def decide(state: ApplicationState | None, event: Event, ctx: Consult) -> ApplicationState:
+    """The application's state after the event, or RuleBroken."""
+    p, env, policy, department = event.payload, event.envelope, ctx.policy, ctx.department
     jurisdiction.expect_next(policy, event, state.sequence if state else None,
                              creates=isinstance(p, ev.OpenDataApplied),
                              exists_rule="open-application-already-submitted", missing_rule="open-application-must-exist")
     if isinstance(p, ev.OpenDataApplied):
-        return _applied(p, event, policy, department, entry)
+        return _applied(p, event, policy, department, ctx.entry(p.entry_id))
     if state.status != SUBMITTED:
         raise broken(policy, "open-application-decided", f"{state.application_id} is {state.status}.")
     if isinstance(p, ev.OpenDataProviderAssessed):
@@ -76,6 +79,11 @@ def _applied(p: ev.OpenDataApplied, event: Event, policy: Policy, department: De
         raise broken(policy, "open-application-details-required", f"Blank: {', '.join(blank)}.")
     return ApplicationState(event.envelope.aggregate_id, p.entry_id, entry.provider, entry.policy_id, SUBMITTED,
                             event.envelope.sequence)
+
+
+def established(state: ApplicationState) -> dict:
+    """The entry's provider assesses the application."""
+    return {"provider": state.provider}
 
 
 def _with(state: ApplicationState, sequence: int, **changes) -> ApplicationState:

@@ -9,7 +9,8 @@ from typing import Callable
 
 from events import project as ev
 from events.codec import Event
-from processors.profiles import Department, Policy
+from processors.profiles import Policy
+from processors.rules.consult import Consult
 from processors.rules import jurisdiction
 from processors.rules.catalog import PUBLISHED, EntryState
 from processors.rules.verdicts import broken
@@ -28,10 +29,12 @@ class ProjectState:
     sequence: int
 
 
-def decide(state: ProjectState | None, event: Event, policy: Policy, department: Department,
-           entry: Callable[[str], EntryState | None]) -> ProjectState:
-    """The project's state after the event, or RuleBroken. `entry`: a catalog entry's state."""
-    p, env = event.payload, event.envelope
+STATE = ProjectState
+
+
+def decide(state: ProjectState | None, event: Event, ctx: Consult) -> ProjectState:
+    """The project's state after the event, or RuleBroken."""
+    p, env, policy, department, entry = event.payload, event.envelope, ctx.policy, ctx.department, ctx.entry
     jurisdiction.expect_next(policy, event, state.sequence if state else None,
                              creates=isinstance(p, ev.SystemProjectSubmitted),
                              exists_rule="project-already-submitted", missing_rule="project-must-exist")
@@ -50,6 +53,10 @@ def decide(state: ProjectState | None, event: Event, policy: Policy, department:
         _catalogued(state.system, state.entries, state.department, policy, entry)
     return ProjectState(state.project_id, state.department, state.policy_id, state.system, state.entries,
                         APPROVED if p.approved else REFUSED, env.sequence)
+
+
+def established(state: ProjectState) -> dict:
+    return {}
 
 
 def _catalogued(system: str, entries: tuple[str, ...], department: str, policy: Policy,

@@ -3,26 +3,25 @@
 says what for; only that department answers, once, and a refusal says why."""
 from __future__ import annotations
 
-from typing import Callable
-
 from events import uncatalogued as ev
 from events.codec import Event
 from events.envelope import Role
-from processors.profiles import Department, Policy
+from processors.rules.consult import Consult
 from processors.rules.jurisdiction import expect_next
 from processors.rules.verdicts import broken
 
 PENDING, PROVIDED, REFUSED = "pending", "provided", "refused"
+STATE = dict  # requester, holder, status, sequence
 
 
-def decide(event: Event, state: dict | None, policy: Policy, department: Callable[[str], Department | None]) -> dict:
+def decide(state: dict | None, event: Event, ctx: Consult) -> dict:
     """The request's state after the event, or RuleBroken. `state`: its state so far (None
-    before it was asked); `department`: the directory's lookup."""
-    p, env = event.payload, event.envelope
+    before it was asked)."""
+    p, env, policy = event.payload, event.envelope, ctx.policy
     expect_next(policy, event, state and state["sequence"], creates=isinstance(p, ev.UncataloguedDataRequested),
                 exists_rule="request-already-submitted", missing_rule="request-must-exist")
     if isinstance(p, ev.UncataloguedDataRequested):
-        holder = department(p.holder)
+        holder = ctx.department_of(p.holder)
         if holder is None or "PROVIDER" not in holder.roles:
             raise broken(policy, "holder-unknown", f"{p.holder} is no providing department of the directory.")
         if p.holder == env.actor.department:
@@ -38,3 +37,8 @@ def decide(event: Event, state: dict | None, policy: Policy, department: Callabl
     if not p.agrees and not p.reasons.strip():
         raise broken(policy, "uncatalogued-refusal-needs-reasons", "A refusal says why, in writing.")
     return {**state, "sequence": env.sequence, "status": PROVIDED if p.agrees else REFUSED}
+
+
+def established(state: dict) -> dict:
+    """The holder is who must answer: the deadline engine reads it from the accepted event."""
+    return {"provider": state["holder"]}

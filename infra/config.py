@@ -98,6 +98,10 @@ class Settings:
     checkpoint_seconds: float = field(
         default_factory=lambda: env.number("GOVSHARE_CHECKPOINT_SECONDS", "0.5", float, minimum=0.01))
 
+    # Which stages share an OS process, and how many of each (runtime/system.py, System.placement):
+    # empty, the System's default. Checked where the processes start (infra/service.py).
+    processes: str = field(default_factory=lambda: os.environ.get("GOVSHARE_PROCESSES", ""))
+
     # How long each processor gathers a batch: longer amortises per-batch costs, shorter cuts latency.
     batch_window: float = field(
         default_factory=lambda: env.number("GOVSHARE_BATCH_WINDOW", "0.05", float, minimum=0))
@@ -208,6 +212,14 @@ class Settings:
                 self.database_url and not self.database_url.startswith("sqlite")):
             return self.processor_url
         return f"sqlite:///{self.home / f'{stage}.db'}"
+
+    def placement(self):
+        """The processes to run: the System's placement, as GOVSHARE_PROCESSES says or by default."""
+        from infra.system import SYSTEM
+        try:
+            return SYSTEM.placement(self.processes or None)
+        except ValueError as exc:
+            raise env.SettingError("GOVSHARE_PROCESSES", self.processes, str(exc)) from None
 
     def stage_urls(self) -> dict[str, str]:
         from infra.system import SYSTEM

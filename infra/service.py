@@ -34,9 +34,20 @@ from runtime import store
 from runtime.outbox import Outbox
 
 log = structlog.get_logger("govshare.service")
-# What the supervisor runs: every stage, and the HTTP API beside them (no Kafka stage: it reads
-# the projections and publishes as a submitter would).
-CHILDREN = SYSTEM.names + ("api",)
+# Beside the stages' processes the supervisor runs the HTTP API (no Kafka stage: it reads the
+# projections and publishes as a submitter would).
+API = "api"
+
+
+def children(settings: Settings) -> dict[str, str]:
+    """What the supervisor runs, each child's name and the `govshare run` argument it runs: every
+    process of the placement (an instance number after a name that runs more than once), and
+    the HTTP API."""
+    found = {}
+    for process in settings.placement():
+        for i in range(1, process.instances + 1):
+            found[process.name if process.instances == 1 else f"{process.name}#{i}"] = process.name
+    return {**found, API: API}
 
 
 @contextmanager
@@ -96,14 +107,15 @@ class Supervisor:
 
     def __init__(self, settings: Settings, bootstrap: str):
         self.settings, self.bootstrap = settings, bootstrap
+        self.runs = children(settings)
         self.children: dict[str, subprocess.Popen] = {}
-        self.restarts: dict[str, int] = {name: 0 for name in CHILDREN}
+        self.restarts: dict[str, int] = {name: 0 for name in self.runs}
 
     def start(self, name: str) -> None:
         env = {**os.environ, "GOVSHARE_BOOTSTRAP_SERVERS": self.bootstrap,
                "GOVSHARE_HOME": str(self.settings.home)}
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "run", name], env=env, preexec_fn=die_with_parent)
+            [sys.executable, "-m", "infra.cli", "run", self.runs[name]], env=env, preexec_fn=die_with_parent)
         log.info("stage.spawned", stage=name, pid=self.children[name].pid)
 
     def watch(self, stop: threading.Event) -> None:
@@ -136,6 +148,7 @@ class Supervisor:
 
 
 def run(settings: Settings) -> None:
+    settings.placement()  # a GOVSHARE_PROCESSES that places no stage, or one twice, says so first
     topics = Topics(settings.topic_prefix)
     with broker_for(settings) as (bootstrap, embedded):
         kafka = settings.kafka(bootstrap)
@@ -156,10 +169,11 @@ def run(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         try:
-            for name in CHILDREN:
+            for name in supervisor.runs:
                 supervisor.start(name)
             log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url.split("?")[0],
-                     stages=list(SYSTEM.names), api=f"http://{settings.api_host}:{settings.api_port}/")
+                     stages=list(SYSTEM.names), processes=[n for n in supervisor.runs if n != API],
+                     api=f"http://{settings.api_host}:{settings.api_port}/")
             supervisor.watch(stop)
         finally:
             supervisor.stop()

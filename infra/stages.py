@@ -28,7 +28,7 @@ from runtime.clock import clock_from
 from processors.profiles import load_all
 from projections.runner import Projector
 from runtime import loop
-from runtime.system import Wiring
+from runtime.system import Process, Wiring
 
 log = structlog.get_logger("govshare.stage")
 
@@ -75,37 +75,62 @@ def bootstrap(settings: Settings) -> str:
 
 
 def run(name: str, settings: Settings) -> None:
-    """Run one stage in the foreground until SIGTERM or SIGINT: the Kafka runner."""
-    spec = SYSTEM.stage(name)
+    """Run one process of the deployment's placement (`deadlines+grants`, or any single stage)
+    in the foreground until SIGTERM or SIGINT: the Kafka runner, one consumer for its stages."""
+    process = _process(name, settings)
     topics = Topics(settings.topic_prefix)
     kafka = settings.kafka(bootstrap(settings))
     cluster = read_cluster_id(kafka)
     publisher = Publisher(kafka)
-    w = wiring(name, settings, topics, publisher)
-    stage = spec.build(w)
-    group = f"{settings.topic_prefix}-{name}"
-    if spec.grouped:
-        consumer = loop.subscribed(kafka, group, SYSTEM.subscription(name, topics), w.engine, name, cluster,
+    runners = [_runner(stage, settings, topics, publisher, cluster, alone=len(process.stages) == 1)
+               for stage in process.stages]
+    group = f"{settings.topic_prefix}-{process.name}"
+    if SYSTEM.stage(process.stages[0]).grouped:
+        subscription = [t for stage in process.stages for t in SYSTEM.subscription(stage, topics)]
+        consumer = loop.subscribed(kafka, group, list(dict.fromkeys(subscription)), runners, cluster,
                                    settings.session_timeout_s)
     else:
-        consumer = loop.assigned(kafka, group, SYSTEM.inputs(name, topics), w.engine, name, cluster)
+        inputs = [t for stage in process.stages for t in SYSTEM.inputs(stage, topics)]
+        consumer = loop.assigned(kafka, group, list(dict.fromkeys(inputs)), runners, cluster)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    # The notary seals per 2,000 records or per checkpoint interval; the others gather a batch
-    # for the batch window.
-    window = settings.checkpoint_seconds if name == "notary" else settings.batch_window
-    runner = loop.Runner(stage, cluster, wanted=SYSTEM.wanted(name), batch=spec.batch, window=window,
-                         tick=(lambda: stage.tick(w.clock.now())) if spec.ticks else None,
-                         tick_seconds=settings.tick_seconds)
     # A stage allocates a few short-lived objects per message and keeps long-lived ones (modules,
     # schemas, policies): moved out of the collector's sight, and young collections made rarer,
     # the collector cost 10-20% less CPU per event in the profile (bench/ notes in the README).
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    log.info("stage.started", stage=name, database=settings.stage_url(name).split("?")[0])
+    for stage in process.stages:
+        log.info("stage.started", stage=stage, database=settings.stage_url(stage).split("?")[0])
     try:
-        runner.run(consumer, stop)
+        loop.run_together(runners, consumer, stop)
     finally:
         publisher.close()
-        log.info("stage.stopped", stage=name)
+        log.info("stage.stopped", stage=process.name)
+
+
+def _process(name: str, settings: Settings) -> Process:
+    """The process `name` of the deployment's placement, or a stage run alone; SystemExit with
+    the names there are for anything else."""
+    placed = settings.placement()
+    for process in placed:
+        if process.name == name:
+            return process
+    if name in SYSTEM.names:
+        return Process((name,))
+    raise SystemExit(f"govshare: no process {name!r}: this deployment runs "
+                     f"{', '.join(p.name for p in placed)} (GOVSHARE_PROCESSES), or any one stage "
+                     f"of {', '.join(SYSTEM.names)} alone")
+
+
+def _runner(name: str, settings: Settings, topics: Topics, publisher: Publisher, cluster: str, *,
+            alone: bool) -> loop.Runner:
+    spec = SYSTEM.stage(name)
+    w = wiring(name, settings, topics, publisher)
+    stage = spec.build(w)
+    # The notary seals per 2,000 records or per checkpoint interval; the others gather a batch
+    # for the batch window.
+    window = settings.checkpoint_seconds if name == "notary" else settings.batch_window
+    return loop.Runner(stage, cluster, wanted=SYSTEM.wanted(name), batch=spec.batch, window=window,
+                       tick=(lambda: stage.tick(w.clock.now())) if spec.ticks else None,
+                       tick_seconds=settings.tick_seconds, reads=None if alone else SYSTEM.reader(name, topics))

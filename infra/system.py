@@ -63,4 +63,9 @@ SYSTEM = System(stages=(
               emits=classes_of(sharing.GRANT, sharing.SUPERVISION), ticks=True),
     StageSpec("notary", _notary, emits=(TrailCheckpointed,), reads=Reads.LOG, grouped=False, batch=2000),
     StageSpec("projector", _projector, reads=Reads.LOG, grouped=False, batch=2000),
-))
+), processes="validator deadlines+grants notary+projector")
+"""Three processes by default (GOVSHARE_PROCESSES places them otherwise): the validator alone,
+since it is the one a deployment scales out first (`validator*2`); the two engines, which read
+the same event topics and act on few of them, over one consumer; the notary and the projector,
+which both read the whole log, over one. Five processes cost five interpreters and five
+consumers' buffers for the same work (bench/ figures in the README)."""

@@ -163,9 +163,8 @@ def catch_up(projector: Projector, inputs: list[str], kafka: dict[str, str], clu
     Returns how many records were newly applied; `progress` is told the count after each batch."""
     projector.start()
     ends = _ends(kafka, inputs)  # asked before assigning: an assigned consumer answers each in ~0.5 s
-    consumer = loop.assigned(kafka, f"{projector.topics.prefix}-rebuild", inputs,
-                             projector.engine, projector.name, cluster_id)
     runner = loop.Runner(projector, cluster_id, batch=batch, admits=projector.recorded_by_as_of)
+    consumer = loop.assigned(kafka, f"{projector.topics.prefix}-rebuild", inputs, [runner], cluster_id)
     try:
         with projector.engine.connect() as conn:
             stored = runtime_store.stored_positions(conn, projector.name, cluster_id)

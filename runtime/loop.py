@@ -86,8 +86,13 @@ class Runner:
     window: float = 0.05  # seconds a batch may gather: throughput vs latency
     tick: Callable[[], int] | None = None  # the stage's timer (deadlines, grant expiry)
     tick_seconds: float = 1.0
+    # Whether the stage reads a topic, where one consumer serves several stages of a process
+    # (runtime/system.py, Process); None: everything its consumer delivers.
+    reads: Callable[[str], bool] | None = None
     _next_tick: float = field(default=0.0, init=False)
     _next_retry_check: float = field(default=0.0, init=False)
+    _pending: list[Incoming] = field(default_factory=list, init=False)
+    _started: float = field(default=0.0, init=False)
 
     # -- one batch ----------------------------------------------------------------------
 
@@ -183,27 +188,15 @@ class Runner:
 
     def run(self, consumer: Consumer, stop: threading.Event) -> None:
         """Consume until `stop`; the consumer is subscribed or assigned by the caller."""
-        self._until_done(self.stage.start, stop)
-        if self.stage.outbox is not None:
-            self._until_done(self.stage.outbox.relay_unpublished, stop)
-        pending: list[Incoming] = []
-        started = 0.0
-        try:
-            while not stop.is_set():
-                wait = 0.1 if not pending else max(0.0, started + self.window - time.monotonic())
-                for m in consumer.consume(self.batch - len(pending), timeout=wait):
-                    if m.error() is None:
-                        pending.append(from_kafka(m))
-                    else:
-                        log.warning("stage.consume_error", stage=self.stage.name, error=str(m.error()))
-                if pending and not started:
-                    started = time.monotonic()
-                if pending and (len(pending) >= self.batch or time.monotonic() - started >= self.window):
-                    batch, pending, started = pending, [], 0.0
-                    self._until_done(lambda: self.process(batch), stop)
-                self._housekeeping(stop)
-        finally:
-            consumer.close()
+        run_together([self], consumer, stop)
+
+    def _gather(self, m: Incoming) -> None:
+        if not self._pending:
+            self._started = time.monotonic()
+        self._pending.append(m)
+
+    def _due(self, now: float) -> bool:
+        return bool(self._pending) and (len(self._pending) >= self.batch or now - self._started >= self.window)
 
     def _housekeeping(self, stop: threading.Event) -> None:
         now = time.monotonic()
@@ -238,6 +231,39 @@ class Runner:
                         if not transient(relay_exc):
                             raise
                 delay = min(delay * 2, 30.0)
+
+
+def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Event) -> None:
+    """The Kafka loop of one process: one consumer for all its stages, each message handed to
+    every stage that reads its topic, each stage gathering, committing (with its own positions,
+    in its own database) and publishing its batches as it would alone. Sharing the consumer is
+    what a process of several stages saves: one fetch, one header parse a message, one set of
+    librdkafka buffers and one interpreter, instead of one each."""
+    for r in runners:
+        r._until_done(r.stage.start, stop)
+        if r.stage.outbox is not None:
+            r._until_done(r.stage.outbox.relay_unpublished, stop)
+    try:
+        while not stop.is_set():
+            gathering = [r._started + r.window for r in runners if r._pending]
+            wait = 0.1 if not gathering else max(0.0, min(gathering) - time.monotonic())
+            room = min(r.batch - len(r._pending) for r in runners)
+            for km in consumer.consume(max(1, room), timeout=wait):
+                if km.error() is not None:
+                    log.warning("stage.consume_error", stage="+".join(r.stage.name for r in runners),
+                                error=str(km.error()))
+                    continue
+                m = from_kafka(km)
+                for r in runners:
+                    if r.reads is None or r.reads(m.topic):
+                        r._gather(m)
+            for r in runners:
+                if r._due(time.monotonic()):
+                    batch, r._pending = r._pending, []
+                    r._until_done(lambda r=r, batch=batch: r.process(batch), stop)
+                r._housekeeping(stop)
+    finally:
+        consumer.close()
 
 
 def decoded(stage: Stage, m: Incoming) -> Any:
@@ -275,33 +301,46 @@ def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 
     }
 
 
-def assigned(kafka: dict[str, str], group: str, topics: list[str], engine: Engine, stage: str,
+def starts(runners: list[Runner], cluster_id: str) -> dict[tuple[str, int], int]:
+    """Where a consumer serving `runners` starts each partition: the earliest stored position of
+    the stages that read it (one that has not read it yet: its beginning). Each stage skips, by
+    its own positions, what it applied before (Positions.unseen)."""
+    stored = []
+    for r in runners:
+        with r.stage.engine.connect() as conn:
+            stored.append((r, store.stored_positions(conn, r.stage.name, cluster_id)))
+    start: dict[tuple[str, int], int] = {}
+    for key in set().union(*(positions for _, positions in stored)):
+        readers = [positions for r, positions in stored if r.reads is None or r.reads(key[0])]
+        start[key] = (min(p[key] for p in readers) if all(key in p for p in readers)
+                      else OFFSET_BEGINNING)
+    return start
+
+
+def assigned(kafka: dict[str, str], group: str, topics: list[str], runners: list[Runner],
              cluster_id: str) -> Consumer:
-    """A consumer reading every partition of `topics` from the stage's stored positions: for
+    """A consumer reading every partition of `topics` from the stages' stored positions: for
     stages that run once per deployment (the notary, the projector)."""
     consumer = Consumer(consumer_config(kafka, group))
     known = consumer.list_topics(timeout=10).topics
-    with engine.connect() as conn:
-        stored = store.stored_positions(conn, stage, cluster_id)
-    consumer.assign([TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING))
+    start = starts(runners, cluster_id)
+    consumer.assign([TopicPartition(t, p, start.get((t, p), OFFSET_BEGINNING))
                      for t in topics for p in sorted(known[t].partitions)])
     return consumer
 
 
-def subscribed(kafka: dict[str, str], group: str, topics: list[str], engine: Engine, stage: str,
+def subscribed(kafka: dict[str, str], group: str, topics: list[str], runners: list[Runner],
                cluster_id: str, session_timeout: float = 6.0) -> Consumer:
-    """A consumer in the stage's group: several instances of a stage share the partitions, each
-    starting a partition it is given from the stored position."""
+    """A consumer in the process's group: several instances share the partitions, each
+    starting a partition it is given from the stored positions."""
     consumer = Consumer(consumer_config(kafka, group, session_timeout))
 
     def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
-        with engine.connect() as conn:
-            stored = store.stored_positions(conn, stage, cluster_id)
+        start = starts(runners, cluster_id)
         for tp in partitions:
-            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            tp.offset = start.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         c.assign(partitions)
-        log.info("stage.assigned", stage=stage, partitions=len(partitions))
+        log.info("stage.assigned", stage="+".join(r.stage.name for r in runners), partitions=len(partitions))
 
     consumer.subscribe(topics, on_assign=on_assign)
     return consumer
-

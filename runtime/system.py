@@ -9,14 +9,16 @@ this one place, as pyeventsourcing derives its processes' subscriptions from a `
   every record against it);
 - which stages read a topic (`describe`, for a person).
 
-Two runners run the same System: the Kafka runner (runtime/loop.py: one process per stage,
-consumer groups, outboxes, parking; `govshare up`) and the in-memory runner
+Two runners run the same System: the Kafka runner (runtime/loop.py: the stages in the
+processes `placement` says, one consumer a process, consumer groups, outboxes, parking;
+`govshare up`) and the in-memory runner
 (runtime/memory.py: every stage in one process, the caller's clock; tests, `simulate`,
 `replay`). A stage never knows which runner it is in.
 """
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -65,13 +67,70 @@ class Wiring:
 
 
 @dataclass(frozen=True)
+class Process:
+    """One kind of OS process of the Kafka runner: the stages it runs over one consumer, and how
+    many instances of it a deployment starts (more than one only where its stages join consumer
+    groups). Its name, `deadlines+grants`, is what `govshare run` takes."""
+    stages: tuple[str, ...]
+    instances: int = 1
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.stages)
+
+
+@dataclass(frozen=True)
 class System:
     stages: tuple[StageSpec, ...]
+    # Which stages share an OS process (and a consumer) unless a deployment says otherwise
+    # (`placement`); empty: each stage a process of its own.
+    processes: str = ""
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"a stage named twice in {names}")
+        self.placement(self.processes)
+
+    # -- processes --------------------------------------------------------------------------
+
+    def placement(self, text: str | None = None) -> tuple[Process, ...]:
+        """The processes of a deployment, from words such as `validator*2 deadlines+grants
+        notary+projector`: each word one kind of process, its stages joined by `+`, `*N` for N
+        instances. Every stage runs in exactly one kind; stages share a process only when all
+        join consumer groups or none does (one consumer serves them all). ValueError with a
+        sentence for anything else."""
+        words = (text if text is not None else self.processes).replace(";", " ").replace(",", " ").split()
+        if not words:
+            return tuple(Process((name,)) for name in self.names)
+        found, seen = [], set()
+        for word in words:
+            stages, _, count = word.partition("*")
+            try:
+                instances = int(count) if count else 1
+            except ValueError:
+                raise ValueError(f"{word!r}: the instance count after '*' is no number") from None
+            names = tuple(stages.split("+"))
+            for name in names:
+                self.stage(name)  # names the known stages if it is none of them
+                if name in seen:
+                    raise ValueError(f"the {name} stage is placed in two processes")
+                seen.add(name)
+            grouped = {self.stage(n).grouped for n in names}
+            if len(grouped) > 1:
+                raise ValueError(f"{word!r}: {', '.join(n for n in names if not self.stage(n).grouped)} "
+                                 f"read every partition, the others share them in consumer groups; "
+                                 f"one consumer cannot do both")
+            if instances < 1:
+                raise ValueError(f"{word!r}: a process runs at least once")
+            if instances > 1 and not self.stage(names[0]).grouped:
+                raise ValueError(f"{word!r}: stages that read every partition run once per deployment "
+                                 f"(a trail has one order, a projection one writer)")
+            found.append(Process(names, instances))
+        missing = [n for n in self.names if n not in seen]
+        if missing:
+            raise ValueError(f"no process runs the {', '.join(missing)} stage(s)")
+        return tuple(found)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -140,6 +199,14 @@ class System:
             for t in self.writes(s.name, topics):
                 found.setdefault(t, set()).add(s.name)
         return {t: frozenset(names) for t, names in found.items()}
+
+    def reader(self, name: str, topics: Topics) -> Callable[[str], bool]:
+        """Whether stage `name` reads a topic: what a process's one consumer hands it of what it
+        delivers for all the process's stages."""
+        if self.stage(name).reads is Reads.INBOXES:
+            pattern = re.compile(topics.inbox_pattern)
+            return lambda topic: pattern.match(topic) is not None
+        return frozenset(self.inputs(name, topics)).__contains__
 
     def readers(self, topic: str, topics: Topics) -> list[str]:
         return [s.name for s in self.stages if topic in self.inputs(s.name, topics)]

@@ -18,11 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_json_logs_are_one_object_a_line_from_the_supervisor_and_every_stage(broker, tmp_path):
+    # Placed otherwise than by default, each stage alone and two validators: every process of
+    # the placement is started and logs.
     service = start_service(tmp_path, {
         "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap, "GOVSHARE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}",
-        "GOVSHARE_LOG_FORMAT": "json"})
+        "GOVSHARE_LOG_FORMAT": "json", "GOVSHARE_PROCESSES": "validator*2 deadlines grants notary projector"})
     try:
-        wait_for(lambda: all(f'"stage": "{name}", "database"' in service.log.read_text() for name in SYSTEM.names),
+        wait_for(lambda: service.log.read_text().count('"event": "stage.started"') == len(SYSTEM.names) + 1,
                  60, "every stage to log stage.started")
         lines = service.log.read_text().splitlines()
     finally:
@@ -31,8 +33,10 @@ def test_json_logs_are_one_object_a_line_from_the_supervisor_and_every_stage(bro
     for record in records:
         assert {"timestamp", "level", "logger", "event"} <= record.keys(), record
         assert datetime.fromisoformat(record["timestamp"]).utcoffset() is not None, record
-    started = {r["stage"] for r in records if r["event"] == "stage.started"}
-    assert started == set(SYSTEM.names)
+    started = sorted(r["stage"] for r in records if r["event"] == "stage.started")
+    assert started == sorted(SYSTEM.names + ("validator",))
+    spawned = {r["stage"] for r in records if r["event"] == "stage.spawned"}
+    assert spawned == {"validator#1", "validator#2", "deadlines", "grants", "notary", "projector", "api"}
     assert {r["logger"] for r in records} >= {"govshare.service", "govshare.stage", "govshare.topics"}
     assert any(r["event"] == "service.ready" and r["level"] == "info" for r in records)
 

@@ -311,8 +311,9 @@ def cli(service: Service, *args: str) -> subprocess.CompletedProcess:
 
 
 def _stage_pid(service: Service, stage: str) -> int:
-    spawned = re.findall(r"stage\.spawned\b.*?pid=(\d+) stage=(\w+)", service.log.read_text(errors="replace"))
-    return int([pid for pid, name in spawned if name == stage][-1])
+    """The process that runs `stage` (alone, or with others as `notary+projector`)."""
+    spawned = re.findall(r"stage\.spawned\b.*?pid=(\d+) stage=(\S+)", service.log.read_text(errors="replace"))
+    return int([pid for pid, name in spawned if stage in name.partition("#")[0].split("+")][-1])
 
 
 @pytest.fixture(scope="module")
@@ -349,3 +350,32 @@ def test_killing_one_stage_process_loses_nothing(supervised, stage):
         return done.returncode == 0 and report["ok"] and all(s["lag"] == 0 for s in report["stages"]) and report
     report = wait_for(caught_up, 60, "every stage caught up")
     assert {s["stage"]: s["parked"] for s in report["stages"]} == dict.fromkeys(SYSTEM.names, 0)
+
+
+# -- one consumer for the stages of a process ---------------------------------------------------
+
+def test_a_shared_consumer_starts_each_partition_where_the_furthest_behind_of_its_readers_stands(tmp_path):
+    from confluent_kafka import OFFSET_BEGINNING
+    from sqlalchemy import insert
+    from infra.database import make_engine
+    from runtime import loop, store as runtime_store
+
+    class Positioned:  # what `starts` asks of a stage: its name and its database
+        def __init__(self, name: str):
+            self.name, self.engine = name, make_engine(f"sqlite:///{tmp_path / name}.db")
+            runtime_store.metadata.create_all(self.engine)
+
+    def at(stage: Positioned, **offsets: int) -> None:
+        with stage.engine.begin() as tx:
+            for where, offset in offsets.items():
+                topic, partition = where.rsplit("_", 1)
+                tx.execute(insert(runtime_store.positions), dict(stage=stage.name, cluster_id="c", topic=topic,
+                                                                 partition=int(partition), next_offset=offset))
+
+    notary, projector = Positioned("notary"), Positioned("projector")
+    at(notary, log_0=40, log_1=7)
+    at(projector, log_0=25, trail_0=3)  # it has not read log_1 yet
+    runners = [loop.Runner(notary, "c", reads=lambda t: t != "trail"), loop.Runner(projector, "c")]
+    # log_0: the projector is behind; log_1: the projector never read it; the trail: the notary
+    # does not read it, so the projector's position alone counts (not a re-read from the start).
+    assert loop.starts(runners, "c") == {("log", 0): 25, ("log", 1): OFFSET_BEGINNING, ("trail", 0): 3}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from events.registry import all_kinds
 from events.topics import Topics
 from infra.system import SYSTEM
@@ -66,3 +68,41 @@ def test_the_topology_describes_itself():
     text = SYSTEM.describe(TOPICS)
     assert "stage deadlines (consumer group, ticks)" in text and "stage notary (one per deployment)" in text
     assert "writes   p.trail" in text
+
+
+# -- processes: which stages share an OS process and a consumer --------------------------------
+
+def test_the_default_placement_runs_every_stage_once_in_three_processes():
+    placed = SYSTEM.placement()
+    assert [p.name for p in placed] == ["validator", "deadlines+grants", "notary+projector"]
+    assert sorted(s for p in placed for s in p.stages) == sorted(SYSTEM.names)
+    # Empty words: each stage alone, as a deployment that splits them all.
+    assert [p.name for p in SYSTEM.placement(" ")] == list(SYSTEM.names)
+
+
+def test_a_deployment_places_and_scales_its_processes():
+    placed = SYSTEM.placement("validator*2;deadlines grants notary+projector")
+    assert [(p.name, p.instances) for p in placed] == [
+        ("validator", 2), ("deadlines", 1), ("grants", 1), ("notary+projector", 1)]
+
+
+@pytest.mark.parametrize("words, problem", [
+    ("validator deadlines+grants notary", "no process runs the projector stage"),
+    ("validator deadlines+grants+validator notary+projector", "the validator stage is placed in two processes"),
+    ("validator deadlines+notary grants projector", "one consumer cannot do both"),
+    ("validator deadlines+grants notary+projector*2", "run once per deployment"),
+    ("validator*0 deadlines+grants notary+projector", "runs at least once"),
+    ("validator*two deadlines+grants notary+projector", "is no number"),
+    ("validator deadline+grants notary+projector", "no stage 'deadline'"),
+])
+def test_a_placement_that_cannot_run_is_refused_with_the_reason(words, problem):
+    with pytest.raises(ValueError, match=problem):
+        SYSTEM.placement(words)
+
+
+def test_each_stage_of_a_shared_process_is_handed_only_the_topics_it_reads():
+    validator, grants, projector = (SYSTEM.reader(n, TOPICS) for n in ("validator", "grants", "projector"))
+    assert validator(TOPICS.inbox("catalog-entry")) and validator(TOPICS.inbox("no-such-aggregate"))
+    assert not validator(TOPICS.events("catalog-entry"))
+    assert grants(TOPICS.events("share-request")) and not grants(TOPICS.trail)
+    assert projector(TOPICS.trail) and not projector(TOPICS.inbox("catalog-entry"))

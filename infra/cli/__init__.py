@@ -15,13 +15,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings()
+        from infra import logs  # structlog: not needed to import this module
+        logs.configure(settings.log_level, settings.log_format)
+        return args.handler(args, settings) or 0
     except (SettingError, SettingsError) as exc:
-        # A mistyped setting is the operator's to fix: one line naming it, not a traceback.
+        # A mistyped setting is the operator's to fix: one line naming it, not a traceback
+        # (some, as GOVSHARE_PROCESSES, are read only by the command that uses them).
         print(f"govshare: {output.printable(str(exc))}", file=sys.stderr)
         return 2
-    from infra import logs  # structlog: not needed to import this module
-    logs.configure(settings.log_level, settings.log_format)
-    return args.handler(args, settings) or 0
 
 
 def _version() -> str:

@@ -28,8 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "rows (govshare up does it first)")
     migrate.set_defaults(handler=_migrate)
 
-    run = sub.add_parser("run", help="run one stage, or the HTTP API, alone (govshare up runs them all)")
-    run.add_argument("stage", choices=SYSTEM.names + ("api",))
+    run = sub.add_parser("run", help="run one process of the deployment (a stage, stages joined by '+' "
+                         "as GOVSHARE_PROCESSES places them), or the HTTP API; govshare up runs them all")
+    run.add_argument("stage", metavar="PROCESS",
+                     help=f"api, one of {', '.join(SYSTEM.names)}, or a process such as "
+                          f"{SYSTEM.placement()[-1].name} (`govshare topology` lists them)")
     run.set_defaults(handler=_run)
 
     token = sub.add_parser("api-token", help="HTTP API tokens: issue, list, revoke")
@@ -214,7 +217,11 @@ def _health(args, settings: Settings) -> int:
 def _topology(args, settings: Settings) -> int:
     from events.topics import Topics
     from infra.system import SYSTEM
+    placement = settings.placement()
     print(SYSTEM.describe(Topics(settings.topic_prefix)))
+    print("\nprocesses (GOVSHARE_PROCESSES)")
+    for process in placement:
+        print(f"  {process.name}" + (f" x{process.instances}" if process.instances > 1 else ""))
     return 0
 
 

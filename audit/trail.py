@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from audit import merkle, note
@@ -54,7 +54,7 @@ class Signer:
         return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     def sign(self, body: bytes) -> bytes:
-        return self.private_key.sign(body)
+        return signing.signed(self.private_key, body)
 
 
 def note_of(cp: TrailCheckpointed) -> bytes:
@@ -160,7 +160,7 @@ def legacy_key_id(public_key: bytes) -> str:
 
 def signature_valid(public_key: bytes, body: bytes, signature: bytes) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, body)
+        signing.verifier(public_key).verify(signature, body)
         return True
     except (InvalidSignature, ValueError):
         return False

@@ -1,6 +1,7 @@
 """Benchmark: publish rate, and end-to-end throughput and latency through the running service.
 
     python -m bench.pipeline [--events 200000] [--paced-seconds 30] [--database sqlite|postgresql]
+                             [--processes 'validator*2 deadlines+grants notary+projector']
 
 The workload is bench/workload.py's provincial mix. Three measures on one embedded Tansu:
 1. publish: the whole workload to the inboxes with acks=all and idempotence;
@@ -12,8 +13,10 @@ The workload is bench/workload.py's provincial mix. Three measures on one embedd
    count grows in publish order to within a batch, so this is a close upper bound);
 3. paced: a fresh stream at half the sustained rate for --paced-seconds, for latency below
    saturation.
-Then the resident memory of the broker and of the service process (validator, deadline engine,
-grant keeper, notary and projector all run in it). Last, with the service stopped, the peer:
+Then the resident memory of the broker and of the service's processes (the stages as
+--processes places them, default the System's, and the HTTP API), and the Ed25519 operations
+the stage processes counted over the whole run (each logs them as it stops). Last, with the
+service stopped, the peer:
 4. the same workload (the same two phases) through a pyeventsourcing application with the same
    rule checks and a projection (bench/peer.py; the `eventsourcing` package, a bench-only
    dependency) on a fresh database of the same kind, timed the same way, and the ratio of
@@ -26,6 +29,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,6 +55,7 @@ from events.submission import parse_line, to_inbox
 from events.topics import Topics
 from infra.broker import EmbeddedBroker
 from infra.database import make_engine
+from infra.system import SYSTEM
 from infra.topics import ensure_topics
 from projections import queries
 
@@ -73,10 +78,11 @@ def measure_publish(broker: EmbeddedBroker, events: list[dict]) -> dict:
     return {"events": len(batch), "seconds": round(elapsed, 2), "events_per_s": round(len(batch) / elapsed)}
 
 
-def start_service(broker: EmbeddedBroker, database_url: str, home: Path, prefix: str) -> subprocess.Popen:
+def start_service(broker: EmbeddedBroker, database_url: str, home: Path, prefix: str,
+                  processes: str = "") -> subprocess.Popen:
     env = {**os.environ, "GOVSHARE_HOME": str(home), "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap,
            "GOVSHARE_TOPIC_PREFIX": prefix, "GOVSHARE_DATABASE_URL": database_url,
-           "GOVSHARE_DEPARTMENT_KEYS": str(key_dir())}
+           "GOVSHARE_DEPARTMENT_KEYS": str(key_dir()), "GOVSHARE_PROCESSES": processes}
     log = home / "service.log"
     service = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)
@@ -85,6 +91,17 @@ def start_service(broker: EmbeddedBroker, database_url: str, home: Path, prefix:
             raise SystemExit(log.read_text())
         time.sleep(0.1)
     return service
+
+
+def public_key_operations(log: Path) -> dict[str, int]:
+    """The Ed25519 verifies and signatures every stage process made, as each logged them when it
+    stopped (events/signing.OPERATIONS): counted, not estimated."""
+    found = {"verify": 0, "sign": 0}
+    for line in log.read_text(errors="replace").splitlines():
+        if "stage.stopped" in line:
+            for kind, count in re.findall(r"\b(verif|sign)(?:ies|s)=(\d+)", line):
+                found["verify" if kind == "verif" else "sign"] += int(count)
+    return found
 
 
 def decided(engine) -> int:
@@ -166,11 +183,11 @@ def _quiet_cpu(service_pid: int, broker_pid: int, timeout: float = 600) -> dict[
 
 def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple[list, list],
                        paced_seconds: float, database_url: str, home: Path,
-                       paced_rate: float | None = None) -> dict:
+                       paced_rate: float | None = None, processes: str = "") -> dict:
     """The catalog phase goes first and is waited for (see Province.phases); the traffic
     phase is what is timed."""
     prefix = f"e2e{uuid.uuid4().hex[:6]}"
-    service = start_service(broker, database_url, home, prefix)
+    service = start_service(broker, database_url, home, prefix, processes)
     try:
         topics = Topics(prefix)
         engine = make_engine(database_url, read_only=True)
@@ -198,10 +215,15 @@ def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple
         verdicts = queries.counts(engine)
         memory = {"broker_mib": rss_mib(broker.process.pid), "service_mib": tree_rss_mib(service.pid)}
         memory["total_mib"] = memory["broker_mib"] + memory["service_mib"]
-        return {"sustained": sustained, "paced": paced, "memory_at_end": memory, "verdicts": verdicts}
     finally:
         service.terminate()
         service.wait(60)
+    # Over the whole run (catalog, sustained and paced phases), per event decided.
+    operations = public_key_operations(home / "service.log")
+    decided_events = verdicts["accepted"] + verdicts["rejected"] + verdicts["dead_lettered"]
+    operations["per_event"] = round((operations["verify"] + operations["sign"]) / max(1, decided_events), 3)
+    return {"sustained": sustained, "paced": paced, "memory_at_end": memory, "verdicts": verdicts,
+            "public_key_operations": operations}
 
 
 def main() -> None:
@@ -210,11 +232,15 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=30)
     parser.add_argument("--paced-rate", type=float, help="skip the sustained run; pace at this rate")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--processes", default="",
+                        help="the service's GOVSHARE_PROCESSES, e.g. 'validator*2 deadlines+grants "
+                             "notary+projector' (default: the System's placement)")
     args = parser.parse_args()
     if not args.paced_rate and importlib.util.find_spec("eventsourcing") is None:
         # Said before the run, not after ten minutes of it.
         parser.error("the peer (bench/peer.py) needs the bench extra: pip install -e '.[bench]' "
                      "(or --paced-rate R: no sustained run, no peer)")
+    load_before = os.getloadavg()  # before anything of the run starts: what else the machine was doing
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
     url = fresh_database(args.database, home, "govshare.db")
     workload = Province()
@@ -223,9 +249,10 @@ def main() -> None:
     try:
         publish = measure_publish(broker, events[0] + events[1])
         results = {"database": args.database, "workload_events": len(events[0]) + len(events[1]),
+                   "processes": args.processes or SYSTEM.processes, "load_before": load_before,
                    "publish_acks_all_idempotent": publish,
                    **measure_end_to_end(broker, workload, events, args.paced_seconds, url, home,
-                                        args.paced_rate)}
+                                        args.paced_rate, args.processes)}
     finally:
         broker.stop()
     if not args.paced_rate:
@@ -252,6 +279,11 @@ def main() -> None:
     m = results["memory_at_end"]
     print(f"{'resident memory at end (MiB)':36} broker {m['broker_mib']}, service {m['service_mib']}, "
           f"total {m['total_mib']}")
+    ops = results["public_key_operations"]
+    print(f"{'public-key operations (whole run)':36} verify {ops['verify']}, sign {ops['sign']}, "
+          f"{ops['per_event']} per decided event")
+    print(f"{'processes; load before':36} {results['processes']}; "
+          + " ".join(f"{x:.2f}" for x in results["load_before"]))
     if results["sustained"]:
         cpu = results["sustained"]["cpu_us_per_event"]
         print(f"{'CPU per event (µs), sustained':36} " + ", ".join(f"{k} {v}" for k, v in cpu.items()))

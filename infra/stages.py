@@ -17,6 +17,7 @@ from typing import Callable
 
 import structlog
 
+from events import signing
 from events.publisher import Publisher
 from events.topics import Topics
 from audit import keys
@@ -106,7 +107,8 @@ def run(name: str, settings: Settings) -> None:
         loop.run_together(runners, consumer, stop)
     finally:
         publisher.close()
-        log.info("stage.stopped", stage=process.name)
+        log.info("stage.stopped", stage=process.name, verifies=signing.OPERATIONS["verify"],
+                 signs=signing.OPERATIONS["sign"])
 
 
 def _process(name: str, settings: Settings) -> Process:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from events.codec import encode_payload, to_headers
 from events.envelope import Actor, Envelope
@@ -120,8 +120,12 @@ class Outbox:
             if exc.failed - set(exc.permanent):
                 retry = exc  # the others that failed may land on a retry: left for the relay
         with self.engine.begin() as tx:
-            tx.execute(update(store.outbox).where(store.outbox.c.seq.in_(landed + list(refused)))
-                       .values(published=True))
+            # By runs of consecutive seqs (a batch's rows are one run, or a few): a statement of
+            # one or two ranges rather than one of a bound value per row.
+            runs = _runs(sorted(landed + list(refused)))
+            if runs:
+                tx.execute(update(store.outbox).where(or_(*(store.outbox.c.seq.between(lo, hi) for lo, hi in runs)))
+                           .values(published=True))
             for seq, out in rows:
                 if seq in refused:
                     parking.park_output(tx, self.owner, out, f"the broker refused it: {refused[seq]}")
@@ -137,3 +141,14 @@ class Outbox:
                 .order_by(store.outbox.c.seq))]
         self.publish(rows)
         return len(rows)
+
+
+def _runs(seqs: list[int]) -> list[tuple[int, int]]:
+    """Sorted seqs as (first, last) of each run of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for seq in seqs:
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], seq)
+        else:
+            runs.append((seq, seq))
+    return runs

@@ -22,6 +22,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    tuple_,
 )
 
 from events.publisher import Outgoing
@@ -88,32 +89,34 @@ def as_outgoing(row) -> Outgoing:
 
 class Positions:
     """Consumed input positions inside one transaction: what was applied before a restart is
-    skipped, and the new positions commit with the state they led to."""
+    skipped, and the new positions commit with the state they led to. The stage's positions are
+    read in one query and written in two statements a batch, however many partitions it read."""
 
     def __init__(self, tx: Connection, cluster_id: str, stage: str):
         self.tx, self.cluster_id, self.stage = tx, cluster_id, stage
         self.consumed: dict[tuple[str, int], int] = {}
+        self._stored: dict[tuple[str, int], int] | None = None
 
     def unseen(self, messages: Iterable) -> Iterator:
         for m in messages:
             key = (m.topic, m.partition)
             if key not in self.consumed:
-                self.consumed[key] = self._stored(*key)
+                if self._stored is None:
+                    self._stored = stored_positions(self.tx, self.stage, self.cluster_id)
+                self.consumed[key] = self._stored.get(key, 0)
             if m.offset >= self.consumed[key]:
                 self.consumed[key] = m.offset + 1
                 yield m
 
-    def _stored(self, topic: str, partition: int) -> int:
-        row = self.tx.execute(select(positions.c.next_offset).where(
-            positions.c.stage == self.stage, positions.c.cluster_id == self.cluster_id,
-            positions.c.topic == topic, positions.c.partition == partition)).first()
-        return row.next_offset if row else 0
-
     def save(self) -> None:
-        for (topic, partition), next_offset in self.consumed.items():
-            key = dict(stage=self.stage, cluster_id=self.cluster_id, topic=topic, partition=partition)
-            self.tx.execute(delete(positions).filter_by(**key))
-            self.tx.execute(insert(positions), dict(**key, next_offset=next_offset))
+        if not self.consumed:
+            return
+        mine = (positions.c.stage == self.stage) & (positions.c.cluster_id == self.cluster_id)
+        self.tx.execute(delete(positions).where(
+            mine, tuple_(positions.c.topic, positions.c.partition).in_(list(self.consumed))))
+        self.tx.execute(insert(positions), [
+            dict(stage=self.stage, cluster_id=self.cluster_id, topic=topic, partition=partition,
+                 next_offset=next_offset) for (topic, partition), next_offset in self.consumed.items()])
 
 
 def stored_positions(conn: Connection, stage: str, cluster_id: str) -> dict[tuple[str, int], int]:

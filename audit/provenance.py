@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Mapping
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit import merkle
+from events import merkle
 from events.errors import DecodeError
 from events.signing import raw_public, signed, verifier
 from events.publisher import Outgoing

@@ -26,7 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from audit import merkle, note
+from audit import note
+from events import merkle
 from events import deadletter, signing
 # The notary's event is defined with the contract (events/checkpoint.py); named here too.
 from events.checkpoint import AGGREGATE, LeafKind, TrailCheckpointed, TrailLeaf  # noqa: F401

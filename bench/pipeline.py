@@ -2,6 +2,7 @@
 
     python -m bench.pipeline [--events 200000] [--paced-seconds 30] [--database sqlite|postgresql]
                              [--processes 'validator*2 deadlines+grants notary+projector']
+                             [--batch-signed 100]
 
 The workload is bench/workload.py's provincial mix. Three measures on one embedded Tansu:
 1. publish: the whole workload to the inboxes with acks=all and idempotence;
@@ -51,6 +52,8 @@ from bench.common import (
 from bench.workload import Province
 from events.publisher import Publisher
 from bench.keys import department_keys, key_dir
+from events.codec import Event, encode_payload
+from events.signing import Keystore
 from events.submission import parse_line, to_inbox
 from events.topics import Topics
 from infra.broker import EmbeddedBroker
@@ -60,17 +63,38 @@ from infra.topics import ensure_topics
 from projections import queries
 
 
-def messages(events: list[dict], topics: Topics) -> list:
-    # Signed with each department's key before the clock starts (bench/keys.py).
+def messages(events: list[dict], topics: Topics, batch_signed: int = 1) -> list:
+    """The workload as inbox messages, signed with each department's key before the clock starts
+    (bench/keys.py): each event alone, or (`batch_signed` N > 1) each department's events in
+    batches of N under one signature (events/signing.py), in the workload's order."""
     now, keys = datetime.now(timezone.utc), department_keys()
-    return [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now, keys=keys), topics) for e in events]
+    if batch_signed <= 1:
+        return [to_inbox(parse_line(json.dumps(e, ensure_ascii=False), now=now, keys=keys), topics) for e in events]
+    parsed = [parse_line(json.dumps(e, ensure_ascii=False), now=now, keys=Keystore()) for e in events]
+    pending: dict[str, list[int]] = {}
+
+    def sign(department: str) -> None:
+        places = pending.pop(department)
+        envelopes = keys.for_department(department).sign_batch(
+            [(parsed[i].envelope, encode_payload(parsed[i].payload)) for i in places])
+        for i, envelope in zip(places, envelopes):
+            parsed[i] = Event(envelope, parsed[i].payload)
+
+    for i, event in enumerate(parsed):
+        department = event.envelope.actor.department
+        pending.setdefault(department, []).append(i)
+        if len(pending[department]) == batch_signed:
+            sign(department)
+    for department in list(pending):
+        sign(department)
+    return [to_inbox(event, topics) for event in parsed]
 
 
-def measure_publish(broker: EmbeddedBroker, events: list[dict]) -> dict:
+def measure_publish(broker: EmbeddedBroker, events: list[dict], batch_signed: int = 1) -> dict:
     topics = Topics(f"pub{uuid.uuid4().hex[:6]}")
     kafka = {"bootstrap.servers": broker.bootstrap}
     ensure_topics(kafka, topics, 3, 1)
-    batch = messages(events, topics)
+    batch = messages(events, topics, batch_signed)
     publisher = Publisher(kafka)
     start = time.perf_counter()
     publisher.publish(batch)
@@ -183,7 +207,7 @@ def _quiet_cpu(service_pid: int, broker_pid: int, timeout: float = 600) -> dict[
 
 def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple[list, list],
                        paced_seconds: float, database_url: str, home: Path,
-                       paced_rate: float | None = None, processes: str = "") -> dict:
+                       paced_rate: float | None = None, processes: str = "", batch_signed: int = 1) -> dict:
     """The catalog phase goes first and is waited for (see Province.phases); the traffic
     phase is what is timed."""
     prefix = f"e2e{uuid.uuid4().hex[:6]}"
@@ -193,11 +217,11 @@ def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple
         engine = make_engine(database_url, read_only=True)
         publisher = Publisher({"bootstrap.servers": broker.bootstrap})
         catalog, traffic = events
-        drive(publisher, messages(catalog, topics), engine, None, timeout=3600)
+        drive(publisher, messages(catalog, topics, batch_signed), engine, None, timeout=3600)
         if paced_rate:
             sustained, rate = None, paced_rate
         else:
-            batch = messages(traffic, topics)
+            batch = messages(traffic, topics, batch_signed)
             cpu_before = _cpu(service.pid, broker.process.pid)
             sustained = drive(publisher, batch, engine, None, timeout=7200)
             sustained["catalog_events_first"] = len(catalog)
@@ -208,7 +232,7 @@ def measure_end_to_end(broker: EmbeddedBroker, workload: Province, events: tuple
         more = Province(seed=11)
         more.entries, more.grants = list(workload.entries), list(workload.grants)
         paced_events = more.phases(max(100, int(rate * paced_seconds)))[1]
-        paced = drive(publisher, messages(paced_events, topics), engine, rate, timeout=600)
+        paced = drive(publisher, messages(paced_events, topics, batch_signed), engine, rate, timeout=600)
         paced["offered_per_s"] = round(rate)
         # What the workload's events came to (the peer reports the same): a signature or a rule
         # that refused the workload wholesale would show here, not hide in a throughput figure.
@@ -235,6 +259,9 @@ def main() -> None:
     parser.add_argument("--processes", default="",
                         help="the service's GOVSHARE_PROCESSES, e.g. 'validator*2 deadlines+grants "
                              "notary+projector' (default: the System's placement)")
+    parser.add_argument("--batch-signed", type=int, default=1, metavar="N",
+                        help="departments sign their events in batches of N under one signature "
+                             "(govshare sign --batch N; default 1: each event alone)")
     args = parser.parse_args()
     if not args.paced_rate and importlib.util.find_spec("eventsourcing") is None:
         # Said before the run, not after ten minutes of it.
@@ -247,12 +274,13 @@ def main() -> None:
     events = workload.phases(args.events)
     broker = EmbeddedBroker.start()
     try:
-        publish = measure_publish(broker, events[0] + events[1])
+        publish = measure_publish(broker, events[0] + events[1], args.batch_signed)
         results = {"database": args.database, "workload_events": len(events[0]) + len(events[1]),
-                   "processes": args.processes or SYSTEM.processes, "load_before": load_before,
+                   "processes": args.processes or SYSTEM.processes, "batch_signed": args.batch_signed,
+                   "load_before": load_before,
                    "publish_acks_all_idempotent": publish,
                    **measure_end_to_end(broker, workload, events, args.paced_seconds, url, home,
-                                        args.paced_rate, args.processes)}
+                                        args.paced_rate, args.processes, args.batch_signed)}
     finally:
         broker.stop()
     if not args.paced_rate:
@@ -282,7 +310,7 @@ def main() -> None:
     ops = results["public_key_operations"]
     print(f"{'public-key operations (whole run)':36} verify {ops['verify']}, sign {ops['sign']}, "
           f"{ops['per_event']} per decided event")
-    print(f"{'processes; load before':36} {results['processes']}; "
+    print(f"{'processes; batch signed; load before':36} {results['processes']}; {args.batch_signed}; "
           + " ".join(f"{x:.2f}" for x in results["load_before"]))
     if results["sustained"]:
         cpu = results["sustained"]["cpu_us_per_event"]

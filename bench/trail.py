@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert
 
 from bench.common import fresh_database, save
-from audit import merkle
+from events import merkle
 from events.codec import encode_payload, encode_record
 from events.envelope import Actor, Envelope, Role
 from events.sharing import DataAccessed

@@ -69,17 +69,39 @@ LINE_ID_NAMESPACE = uuid.UUID("9d8f4b61-3c1e-5f0a-8e2b-7a6c5d4e3f21")
 def signed_line(line: str | bytes, keys: Keystore, *, now: datetime) -> str:
     """The line as its department's system sends it over HTTP: everything the signature covers
     fixed in it (an id, the time it happened) and the signature added (`govshare sign`)."""
+    return signed_lines([fixed_line(line, now=now)], keys)[0]
+
+
+def fixed_line(line: str | bytes, *, now: datetime) -> tuple[dict, Event]:
+    """A line with everything a signature covers fixed in it (an id, the time it happened), and
+    its event, not signed yet; an EventError names what is wrong with the line."""
     data = _object(line)
     data.pop("signature", None)
     if not data.get("id"):
         data["id"] = str(uuid.uuid5(LINE_ID_NAMESPACE, json.dumps(data, sort_keys=True, ensure_ascii=False)))
     if not data.get("occurred_at"):
         data["occurred_at"] = iso_utc(now)
-    env = parse_line(json.dumps(data, ensure_ascii=False), now=now, keys=keys).envelope
-    if env.signature is None:
-        raise SubmissionError(f"no key to sign for {env.actor.department}: give its key file")
-    data["signature"] = {"key_id": env.signing_key, "value": base64.b64encode(env.signature).decode("ascii")}
-    return json.dumps(data, ensure_ascii=False)
+    return data, parse_line(json.dumps(data, ensure_ascii=False), now=now, keys=Keystore())
+
+
+def signed_lines(fixed: list[tuple[dict, Event]], keys: Keystore) -> list[str]:
+    """Fixed lines (fixed_line) signed with their department's key: one line alone, several as
+    one batch under one signature (events/signing.py), which must all be one department's."""
+    departments = sorted({event.envelope.actor.department for _, event in fixed})
+    if len(departments) > 1:
+        raise SubmissionError(f"a batch is signed with one department's key; these lines act for "
+                              f"{', '.join(departments)}")
+    key = keys.for_department(departments[0])
+    if key is None:
+        raise SubmissionError(f"no key to sign for {departments[0]}: give its key file")
+    items = [(event.envelope, encode_payload(event.payload)) for _, event in fixed]
+    envelopes = [key.sign(*items[0])] if len(items) == 1 else key.sign_batch(items)
+    lines = []
+    for (data, _), envelope in zip(fixed, envelopes):
+        data["signature"] = {"key_id": envelope.signing_key,
+                             "value": base64.b64encode(envelope.signature).decode("ascii")}
+        lines.append(json.dumps(data, ensure_ascii=False))
+    return lines
 
 
 @cache

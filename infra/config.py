@@ -221,6 +221,11 @@ class Settings:
         except ValueError as exc:
             raise env.SettingError("GOVSHARE_PROCESSES", self.processes, str(exc)) from None
 
+    def consumer_group(self, process) -> str:
+        """The consumer group of a process of the placement (runtime.system.Process): every
+        instance of it joins this one."""
+        return f"{self.topic_prefix}-{process.name}"
+
     def stage_urls(self) -> dict[str, str]:
         from infra.system import SYSTEM
         return {stage: self.stage_url(stage) for stage in SYSTEM.names}

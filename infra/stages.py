@@ -85,7 +85,7 @@ def run(name: str, settings: Settings) -> None:
     publisher = Publisher(kafka)
     runners = [_runner(stage, settings, topics, publisher, cluster, alone=len(process.stages) == 1)
                for stage in process.stages]
-    group = f"{settings.topic_prefix}-{process.name}"
+    group = settings.consumer_group(process)
     if SYSTEM.stage(process.stages[0]).grouped:
         subscription = [t for stage in process.stages for t in SYSTEM.subscription(stage, topics)]
         consumer = loop.subscribed(kafka, group, list(dict.fromkeys(subscription)), runners, cluster,

@@ -20,7 +20,8 @@ from datetime import datetime
 import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from audit import merkle, note
+from audit import note
+from events import merkle
 from audit import trail as tr
 from audit.trail import Signer
 from events.envelope import Actor, Role

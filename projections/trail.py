@@ -17,7 +17,7 @@ from sqlalchemy import (
     select,
 )
 
-from audit import merkle
+from events import merkle
 from events.codec import Event, decode_payload, decode_record
 from events.envelope import Envelope
 from events.records import to_json

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Engine, func, select
 
-from audit import merkle
+from events import merkle
 from audit import trail as tr
 from events.codec import decode_dead_letter, decode_payload, decode_record
 from events.errors import EventError

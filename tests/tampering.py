@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select
 
-from audit import merkle
+from events import merkle
 from events.codec import decode_record, encode_record
 from projections.tables import dead_letters, event_log, rejections, trail_checkpoints, trail_entries
 

@@ -238,3 +238,20 @@ def test_a_key_written_while_no_broker_answered_is_registered_by_register_key(br
         assert key_id[:12] in next(line for line in listed.splitlines() if line.startswith("nb-civil "))
     finally:
         service.stop()
+
+
+# -- govshare sign --batch ---------------------------------------------------------------------
+
+def test_sign_batch_signs_lines_in_batches_and_names_the_lines_it_cannot(tmp_path):
+    from tests.conftest import KEYS
+    rows = [registered(new_id()) for _ in range(3)] + [registered(new_id(), department="gd-psb")]
+    source = tmp_path / "events.jsonl"
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\nnot json\n", encoding="utf-8")
+    done = _govshare("sign", str(source), "--key", str(KEYS / "gd-hrss.pem"), "--batch", "2", cwd=ROOT)
+    signed = [json.loads(line) for line in done.stdout.splitlines()]
+    # Lines 1-2 one batch; lines 3-4 act for two departments, which one key cannot sign as one.
+    assert done.returncode == 1 and len(signed) == 2
+    assert signed[0]["signature"]["value"] != signed[1]["signature"]["value"]
+    assert "lines 3-4: INVALID a batch is signed with one department's key" in done.stderr
+    assert "line 5: INVALID malformed JSON" in done.stderr
+    assert "Traceback" not in done.stderr

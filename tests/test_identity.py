@@ -20,6 +20,7 @@ import sys
 
 import pytest
 
+from events.errors import EventError
 from events.signing import DepartmentKey, Keystore, public_text
 from audit.keys import PLATFORM_ADMIN
 from infra.submit import submit_lines
@@ -80,6 +81,36 @@ def test_a_registered_key_signs_until_revoked_and_what_it_signed_still_verifies(
     forged["signer"]["department"] = "gd-psb"
     refused = system.cli("verify-proof", "-", stdin=json.dumps(forged), check=False)
     assert refused.returncode == 1 and "INVALID" in refused.stdout, refused.stdout + refused.stderr
+
+
+def test_a_batch_signed_under_one_signature_is_accepted_and_each_event_proves_itself(system):
+    """`govshare sign --batch`: one signature over the Merkle root of the lines' signing bases,
+    each line carrying its proof. Each event verifies alone, offline; one altered, or given
+    another's place in the batch, is the department's key failing to sign it."""
+    from events.submission import fixed_line, signed_lines
+    key = DepartmentKey.generate("gd-amr")
+    system.given(by_the_administrator("DepartmentKeyRegistered", "gd-amr", NEXT_DIRECTORY_SEQUENCE, {
+        "key_id": key.key_id, "public_key": public_text(key.public_raw)}), at=NOW)
+    entries = [new_id() for _ in range(4)]
+    fixed = [fixed_line(line, now=NOW) for line in lines(*(registered(e, department="gd-amr") for e in entries))]
+    batch = [json.loads(line) for line in signed_lines(fixed, Keystore(single=key))]
+    assert len({b["signature"]["value"] for b in batch}) == 4, "each line carries its own place and path"
+
+    altered = json.loads(json.dumps(batch[1]))
+    altered["payload"]["attributes"]["title"] += "（改）"
+    moved = json.loads(json.dumps(batch[2])) | {"signature": batch[0]["signature"]}
+    answers = system.sim.submit([json.dumps(b, ensure_ascii=False) for b in (batch[0], altered, moved, batch[3])],
+                                keys=Keystore(), at=NOW)
+    assert verdicts(answers) == [("accepted", None), ("rejected", "signature-invalid"),
+                                 ("rejected", "signature-invalid"), ("accepted", None)]
+
+    proof = system.cli("prove", answers[3]["event_id"]).stdout
+    checked = system.cli("verify-proof", "-", stdin=proof)
+    assert f"signed by gd-amr with key {key.key_id}" in checked.stdout
+    # Lines of two departments are not one batch.
+    other = fixed_line(lines(registered(new_id(), department="gd-psb"))[0], now=NOW)
+    with pytest.raises(EventError, match="one department's key"):
+        signed_lines(fixed[:1] + [other], Keystore(single=key))
 
 
 def test_unsigned_or_wrongly_signed_submissions_are_refused_and_listed_under_who_tried(system):

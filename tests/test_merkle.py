@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit import merkle
+from events import merkle
 from audit import trail as tr
 from audit.trail import Signer
 from processors.notary import extend_and_sign

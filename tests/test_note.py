@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from audit import merkle, note
+from audit import note
+from events import merkle
 from audit import trail as tr
 from audit.trail import Signer
 from processors.notary import extend_and_sign

@@ -39,7 +39,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, select, text
 
-from audit import merkle, note
+from audit import note
+from events import merkle
 from events.codec import decode_record, encode_payload, to_headers
 from audit.provenance import StageKeys
 from events.publisher import Outgoing

@@ -27,14 +27,16 @@ def readyz(request: Request):
     settings = request.app.state.settings
     try:
         stages = {s["stage"]: s for s in report(settings)["stages"]}
-        grouped = [s.name for s in SYSTEM.stages if s.grouped]
-        joined = _joined(request.app.state.kafka(), [f"{settings.topic_prefix}-{name}" for name in grouped])
+        # Each grouped stage's consumer group: its process's, as the deployment places them.
+        group = {name: settings.consumer_group(process) for process in settings.placement()
+                 for name in process.stages if SYSTEM.stage(name).grouped}
+        joined = _joined(request.app.state.kafka(), sorted(set(group.values())))
     except (Exception, SystemExit) as exc:  # no broker yet, no database yet: not ready, and why
         return JSONResponse({"ready": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=503)
     lag_allowed = request.app.state.ready_lag
     waiting = []
     for name in SYSTEM.names:
-        if name in grouped and not joined.get(f"{settings.topic_prefix}-{name}"):
+        if name in group and not joined.get(group[name]):
             waiting.append({"stage": name, "reason": "its consumer group has no member yet"})
         elif stages[name]["lag"] > lag_allowed:
             waiting.append({"stage": name, "reason": f"{stages[name]['lag']} records behind the log"})

@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "POST /v1/events (the API signs nothing)")
     sign.add_argument("file", help="a file of JSON lines, or - for standard input")
     sign.add_argument("--key", metavar="FILE", required=True, help="the department's private key (PEM)")
+    sign.add_argument("--batch", type=int, default=1, metavar="N",
+                      help="sign up to N lines at a time as one batch: one signature over the Merkle root of "
+                           "their signing bases, each line carrying its proof (default 1: each line alone)")
     sign.set_defaults(handler=_sign)
 
     contract = sub.add_parser("contract", help="write the integrator's contract: contract/asyncapi.json "
@@ -100,18 +103,37 @@ def _simulate(args, settings: Settings) -> int:
 
 def _sign(args, settings: Settings) -> int:
     from events.errors import EventError
-    from events.submission import signed_line
+    from events.submission import fixed_line, signed_lines
+    if args.batch < 1:
+        raise SystemExit("govshare: --batch takes a number of lines, at least 1")
     keys, now, failed = keystore(args.key), datetime.now(timezone.utc), 0
     stream: BinaryIO = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    batch: list = []
+
+    def sign(lines: list) -> int:
+        try:
+            for signed in signed_lines([fixed for _, fixed in lines], keys):
+                print(signed)
+            return 0
+        except EventError as exc:
+            first, last = lines[0][0], lines[-1][0]
+            where = f"line {first}" if first == last else f"lines {first}-{last}"
+            print(output.printable(f"{where}: INVALID {exc}"), file=sys.stderr)
+            return len(lines)
+
     with stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
             try:
-                print(signed_line(line, keys, now=now))
+                batch.append((number, fixed_line(line, now=now)))
             except EventError as exc:
                 failed += 1
                 print(output.printable(f"line {number}: INVALID {exc}"), file=sys.stderr)
+            if len(batch) == args.batch:
+                failed, batch = failed + sign(batch), []
+    if batch:
+        failed += sign(batch)
     return 1 if failed else 0
 
 

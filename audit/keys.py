@@ -97,13 +97,20 @@ def stage_ring(directory: Path) -> dict[str, bytes]:
     return ring
 
 
-def stage_keys(directory: Path, stage: str | None, writers=None) -> provenance.StageKeys:
+def stage_keys(directory: Path, stage: str | None, writers=None,
+               ring: provenance.StageRing | None = None) -> provenance.StageKeys:
     """What a stage process holds: its own key (`stage` None: none, for a verifier or the
     projector) and every stage's public key, read again when a record names one not known yet;
-    `writers`: which stage writes which topic (the System's)."""
+    `writers`: which stage writes which topic (the System's); `ring`: the process's, where
+    several stages share one (stage_ring_of)."""
     signers = {stage: stage_signer(directory, stage)} if stage is not None else {}
-    ring = provenance.StageRing(stage_ring(directory), load=lambda: stage_ring(directory), writers=writers)
-    return provenance.StageKeys(ring, signers)
+    return provenance.StageKeys(ring or stage_ring_of(directory, writers), signers)
+
+
+def stage_ring_of(directory: Path, writers=None, *, shared: bool = False) -> provenance.StageRing:
+    """Every stage public key of the deployment (read again when a record names one not known)."""
+    return provenance.StageRing(stage_ring(directory), load=lambda: stage_ring(directory), writers=writers,
+                                shared=shared)
 
 
 def prepare(trail_key_file: Path, stage_key_dir: Path, department_key_dir: Path, stages: Iterable[str]) -> None:

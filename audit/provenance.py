@@ -172,9 +172,14 @@ class StageRing:
     keys: dict[str, bytes]
     load: Callable[[], Mapping[str, bytes]] | None = None
     writers: Mapping[str, frozenset[str]] | None = None
+    # One ring for the stages of one process (infra/stages.py), which are handed the same
+    # message objects: a message that passed is remembered (by identity, so only that very
+    # message) and not checked again for the next stage that reads it.
+    shared: bool = False
     _loaded_at: float = field(default=0.0, repr=False)
     # Batch roots whose signature verified, each with where its records were last read.
     _verified: dict = field(default_factory=dict, repr=False)
+    _passed: dict = field(default_factory=dict, repr=False)
 
     def problem(self, topic: str, headers: Headers, value: bytes | None, *,
                 where: tuple[int, int] | None = None) -> str | None:
@@ -235,9 +240,17 @@ class StageRing:
 
     def check(self, topic: str, headers: Headers, value: bytes | None, *,
               where: tuple[int, int] | None = None) -> None:
+        if self.shared:
+            seen = self._passed.pop((id(headers), id(value)), None)
+            if seen is not None and seen[0] is headers and seen[1] is value:
+                return  # the same message object, checked for another stage of the process
         problem = self.problem(topic, headers, value, where=where)
         if problem is not None:
             raise NotGovshares(f"not govshare's: {problem}")
+        if self.shared:
+            if len(self._passed) >= REMEMBERED:
+                self._passed.clear()  # read by one stage only: forgotten, at worst checked again
+            self._passed[(id(headers), id(value))] = (headers, value)
 
     def _find(self, kid: str) -> bytes | None:
         if kid not in self.keys and self.load is not None and time.monotonic() - self._loaded_at > RELOAD_SECONDS:

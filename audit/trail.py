@@ -114,6 +114,27 @@ def trail_record(topic: str, partition: int, offset: int, headers: list | None,
     return TrailRecord(kind, str(envelope.event_id), encode_record(envelope, value or b""), event=event)
 
 
+class Records:
+    """The trail records the projector made, for the notary of the same process to seal: the two
+    read the whole log over one consumer (infra/stages.py) and are handed the same message
+    objects, so the record is decoded and encoded once, not once each. Keyed by the message
+    object itself (a record is taken only for that very message, after the notary's own stage
+    signature check of it); bounded, since the notary may meet a message first and make its own."""
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[Any, TrailRecord]] = {}
+
+    def keep(self, message: Any, record: TrailRecord) -> None:
+        if len(self._made) >= self.LIMIT:
+            self._made.clear()
+        self._made[id(message)] = (message, record)
+
+    def take(self, message: Any) -> TrailRecord | None:
+        found = self._made.pop(id(message), None)
+        return found[1] if found is not None and found[0] is message else None
+
+
 def _text(value: bytes | None) -> str:
     return (value or b"").decode("utf-8", "replace")
 

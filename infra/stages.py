@@ -21,6 +21,7 @@ from events import signing
 from events.publisher import Publisher
 from events.topics import Topics
 from audit import keys
+from audit.trail import Records
 from infra.config import Settings
 from infra.database import make_engine
 from infra.system import SYSTEM
@@ -35,14 +36,14 @@ log = structlog.get_logger("govshare.stage")
 
 
 def wiring(name: str, settings: Settings, topics: Topics, publisher, *, engine=None, clock=None,
-           policies=None, **options) -> Wiring:
+           policies=None, ring=None, **options) -> Wiring:
     """What the deployment gives stage `name`: its database, its signing key and every stage's
-    public key, the one clock (the settings', unless a caller drives its own), the policy
-    profiles and directory, the settings."""
+    public key (`ring`: the one its process shares, if it does), the one clock (the settings',
+    unless a caller drives its own), the policy profiles and directory, the settings."""
     options.setdefault("extra", tuple(_named(spec) for spec in settings.extra_projections))
     return Wiring(engine=engine or make_engine(settings.stage_url(name)), publisher=publisher, topics=topics,
                   keys=keys.stage_keys(settings.stage_key_dir, name if name in SYSTEM.signing_stages() else None,
-                                       writers=SYSTEM.writers(topics)),
+                                       writers=SYSTEM.writers(topics), ring=ring),
                   clock=clock or clock_from(settings.clock), policies=policies or load_all(),
                   settings=settings, options=options)
 
@@ -83,7 +84,12 @@ def run(name: str, settings: Settings) -> None:
     kafka = settings.kafka(bootstrap(settings))
     cluster = read_cluster_id(kafka)
     publisher = Publisher(kafka)
-    runners = [_runner(stage, settings, topics, publisher, cluster, alone=len(process.stages) == 1)
+    alone = len(process.stages) == 1
+    # What the stages of one process do once for all of them: check a message's stage
+    # signature (one ring), and make its trail record (the projector's, sealed by the notary).
+    shared = {} if alone else {"ring": keys.stage_ring_of(settings.stage_key_dir, SYSTEM.writers(topics),
+                                                          shared=True), "records": Records()}
+    runners = [_runner(stage, settings, topics, publisher, cluster, alone=alone, **shared)
                for stage in process.stages]
     group = settings.consumer_group(process)
     if SYSTEM.stage(process.stages[0]).grouped:
@@ -126,9 +132,9 @@ def _process(name: str, settings: Settings) -> Process:
 
 
 def _runner(name: str, settings: Settings, topics: Topics, publisher: Publisher, cluster: str, *,
-            alone: bool) -> loop.Runner:
+            alone: bool, **shared) -> loop.Runner:
     spec = SYSTEM.stage(name)
-    w = wiring(name, settings, topics, publisher)
+    w = wiring(name, settings, topics, publisher, **shared)
     stage = spec.build(w)
     # The notary seals per 2,000 records or per checkpoint interval; the others gather a batch
     # for the batch window.

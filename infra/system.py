@@ -40,16 +40,17 @@ def _grants(w: Wiring) -> GrantKeeper:
 def _notary(w: Wiring) -> Notary:
     from audit import keys
     return Notary(w.engine, w.topics, w.publisher, keys.load_or_create(w.settings.trail_key_file), w.clock,
-                  keys=w.keys)
+                  keys=w.keys, records=w.options.get("records"))
 
 
 def _projector(w: Wiring) -> Projector:
-    """`options`: `as_of` (a replay: only what was recorded by then) and `extra` (a
-    deployment's own read models)."""
+    """`options`: `as_of` (a replay: only what was recorded by then), `extra` (a
+    deployment's own read models) and `records` (shared with a notary in the same process)."""
     from audit import keys
     from projections.directory import Listed
     first = [Listed(d.id, d.name, d.policy_id, d.roles) for d in w.policies.departments.values()]
     return Projector(w.engine, w.topics, as_of=w.options.get("as_of"), extra=w.options.get("extra", ()),
+                     records=w.options.get("records"),
                      ring=w.keys.ring, first=first, trail_keys=lambda: keys.ring_keys(w.settings.trail_key_file,
                                                                       origin_of(w.topics.prefix)))
 

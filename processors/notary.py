@@ -70,11 +70,12 @@ class Notary:
     name = "notary"
 
     def __init__(self, engine: Engine, topics: Topics, publisher: Publisher, signer: Signer,
-                 clock: Clock, origin: str | None = None, *, keys: StageKeys):
+                 clock: Clock, origin: str | None = None, *, keys: StageKeys, records: tr.Records | None = None):
         """`signer`: the trail key, over checkpoints; `keys`: the notary's stage key, over the
         messages it publishes, and the ring what it seals must be signed with (a record no stage
-        signed is parked, never sealed as govshare's)."""
-        self.engine, self.topics = engine, topics
+        signed is parked, never sealed as govshare's); `records`: the projector's records, where
+        it runs in the same process."""
+        self.engine, self.topics, self.records = engine, topics, records
         self.signer, self.clock = signer, clock
         self.ring = keys.ring
         self.origin = origin or tr.origin_of(topics.prefix)
@@ -89,6 +90,9 @@ class Notary:
 
     def decode(self, m: Incoming) -> tr.TrailRecord:
         # The stored record is sealed as it is: the payload is never decoded here.
+        made = self.records.take(m) if self.records is not None else None
+        if made is not None:
+            return made
         return tr.trail_record(m.topic, m.partition, m.offset, m.headers, m.value,
                                dead_letter_topic=self.topics.dead_letters, with_payload=False)
 

@@ -19,7 +19,7 @@ from events.codec import Event, decode_message
 from events.records import instant
 from audit.provenance import RELOAD_SECONDS, NotGovshares, StageRing
 from events.topics import Topics
-from audit.trail import Keys, TrailCheckpointed, TrailRecord, checkpoint_of, note_of, trail_record
+from audit.trail import Keys, Records, TrailCheckpointed, TrailRecord, checkpoint_of, note_of, trail_record
 from projections import directory, rejections, sealed, trail
 from projections.directory import Listed
 from projections.apply import apply_event
@@ -39,15 +39,18 @@ class Projector:
 
     def __init__(self, engine: Engine, topics: Topics, as_of: datetime | None = None,
                  extra: tuple[Callable[[Event, Connection], None], ...] = (), *,
-                 ring: StageRing, trail_keys: Callable[[], Keys | None], first: Iterable[Listed] = ()):
+                 ring: StageRing, trail_keys: Callable[[], Keys | None], first: Iterable[Listed] = (),
+                 records: Records | None = None):
         """With `as_of`, only what was recorded by then is applied: the projections as they
         stood at that instant (`govshare replay`). `extra`: a deployment's own read models,
         each called with every event after govshare's, in the same transaction. `ring`: the
         stage keys every record must be signed with; `trail_keys` reads the trail's key ring,
         which every checkpoint must be signed with (read again when one names a key not in it:
         the notary may have started with a new key). `first`: the directory govshare started
-        with, which the directory's read model starts from (projections/directory.py)."""
+        with, which the directory's read model starts from (projections/directory.py). `records`: where
+        the notary runs in this process, what it seals of the records decoded here."""
         self.engine, self.topics, self.as_of, self.extra = engine, topics, as_of, extra
+        self.records = records
         self.ring, self.trail_keys, self.first = ring, trail_keys, tuple(first)
         self._trail: Keys | None = None
         self._trail_read = 0.0
@@ -77,8 +80,15 @@ class Projector:
             event = decode_message(m.headers, m.value)
             self._check_signed_head(event.payload)
             return event
-        return trail_record(m.topic, m.partition, m.offset, m.headers, m.value,
-                            dead_letter_topic=self.topics.dead_letters)
+        record = trail_record(m.topic, m.partition, m.offset, m.headers, m.value,
+                              dead_letter_topic=self.topics.dead_letters)
+        if self.records is not None and record.event is not None and \
+                m.header("ce_govschemaversion") == str(record.event.envelope.schema_version).encode():
+            # The notary's record to the byte: it encodes the envelope the headers give (the
+            # version its header states), as this one does after decoding the payload. A dead
+            # letter, or a version the payload's fingerprint corrected, it makes itself.
+            self.records.keep(m, record)
+        return record
 
     def _check_signed_head(self, cp: Any) -> None:
         """A checkpoint is held only if the trail key signed its head: the stage signature says

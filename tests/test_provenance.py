@@ -15,16 +15,17 @@ import base64
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from events import sharing as sh
 from events.codec import encode_payload, to_headers
 from events.envelope import Actor, Envelope, Role
-from audit.provenance import BATCH, KEY_ID, SIGNATURE, StageKeys, StageRing
+from audit.provenance import BATCH, KEY_ID, SIGNATURE, NotGovshares, StageKeys, StageRing
 from events.publisher import Outgoing
 from events.submission import parse_line
 from events.topics import Topics
-from audit.trail import TrailCheckpointed, origin_of
+from audit.trail import Records, TrailCheckpointed, origin_of
 from audit import keys as deployment_keys
 from infra.system import SYSTEM
 from projections import queries
@@ -225,6 +226,29 @@ def test_a_batch_is_signed_once_and_each_record_checked_with_hashes():
     assert len(signatures) == 1, "one signature for the whole batch"
     for offset, out in enumerate(batch):
         assert keys.ring.problem(topic, out.headers, out.value, where=(0, offset)) is None
+
+
+def test_a_ring_shared_by_the_stages_of_a_process_skips_only_the_very_message_it_passed():
+    """notary+projector (one consumer, one ring): the second stage handed the same message
+    object is not made to check it again; any other object, even with the same bytes, is."""
+    topics = Topics("p")
+    keys = StageKeys.generated(SYSTEM.signing_stages(), SYSTEM.writers(topics))
+    ring = StageRing(dict(keys.ring.keys), writers=keys.ring.writers, shared=True)
+    topic = topics.events("catalog-entry")
+    [out] = _batch(keys, topic, 1)
+    ring.check(topic, out.headers, out.value, where=(0, 1))
+    assert ring._passed, "remembered for the next stage"
+    ring.check(topic, out.headers, out.value, where=(0, 1))
+    assert not ring._passed, "the second stage took it"
+    # The same header list with other bytes: that is another message, checked and refused.
+    ring.check(topic, out.headers, out.value, where=(0, 1))
+    with pytest.raises(NotGovshares):
+        ring.check(topic, out.headers, b"value X", where=(0, 1))
+    # A trail record is handed on for that very message object only.
+    records, record = Records(), object()
+    first, twin = (sh.GrantRevoked(reason="x"), sh.GrantRevoked(reason="x"))
+    records.keep(first, record)
+    assert records.take(twin) is None and records.take(first) is record and records.take(first) is None
 
 
 def test_a_forged_altered_moved_or_reordered_record_of_a_batch_is_refused():

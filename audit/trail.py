@@ -120,7 +120,7 @@ class Records:
     objects, so the record is decoded and encoded once, not once each. Keyed by the message
     object itself (a record is taken only for that very message, after the notary's own stage
     signature check of it); bounded, since the notary may meet a message first and make its own."""
-    LIMIT = 20_000
+    LIMIT = 8192  # a notary batch (2,000) behind the projector, with room
 
     def __init__(self) -> None:
         self._made: dict[int, tuple[Any, TrailRecord]] = {}

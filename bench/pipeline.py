@@ -103,10 +103,10 @@ def measure_publish(broker: EmbeddedBroker, events: list[dict], batch_signed: in
 
 
 def start_service(broker: EmbeddedBroker, database_url: str, home: Path, prefix: str,
-                  processes: str = "") -> subprocess.Popen:
+                  processes: str = "", extra: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "GOVSHARE_HOME": str(home), "GOVSHARE_BOOTSTRAP_SERVERS": broker.bootstrap,
            "GOVSHARE_TOPIC_PREFIX": prefix, "GOVSHARE_DATABASE_URL": database_url,
-           "GOVSHARE_DEPARTMENT_KEYS": str(key_dir()), "GOVSHARE_PROCESSES": processes}
+           "GOVSHARE_DEPARTMENT_KEYS": str(key_dir()), "GOVSHARE_PROCESSES": processes, **(extra or {})}
     log = home / "service.log"
     service = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)

@@ -50,8 +50,13 @@ class VerdictWatch:
             raise
 
     def read(self, timeout: float = 0.2) -> list[Incoming]:
-        """What landed on the output topics since the last read (waiting up to `timeout`)."""
-        return [from_kafka(m) for m in self.consumer.consume(500, timeout=timeout) if m.error() is None]
+        """What landed on the output topics since the last read (waiting up to `timeout` for the
+        first, which is taken the moment it lands, with whatever landed along with it)."""
+        first = self.consumer.poll(timeout)
+        if first is None:
+            return []
+        got = [first] + self.consumer.consume(499, timeout=0)
+        return [from_kafka(m) for m in got if m.error() is None]
 
     def wait(self, event_ids: set[str], timeout: float) -> dict[str, Outcome]:
         found: dict[str, Outcome] = {}

@@ -246,9 +246,16 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
     try:
         while not stop.is_set():
             gathering = [r._started + r.window for r in runners if r._pending]
-            wait = 0.1 if not gathering else max(0.0, min(gathering) - time.monotonic())
-            room = min(r.batch - len(r._pending) for r in runners)
-            for km in consumer.consume(max(1, room), timeout=wait):
+            room = max(1, min(r.batch - len(r._pending) for r in runners))
+            if gathering:
+                got = consumer.consume(room, timeout=max(0.0, min(gathering) - time.monotonic()))
+            else:
+                # Idle: the first message is taken the moment it arrives (consume would hold
+                # it until its timeout or a full batch), with whatever came along with it.
+                first = consumer.poll(0.1)
+                got = [first] + consumer.consume(room - 1, timeout=0) if first is not None and room > 1 \
+                    else [first] if first is not None else []
+            for km in got:
                 if km.error() is not None:
                     log.warning("stage.consume_error", stage="+".join(r.stage.name for r in runners),
                                 error=str(km.error()))
@@ -281,9 +288,14 @@ def _describe(exc: BaseException) -> str:
 
 # -- consumers ------------------------------------------------------------------------------
 
-def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 6.0) -> dict[str, object]:
+def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 6.0,
+                    fetch_wait: float = 0.05) -> dict[str, object]:
+    """`fetch_wait`: the longest the broker holds a fetch that found nothing new (librdkafka's
+    default, 500 ms, was most of an event's time through the service below saturation: a stage
+    gathers a batch for its window, GOVSHARE_BATCH_WINDOW, and a fetch need not wait longer)."""
     return {
         **kafka,
+        "fetch.wait.max.ms": max(1, int(fetch_wait * 1000)),
         "group.id": group,  # positions live in the stage's database, not in the group
         "enable.auto.commit": False,  # the database transaction is the commit
         "auto.offset.reset": "earliest",
@@ -318,10 +330,10 @@ def starts(runners: list[Runner], cluster_id: str) -> dict[tuple[str, int], int]
 
 
 def assigned(kafka: dict[str, str], group: str, topics: list[str], runners: list[Runner],
-             cluster_id: str) -> Consumer:
+             cluster_id: str, fetch_wait: float = 0.05) -> Consumer:
     """A consumer reading every partition of `topics` from the stages' stored positions: for
     stages that run once per deployment (the notary, the projector)."""
-    consumer = Consumer(consumer_config(kafka, group))
+    consumer = Consumer(consumer_config(kafka, group, fetch_wait=fetch_wait))
     known = consumer.list_topics(timeout=10).topics
     start = starts(runners, cluster_id)
     consumer.assign([TopicPartition(t, p, start.get((t, p), OFFSET_BEGINNING))
@@ -330,10 +342,10 @@ def assigned(kafka: dict[str, str], group: str, topics: list[str], runners: list
 
 
 def subscribed(kafka: dict[str, str], group: str, topics: list[str], runners: list[Runner],
-               cluster_id: str, session_timeout: float = 6.0) -> Consumer:
+               cluster_id: str, session_timeout: float = 6.0, fetch_wait: float = 0.05) -> Consumer:
     """A consumer in the process's group: several instances share the partitions, each
     starting a partition it is given from the stored positions."""
-    consumer = Consumer(consumer_config(kafka, group, session_timeout))
+    consumer = Consumer(consumer_config(kafka, group, session_timeout, fetch_wait))
 
     def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
         start = starts(runners, cluster_id)

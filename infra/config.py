@@ -104,10 +104,14 @@ class Settings:
 
     # How long each processor gathers a batch after its first message: longer amortises per-batch
     # costs, shorter cuts latency. Under load a batch fills from the backlog at once whatever
-    # this is; below it, 10 ms kept POST /v1/events at p50 29 ms and p99 60 ms where 50 ms
-    # gave 79 and 188 (bench.submit).
+    # this is; below it, 10 ms (with a 50 ms fetch wait) kept POST /v1/events at p50 29 ms and
+    # p99 58 ms where 50 ms gave 79 and 188 (bench.submit).
     batch_window: float = field(
         default_factory=lambda: env.number("GOVSHARE_BATCH_WINDOW", "0.01", float, minimum=0))
+    # How long a stage's fetch may wait at the broker when nothing new is there: shorter cuts an
+    # event's time through an idle service, longer spares the broker answering empty fetches.
+    fetch_wait: float = field(
+        default_factory=lambda: env.number("GOVSHARE_FETCH_WAIT", "0.05", float, minimum=0.001))
     # How long an access whose request is not decided yet waits for the decision (the approval
     # may still be on its way on another topic) before it is judged as it stands.
     access_wait_seconds: float = field(

@@ -95,11 +95,11 @@ def run(name: str, settings: Settings) -> None:
     if SYSTEM.stage(process.stages[0]).grouped:
         subscription = [t for stage in process.stages for t in SYSTEM.subscription(stage, topics)]
         consumer = loop.subscribed(kafka, group, list(dict.fromkeys(subscription)), runners, cluster,
-                                   settings.session_timeout_s, fetch_wait=settings.batch_window)
+                                   settings.session_timeout_s, fetch_wait=settings.fetch_wait)
     else:
         inputs = [t for stage in process.stages for t in SYSTEM.inputs(stage, topics)]
         consumer = loop.assigned(kafka, group, list(dict.fromkeys(inputs)), runners, cluster,
-                                 fetch_wait=settings.batch_window)
+                                 fetch_wait=settings.fetch_wait)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

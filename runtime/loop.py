@@ -290,9 +290,9 @@ def _describe(exc: BaseException) -> str:
 
 def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 6.0,
                     fetch_wait: float = 0.05) -> dict[str, object]:
-    """`fetch_wait`: the longest the broker holds a fetch that found nothing new (librdkafka's
-    default, 500 ms, was most of an event's time through the service below saturation: a stage
-    gathers a batch for its window, GOVSHARE_BATCH_WINDOW, and a fetch need not wait longer)."""
+    """`fetch_wait`: the longest the broker holds a fetch that found nothing new
+    (GOVSHARE_FETCH_WAIT; librdkafka's default, 500 ms, was most of an event's time through an
+    idle service, since the embedded broker holds an empty fetch its whole wait)."""
     return {
         **kafka,
         "fetch.wait.max.ms": max(1, int(fetch_wait * 1000)),

@@ -80,10 +80,11 @@ def _command(args: list[bytes], pid: int) -> str:
 
 
 def stage_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds so far of each stage process under `govshare up`, by stage."""
-    out = {}
+    """CPU seconds so far of the stage processes under `govshare up`, by process kind (the
+    instances of one, `validator*2`, summed)."""
+    out: dict[str, float] = {}
     for child in children(pid):
         args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         name = args[args.index(b"run") + 1].decode() if b"run" in args else _command(args, child)
-        out[name] = process_cpu_seconds(child)
+        out[name] = out.get(name, 0.0) + process_cpu_seconds(child)
     return out

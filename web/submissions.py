@@ -283,15 +283,17 @@ def submit(request: Request, body: Any = Depends(events_body),
         raise Refused(400, "no-events", "the body holds no event: send one JSON object or an array")
     results: list[dict[str, Any] | None] = [None] * len(events)
     fresh: list[tuple[int, str]] = []  # (index in events, its key or "")
-    for i, event in enumerate(events):
-        key = _event_key(event)
+    keys = [_event_key(event) for event in events]
+    # Every answer kept for the batch's events, in one query (not one a line).
+    known = _kept_many(app.api_engine, who.department, [key for key in keys if key])
+    for i, (event, key) in enumerate(zip(events, keys)):
         acting = event.get("actor") if isinstance(event, dict) else None
         department = acting.get("department") if isinstance(acting, dict) else None
         if department is not None and department != who.department:
             results[i] = {"status": "refused", "rule": ACTOR_NOT_CALLER,
                           "error": f"the event acts for {department}; this token speaks for {who.department}"}
             continue
-        kept = _kept(app.api_engine, who.department, key) if key else None
+        kept = known.get(key) if key else None
         if kept is not None:
             results[i] = _refreshed_one(request, json.loads(kept.body), who)
             continue
@@ -303,8 +305,7 @@ def submit(request: Request, body: Any = Depends(events_body),
         answers = app.pipeline.submitter().submit(lines, app.settings.api_verdict_wait, keys=Keystore())
         for (i, key), found in zip(fresh, answers):
             results[i] = _as_answer(found)
-            if key:
-                _keep(app.api_engine, who.department, key, "", 200, results[i])
+        _keep_many(app.api_engine, who.department, [(key, "", 200, results[i]) for i, key in fresh if key])
     for number, result in enumerate(results, start=1):
         result["line"] = number
     answer = {"results": results}
@@ -415,17 +416,35 @@ def accepted_verdict(done) -> dict[str, Any]:
 
 
 def _kept(engine, department: str, key: str):
+    return _kept_many(engine, department, [key]).get(key)
+
+
+def _kept_many(engine, department: str, keys: list[str]) -> dict[str, Any]:
+    """The answers kept for these keys, by key."""
+    if not keys:
+        return {}
     with engine.connect() as conn:
-        return conn.execute(select(api_answers).where(api_answers.c.department == department,
-                                                      api_answers.c.key == key)).first()
+        return {r.key: r for r in conn.execute(select(api_answers).where(
+            api_answers.c.department == department, api_answers.c.key.in_(sorted(set(keys)))))}
 
 
 def _keep(engine, department: str, key: str, digest: str, status: int, body: dict[str, Any]) -> None:
-    values = dict(request_sha256=digest, status_code=status, body=json.dumps(body, ensure_ascii=False),
-                  recorded_at=datetime.now(timezone.utc))
+    _keep_many(engine, department, [(key, digest, status, body)])
+
+
+def _keep_many(engine, department: str, answers: list[tuple[str, str, int, dict[str, Any]]]) -> None:
+    """Keep (or replace) each answer under its key, in one transaction for a batch."""
+    if not answers:
+        return
+    at = datetime.now(timezone.utc)
+    rows = {key: dict(request_sha256=digest, status_code=status, body=json.dumps(body, ensure_ascii=False),
+                      recorded_at=at) for key, digest, status, body in answers}
     with engine.begin() as conn:
-        mine = (api_answers.c.department == department) & (api_answers.c.key == key)
-        if conn.execute(select(api_answers.c.key).where(mine)).first() is None:
-            conn.execute(insert(api_answers).values(department=department, key=key, **values))
-        else:
-            conn.execute(update(api_answers).where(mine).values(**values))
+        there = set(conn.scalars(select(api_answers.c.key).where(
+            api_answers.c.department == department, api_answers.c.key.in_(sorted(rows)))))
+        new = [dict(department=department, key=key, **values) for key, values in rows.items() if key not in there]
+        if new:
+            conn.execute(insert(api_answers), new)
+        for key in there:
+            conn.execute(update(api_answers).where(api_answers.c.department == department,
+                                                   api_answers.c.key == key).values(**rows[key]))

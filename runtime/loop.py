@@ -253,8 +253,7 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
                 # Idle: the first message is taken the moment it arrives (consume would hold
                 # it until its timeout or a full batch), with whatever came along with it.
                 first = consumer.poll(0.1)
-                got = [first] + consumer.consume(room - 1, timeout=0) if first is not None and room > 1 \
-                    else [first] if first is not None else []
+                got = [] if first is None else [first] + (consumer.consume(room - 1, timeout=0) if room > 1 else [])
             for km in got:
                 if km.error() is not None:
                     log.warning("stage.consume_error", stage="+".join(r.stage.name for r in runners),

@@ -1,10 +1,11 @@
 """Each stage of the System (infra/system.py) wired from the settings and run on the Kafka runner
-(`govshare run STAGE`).
+(`govshare run PROCESS`), in the processes the placement says (GOVSHARE_PROCESSES).
 
-A stage is one process: the validator, the deadline engine and the grant keeper join a
-consumer group each, so a deployment scales them out over the inbox and event partitions by
-starting more; the notary and the projector read every partition and run once per deployment
-(a trail has one order; a projection one writer).
+A process runs one stage or several over one consumer: the validator, the deadline engine and
+the grant keeper join consumer groups (a process kind's group), so a deployment scales them out
+over the inbox and event partitions by starting more instances; the notary and the projector
+read every partition and run once per deployment (a trail has one order; a projection one
+writer).
 """
 from __future__ import annotations
 

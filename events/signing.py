@@ -149,7 +149,7 @@ def verifies(envelope: Envelope, value: bytes, public_raw: bytes) -> bool:
         return False
     try:
         # A department's key loaded once (verifier), not once per submission checked.
-        if envelope.signature.startswith(BATCHED):
+        if len(envelope.signature) > SIGNATURE_BYTES and envelope.signature.startswith(BATCHED):
             return _in_batch(verifier(public_raw), envelope, value)
         verifier(public_raw).verify(envelope.signature, signing_base(envelope, value))
         return True
@@ -159,12 +159,14 @@ def verifies(envelope: Envelope, value: bytes, public_raw: bytes) -> bool:
 
 # -- batches -------------------------------------------------------------------------------
 
-# Fixed forever: what a signature over a batch head means, and how a batched signature starts
-# (no Ed25519 signature is longer than 64 bytes, so the two forms cannot be taken for each other).
+# Fixed forever: what a signature over a batch head means, and how a batched signature starts.
+# An Ed25519 signature is exactly 64 bytes and a batched one longer, so a single signature that
+# happens to start with the magic is never read as a batch.
 BATCH_DOMAIN = b"govshare.submission-batch.v1\n"
 BATCHED = b"GSB1"
+SIGNATURE_BYTES = 64
 _PLACE = struct.Struct(">QQ")
-_FIXED = len(BATCHED) + 64 + _PLACE.size + 32
+_FIXED = len(BATCHED) + SIGNATURE_BYTES + _PLACE.size + 32
 # Verified batch heads a key remembers: far more than the batches in flight.
 REMEMBERED = 4096
 
@@ -179,11 +181,13 @@ def batch_head(key_id: str, size: int, root: bytes) -> bytes:
 
 
 def _in_batch(key: Verifier, envelope: Envelope, value: bytes) -> bool:
+    """Whether the event is a leaf of a batch `key` signed: its path leads to the root, and the
+    root's head carries the key's signature (checked once per head, then remembered)."""
     batched = envelope.signature
     if len(batched) < _FIXED or (len(batched) - _FIXED) % 32 or envelope.signing_key is None:
         return False
-    signature = batched[len(BATCHED):len(BATCHED) + 64]
-    index, size = _PLACE.unpack_from(batched, len(BATCHED) + 64)
+    signature = batched[len(BATCHED):len(BATCHED) + SIGNATURE_BYTES]
+    index, size = _PLACE.unpack_from(batched, len(BATCHED) + SIGNATURE_BYTES)
     root = batched[_FIXED - 32:_FIXED]
     path = [batched[i:i + 32] for i in range(_FIXED, len(batched), 32)]
     if not (index < size and merkle.verify_inclusion(leaf(envelope, value), index, size, path, root)):

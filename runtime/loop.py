@@ -243,6 +243,10 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
         r._until_done(r.stage.start, stop)
         if r.stage.outbox is not None:
             r._until_done(r.stage.outbox.relay_unpublished, stop)
+    # The stage with the shortest window goes first when several are due: the projector's
+    # batch (what a reader waits for) before the notary's checkpoint, which also finds the
+    # projector's trail records made by then.
+    runners = sorted(runners, key=lambda r: r.window)
     try:
         while not stop.is_set():
             gathering = [r._started + r.window for r in runners if r._pending]

@@ -177,7 +177,8 @@ class StageRing:
     # message) and not checked again for the next stage that reads it.
     shared: bool = False
     _loaded_at: float = field(default=0.0, repr=False)
-    # Batch roots whose signature verified, each with where its records were last read.
+    # Signed batches read, each with where its records were last read (the order check); the
+    # signatures themselves are remembered by the key (Verifier.verify_once).
     _verified: dict = field(default_factory=dict, repr=False)
     _passed: dict = field(default_factory=dict, repr=False)
 
@@ -218,12 +219,12 @@ class StageRing:
         index, size, root, path = batch
         if not merkle.verify_inclusion(merkle.leaf_hash(digest(headers, value)), index, size, path, root):
             return f"the record is not leaf {index} of the batch of {size} its key {kid} signed: altered, or moved"
+        try:
+            verifier(public).verify_once(signature, _batch_bytes(kid, size, root))
+        except (InvalidSignature, ValueError):
+            return f"the signature of key {kid} does not verify over its batch: altered, or not made by that stage"
         signed = (kid, size, root, signature)
         if signed not in self._verified:
-            try:
-                verifier(public).verify(signature, _batch_bytes(kid, size, root))
-            except (InvalidSignature, ValueError):
-                return f"the signature of key {kid} does not verify over its batch: altered, or not made by that stage"
             if len(self._verified) >= REMEMBERED:
                 self._verified.clear()
             self._verified[signed] = {}

@@ -81,19 +81,22 @@ def signed(private_key: Ed25519PrivateKey, data: bytes) -> bytes:
     return private_key.sign(data)
 
 
+# Verified batch heads a key remembers (verify_once): far more than the batches in flight.
+REMEMBERED = 4096
+
+
 class Verifier:
     """An Ed25519 public key that checks signatures with libsodium (PyNaCl): about half the
     time of OpenSSL's check through `cryptography` here (62 against 122 µs), and every
-    accepted event pays one. Raises `InvalidSignature` as `cryptography`'s key does.
-    `batches`: the batch heads (BATCH_DOMAIN bytes) whose signature verified, remembered."""
-    __slots__ = ("_key", "batches")
+    accepted event pays one. Raises `InvalidSignature` as `cryptography`'s key does."""
+    __slots__ = ("_key", "_passed")
 
     def __init__(self, public: bytes):
         try:
             self._key = VerifyKey(public)
         except (CryptoError, TypeError) as exc:
             raise ValueError(f"not an Ed25519 public key: {exc}") from None
-        self.batches: dict[tuple[bytes, bytes], None] = {}
+        self._passed: dict[tuple[bytes, bytes], None] = {}
 
     def verify(self, signature: bytes, data: bytes) -> None:
         OPERATIONS["verify"] += 1
@@ -101,6 +104,16 @@ class Verifier:
             self._key.verify(data, signature)
         except (CryptoError, TypeError, ValueError) as exc:
             raise InvalidSignature(str(exc)) from None
+
+    def verify_once(self, signature: bytes, data: bytes) -> None:
+        """`verify`, remembering what passed: a batch's head (a department's, or a stage's) is
+        checked once, however many of its records are read."""
+        if (signature, data) in self._passed:
+            return
+        self.verify(signature, data)
+        if len(self._passed) >= REMEMBERED:
+            self._passed.clear()
+        self._passed[(signature, data)] = None
 
 
 @lru_cache(maxsize=1024)
@@ -167,10 +180,6 @@ BATCHED = b"GSB1"
 SIGNATURE_BYTES = 64
 _PLACE = struct.Struct(">QQ")
 _FIXED = len(BATCHED) + SIGNATURE_BYTES + _PLACE.size + 32
-# Verified batch heads a key remembers: far more than the batches in flight.
-REMEMBERED = 4096
-
-
 def leaf(envelope: Envelope, value: bytes) -> bytes:
     """An event's leaf in the batch its department signs."""
     return merkle.leaf_hash(hashlib.sha256(signing_base(envelope, value)).digest())
@@ -182,7 +191,7 @@ def batch_head(key_id: str, size: int, root: bytes) -> bytes:
 
 def _in_batch(key: Verifier, envelope: Envelope, value: bytes) -> bool:
     """Whether the event is a leaf of a batch `key` signed: its path leads to the root, and the
-    root's head carries the key's signature (checked once per head, then remembered)."""
+    root's head carries the key's signature (Verifier.verify_once)."""
     batched = envelope.signature
     if len(batched) < _FIXED or (len(batched) - _FIXED) % 32 or envelope.signing_key is None:
         return False
@@ -192,12 +201,7 @@ def _in_batch(key: Verifier, envelope: Envelope, value: bytes) -> bool:
     path = [batched[i:i + 32] for i in range(_FIXED, len(batched), 32)]
     if not (index < size and merkle.verify_inclusion(leaf(envelope, value), index, size, path, root)):
         return False
-    head = batch_head(envelope.signing_key, size, root)
-    if (head, signature) not in key.batches:
-        key.verify(signature, head)  # raises InvalidSignature: the caller answers False
-        if len(key.batches) >= REMEMBERED:
-            key.batches.clear()
-        key.batches[(head, signature)] = None
+    key.verify_once(signature, batch_head(envelope.signing_key, size, root))  # InvalidSignature: False
     return True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import fastavro
 
-from events import schemas
+from events import schemas, stored
 from events.bounds import AVRO_INT_MAX, AVRO_LONG_MAX, nulls
 from events.envelope import Actor, Envelope, Role
 from events.errors import DecodeError, PayloadMismatch, UnknownEventType
@@ -270,8 +270,12 @@ def decode_envelope(headers: list[tuple[str, bytes]] | None) -> tuple[Envelope, 
 
 def encode_record(envelope: Envelope, payload_bytes: bytes) -> bytes:
     """The envelope in its stored form (schemas/govshare.Envelope.avsc), payload included."""
+    try:
+        return stored.envelope_record(envelope, payload_bytes)
+    except (stored.Unusual, KeyError):
+        pass  # a value the direct writer does not expect: fastavro writes it
     out = io.BytesIO()
-    # Spelled out rather than walked by to_avro: this runs for every event the projector sees.
+    # Spelled out rather than walked by to_avro.
     e = envelope
     record = {"event_id": e.event_id, "event_type": e.event_type, "schema_version": e.schema_version,
               "aggregate_type": e.aggregate_type, "aggregate_id": e.aggregate_id, "sequence": e.sequence,

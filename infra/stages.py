@@ -116,7 +116,8 @@ def run(name: str, settings: Settings) -> None:
     finally:
         publisher.close()
         log.info("stage.stopped", stage=process.name, verifies=signing.OPERATIONS["verify"],
-                 signs=signing.OPERATIONS["sign"])
+                 signs=signing.OPERATIONS["sign"],
+                 batches={r.stage.name: f"{r.batches}/{r.messages}" for r in runners})
 
 
 def _process(name: str, settings: Settings) -> Process:

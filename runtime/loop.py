@@ -93,6 +93,10 @@ class Runner:
     _next_retry_check: float = field(default=0.0, init=False)
     _pending: list[Incoming] = field(default_factory=list, init=False)
     _started: float = field(default=0.0, init=False)
+    # How many batches the stage committed and the messages in them (logged as it stops: the
+    # mean batch is what per-batch costs are shared by).
+    batches: int = field(default=0, init=False)
+    messages: int = field(default=0, init=False)
 
     # -- one batch ----------------------------------------------------------------------
 
@@ -101,6 +105,8 @@ class Runner:
         transient errors (the broker or the database away)."""
         staged = self._apply_or_split(messages)
         self._publish(staged)
+        self.batches += 1
+        self.messages += len(messages)
         return staged
 
     def _apply_or_split(self, messages: list[Incoming]) -> Staged:

@@ -207,3 +207,57 @@ def test_golden_bytes_of_released_versions_still_decode_to_the_same_event(name):
     golden = Path(__file__).with_name("golden")
     payload = decode_payload((golden / f"{name}.avro").read_bytes())
     assert to_json(payload) == json.loads((golden / f"{name}.json").read_text())
+
+
+def _fastavro_record(e, payload: bytes) -> bytes:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schemas.current("govshare.Envelope"), {
+        "event_id": e.event_id, "event_type": e.event_type, "schema_version": e.schema_version,
+        "aggregate_type": e.aggregate_type, "aggregate_id": e.aggregate_id, "sequence": e.sequence,
+        "occurred_at": e.occurred_at, "recorded_at": e.recorded_at,
+        "actor": {"department": e.actor.department, "person": e.actor.person, "role": e.actor.role.value},
+        "policy_id": e.policy_id, "correlation_id": e.correlation_id, "causation_id": e.causation_id,
+        "source": e.source, "payload": payload, "provider": e.provider, "route": e.route,
+        "cloudevent_id": e.cloudevent_id, "signature": e.signature, "signing_key": e.signing_key})
+    return out.getvalue()
+
+
+def test_the_stored_envelope_is_written_byte_for_byte_as_fastavro_writes_it():
+    """events/stored.py writes the trail's stored envelope directly: the bytes the notary seals
+    and the projector stores must be the ones fastavro wrote before it, for every value."""
+    import random
+    import uuid
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from events import stored
+    from events.envelope import Actor, Role
+
+    rng = random.Random(5)
+    base = sample().envelope
+    texts = ["", "a", "数据资源", "x" * 63, "y" * 64, "z" * 200, "é" * 70]
+    for i in range(400):
+        t = NOW + timedelta(microseconds=rng.randint(-10**15, 10**15))
+        e = replace(
+            base, event_id=uuid.UUID(int=rng.getrandbits(128)), event_type=rng.choice(texts) or "T",
+            schema_version=rng.choice([0, 1, 63, 64, 2**31 - 1, -2**31]),
+            aggregate_id=rng.choice(texts), sequence=rng.choice([0, 1, 127, 128, 2**40, 2**63 - 1, -2**63]),
+            occurred_at=t.astimezone(timezone(timedelta(hours=rng.choice([0, 8, -5])))),
+            recorded_at=rng.choice([None, t + timedelta(days=rng.randint(-9000, 9000))]),
+            actor=Actor(department=rng.choice(texts), person=rng.choice(texts), role=rng.choice(list(Role))),
+            causation_id=rng.choice([None, uuid.UUID(int=rng.getrandbits(128))]),
+            provider=rng.choice([None, *texts]), route=rng.choice([None, "auto", ""]),
+            cloudevent_id=rng.choice([None, *texts]), signature=rng.choice([None, b"", bytes(range(200))]),
+            signing_key=rng.choice([None, *texts]))
+        payload = rng.randbytes(rng.choice([0, 1, 63, 64, 300, 20000]))
+        assert stored.envelope_record(e, payload) == _fastavro_record(e, payload), i
+        assert decode_record(encode_record(e, payload)) == (e, payload), i
+
+
+def test_a_time_without_its_zone_is_left_to_fastavro():
+    from dataclasses import replace
+    from events import stored
+    e = replace(sample().envelope, occurred_at=datetime(2026, 11, 20, 9, 0))
+    with pytest.raises(stored.Unusual):
+        stored.envelope_record(e, b"p")
+    assert encode_record(e, b"p") == _fastavro_record(e, b"p")

@@ -55,6 +55,9 @@ SIGNED_DOMAIN = b"govshare-stage-output/1\n"
 BATCH_DOMAIN = b"govshare-stage-batch/2\n"
 # Verified batch roots a reader remembers: far more than the batches in flight.
 REMEMBERED = 4096
+# Batches whose proven nodes a ring keeps (a batch's records reach a reader close together; one
+# evicted is proven again from its root, its signature still remembered by the key).
+TREES = 64
 # How often an unknown key id makes a verifier read the deployment's public keys again (a stage
 # started after it, or with a new key): a flood of foreign records reads them at most this often.
 RELOAD_SECONDS = 1.0
@@ -180,6 +183,9 @@ class StageRing:
     # Signed batches read, each with where its records were last read (the order check); the
     # signatures themselves are remembered by the key (Verifier.verify_once).
     _verified: dict = field(default_factory=dict, repr=False)
+    # The batches being read, each with the nodes of its tree its records proved so far: a
+    # record of a batch costs its leaf's hash and a node or two, not a whole audit path.
+    _trees: dict = field(default_factory=dict, repr=False)
     _passed: dict = field(default_factory=dict, repr=False)
 
     def problem(self, topic: str, headers: Headers, value: bytes | None, *,
@@ -217,13 +223,19 @@ class StageRing:
     def _in_batch(self, kid: str, public: bytes, signature: bytes, batch: tuple, headers: list,
                   value: bytes | None, topic: str, where: tuple[int, int] | None) -> str | None:
         index, size, root, path = batch
-        if not merkle.verify_inclusion(merkle.leaf_hash(digest(headers, value)), index, size, path, root):
-            return f"the record is not leaf {index} of the batch of {size} its key {kid} signed: altered, or moved"
-        try:
-            verifier(public).verify_once(signature, _batch_bytes(kid, size, root))
-        except (InvalidSignature, ValueError):
-            return f"the signature of key {kid} does not verify over its batch: altered, or not made by that stage"
         signed = (kid, size, root, signature)
+        tree = self._trees.get(signed)
+        if tree is None:
+            # The root is vouched for first: only then do nodes proven under it count.
+            try:
+                verifier(public).verify_once(signature, _batch_bytes(kid, size, root))
+            except (InvalidSignature, ValueError):
+                return f"the signature of key {kid} does not verify over its batch: altered, or not made by that stage"
+            if len(self._trees) >= TREES:
+                del self._trees[next(iter(self._trees))]  # the batch read longest ago
+            tree = self._trees[signed] = merkle.ProvenTree(size, root)
+        if not tree.includes(merkle.leaf_hash(digest(headers, value)), index, path, _base64):
+            return f"the record is not leaf {index} of the batch of {size} its key {kid} signed: altered, or moved"
         if signed not in self._verified:
             if len(self._verified) >= REMEMBERED:
                 self._verified.clear()
@@ -261,12 +273,13 @@ class StageRing:
 
 
 def _batch(text: bytes) -> tuple[int, int, bytes, list[bytes]]:
-    """A ce_govstagebatch header: index, size, root and audit path."""
+    """A ce_govstagebatch header: index, size, root and audit path (its hashes in base64, read
+    only as far as a proof needs them: merkle.ProvenTree)."""
     place, root, path = text.split(b";")
     index, size = (int(n) for n in place.split(b"/"))
     if not 0 <= index < size:
         raise ValueError(f"leaf {index} of a batch of {size}")
-    return index, size, _base64(root), [_base64(h) for h in path.split(b",") if h]
+    return index, size, _base64(root), [h for h in path.split(b",") if h]
 
 
 def _base64(text: bytes) -> bytes:

@@ -8,7 +8,7 @@ RFC 9162 section 2.1.3 so that any implementation of that algorithm checks govsh
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -127,6 +127,59 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], 
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == expected_root
+
+
+class ProvenTree:
+    """The nodes of one tree already proven to hash up to its root (by the range of leaves each
+    covers), so that the records of a batch, read one by one, each cost a hash or two rather
+    than a whole audit path: a leaf whose hash is a proven node's is in the tree at that place.
+    Sound because a node is kept only once the hashes above it reached a proven node (the root
+    at first), and two different children cannot hash to one parent (SHA-256's collision
+    resistance). The root itself must be vouched for by the caller (a signature over it)."""
+
+    def __init__(self, size: int, root_hash: bytes):
+        self.size = size
+        self.nodes: dict[tuple[int, int], bytes] = {(0, size): root_hash}
+
+    def includes(self, leaf: bytes, index: int, path: Sequence, decode: Callable[[Any], bytes] = bytes) -> bool:
+        """Whether `leaf` is leaf `index` of the tree, given its audit path (RFC 9162 section
+        2.1.3, leaf-side first); `decode` turns a path element into its hash, only for the
+        elements the proof reaches (the rest of a path is never read)."""
+        if not 0 <= index < self.size:
+            return False
+        # The ranges from the root down to the leaf: each level's own node and its sibling.
+        levels, lo, hi = [], 0, self.size
+        while hi - lo > 1:
+            k = _split(hi - lo)
+            if index < lo + k:
+                levels.append((lo + k, hi))
+                hi = lo + k
+            else:
+                levels.append((lo, lo + k))
+                lo += k
+        if len(path) != len(levels):
+            return False
+        node, own, learned = leaf, (index, index + 1), []
+        for element, sibling in zip(path, reversed(levels)):
+            proven = self.nodes.get(own)
+            if proven is not None:
+                if proven != node:
+                    return False
+                break
+            try:
+                other = decode(element)
+            except ValueError:
+                return False
+            learned += ((own, node), (sibling, other))
+            if sibling[0] < own[0]:
+                node, own = node_hash(other, node), (sibling[0], own[1])
+            else:
+                node, own = node_hash(node, other), (own[0], sibling[1])
+        else:
+            if self.nodes.get(own) != node:
+                return False
+        self.nodes.update(learned)
+        return True
 
 
 def consistency_path(first: int, leaves: Sequence[bytes]) -> list[bytes]:

@@ -62,6 +62,53 @@ def test_every_leaf_s_audit_path_leads_to_the_root_and_no_other_leaf_s_does(size
     assert not merkle.verify_inclusion(leaves[0], size, size, [], root)
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 8, 13, 64, 100])
+@pytest.mark.parametrize("order", ["in order", "reversed", "shuffled"])
+def test_a_proven_tree_answers_as_the_audit_path_does_in_any_order_of_its_leaves(size, order):
+    """ProvenTree checks a batch's records with the nodes earlier records proved: the same
+    answers as a whole audit path each time, for the true leaf, a forged one, and a true leaf
+    given another's place, before and after the rest of the tree is learned."""
+    import random
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    root = merkle.root(leaves)
+    indices = list(range(size))
+    if order == "reversed":
+        indices.reverse()
+    elif order == "shuffled":
+        random.Random(size).shuffle(indices)
+    tree = merkle.ProvenTree(size, root)
+    for index in indices:
+        path = merkle.inclusion_path(index, leaves)
+        assert not tree.includes(merkle.leaf_hash(b"forged"), index, path)
+        if size > 1:
+            other = (index + 1) % size
+            assert not tree.includes(leaves[index], other, merkle.inclusion_path(other, leaves))
+            assert not tree.includes(leaves[index], other, path)
+        assert tree.includes(leaves[index], index, path)
+    for index in range(size):  # every node known now: each answer from what was proven
+        path = merkle.inclusion_path(index, leaves)
+        assert tree.includes(leaves[index], index, path)
+        assert not tree.includes(merkle.leaf_hash(b"forged"), index, path)
+        if size > 1:
+            assert not tree.includes(leaves[(index + 1) % size], index, path)
+    assert not tree.includes(leaves[0], size, [])
+
+
+def test_a_proven_tree_learns_nothing_from_a_path_that_fails():
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(8)]
+    tree = merkle.ProvenTree(8, merkle.root(leaves))
+    forged = [merkle.leaf_hash(b"x")] + merkle.inclusion_path(3, leaves)[1:]
+    assert not tree.includes(leaves[3], 3, forged)
+    assert list(tree.nodes) == [(0, 8)]
+
+    def decode(text: bytes) -> bytes:
+        if text == b"?":
+            raise ValueError("not base64")
+        return text
+    assert not tree.includes(leaves[3], 3, [b"?"] * 3, decode=decode)
+    assert tree.includes(leaves[3], 3, merkle.inclusion_path(3, leaves), decode=decode)
+
+
 def test_a_checkpoint_verifies_only_with_its_key_and_its_exact_note():
     signer = Signer(Ed25519PrivateKey.generate())
     at = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)

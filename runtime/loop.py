@@ -311,8 +311,8 @@ def consumer_config(kafka: dict[str, str], group: str, session_timeout: float = 
         "enable.partition.eof": False,
         "isolation.level": "read_committed",
         # What a consumer prefetches and fetches at once, bounded whatever the backlog (the
-        # defaults, 64 MiB queued and 50 MiB a fetch, are per process). 2 MiB is four
-        # batches of ordinary events ahead; 8 MiB cost 74 MiB more resident memory at the end
+        # defaults, 64 MiB queued and 50 MiB a fetch, are per process). 2 MiB is about
+        # 1,400 output records ahead (1.5 KB each), more than a batch; 8 MiB cost 74 MiB more resident memory at the end
         # of bench.pipeline's 200,000 events for the same throughput (README, bench/).
         "queued.max.messages.kbytes": 2048,
         "fetch.max.bytes": 2 * 1024 * 1024,

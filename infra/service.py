@@ -106,12 +106,12 @@ def run(settings: Settings) -> None:
                     ready=dict(bootstrap=bootstrap, projections=settings.projection_url.split("?")[0],
                                stages=list(SYSTEM.names), processes=[n for n in runs if n != API],
                                api=f"http://{settings.api_host}:{settings.api_port}/"))
+        become(plan)  # returns only if the exec failed
     except BaseException:
         if embedded is not None:
             settings.runtime_file.unlink(missing_ok=True)
             embedded.stop()
         raise
-    become(plan)
 
 
 def prepare(settings: Settings, bootstrap: str, *, rehydrating: bool) -> None:

@@ -149,6 +149,9 @@ def supervise(plan: Plan) -> None:
 if __name__ == "__main__":
     from infra import logs
 
+    if PLAN not in os.environ:
+        sys.exit("govshare: infra.supervisor is what `govshare up` becomes once the service is "
+                 "prepared; run `govshare up`")
     plan = Plan.from_text(os.environ.pop(PLAN))  # the children's environment is the operator's
     logs.configure(plan.log_level, plan.log_format)
     supervise(plan)

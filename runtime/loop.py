@@ -257,8 +257,11 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
     next_trim = time.monotonic() + TRIM_SECONDS
     try:
         while not stop.is_set():
-            if time.monotonic() >= next_trim:
-                next_trim = time.monotonic() + TRIM_SECONDS
+            now = time.monotonic()
+            # Between batches, when nothing waits (a message that lands meanwhile waits a few
+            # milliseconds), or at the latest a minute later under a backlog that never ends.
+            if now >= next_trim and (not any(r._pending for r in runners) or now >= next_trim + 50):
+                next_trim = now + TRIM_SECONDS
                 _trim()
             gathering = [r._started + r.window for r in runners if r._pending]
             room = max(1, min(r.batch - len(r._pending) for r in runners))

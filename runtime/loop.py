@@ -265,12 +265,15 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
                 _trim()
             gathering = [r._started + r.window for r in runners if r._pending]
             room = max(1, min(r.batch - len(r._pending) for r in runners))
-            if gathering:
-                got = consumer.consume(room, timeout=max(0.0, min(gathering) - time.monotonic()))
+            wait = max(0.0, min(gathering) - time.monotonic()) if gathering else 0.1
+            if all(r._pending for r in runners):
+                got = consumer.consume(room, timeout=wait)
             else:
-                # Idle: the first message is taken the moment it arrives (consume would hold
-                # it until its timeout or a full batch), with whatever came along with it.
-                first = consumer.poll(0.1)
+                # A stage has nothing gathered (the whole process, when idle): its first message
+                # is taken the moment it arrives, with whatever came along with it. consume
+                # would hold it until a full batch or the timeout, which is another stage's
+                # window: the projector's events waited out the notary's checkpoint interval.
+                first = consumer.poll(min(wait, 0.1))
                 got = [] if first is None else [first] + (consumer.consume(room - 1, timeout=0) if room > 1 else [])
             for km in got:
                 if km.error() is not None:

@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import func, select
 
 from events.codec import encode_payload, to_headers
-from events.publisher import Outgoing
+from events.publisher import Outgoing, Publisher
 from events.submission import parse_line
 from audit import keys
 from infra.submit import submit_lines
@@ -379,3 +379,58 @@ def test_a_shared_consumer_starts_each_partition_where_the_furthest_behind_of_it
     # log_0: the projector is behind; log_1: the projector never read it; the trail: the notary
     # does not read it, so the projector's position alone counts (not a re-read from the start).
     assert loop.starts(runners, "c") == {("log", 0): 25, ("log", 1): OFFSET_BEGINNING, ("trail", 0): 3}
+
+
+def test_a_stage_with_nothing_gathered_takes_its_message_while_another_gathers_for_longer(broker, tmp_path):
+    """One consumer serves the stages of a process. The notary gathers for its checkpoint
+    interval; the projector, which had just applied its batch, must not wait out that interval
+    for the next message (it did: every event waited for the notary's window, 0.5 s at p50)."""
+    import threading
+    import time
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from infra.database import make_engine
+    from runtime import loop, store as runtime_store
+    from tests.conftest import wait_for
+
+    class Recording:  # what the runtime asks of a stage, applying nothing but a list
+        outbox, ring = None, None
+
+        def __init__(self, name: str):
+            self.name, self.applied = name, []
+            self.engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+            runtime_store.metadata.create_all(self.engine)
+
+        def start(self) -> None:
+            pass
+
+        def decode(self, m):
+            return m.value
+
+        def apply(self, tx, batch):
+            self.applied += [value for _, value in batch]
+            return []
+
+    topic = f"gather-{uuid.uuid4().hex[:8]}"
+    kafka = {"bootstrap.servers": broker.bootstrap}
+    admin = AdminClient(kafka)
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
+    slow, quick = Recording("slow"), Recording("quick")
+    runners = [loop.Runner(slow, "c", batch=2000, window=60.0), loop.Runner(quick, "c", batch=500, window=0.01)]
+    consumer = loop.assigned(kafka, f"g-{topic}", [topic], runners, "c")
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run_together, args=(runners, consumer, stop), daemon=True)
+    thread.start()
+    publisher = Publisher(kafka)
+    try:
+        publisher.publish([Outgoing(topic, b"k", b"first", [])])
+        wait_for(lambda: quick.applied == [b"first"], timeout=15, what="the quick stage's first message")
+        sent = time.monotonic()
+        publisher.publish([Outgoing(topic, b"k", b"second", [])])
+        wait_for(lambda: quick.applied == [b"first", b"second"], timeout=15,
+                 what="the quick stage's second message, while the slow one still gathers")
+        assert time.monotonic() - sent < 5, "taken when it landed, not at the end of the slow stage's window"
+        assert slow.applied == [], "the slow stage is still gathering its window"
+    finally:
+        stop.set()
+        thread.join(10)
+        publisher.close()

@@ -232,7 +232,7 @@ class StageRing:
             except (InvalidSignature, ValueError):
                 return f"the signature of key {kid} does not verify over its batch: altered, or not made by that stage"
             if len(self._trees) >= TREES:
-                del self._trees[next(iter(self._trees))]  # the batch read longest ago
+                del self._trees[next(iter(self._trees))]  # the batch first read longest ago
             tree = self._trees[signed] = merkle.ProvenTree(size, root)
         if not tree.includes(merkle.leaf_hash(digest(headers, value)), index, path, _base64):
             return f"the record is not leaf {index} of the batch of {size} its key {kid} signed: altered, or moved"

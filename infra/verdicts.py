@@ -14,6 +14,7 @@ from events import deadletter
 from events.codec import decode_message, event_identity
 from events.topics import Topics
 from infra.system import SYSTEM
+from runtime.loop import landed
 from runtime.message import Incoming, from_kafka
 
 log = structlog.get_logger("govshare.verdicts")
@@ -52,11 +53,7 @@ class VerdictWatch:
     def read(self, timeout: float = 0.2) -> list[Incoming]:
         """What landed on the output topics since the last read (waiting up to `timeout` for the
         first, which is taken the moment it lands, with whatever landed along with it)."""
-        first = self.consumer.poll(timeout)
-        if first is None:
-            return []
-        got = [first] + self.consumer.consume(499, timeout=0)
-        return [from_kafka(m) for m in got if m.error() is None]
+        return [from_kafka(m) for m in landed(self.consumer, 500, timeout) if m.error() is None]
 
     def wait(self, event_ids: set[str], timeout: float) -> dict[str, Outcome]:
         found: dict[str, Outcome] = {}

@@ -270,11 +270,9 @@ def run_together(runners: list[Runner], consumer: Consumer, stop: threading.Even
                 got = consumer.consume(room, timeout=wait)
             else:
                 # A stage has nothing gathered (the whole process, when idle): its first message
-                # is taken the moment it arrives, with whatever came along with it. consume
-                # would hold it until a full batch or the timeout, which is another stage's
-                # window: the projector's events waited out the notary's checkpoint interval.
-                first = consumer.poll(min(wait, 0.1))
-                got = [] if first is None else [first] + (consumer.consume(room - 1, timeout=0) if room > 1 else [])
+                # is taken the moment it lands, not at the end of another stage's window (the
+                # projector's events once waited out the notary's checkpoint interval).
+                got = landed(consumer, room, min(wait, 0.1))
             for km in got:
                 if km.error() is not None:
                     log.warning("stage.consume_error", stage="+".join(r.stage.name for r in runners),
@@ -307,6 +305,16 @@ def _trim() -> None:
     the end of bench.pipeline's 200,000 events: the service's resident memory 688 -> 642 MiB."""
     if _malloc_trim is not None:
         _malloc_trim(0)
+
+
+def landed(consumer: Consumer, limit: int, timeout: float) -> list:
+    """Up to `limit` messages: the first the moment it lands (within `timeout`), with whatever
+    landed along with it. `consume` would hold the first until `limit` had come or the timeout
+    passed, which is an idle reader's whole wait added to every message's time."""
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first] + (consumer.consume(limit - 1, timeout=0) if limit > 1 else [])
 
 
 def decoded(stage: Stage, m: Incoming) -> Any:
